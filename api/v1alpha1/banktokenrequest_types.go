@@ -1,0 +1,382 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Provider names a bank's token endpoint dialect.
+// +kubebuilder:validation:Enum=RAKBank;RAKBankPartner;Banfico;Mbanq;Paymob;OAuth2
+type Provider string
+
+const (
+	ProviderRAKBank        Provider = "RAKBank"
+	ProviderRAKBankPartner Provider = "RAKBankPartner"
+	ProviderBanfico        Provider = "Banfico"
+	ProviderMbanq          Provider = "Mbanq"
+	ProviderPaymob         Provider = "Paymob"
+	ProviderOAuth2         Provider = "OAuth2"
+)
+
+// GrantType is the OAuth2 grant used to obtain a new token. The refresh_token grant is not
+// listed: the operator uses it by itself whenever the bank has issued a refresh token.
+// +kubebuilder:validation:Enum=client_credentials;password
+type GrantType string
+
+const (
+	GrantTypeClientCredentials GrantType = "client_credentials"
+	GrantTypePassword          GrantType = "password"
+)
+
+// ClientAuthentication says how the client id and secret are sent to the token endpoint.
+// +kubebuilder:validation:Enum=Basic;Body;Headers
+type ClientAuthentication string
+
+const (
+	// ClientAuthenticationBasic sends HTTP Basic credentials, encoded as RFC 6749 §2.3.1 says.
+	ClientAuthenticationBasic ClientAuthentication = "Basic"
+	// ClientAuthenticationBody sends client_id and client_secret in the request body.
+	ClientAuthenticationBody ClientAuthentication = "Body"
+	// ClientAuthenticationHeaders sends X-IBM-Client-Id and X-IBM-Client-Secret headers (RAKBankPartner).
+	ClientAuthenticationHeaders ClientAuthentication = "Headers"
+)
+
+// Keys of the output Secret that workloads mount.
+const (
+	SecretKeyAccessToken   = "access_token"
+	SecretKeyTokenType     = "token_type"
+	SecretKeyExpiresAt     = "expires_at"
+	SecretKeyScope         = "scope"
+	SecretKeyAuthorization = "authorization"
+)
+
+// Default key names in the credentials Secret.
+const (
+	DefaultClientIDKey     = "client_id"
+	DefaultClientSecretKey = "client_secret"
+	DefaultUsernameKey     = "username"
+	DefaultPasswordKey     = "password"
+	DefaultCABundleKey     = "ca.crt"
+)
+
+// Annotations a user may set on a BankTokenRequest.
+const (
+	// RefreshRequestedAtAnnotation asks for a new token once per distinct value (e.g. a timestamp).
+	RefreshRequestedAtAnnotation = "tokens.banktoken.io/refresh-requested-at"
+)
+
+// BankTokenRequestSpec is what the user asks for: which bank, which endpoint and scope,
+// where the credentials are, and where to write the token.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.renewBefore) && has(self.renewBeforePercentage))",message="set at most one of renewBefore and renewBeforePercentage"
+// +kubebuilder:validation:XValidation:rule="!has(self.grantType) || self.grantType != 'password' || self.provider in ['RAKBank', 'Mbanq', 'Paymob', 'OAuth2']",message="grantType password is supported only by the RAKBank, Mbanq, Paymob and OAuth2 providers"
+// +kubebuilder:validation:XValidation:rule="!has(self.grantType) || self.grantType != 'client_credentials' || self.provider in ['RAKBank', 'RAKBankPartner', 'Banfico', 'OAuth2']",message="grantType client_credentials is supported only by the RAKBank, RAKBankPartner, Banfico and OAuth2 providers; Mbanq and Paymob need password"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBankPartner' || (has(self.scope) && size(self.scope) >= 1 && size(self.scope) <= 500)",message="provider RAKBankPartner needs a scope of 1 to 500 characters"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBank' || (has(self.scope) && size(self.scope) >= 1)",message="provider RAKBank needs a scope"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || (self.clientAuthentication == 'Headers') == (self.provider == 'RAKBankPartner')",message="clientAuthentication Headers is used by, and only by, the RAKBankPartner provider"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.provider != 'Banfico' || self.clientAuthentication == 'Basic'",message="provider Banfico needs clientAuthentication Basic"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.provider != 'Mbanq' || self.clientAuthentication == 'Body'",message="provider Mbanq needs clientAuthentication Body"
+// +kubebuilder:validation:XValidation:rule="!has(self.metadata) || self.provider == 'RAKBankPartner'",message="metadata (oauth_metadata) is sent only by the RAKBankPartner provider"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || (has(self.headers) && self.headers.exists(h, h.name == 'tenantId'))",message="provider Mbanq needs a tenantId header (the banking instance id from the MBANQ console)"
+type BankTokenRequestSpec struct {
+	// provider selects the bank's dialect: grant, client authentication, body encoding,
+	// required headers and error format. One of RAKBank (internal client auth),
+	// RAKBankPartner (partner auth: JSON body, IBM client headers, MsgId, mTLS), Banfico
+	// (Keycloak), Mbanq (password grant, tenantId header), Paymob (password grant,
+	// rotating refresh tokens), or OAuth2 for any RFC 6749 token endpoint.
+	// +required
+	Provider Provider `json:"provider"`
+
+	// endpoint is the full URL of the token endpoint, for example
+	// https://stagingpayouts.paymobsolutions.com/api/secure/o/token/. It must be https;
+	// the operator refuses http unless it was started with --allow-insecure-endpoints (tests only).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && url(self).getHostname() != ''",message="endpoint must be an absolute https URL such as https://bank.example/oauth/token"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getQuery().size() == 0",message="endpoint must not carry a query string: credentials and parameters go in the request, not the URL"
+	Endpoint string `json:"endpoint"`
+
+	// scope is the space-separated scope requested, for example "read write". Required by
+	// RAKBank and RAKBankPartner (1 to 500 characters); optional elsewhere.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Scope string `json:"scope,omitempty"`
+
+	// grantType is the grant used to obtain a new token: client_credentials or password.
+	// Defaults to the provider's: password for Mbanq and Paymob, client_credentials otherwise.
+	// When the bank issues a refresh token the operator uses the refresh_token grant to renew,
+	// and falls back to this grant when the refresh token is rejected.
+	// +optional
+	GrantType GrantType `json:"grantType,omitempty"`
+
+	// credentialsSecretRef names a Secret in the same namespace holding the client id and
+	// secret and, for the password grant, the username and password.
+	// +required
+	CredentialsSecretRef CredentialsSecretReference `json:"credentialsSecretRef"`
+
+	// clientAuthentication says how the client id and secret are sent: Basic (HTTP Basic),
+	// Body (client_id and client_secret form fields) or Headers (X-IBM-Client-Id and
+	// X-IBM-Client-Secret, RAKBankPartner only). Defaults to the provider's: Headers for
+	// RAKBankPartner, Body for Mbanq, Basic otherwise.
+	// +optional
+	ClientAuthentication ClientAuthentication `json:"clientAuthentication,omitempty"`
+
+	// headers are extra, non-secret request headers, for example MBANQ's tenantId and
+	// device headers. Headers the operator sets itself (Authorization, Content-Type, MsgId,
+	// X-IBM-Client-*) cannot be set here.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=20
+	Headers []HTTPHeader `json:"headers,omitempty"`
+
+	// metadata is sent as the oauth_metadata object of a RAKBankPartner request, for
+	// example account_id or emirates_id. Only for RAKBankPartner.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=20
+	Metadata map[string]string `json:"metadata,omitempty"`
+
+	// tls configures trust of a private CA and a client certificate for mutual TLS.
+	// +optional
+	TLS *TLSConfig `json:"tls,omitempty"`
+
+	// renewBefore is how long before expiry the token is renewed, for example 5m.
+	// Mutually exclusive with renewBeforePercentage. When neither is set the token is
+	// renewed when two thirds of its lifetime have passed. A value longer than the
+	// token's lifetime renews at two thirds of it instead.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="renewBefore must be at least 1s"
+	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
+
+	// renewBeforePercentage is the share of the token's lifetime, from 1 to 99, left when it
+	// is renewed: 25 renews a one-hour token 15 minutes before it expires.
+	// Mutually exclusive with renewBefore.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=99
+	RenewBeforePercentage *int32 `json:"renewBeforePercentage,omitempty"`
+
+	// maxRefreshInterval caps the time between refreshes, so that even a token valid for
+	// years is renewed this often. Defaults to 24h.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="maxRefreshInterval must be at least 1m"
+	MaxRefreshInterval *metav1.Duration `json:"maxRefreshInterval,omitempty"`
+
+	// secretName is the name of the Secret, in the same namespace, that receives the token
+	// under the keys access_token, token_type, expires_at (RFC 3339), scope and
+	// authorization ("Bearer <token>"). Defaults to the name of this BankTokenRequest.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	SecretName string `json:"secretName,omitempty"`
+
+	// secretTemplate holds labels and annotations copied onto the output Secret.
+	// +optional
+	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
+
+	// suspend stops all calls to the bank while true. The token already issued is kept
+	// until it expires; nothing is refreshed.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// CredentialsSecretReference names a Secret in the BankTokenRequest's namespace and the keys
+// to read from it.
+type CredentialsSecretReference struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// clientIDKey is the key holding the client id. Defaults to client_id.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ClientIDKey string `json:"clientIDKey,omitempty"`
+
+	// clientSecretKey is the key holding the client secret. Defaults to client_secret.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ClientSecretKey string `json:"clientSecretKey,omitempty"`
+
+	// usernameKey is the key holding the username for the password grant. Defaults to username.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	UsernameKey string `json:"usernameKey,omitempty"`
+
+	// passwordKey is the key holding the password for the password grant. Defaults to password.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PasswordKey string `json:"passwordKey,omitempty"`
+}
+
+// HTTPHeader is a non-secret request header.
+// +kubebuilder:validation:XValidation:rule="!(self.name.lowerAscii() in ['authorization', 'content-type', 'content-length', 'host', 'msgid', 'x-ibm-client-id', 'x-ibm-client-secret', 'accept'])",message="this header is set by the operator and cannot be overridden"
+type HTTPHeader struct {
+	// name of the header, an HTTP token such as tenantId or X-Device-Id.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[-!#$%&'*+.^_|~0-9A-Za-z]+$`
+	Name string `json:"name"`
+
+	// value of the header; it must not hold a secret, since it is stored in the resource.
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^[^\r\n]*$`
+	Value string `json:"value"`
+}
+
+// TLSConfig configures the TLS connection to the token endpoint.
+type TLSConfig struct {
+	// caBundleRef names a key holding PEM CA certificates trusted instead of the system
+	// roots, for a bank behind a private CA.
+	// +optional
+	CABundleRef *CABundleReference `json:"caBundleRef,omitempty"`
+
+	// clientCertificateSecretRef names a kubernetes.io/tls Secret (keys tls.crt and tls.key)
+	// presented as the client certificate for mutual TLS, as RAKBANK's UAT and production demand.
+	// +optional
+	ClientCertificateSecretRef *LocalSecretReference `json:"clientCertificateSecretRef,omitempty"`
+}
+
+// CABundleReference names a key in a ConfigMap or Secret in the same namespace.
+type CABundleReference struct {
+	// kind of the object holding the bundle: ConfigMap or Secret. Defaults to ConfigMap.
+	// +optional
+	// +kubebuilder:validation:Enum=ConfigMap;Secret
+	Kind string `json:"kind,omitempty"`
+
+	// name of the ConfigMap or Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key holding the PEM bundle. Defaults to ca.crt.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key,omitempty"`
+}
+
+// LocalSecretReference names a Secret in the same namespace.
+type LocalSecretReference struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// SecretTemplate holds metadata copied onto the output Secret.
+type SecretTemplate struct {
+	// labels added to the output Secret.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// annotations added to the output Secret.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// BankTokenRequestStatus is what the operator observed and holds.
+type BankTokenRequestStatus struct {
+	// observedGeneration is the generation of the spec this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready says whether the output Secret holds a valid token; Reconciling
+	// (present only when true) says a token is being obtained; Stalled (present only when
+	// true) says the operator cannot progress until the spec or a referenced object changes.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// secretName is the Secret that holds the current token.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+
+	// tokenType is the token type the bank returned, normally Bearer.
+	// +optional
+	TokenType string `json:"tokenType,omitempty"`
+
+	// scope is the scope the bank granted.
+	// +optional
+	Scope string `json:"scope,omitempty"`
+
+	// issuedAt is when the current token was obtained.
+	// +optional
+	IssuedAt *metav1.Time `json:"issuedAt,omitempty"`
+
+	// expiresAt is when the current token expires.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// renewalTime is when the operator will next renew the token.
+	// +optional
+	RenewalTime *metav1.Time `json:"renewalTime,omitempty"`
+
+	// lastFailureTime is when the last attempt to obtain a token failed; cleared on success.
+	// +optional
+	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
+
+	// failedAttempts counts consecutive failed attempts; it drives the retry backoff and is
+	// reset on success.
+	// +optional
+	FailedAttempts int32 `json:"failedAttempts,omitempty"`
+
+	// lastRefreshRequestedAt is the last value of the tokens.banktoken.io/refresh-requested-at
+	// annotation acted on.
+	// +optional
+	LastRefreshRequestedAt string `json:"lastRefreshRequestedAt,omitempty"`
+}
+
+// BankTokenRequest obtains an access token from a bank's token endpoint, keeps it in a
+// Secret that workloads mount, and refreshes it before it expires.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=btr,categories=banktoken
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.provider`
+// +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`,priority=1
+// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Renewal",type=date,JSONPath=`.status.renewalTime`,priority=1
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.spec.credentialsSecretRef.name != (has(self.spec.secretName) ? self.spec.secretName : self.metadata.name)",message="the output Secret (spec.secretName, default metadata.name) must not be the credentials Secret"
+type BankTokenRequest struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec says which bank, endpoint, scope and credentials to use and where to write the token.
+	// +required
+	Spec BankTokenRequestSpec `json:"spec"`
+
+	// status says what token is held and whether it is healthy.
+	// +optional
+	Status BankTokenRequestStatus `json:"status,omitempty"`
+}
+
+// BankTokenRequestList is a list of BankTokenRequests.
+//
+// +kubebuilder:object:root=true
+type BankTokenRequestList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []BankTokenRequest `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&BankTokenRequest{}, &BankTokenRequestList{})
+}

@@ -1,0 +1,13 @@
+package controller
+
+// The manager's permissions, exactly what the reconciler uses. Secrets are read and
+// watched (metadata only) to follow credentials, and written only where the operator owns
+// them (output and refresh-token Secrets); nothing is ever deleted by hand, garbage
+// collection removes owned Secrets with their BankTokenRequest.
+
+// +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -1,0 +1,180 @@
+package providers
+
+import (
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxRetryAfter bounds a server's Retry-After, so that a typo cannot park a token for weeks.
+const maxRetryAfter = 24 * time.Hour
+
+// answer is what came back over the wire, already size-checked.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// failure classifies a response that did not yield a token. Its message names the
+// endpoint, the status and the bank's own error code and (cleaned) description, and
+// nothing else from the body.
+func (c *call) failure(a answer, tr *tokenResponse, m masker, now time.Time) *Error {
+	if tr == nil {
+		tr, _ = decodeTokenResponse(a.body)
+	}
+	what := fmt.Sprintf("%s token endpoint %s answered %d", c.preset.Name, redactURL(c.endpoint), a.status)
+	if detail := describe(tr, a, m); detail != "" {
+		what += ": " + detail
+	}
+	e := func(class Class, reason string) *Error {
+		return &Error{Class: class, Reason: reason, StatusCode: a.status, Message: what}
+	}
+
+	retryAfter := parseRetryAfter(a.header.Get("Retry-After"), now)
+	switch {
+	case a.status == http.StatusTooManyRequests,
+		a.status == http.StatusServiceUnavailable && retryAfter > 0:
+		err := e(ClassRateLimited, ReasonRateLimited)
+		err.RetryAfter = retryAfter
+		return err
+	case tr != nil && (tr.secondFactor || slices.Contains(secondFactorErrors, strings.ToLower(tr.Error))):
+		err := e(ClassPermanent, ReasonSecondFactorRequired)
+		err.Message += " (the bank demands a second factor for this user, which an operator cannot answer)"
+		return err
+	}
+	if tr != nil && tr.Error != "" {
+		if class, reason, ok := c.classifyOAuthError(strings.ToLower(tr.Error)); ok {
+			if reason == ReasonUnauthorizedClient && a.status == http.StatusUnauthorized {
+				// Keycloak answers a wrong client secret with 401 unauthorized_client.
+				reason = ReasonInvalidCredentials
+			}
+			err := e(class, reason)
+			if class == ClassRateLimited {
+				err.RetryAfter = retryAfter
+			}
+			return err
+		}
+	}
+
+	switch s := a.status; {
+	case s >= 500:
+		return e(ClassTransient, ReasonServerError)
+	case s == http.StatusRequestTimeout:
+		return e(ClassTransient, ReasonTimeout)
+	case s >= 300 && s < 400:
+		err := e(ClassConfiguration, ReasonInvalidEndpoint)
+		err.Message += "; redirects are not followed, set the final token URL"
+		if loc := a.header.Get("Location"); loc != "" {
+			err.Message += " (Location: " + m.cleanDescription(stripQuery(loc)) + ")"
+		}
+		return err
+	case s == http.StatusUnauthorized:
+		return e(ClassPermanent, ReasonInvalidCredentials)
+	case s == http.StatusForbidden:
+		return e(ClassPermanent, ReasonAccessDenied)
+	case s == http.StatusNotFound, s == http.StatusMethodNotAllowed:
+		err := e(ClassConfiguration, ReasonInvalidEndpoint)
+		err.Message += "; is this the token URL?"
+		return err
+	case s >= 400:
+		return e(ClassPermanent, ReasonInvalidRequest)
+	}
+	return e(ClassTransient, ReasonInvalidResponse)
+}
+
+// classifyOAuthError maps an RFC 6749 §5.2 error code (and the common non-standard ones).
+func (c *call) classifyOAuthError(code string) (Class, string, bool) {
+	switch code {
+	case "invalid_grant", "invalid_token", "token_inactive", "expired_token":
+		if c.isRefresh() {
+			return ClassRefreshTokenRejected, ReasonRefreshTokenRejected, true
+		}
+		if code == "invalid_grant" {
+			return ClassPermanent, ReasonInvalidCredentials, true
+		}
+	case "invalid_client", "unauthorized":
+		return ClassPermanent, ReasonInvalidCredentials, true
+	case "unauthorized_client":
+		return ClassPermanent, ReasonUnauthorizedClient, true
+	case "unsupported_grant_type":
+		return ClassPermanent, ReasonUnsupportedGrantType, true
+	case "invalid_scope":
+		return ClassPermanent, ReasonInvalidScope, true
+	case "invalid_request":
+		return ClassPermanent, ReasonInvalidRequest, true
+	case "access_denied":
+		return ClassPermanent, ReasonAccessDenied, true
+	case "server_error", "temporarily_unavailable":
+		return ClassTransient, ReasonServerError, true
+	case "slow_down":
+		return ClassRateLimited, ReasonRateLimited, true
+	}
+	return "", "", false
+}
+
+// describe renders the bank's own words about the failure, cleaned; or, when the body
+// is not a JSON document, what kind of body it was.
+func describe(tr *tokenResponse, a answer, m masker) string {
+	if tr == nil {
+		return m.cleanDescription(describeBody(a))
+	}
+	var parts []string
+	if tr.Error != "" {
+		parts = append(parts, m.cleanDescription(tr.Error))
+		if tr.ErrorDescription != "" {
+			parts = append(parts, m.cleanDescription(tr.ErrorDescription))
+		}
+	}
+	if tr.ResponseCode != "" {
+		parts = append(parts, "response_code "+m.cleanDescription(string(tr.ResponseCode)))
+		for _, s := range []string{tr.ResponseMessage, tr.Description} {
+			if s != "" {
+				parts = append(parts, m.cleanDescription(s))
+			}
+		}
+	}
+	if len(parts) == 0 && tr.secondFactor {
+		parts = append(parts, "a second-factor challenge instead of a token")
+	}
+	return strings.Join(parts, ": ")
+}
+
+func describeBody(a answer) string {
+	if len(strings.TrimSpace(string(a.body))) == 0 {
+		return "an empty body"
+	}
+	mediaType, _, _ := mime.ParseMediaType(a.header.Get("Content-Type"))
+	trimmed := strings.ToLower(strings.TrimSpace(string(a.body[:min(len(a.body), 512)])))
+	switch {
+	case mediaType == "text/html", strings.HasPrefix(trimmed, "<!doctype html"), strings.HasPrefix(trimmed, "<html"):
+		return "an HTML page, not JSON"
+	case mediaType == "application/json" || strings.HasPrefix(trimmed, "{"):
+		return "malformed JSON"
+	case mediaType != "":
+		return "a " + mediaType + " body, not JSON"
+	}
+	return "a body that is not JSON"
+}
+
+// parseRetryAfter reads RFC 9110 Retry-After: delay-seconds or an HTTP-date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		d = time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return max(0, min(d, maxRetryAfter))
+}

@@ -1,0 +1,279 @@
+package providers
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// userAgent names the operator to the bank's logs.
+const userAgent = "bank-token-operator"
+
+// reservedHeaders are set by the request builder; a user header must not override them.
+var reservedHeaders = []string{
+	"Authorization", "Content-Type", "Content-Length", "Host", "Accept", "Transfer-Encoding",
+	"Connection", HeaderIBMClientID, HeaderIBMClientSecret, HeaderMsgID,
+}
+
+// call is a validated Request: everything needed to send it, decided before any I/O.
+type call struct {
+	preset   Preset
+	endpoint *url.URL
+	grant    GrantType
+	// primaryGrant is the grant the caller holds a refresh token for, or is asking for.
+	primaryGrant GrantType
+	clientAuth   ClientAuthentication
+	req          Request
+}
+
+// isRefresh reports whether the call spends a refresh token.
+func (c *call) isRefresh() bool { return c.grant == GrantRefreshToken }
+
+// plan checks req against its provider's preset. Every failure is ClassConfiguration and
+// happens without touching the network.
+func plan(req Request) (*call, *Error) {
+	preset, ok := PresetFor(req.Provider)
+	if !ok {
+		return nil, configError(ReasonInvalidProviderRequest, "unknown provider %q", req.Provider)
+	}
+	endpoint, err := parseEndpoint(req.TokenEndpoint, req.AllowInsecureHTTP)
+	if err != nil {
+		return nil, err
+	}
+	c := &call{preset: preset, endpoint: endpoint, req: req}
+
+	c.primaryGrant = req.GrantType
+	if c.primaryGrant == "" {
+		c.primaryGrant = preset.DefaultGrant
+	}
+	if !preset.SupportsGrant(c.primaryGrant) {
+		return nil, configError(ReasonUnsupportedGrantType, "provider %s does not support grant type %q (supported: %s)",
+			preset.Name, c.primaryGrant, joinGrants(preset.Grants))
+	}
+	c.grant = c.primaryGrant
+	if !req.RefreshToken.IsZero() {
+		if !preset.SupportsRefresh {
+			return nil, configError(ReasonUnsupportedGrantType, "provider %s does not support the refresh_token grant", preset.Name)
+		}
+		c.grant = GrantRefreshToken
+	}
+
+	c.clientAuth = req.ClientAuthentication
+	if c.clientAuth == "" {
+		c.clientAuth = preset.DefaultClientAuthentication
+	}
+	if !preset.SupportsClientAuthentication(c.clientAuth) {
+		return nil, configError(ReasonInvalidProviderRequest, "provider %s does not support client authentication %q", preset.Name, c.clientAuth)
+	}
+
+	if err := c.checkCredentials(); err != nil {
+		return nil, err
+	}
+	if err := c.checkScope(); err != nil {
+		return nil, err
+	}
+	if err := c.checkHeaders(); err != nil {
+		return nil, err
+	}
+	if len(req.Metadata) > 0 && !preset.AcceptsMetadata {
+		return nil, configError(ReasonInvalidProviderRequest, "provider %s does not accept metadata", preset.Name)
+	}
+	return c, nil
+}
+
+func parseEndpoint(raw string, allowHTTP bool) (*url.URL, *Error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || !u.IsAbs() {
+		// The raw value is not echoed: a malformed URL may still carry a credential.
+		return nil, configError(ReasonInvalidEndpoint, "token endpoint is not an absolute URL")
+	}
+	if u.User != nil {
+		return nil, configError(ReasonInvalidEndpoint, "token endpoint %s must not carry credentials in the URL", stripQuery(raw))
+	}
+	if u.Fragment != "" {
+		return nil, configError(ReasonInvalidEndpoint, "token endpoint %s must not have a fragment", stripQuery(raw))
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !allowHTTP {
+			return nil, configError(ReasonInsecureEndpoint, "token endpoint %s is not https", stripQuery(raw))
+		}
+	default:
+		return nil, configError(ReasonInvalidEndpoint, "token endpoint scheme %q is not https", u.Scheme)
+	}
+	return u, nil
+}
+
+func (c *call) checkCredentials() *Error {
+	cred := c.req.Credentials
+	if cred.ClientID == "" {
+		return configError(ReasonInvalidProviderRequest, "client id is required")
+	}
+	if c.clientAuth != ClientAuthBody && cred.ClientSecret.IsZero() {
+		return configError(ReasonInvalidProviderRequest, "client secret is required for %s client authentication", c.clientAuth)
+	}
+	if c.clientAuth == ClientAuthHeaders && !validHeaderValues(cred.ClientID, cred.ClientSecret.Reveal()) {
+		return configError(ReasonInvalidProviderRequest, "client id and secret must be printable to travel as headers")
+	}
+	if c.grant == GrantPassword && (cred.Username == "" || cred.Password.IsZero()) {
+		return configError(ReasonInvalidProviderRequest, "the password grant needs a username and a password")
+	}
+	return nil
+}
+
+func (c *call) checkScope() *Error {
+	scope := c.req.Scope
+	if c.preset.ScopeRequired && strings.TrimSpace(scope) == "" {
+		return configError(ReasonInvalidScope, "provider %s requires a scope", c.preset.Name)
+	}
+	if c.preset.MaxScopeLength > 0 && utf8.RuneCountInString(scope) > c.preset.MaxScopeLength {
+		return configError(ReasonInvalidScope, "provider %s accepts a scope of at most %d characters", c.preset.Name, c.preset.MaxScopeLength)
+	}
+	return nil
+}
+
+func (c *call) checkHeaders() *Error {
+	for _, h := range c.req.Headers {
+		if !httpguts.ValidHeaderFieldName(h.Name) {
+			return configError(ReasonInvalidProviderRequest, "header name %q is not a valid HTTP header name", h.Name)
+		}
+		if !httpguts.ValidHeaderFieldValue(h.Value) {
+			return configError(ReasonInvalidProviderRequest, "header %q has an invalid value", h.Name)
+		}
+		for _, r := range reservedHeaders {
+			if strings.EqualFold(h.Name, r) {
+				return configError(ReasonInvalidProviderRequest, "header %q is set by the operator and cannot be overridden", h.Name)
+			}
+		}
+	}
+	for _, name := range c.preset.RequiredHeaders {
+		if v, ok := c.header(name); !ok || v == "" {
+			return configError(ReasonInvalidProviderRequest, "provider %s requires header %q", c.preset.Name, name)
+		}
+	}
+	return nil
+}
+
+func (c *call) header(name string) (string, bool) {
+	for _, h := range c.req.Headers {
+		if strings.EqualFold(h.Name, name) {
+			return h.Value, true
+		}
+	}
+	return "", false
+}
+
+// newHTTPRequest builds the one HTTP request of the call.
+func (c *call) newHTTPRequest(ctx context.Context, messageID string) (*http.Request, *Error) {
+	body, contentType, err := c.body()
+	if err != nil {
+		return nil, err
+	}
+	r, rerr := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint.String(), bytes.NewReader(body))
+	if rerr != nil {
+		return nil, configError(ReasonInvalidEndpoint, "token endpoint %s: cannot build request", redactURL(c.endpoint))
+	}
+	// User headers first, so the protocol headers below always win.
+	for _, h := range c.req.Headers {
+		// Set, not Add: the bank's own spelling of the name (e.g. tenantId) is kept.
+		r.Header[h.Name] = []string{h.Value}
+	}
+	r.Header.Set("Content-Type", contentType)
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("User-Agent", userAgent)
+	cred := c.req.Credentials
+	switch c.clientAuth {
+	case ClientAuthBasic:
+		r.Header.Set("Authorization", "Basic "+basicCredentials(cred.ClientID, cred.ClientSecret.Reveal()))
+	case ClientAuthHeaders:
+		r.Header[HeaderIBMClientID] = []string{cred.ClientID}
+		r.Header[HeaderIBMClientSecret] = []string{cred.ClientSecret.Reveal()}
+	}
+	if c.preset.MessageIDHeader != "" {
+		r.Header[c.preset.MessageIDHeader] = []string{messageID}
+	}
+	return r, nil
+}
+
+func (c *call) body() ([]byte, string, *Error) {
+	if c.preset.Body == BodyJSON {
+		return c.jsonBody()
+	}
+	return []byte(c.form().Encode()), "application/x-www-form-urlencoded", nil
+}
+
+func (c *call) form() url.Values {
+	req := c.req
+	form := url.Values{"grant_type": {string(c.grant)}}
+	switch c.grant {
+	case GrantPassword:
+		form.Set("username", req.Credentials.Username)
+		form.Set("password", req.Credentials.Password.Reveal())
+	case GrantRefreshToken:
+		form.Set("refresh_token", req.RefreshToken.Reveal())
+	}
+	if req.Scope != "" {
+		form.Set("scope", req.Scope)
+	}
+	if c.clientAuth == ClientAuthBody {
+		form.Set("client_id", req.Credentials.ClientID)
+		if !req.Credentials.ClientSecret.IsZero() {
+			form.Set("client_secret", req.Credentials.ClientSecret.Reveal())
+		}
+	}
+	return form
+}
+
+// partnerTokenRequest is RAKBANK partner's access_token_request schema, which forbids
+// any other field.
+type partnerTokenRequest struct {
+	GrantType     GrantType         `json:"grant_type"`
+	Scope         string            `json:"scope"`
+	OAuthMetadata map[string]string `json:"oauth_metadata,omitempty"`
+}
+
+func (c *call) jsonBody() ([]byte, string, *Error) {
+	b, err := json.Marshal(partnerTokenRequest{GrantType: c.grant, Scope: c.req.Scope, OAuthMetadata: c.req.Metadata})
+	if err != nil {
+		return nil, "", configError(ReasonInvalidProviderRequest, "cannot encode the request body")
+	}
+	return b, "application/json", nil
+}
+
+// basicCredentials encodes id and secret as RFC 6749 §2.3.1 says: each form-urlencoded,
+// then joined and base64-encoded, so a ':' in the id cannot split it.
+func basicCredentials(id, secret string) string {
+	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
+}
+
+func validHeaderValues(values ...string) bool {
+	for _, v := range values {
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func joinGrants(grants []GrantType) string {
+	s := make([]string, len(grants))
+	for i, g := range grants {
+		s[i] = string(g)
+	}
+	return strings.Join(s, ", ")
+}
+
+// redactURL prints an endpoint without query, fragment or user info.
+func redactURL(u *url.URL) string { return stripQuery(u.String()) }
+
+func configError(reason, format string, args ...any) *Error {
+	return newError(ClassConfiguration, reason, 0, format, args...)
+}

@@ -1,0 +1,102 @@
+package fakebank
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// keycloakOfflineScope makes Keycloak issue an offline refresh token (refresh_expires_in 0).
+const keycloakOfflineScope = "offline_access"
+
+const banficoIssuer = "https://auth.fakebank.example/auth/realms/provider"
+
+// serveBanfico is Banfico's Keycloak realm: Basic client authentication only,
+// client_credentials, RS256 JWT access tokens whose exp agrees with expires_in, and an
+// offline refresh token when offline_access is asked for.
+func serveBanfico(s *Server, b *bank, r *http.Request, body []byte) reply {
+	form, bad := parseForm(r, body)
+	if bad != nil {
+		return *bad
+	}
+	grant := form.Get("grant_type")
+	client, bad := readClientAuth(r, form)
+	if bad != nil {
+		return bad.withCall(grant, "")
+	}
+	fail := func(status int, code, description string) reply {
+		return oauthError(status, code, description).withCall(grant, client.method)
+	}
+	if client.method != providers.ClientAuthBasic {
+		return fail(http.StatusUnauthorized, "unauthorized_client", "Basic authentication with client_id and client_secret is mandatory")
+	}
+	if !client.matches(b.creds) {
+		// Keycloak's own answer to a wrong client secret.
+		return fail(http.StatusUnauthorized, "unauthorized_client", "Invalid client or Invalid client credentials")
+	}
+
+	var refresh string
+	scope := scopeOr(form.Get("scope"), b.creds.Scope)
+	switch providers.GrantType(grant) {
+	case providers.GrantClientCredentials:
+		if !b.scopeAllowed(scope) {
+			return fail(http.StatusBadRequest, "invalid_scope", "Invalid scopes: requested scope is not allowed")
+		}
+		if slices.Contains(strings.Fields(scope), keycloakOfflineScope) {
+			refresh = b.newRefreshToken(client.id, "", scope)
+		}
+	case providers.GrantRefreshToken:
+		rt := b.lookupRefreshToken(form.Get("refresh_token"), client.id)
+		if rt == nil {
+			return fail(http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
+		}
+		refresh, scope = form.Get("refresh_token"), rt.scope
+	case providers.GrantPassword:
+		return fail(http.StatusBadRequest, "unauthorized_client", "Client not allowed for direct access grants")
+	case "":
+		return fail(http.StatusBadRequest, "invalid_request", "Missing form parameter: grant_type")
+	default:
+		return fail(http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant_type")
+	}
+
+	now, lifetime := s.now(), b.lifetime
+	access, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"exp":           now.Add(lifetime).Unix(),
+		"iat":           now.Unix(),
+		"jti":           uuid.NewString(),
+		"iss":           banficoIssuer,
+		"aud":           client.id,
+		"sub":           "service-account-" + client.id,
+		"typ":           "Bearer",
+		"azp":           client.id,
+		"scope":         scope,
+		"clientId":      client.id,
+		"session_state": uuid.NewString(),
+	}).SignedString(s.jwtKey)
+	if err != nil {
+		return fail(http.StatusInternalServerError, "server_error", "cannot sign token")
+	}
+	b.recordAccessToken(s, providers.GrantType(grant), access)
+
+	resp := map[string]any{
+		"access_token":       access,
+		"expires_in":         seconds(lifetime),
+		"refresh_expires_in": 0,
+		"token_type":         "Bearer",
+		"not-before-policy":  0,
+		"session_state":      uuid.NewString(),
+		"scope":              scope,
+	}
+	if refresh != "" {
+		resp["refresh_token"] = refresh
+	}
+	return reply{status: http.StatusOK, body: resp}.withCall(grant, client.method)
+}
+
+// BanficoPublicKey verifies Banfico access tokens (RS256), for tests that check them.
+func (s *Server) BanficoPublicKey() any { return &s.jwtKey.PublicKey }

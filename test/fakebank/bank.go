@@ -1,0 +1,318 @@
+package fakebank
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// maxRequestBytes caps a token request body; real gateways reject far smaller.
+const maxRequestBytes = 64 << 10
+
+// BankCredentials are what a fake bank accepts: fixture values, not secrets.
+type BankCredentials struct {
+	ClientID     string
+	ClientSecret string
+	// Username and Password are empty for banks without a password grant.
+	Username string
+	Password string
+	// Scope is a scope the bank grants; each of its words is allowed. Empty allows any.
+	Scope string
+	// Headers are required with these exact values (MBANQ's tenant and device headers).
+	Headers []providers.Header
+	// Metadata is RAKBANK partner's oauth_metadata that its scope requires.
+	Metadata map[string]string
+}
+
+// ProviderCredentials converts to the providers package's type.
+func (c BankCredentials) ProviderCredentials() providers.Credentials {
+	return providers.Credentials{
+		ClientID:     c.ClientID,
+		ClientSecret: providers.Secret(c.ClientSecret),
+		Username:     c.Username,
+		Password:     providers.Secret(c.Password),
+	}
+}
+
+func (c BankCredentials) clone() BankCredentials {
+	c.Headers = slices.Clone(c.Headers)
+	c.Metadata = maps.Clone(c.Metadata)
+	return c
+}
+
+// Call is one token call as the fake saw it. It holds no credential or token.
+type Call struct {
+	At time.Time
+	// Grant is the grant_type sent, as sent (possibly empty or unknown).
+	Grant providers.GrantType
+	// ClientAuthentication is how the client authenticated, "" when it did not.
+	ClientAuthentication providers.ClientAuthentication
+	Status               int
+	// Error is the error code answered (error or response_code); "" when accepted.
+	Error string
+	// Reason says why the call was refused, in the fake's words.
+	Reason string
+	// MsgID is RAKBANK partner's MsgId header.
+	MsgID string
+	// Metadata is the oauth_metadata RAKBANK partner accepted.
+	Metadata map[string]string
+}
+
+// Accepted reports whether a token was issued.
+func (c Call) Accepted() bool { return c.Status == http.StatusOK }
+
+type accessToken struct {
+	expiresAt time.Time
+	revoked   bool
+	// refreshToken is the one issued alongside (Paymob revokes the pair together).
+	refreshToken string
+}
+
+type refreshToken struct {
+	clientID string
+	username string
+	scope    string
+	// used marks a rotated-away token (Paymob); revoked marks RevokeRefreshTokens.
+	used    bool
+	revoked bool
+}
+
+func (rt *refreshToken) usable() bool { return !rt.used && !rt.revoked }
+
+// bank is one fake endpoint's state. Server.mu guards it.
+type bank struct {
+	name providers.Name
+	slug string
+	path string
+	// serve decides the answer to a call; it runs under Server.mu.
+	serve func(s *Server, b *bank, r *http.Request, body []byte) reply
+
+	creds            BankCredentials
+	extraScopes      []string
+	secretGeneration int
+	lifetime         time.Duration
+
+	calls         []Call
+	issued        map[providers.GrantType]int
+	accessTokens  map[string]*accessToken
+	refreshTokens map[string]*refreshToken
+
+	unavailable       bool
+	rateLimitedFor    time.Duration
+	secondFactorUsers map[string]bool
+	msgIDs            map[string]bool
+}
+
+func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*bank {
+	banks := map[providers.Name]*bank{
+		providers.RAKBank: {
+			slug: "rakbank", path: "/rakbank/v1/int_client_auth/token", serve: serveRAKBank,
+			creds: BankCredentials{
+				ClientID: "demo-rakbank-client", ClientSecret: "demo-rakbank-client-secret-1",
+				Username: "demo-rakbank-user", Password: "demo-rakbank-password-1",
+				Scope: "accounts payments",
+			},
+		},
+		providers.RAKBankPartner: {
+			slug: "rakbank-partner", path: "/rakbank-partner/v1/partner_auth/token", serve: serveRAKBankPartner,
+			creds: BankCredentials{
+				ClientID: "demo-rakbank-partner-client", ClientSecret: "demo-rakbank-partner-client-secret-1",
+				Scope: "accounts",
+				// The document's own example values.
+				Metadata: map[string]string{"account_id": "0188000049916", "emirates_id": "500000000006190"},
+			},
+		},
+		providers.Banfico: {
+			slug: "banfico", path: "/banfico/auth/realms/provider/protocol/openid-connect/token", serve: serveBanfico,
+			creds: BankCredentials{
+				ClientID: "demo-banfico-client", ClientSecret: "demo-banfico-client-secret-1",
+				Scope: "profile email",
+			},
+			extraScopes: []string{keycloakOfflineScope},
+		},
+		providers.Mbanq: {
+			slug: "mbanq", path: "/mbanq/oauth/token", serve: serveMbanq,
+			creds: BankCredentials{
+				ClientID: "demo-mbanq-client", ClientSecret: "demo-mbanq-client-secret-1",
+				Username: "demo-mbanq-user", Password: "demo-mbanq-password-1",
+				// The IP and device header names are not public: these are fixture names.
+				Headers: []providers.Header{
+					{Name: providers.HeaderMbanqTenant, Value: "demo-tenant"},
+					{Name: "X-Device-IP", Value: "192.0.2.10"},
+					{Name: "X-Device-Id", Value: "demo-device-0001"},
+				},
+			},
+		},
+		providers.Paymob: {
+			slug: "paymob", path: "/paymob/api/secure/o/token/", serve: servePaymob,
+			creds: BankCredentials{
+				// Characters that need RFC 6749 §2.3.1 encoding, as Paymob's own example has.
+				ClientID: "demo-paymob-client", ClientSecret: "demo-paymob-client-secret:1+1",
+				Username: "demo-paymob-user", Password: "demo-paymob-p@ss%word&1",
+				Scope: "read write",
+			},
+		},
+	}
+	for name, b := range banks {
+		b.name = name
+		b.secretGeneration = 1
+		b.lifetime = DefaultLifetime
+		if d, ok := lifetimes[name]; ok && d > 0 {
+			b.lifetime = d
+		}
+		b.issued = map[providers.GrantType]int{}
+		b.accessTokens = map[string]*accessToken{}
+		b.refreshTokens = map[string]*refreshToken{}
+		b.secondFactorUsers = map[string]bool{}
+		b.msgIDs = map[string]bool{}
+	}
+	return banks
+}
+
+// reply is a fake's answer, and what it records about the call.
+type reply struct {
+	status int
+	header http.Header
+	// body is JSON-encoded unless html is set.
+	body any
+	html string
+
+	call Call
+}
+
+func (s *Server) handler(b *bank) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+
+		s.mu.Lock()
+		rep := s.decide(b, r, body, readErr)
+		rep.call.At = s.now()
+		rep.call.Status = rep.status
+		b.calls = append(b.calls, rep.call)
+		s.mu.Unlock()
+
+		if s.logf != nil {
+			c := rep.call
+			s.logf("%s: %d grant=%q %s %s", b.name, c.Status, c.Grant, c.Error, c.Reason)
+		}
+		if rep.html != "" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(rep.status)
+			_, _ = io.WriteString(w, rep.html)
+			return
+		}
+		writeJSON(w, rep.status, rep.header, rep.body)
+	})
+}
+
+// decide applies what every bank's gateway does before the bank's own rules.
+func (s *Server) decide(b *bank, r *http.Request, body []byte, readErr error) reply {
+	switch {
+	case r.Method != http.MethodPost:
+		return reply{status: http.StatusMethodNotAllowed, header: http.Header{"Allow": {http.MethodPost}},
+			body: map[string]string{"error": "invalid_request", "error_description": "the token endpoint takes POST only"},
+			call: Call{Error: "method_not_allowed", Reason: "method " + r.Method}}
+	case readErr != nil:
+		return reply{status: http.StatusRequestEntityTooLarge,
+			body: map[string]string{"error": "invalid_request", "error_description": "request body too large"},
+			call: Call{Error: "invalid_request", Reason: "request body too large"}}
+	case b.unavailable:
+		return reply{status: http.StatusServiceUnavailable,
+			html: "<html><body><h1>503 Service Unavailable</h1>No server is available to handle this request.</body></html>",
+			call: Call{Error: "unavailable", Reason: "bank set unavailable"}}
+	case b.rateLimitedFor > 0:
+		secs := int((b.rateLimitedFor + time.Second - 1) / time.Second)
+		return reply{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {strconv.Itoa(secs)}},
+			body: map[string]string{"error": "too_many_requests", "error_description": "rate limit exceeded"},
+			call: Call{Error: "too_many_requests", Reason: "bank set rate limited"}}
+	}
+	return b.serve(s, b, r, body)
+}
+
+// oauthError is an RFC 6749 §5.2 error answer.
+func oauthError(status int, code, description string) reply {
+	body := map[string]string{"error": code}
+	if description != "" {
+		body["error_description"] = description
+	}
+	return reply{status: status, body: body, call: Call{Error: code, Reason: description}}
+}
+
+// withCall records the grant and client authentication on a reply.
+func (r reply) withCall(grant string, auth providers.ClientAuthentication) reply {
+	r.call.Grant = providers.GrantType(grant)
+	r.call.ClientAuthentication = auth
+	return r
+}
+
+func writeJSON(w http.ResponseWriter, status int, header http.Header, body any) {
+	for k, v := range header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// issue records a new access token (and, when withRefresh, a refresh token).
+func (b *bank) issue(s *Server, grant providers.GrantType, clientID, username, scope string, withRefresh bool) (access, refresh string, lifetime time.Duration) {
+	access = newOpaqueToken(b.slug + "-at")
+	b.recordAccessToken(s, grant, access)
+	if withRefresh {
+		refresh = b.newRefreshToken(clientID, username, scope)
+	}
+	return access, refresh, b.lifetime
+}
+
+// recordAccessToken counts an issue and remembers the token for AccessTokenValid.
+func (b *bank) recordAccessToken(s *Server, grant providers.GrantType, access string) {
+	b.issued[grant]++
+	b.accessTokens[access] = &accessToken{expiresAt: s.now().Add(b.lifetime)}
+}
+
+func (b *bank) newRefreshToken(clientID, username, scope string) string {
+	rt := newOpaqueToken(b.slug + "-rt")
+	b.refreshTokens[rt] = &refreshToken{clientID: clientID, username: username, scope: scope}
+	return rt
+}
+
+// lookupRefreshToken returns the usable refresh token issued to clientID, or nil.
+func (b *bank) lookupRefreshToken(token, clientID string) *refreshToken {
+	rt, ok := b.refreshTokens[token]
+	if !ok || !rt.usable() || rt.clientID != clientID {
+		return nil
+	}
+	return rt
+}
+
+// scopeAllowed checks each requested word against the bank's grantable scopes.
+func (b *bank) scopeAllowed(requested string) bool {
+	allowed := append(strings.Fields(b.creds.Scope), b.extraScopes...)
+	if len(strings.Fields(b.creds.Scope)) == 0 {
+		return true
+	}
+	for _, w := range strings.Fields(requested) {
+		if !slices.Contains(allowed, w) {
+			return false
+		}
+	}
+	return true
+}
+
+func newOpaqueToken(prefix string) string {
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	return "fake-" + prefix + "-" + hex.EncodeToString(b)
+}
+
+func seconds(d time.Duration) int { return int(d / time.Second) }

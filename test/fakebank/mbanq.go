@@ -1,0 +1,83 @@
+package fakebank
+
+import (
+	"net/http"
+
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// serveMbanq is MBANQ's /oauth/token: the tenant and device headers, client credentials
+// in the form only, the password grant with a refresh token that is reused (not rotated),
+// and an mfa_required challenge for users who must give a second factor.
+func serveMbanq(s *Server, b *bank, r *http.Request, body []byte) reply {
+	form, bad := parseForm(r, body)
+	if bad != nil {
+		return *bad
+	}
+	grant := form.Get("grant_type")
+	client, bad := readClientAuth(r, form)
+	if bad != nil {
+		return bad.withCall(grant, "")
+	}
+	fail := func(status int, code, description string) reply {
+		return oauthError(status, code, description).withCall(grant, client.method)
+	}
+	for _, h := range b.creds.Headers {
+		if r.Header.Get(h.Name) == "" {
+			return fail(http.StatusBadRequest, "invalid_request", "header "+h.Name+" is required")
+		}
+		if !hasHeader(r, h.Name, h.Value) {
+			return fail(http.StatusBadRequest, "invalid_request", "header "+h.Name+" does not match this banking instance")
+		}
+	}
+	if client.method != providers.ClientAuthBody {
+		return fail(http.StatusUnauthorized, "invalid_client", "client_id and client_secret are required form fields")
+	}
+	if !client.matches(b.creds) {
+		return fail(http.StatusUnauthorized, "invalid_client", "Bad client credentials")
+	}
+	scope := form.Get("scope")
+	if !b.scopeAllowed(scope) {
+		return fail(http.StatusBadRequest, "invalid_scope", "requested scope is not allowed")
+	}
+
+	var refresh, username string
+	switch providers.GrantType(grant) {
+	case providers.GrantPassword:
+		username = form.Get("username")
+		if username != b.creds.Username || form.Get("password") != b.creds.Password || username == "" {
+			return fail(http.StatusBadRequest, "invalid_grant", "Bad credentials")
+		}
+		if b.secondFactorUsers[username] {
+			rep := fail(http.StatusForbidden, "mfa_required", "Two-factor authentication required: an OTP was sent to the user's registered device")
+			rep.body.(map[string]string)["mfa_token"] = newOpaqueToken(b.slug + "-mfa")
+			return rep
+		}
+	case providers.GrantRefreshToken:
+		refresh = form.Get("refresh_token")
+		rt := b.lookupRefreshToken(refresh, client.id)
+		if rt == nil {
+			return fail(http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
+		}
+		username = rt.username
+	case "":
+		return fail(http.StatusBadRequest, "invalid_request", "grant_type is required")
+	default:
+		return fail(http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+grant)
+	}
+
+	access, newRefresh, lifetime := b.issue(s, providers.GrantType(grant), client.id, username, scope, refresh == "")
+	if newRefresh != "" {
+		refresh = newRefresh
+	}
+	resp := map[string]any{
+		"access_token":  access,
+		"token_type":    "bearer",
+		"refresh_token": refresh,
+		"expires_in":    seconds(lifetime),
+	}
+	if scope != "" {
+		resp["scope"] = scope
+	}
+	return reply{status: http.StatusOK, body: resp}.withCall(grant, client.method)
+}

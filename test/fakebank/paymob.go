@@ -1,0 +1,71 @@
+package fakebank
+
+import (
+	"net/http"
+
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// servePaymob is Paymob payouts' Django OAuth Toolkit: client credentials by Basic or the
+// form, the password grant, and refresh tokens rotated on every use: a spent one gets
+// invalid_grant, and the access token it was issued with is revoked.
+func servePaymob(s *Server, b *bank, r *http.Request, body []byte) reply {
+	form, bad := parseForm(r, body)
+	if bad != nil {
+		return *bad
+	}
+	grant := form.Get("grant_type")
+	client, bad := readClientAuth(r, form)
+	if bad != nil {
+		return bad.withCall(grant, "")
+	}
+	fail := func(status int, code, description string) reply {
+		return oauthError(status, code, description).withCall(grant, client.method)
+	}
+	if !client.matches(b.creds) {
+		return fail(http.StatusUnauthorized, "invalid_client", "")
+	}
+	scope := scopeOr(form.Get("scope"), b.creds.Scope)
+	if !b.scopeAllowed(scope) {
+		return fail(http.StatusBadRequest, "invalid_scope", "")
+	}
+
+	var username string
+	switch providers.GrantType(grant) {
+	case providers.GrantPassword:
+		username = form.Get("username")
+		if username != b.creds.Username || form.Get("password") != b.creds.Password || username == "" {
+			return fail(http.StatusBadRequest, "invalid_grant", "Invalid credentials given.")
+		}
+	case providers.GrantRefreshToken:
+		old := form.Get("refresh_token")
+		rt := b.lookupRefreshToken(old, client.id)
+		if rt == nil {
+			return fail(http.StatusBadRequest, "invalid_grant", "")
+		}
+		// Rotation with no grace period, as Django OAuth Toolkit does by default.
+		rt.used = true
+		username, scope = rt.username, rt.scope
+		for _, at := range b.accessTokens {
+			if at.refreshToken == old {
+				at.revoked = true
+			}
+		}
+	case providers.GrantClientCredentials:
+		return fail(http.StatusBadRequest, "unauthorized_client", "")
+	case "":
+		return fail(http.StatusBadRequest, "invalid_request", "Missing grant type.")
+	default:
+		return fail(http.StatusBadRequest, "unsupported_grant_type", "")
+	}
+
+	access, refresh, lifetime := b.issue(s, providers.GrantType(grant), client.id, username, scope, true)
+	b.accessTokens[access].refreshToken = refresh
+	return reply{status: http.StatusOK, body: map[string]any{
+		"access_token":  access,
+		"expires_in":    seconds(lifetime),
+		"refresh_token": refresh,
+		"scope":         scope,
+		"token_type":    "Bearer",
+	}}.withCall(grant, client.method)
+}

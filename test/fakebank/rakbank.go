@@ -1,0 +1,73 @@
+package fakebank
+
+import (
+	"net/http"
+
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// serveRAKBank is RAKBANK's internal client auth, /v1/int_client_auth/token: a form,
+// client credentials by Basic or the form, scope required, a refresh token only for the
+// password grant, and the response schema's exact fields with token_type "bearer".
+func serveRAKBank(s *Server, b *bank, r *http.Request, body []byte) reply {
+	form, bad := parseForm(r, body)
+	if bad != nil {
+		return *bad
+	}
+	grant := form.Get("grant_type")
+	client, bad := readClientAuth(r, form)
+	if bad != nil {
+		return bad.withCall(grant, "")
+	}
+	fail := func(status int, code, description string) reply {
+		return oauthError(status, code, description).withCall(grant, client.method)
+	}
+	if !client.matches(b.creds) {
+		return fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+	}
+	scope := form.Get("scope")
+	if scope == "" {
+		return fail(http.StatusBadRequest, "invalid_request", "scope is required")
+	}
+	if !b.scopeAllowed(scope) {
+		return fail(http.StatusBadRequest, "invalid_scope", "requested scope is not allowed for this client")
+	}
+
+	var withRefresh bool
+	var refresh string
+	switch providers.GrantType(grant) {
+	case providers.GrantClientCredentials:
+	case providers.GrantPassword:
+		if form.Get("username") != b.creds.Username || form.Get("password") != b.creds.Password || b.creds.Username == "" {
+			return fail(http.StatusBadRequest, "invalid_grant", "invalid resource owner credentials")
+		}
+		withRefresh = true
+	case providers.GrantRefreshToken:
+		refresh = form.Get("refresh_token")
+		if b.lookupRefreshToken(refresh, client.id) == nil {
+			return fail(http.StatusBadRequest, "invalid_grant", "refresh token is invalid, expired or revoked")
+		}
+	case "authorization_code":
+		return fail(http.StatusBadRequest, "unsupported_grant_type", "authorization_code needs a browser; not served here")
+	case "":
+		return fail(http.StatusBadRequest, "invalid_request", "grant_type is required")
+	default:
+		return fail(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be one of authorization_code, password, client_credentials, refresh_token")
+	}
+
+	access, newRefresh, lifetime := b.issue(s, providers.GrantType(grant), client.id, form.Get("username"), scope, withRefresh)
+	if newRefresh != "" {
+		refresh = newRefresh
+	}
+	resp := map[string]any{
+		"token_type":   "bearer",
+		"access_token": access,
+		"expires_in":   seconds(lifetime),
+		"scope":        scope,
+	}
+	if refresh != "" {
+		// The refresh token is not rotated: the same one keeps working.
+		resp["refresh_token"] = refresh
+	}
+	return reply{status: http.StatusOK, body: resp}.withCall(grant, client.method)
+}

@@ -2,20 +2,30 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
 	"os"
+	"strings"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	internalcontroller "github.com/banktoken/bank-token-operator/internal/controller"
+	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
 var scheme = runtime.NewScheme()
@@ -31,6 +41,13 @@ func main() {
 		probeAddr            string
 		leaderElect          bool
 		leaderElectNamespace string
+		watchNamespaces      string
+		allowInsecure        bool
+		workers              int
+		kubeAPIQPS           float64
+		kubeAPIBurst         int
+		requestTimeout       time.Duration
+		defaultLifetime      time.Duration
 	)
 	// Leader election is on by default when running inside a cluster, where more than one
 	// replica may run; out of cluster (make run, make demo) it is off by default.
@@ -42,6 +59,16 @@ func main() {
 		"Enable leader election, so that only one replica reconciles at a time. Default: on in a cluster, off outside.")
 	flag.StringVar(&leaderElectNamespace, "leader-election-namespace", "",
 		"Namespace of the leader election lease. Default: the namespace the manager runs in.")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces to watch. Default: all namespaces.")
+	flag.BoolVar(&allowInsecure, "allow-insecure-endpoints", false,
+		"Accept http:// token endpoints. For tests and local sandboxes only: credentials cross the network in clear text.")
+	flag.IntVar(&workers, "max-concurrent-reconciles", 8, "How many BankTokenRequests are reconciled at once.")
+	flag.Float64Var(&kubeAPIQPS, "kube-api-qps", 50, "Queries per second the manager may make to the apiserver.")
+	flag.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Burst of queries the manager may make to the apiserver.")
+	flag.DurationVar(&requestTimeout, "token-request-timeout", 30*time.Second, "Timeout of one call to a token endpoint.")
+	flag.DurationVar(&defaultLifetime, "default-token-lifetime", time.Hour,
+		"Lifetime assumed for a token whose response states none and which is not a JWT with exp.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -55,8 +82,24 @@ func main() {
 		os.Exit(1)
 	}
 
+	restConfig.QPS = float32(kubeAPIQPS)
+	restConfig.Burst = kubeAPIBurst
+
+	cacheOptions := cache.Options{DefaultTransform: internalcontroller.StripMetadataForCache}
+	if watchNamespaces != "" {
+		cacheOptions.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range strings.Split(watchNamespaces, ",") {
+			if ns = strings.TrimSpace(ns); ns != "" {
+				cacheOptions.DefaultNamespaces[ns] = cache.Config{}
+			}
+		}
+	}
+
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme: scheme,
+		Cache:  cacheOptions,
+		// Secret and ConfigMap data is never cached: the reconciler reads the few it needs.
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
 		Metrics: metricsserver.Options{
 			BindAddress: metricsAddr,
 			// HTTP/2 is disabled on the metrics endpoint to stay clear of the HTTP/2 Rapid
@@ -73,6 +116,29 @@ func main() {
 	if err != nil {
 		setupLog.Error(err, "unable to create the manager")
 		os.Exit(1)
+	}
+
+	metrics := internalcontroller.NewMetrics()
+	if err := metrics.Register(nil); err != nil {
+		setupLog.Error(err, "unable to register metrics")
+		os.Exit(1)
+	}
+	reconciler := &internalcontroller.BankTokenRequestReconciler{
+		Client:                 mgr.GetClient(),
+		APIReader:              mgr.GetAPIReader(),
+		Fetcher:                providers.NewClient(providers.ClientOptions{Timeout: requestTimeout}),
+		Recorder:               mgr.GetEventRecorder("bank-token-operator"),
+		Clock:                  clock.RealClock{},
+		Metrics:                metrics,
+		AllowInsecureEndpoints: allowInsecure,
+		DefaultTokenLifetime:   defaultLifetime,
+	}
+	if err := reconciler.SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
+		setupLog.Error(err, "unable to set up the BankTokenRequest controller")
+		os.Exit(1)
+	}
+	if allowInsecure {
+		setupLog.Info("WARNING: http:// token endpoints are allowed (--allow-insecure-endpoints); never use this in production")
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -330,6 +330,12 @@ type BankTokenRequestStatus struct {
 	// +optional
 	FailedAttempts int32 `json:"failedAttempts,omitempty"`
 
+	// lastFailureRequestHash fingerprints the inputs (the spec and the versions of the
+	// referenced Secrets, never their values) of the last failed attempt. When the inputs
+	// change the operator retries at once instead of waiting out the backoff.
+	// +optional
+	LastFailureRequestHash string `json:"lastFailureRequestHash,omitempty"`
+
 	// lastRefreshRequestedAt is the last value of the tokens.banktoken.io/refresh-requested-at
 	// annotation acted on.
 	// +optional

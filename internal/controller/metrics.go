@@ -1,0 +1,98 @@
+package controller
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// Metrics are registered on controller-runtime's registry, served on the manager's metrics
+// endpoint. Labels carry names and classes, never a value from a Secret.
+type Metrics struct {
+	tokenExpiry      *prometheus.GaugeVec
+	tokenReady       *prometheus.GaugeVec
+	upstreamRequests *prometheus.CounterVec
+	upstreamDuration *prometheus.HistogramVec
+}
+
+// NewMetrics creates the metrics; Register adds them to a registry.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		tokenExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "banktoken_token_expiry_timestamp_seconds",
+			Help: "When the token held in the output Secret expires, as a Unix timestamp.",
+		}, []string{"namespace", "name", "provider"}),
+		tokenReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "banktoken_token_ready",
+			Help: "1 when the BankTokenRequest's Ready condition is True, 0 otherwise.",
+		}, []string{"namespace", "name", "provider"}),
+		upstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "banktoken_upstream_requests_total",
+			Help: "Token endpoint calls by provider, grant and result (success or the failure reason).",
+		}, []string{"provider", "grant", "result"}),
+		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "banktoken_upstream_request_duration_seconds",
+			Help:    "Duration of token endpoint calls by provider.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+		}, []string{"provider"}),
+	}
+}
+
+// Register adds the metrics to controller-runtime's registry (or another).
+func (m *Metrics) Register(registry prometheus.Registerer) error {
+	if registry == nil {
+		registry = metrics.Registry
+	}
+	for _, c := range []prometheus.Collector{m.tokenExpiry, m.tokenReady, m.upstreamRequests, m.upstreamDuration} {
+		if err := registry.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Metrics) observe(btr *tokensv1alpha1.BankTokenRequest) {
+	if m == nil {
+		return
+	}
+	labels := []string{btr.Namespace, btr.Name, string(btr.Spec.Provider)}
+	ready := 0.0
+	if meta.IsStatusConditionTrue(btr.Status.Conditions, ConditionReady) {
+		ready = 1
+	}
+	m.tokenReady.WithLabelValues(labels...).Set(ready)
+	if btr.Status.ExpiresAt != nil {
+		m.tokenExpiry.WithLabelValues(labels...).Set(float64(btr.Status.ExpiresAt.Unix()))
+	}
+}
+
+func (m *Metrics) forget(namespace, name string) {
+	if m == nil {
+		return
+	}
+	match := prometheus.Labels{"namespace": namespace, "name": name}
+	m.tokenExpiry.DeletePartialMatch(match)
+	m.tokenReady.DeletePartialMatch(match)
+}
+
+func (m *Metrics) observeUpstream(provider tokensv1alpha1.Provider, grant providers.GrantType, err error, took time.Duration) {
+	if m == nil {
+		return
+	}
+	result := "success"
+	if err != nil {
+		result = "error"
+		var perr *providers.Error
+		if errors.As(err, &perr) {
+			result = perr.Reason
+		}
+	}
+	m.upstreamRequests.WithLabelValues(string(provider), string(grant), result).Inc()
+	m.upstreamDuration.WithLabelValues(string(provider)).Observe(took.Seconds())
+}

@@ -1,0 +1,83 @@
+package controller
+
+import (
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+)
+
+// ownWrites remembers the resourceVersion of each Secret the reconciler last wrote, so the
+// watch event of its own write does not start another reconcile. That reconcile would find
+// nothing to do, but could read a cached resource older than the status just written and
+// write the same status again. Events from anyone else (an edit, a deletion) still pass.
+type ownWrites struct {
+	mu       sync.Mutex
+	versions map[types.NamespacedName]string
+}
+
+func (o *ownWrites) record(obj client.Object) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.versions == nil {
+		o.versions = map[types.NamespacedName]string{}
+	}
+	o.versions[client.ObjectKeyFromObject(obj)] = obj.GetResourceVersion()
+}
+
+func (o *ownWrites) isOwn(obj client.Object) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	rv, ok := o.versions[client.ObjectKeyFromObject(obj)]
+	return ok && rv == obj.GetResourceVersion()
+}
+
+// predicate drops create and update events that carry exactly what the reconciler wrote.
+func (o *ownWrites) predicate() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return !o.isOwn(e.Object) },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return !o.isOwn(e.ObjectNew) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { o.forget(e.Object); return true },
+		GenericFunc: func(event.GenericEvent) bool { return true },
+	}
+}
+
+func (o *ownWrites) forget(obj client.Object) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.versions, client.ObjectKeyFromObject(obj))
+}
+
+// statusWrites detects a cached BankTokenRequest that predates the reconciler's own last
+// status write. Acting on it would repeat decisions already made (a forced refresh acted on
+// twice, the same status written again), so such a reconcile waits for the cache instead.
+type statusWrites struct {
+	mu       sync.Mutex
+	replaced map[types.UID]string
+}
+
+// record notes that the write replaced resourceVersion before.
+func (s *statusWrites) record(uid types.UID, before string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.replaced == nil {
+		s.replaced = map[types.UID]string{}
+	}
+	s.replaced[uid] = before
+}
+
+// isStale reports whether obj is the version the last status write replaced.
+func (s *statusWrites) isStale(obj client.Object) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, ok := s.replaced[obj.GetUID()]
+	return ok && before == obj.GetResourceVersion()
+}
+
+func (s *statusWrites) forget(uid types.UID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.replaced, uid)
+}

@@ -1,0 +1,110 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+)
+
+// policyInput is the state a decision is made on. Building it reads; deciding does not.
+type policyInput struct {
+	Request     *tokensv1alpha1.BankTokenRequest
+	Held        *heldToken
+	HeldProblem string
+	RequestHash string
+	Now         time.Time
+}
+
+// policy says whether a new token must be obtained, and why. Like cert-manager's
+// re-issuance checks, policies run in order and the first that fires wins.
+type policy func(policyInput) (reason, message string, issue bool)
+
+// issuancePolicies decide "do we need a new token?". Only the time-based ones use Now.
+var issuancePolicies = []policy{
+	tokenMissingOrAltered,
+	requestChanged,
+	refreshRequested,
+	tokenExpired,
+	renewalDue,
+}
+
+// needsIssuance runs the policy chain.
+func needsIssuance(in policyInput) (reason, message string, issue bool) {
+	for _, p := range issuancePolicies {
+		if reason, message, issue := p(in); issue {
+			return reason, message, true
+		}
+	}
+	return "", "", false
+}
+
+// Reasons for issuing, shown in logs and events.
+const (
+	issueReasonNoToken          = "NoToken"
+	issueReasonRequestChanged   = "RequestChanged"
+	issueReasonRefreshRequested = "RefreshRequested"
+	issueReasonExpired          = "Expired"
+	issueReasonRenewalDue       = "RenewalDue"
+)
+
+func tokenMissingOrAltered(in policyInput) (string, string, bool) {
+	if in.Held == nil {
+		return issueReasonNoToken, in.HeldProblem, true
+	}
+	return "", "", false
+}
+
+func requestChanged(in policyInput) (string, string, bool) {
+	if in.Held.RequestHash != in.RequestHash {
+		return issueReasonRequestChanged, "the spec or a referenced Secret changed since the token was issued", true
+	}
+	return "", "", false
+}
+
+func refreshRequested(in policyInput) (string, string, bool) {
+	requested := in.Request.Annotations[tokensv1alpha1.RefreshRequestedAtAnnotation]
+	if requested != "" && requested != in.Request.Status.LastRefreshRequestedAt {
+		return issueReasonRefreshRequested, fmt.Sprintf("a refresh was requested (%s)", requested), true
+	}
+	return "", "", false
+}
+
+func tokenExpired(in policyInput) (string, string, bool) {
+	if !in.Held.validAt(in.Now) {
+		return issueReasonExpired, "the token expired at " + formatTime(in.Held.ExpiresAt), true
+	}
+	return "", "", false
+}
+
+func renewalDue(in policyInput) (string, string, bool) {
+	renewAt := renewalTime(&in.Request.Spec, in.Request.UID, in.Held.IssuedAt, in.Held.ExpiresAt)
+	if !in.Now.Before(renewAt) {
+		return issueReasonRenewalDue, "the renewal time " + formatTime(renewAt) + " has come", true
+	}
+	return "", "", false
+}
+
+// retryGate says whether an attempt must wait for the backoff of earlier failures, and
+// until when. The wait is skipped when the inputs changed since the failure (a fixed
+// Secret or spec deserves an immediate try) or a refresh was explicitly requested. After
+// a permanent failure (Stalled) there is no automatic retry at all: wait is true with a
+// zero time.
+func retryGate(in policyInput) (wait bool, until time.Time) {
+	status := &in.Request.Status
+	if status.FailedAttempts == 0 || status.LastFailureRequestHash != in.RequestHash {
+		return false, time.Time{}
+	}
+	if _, _, requested := refreshRequested(in); requested {
+		return false, time.Time{}
+	}
+	if meta.IsStatusConditionTrue(status.Conditions, ConditionStalled) {
+		return true, time.Time{}
+	}
+	if status.RenewalTime != nil && in.Now.Before(status.RenewalTime.Time) {
+		return true, status.RenewalTime.Time
+	}
+	return false, time.Time{}
+}

@@ -1,0 +1,97 @@
+package controller
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+)
+
+// referencedObjectsIndex indexes BankTokenRequests by the Secrets and ConfigMaps they read,
+// as "Secret/<name>" and "ConfigMap/<name>", so that a change to one reaches exactly the
+// resources that use it.
+const referencedObjectsIndex = ".spec.referencedObjects"
+
+func referencedObjects(obj client.Object) []string {
+	btr, ok := obj.(*tokensv1alpha1.BankTokenRequest)
+	if !ok {
+		return nil
+	}
+	refs := []string{"Secret/" + btr.Spec.CredentialsSecretRef.Name}
+	if tls := btr.Spec.TLS; tls != nil {
+		if ca := tls.CABundleRef; ca != nil {
+			kind := ca.Kind
+			if kind == "" {
+				kind = "ConfigMap"
+			}
+			refs = append(refs, kind+"/"+ca.Name)
+		}
+		if cc := tls.ClientCertificateSecretRef; cc != nil {
+			refs = append(refs, "Secret/"+cc.Name)
+		}
+	}
+	return refs
+}
+
+// SetupWithManager registers the controller. Secrets and ConfigMaps are watched as metadata
+// only: the operator's cache holds no Secret data, and a cluster with ten thousand unrelated
+// Secrets costs it little memory.
+func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &tokensv1alpha1.BankTokenRequest{}, referencedObjectsIndex, referencedObjects); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("banktokenrequest").
+		For(&tokensv1alpha1.BankTokenRequest{}, builder.WithPredicates(predicate.Or(
+			// Our own status writes change neither; spec edits and the refresh annotation do.
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.Secret{}, builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.predicate())).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.requestsReferencing(mgr, "Secret"))).
+		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.requestsReferencing(mgr, "ConfigMap"))).
+		WithOptions(opts).
+		Complete(r)
+}
+
+func (r *BankTokenRequestReconciler) requestsReferencing(mgr ctrl.Manager, kind string) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		list := &tokensv1alpha1.BankTokenRequestList{}
+		if err := mgr.GetCache().List(ctx, list, client.InNamespace(obj.GetNamespace()),
+			client.MatchingFields{referencedObjectsIndex: kind + "/" + obj.GetName()}); err != nil {
+			logf.FromContext(ctx).Error(err, "listing BankTokenRequests that reference an object", "kind", kind, "name", obj.GetName())
+			return nil
+		}
+		requests := make([]reconcile.Request, 0, len(list.Items))
+		for _, item := range list.Items {
+			requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: item.Namespace, Name: item.Name}})
+		}
+		return requests
+	}
+}
+
+// StripMetadataForCache keeps only what the watches need of the Secrets and ConfigMaps held
+// as metadata: identity, version and owners. Labels, annotations (kubectl's
+// last-applied-configuration can be large) and managed fields are dropped.
+func StripMetadataForCache(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *metav1.PartialObjectMetadata:
+		o.ManagedFields = nil
+		o.Annotations = nil
+		o.Labels = nil
+		return o, nil
+	case metav1.Object:
+		o.SetManagedFields(nil)
+		return o, nil
+	}
+	return obj, nil
+}

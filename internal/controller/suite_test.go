@@ -1,0 +1,238 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+	"github.com/banktoken/bank-token-operator/test/fakebank"
+)
+
+// The suite runs the real manager against a real kube-apiserver and the fake banks over TLS.
+// It counts what the manager writes to the apiserver (by namespace) and what it sends to the
+// banks, and captures every log line it prints, so tests can assert writes, calls and leaks.
+
+var (
+	testEnv    *envtest.Environment
+	cfg        *rest.Config
+	k8sClient  client.Client
+	bank       *fakebank.Server
+	writes     = &writeCounter{byNamespace: map[string]int{}}
+	managerLog = &syncBuffer{}
+
+	suiteCtx    context.Context
+	suiteCancel context.CancelFunc
+	stopManager context.CancelFunc
+	managerDone chan struct{}
+)
+
+func TestController(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Controller Suite")
+}
+
+var _ = BeforeSuite(func() {
+	logf.SetLogger(zap.New(zap.WriteTo(managerLog), zap.Level(zapcore.DebugLevel)))
+	suiteCtx, suiteCancel = context.WithCancel(context.Background())
+
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	cfg, err = testEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+
+	scheme := runtime.NewScheme()
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(tokensv1alpha1.AddToScheme(scheme)).To(Succeed())
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	bank, err = fakebank.Start(fakebank.Options{})
+	Expect(err).NotTo(HaveOccurred())
+
+	startManager()
+})
+
+var _ = AfterSuite(func() {
+	if k8sClient != nil {
+		checkNoSecretsLeaked()
+	}
+	if stopManager != nil {
+		stopManager()
+		<-managerDone
+	}
+	suiteCancel()
+	if bank != nil {
+		bank.Close()
+	}
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
+})
+
+// startManager runs a fresh manager, as a restarted pod would: nothing is carried over.
+func startManager() {
+	managerCfg := rest.CopyConfig(cfg)
+	managerCfg.Wrap(writes.wrap)
+	mgr, err := ctrl.NewManager(managerCfg, ctrl.Options{
+		Scheme:  k8sClient.Scheme(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		// A short resync makes every resource be reconciled again and again: the idle test
+		// checks that such reconciles write nothing and call no bank.
+		Cache:  cache.Options{DefaultTransform: StripMetadataForCache, SyncPeriod: &resyncPeriod},
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	r := &BankTokenRequestReconciler{
+		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
+		Fetcher:              providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}),
+		Recorder:             mgr.GetEventRecorder("bank-token-operator"),
+		Clock:                clock.RealClock{},
+		Metrics:              NewMetrics(),
+		DefaultTokenLifetime: time.Hour,
+	}
+	skipNameValidation := true
+	Expect(r.SetupWithManager(suiteCtx, mgr, controller.Options{
+		MaxConcurrentReconciles: 4, SkipNameValidation: &skipNameValidation,
+	})).To(Succeed())
+
+	ctx, cancel := context.WithCancel(suiteCtx)
+	stopManager = cancel
+	managerDone = make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(managerDone)
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+}
+
+func restartManager() {
+	stopManager()
+	<-managerDone
+	startManager()
+}
+
+// writeCounter counts the manager's mutating apiserver calls per namespace.
+type writeCounter struct {
+	mu          sync.Mutex
+	byNamespace map[string]int
+	log         map[string][]string
+}
+
+func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			ns := namespaceOf(req.URL.Path)
+			w.mu.Lock()
+			w.byNamespace[ns]++
+			if w.log == nil {
+				w.log = map[string][]string{}
+			}
+			w.log[ns] = append(w.log[ns], req.Method+" "+req.URL.Path)
+			w.mu.Unlock()
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+func (w *writeCounter) count(namespace string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.byNamespace[namespace]
+}
+
+func (w *writeCounter) calls(namespace string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.log[namespace]...)
+}
+
+func namespaceOf(path string) string {
+	parts := strings.Split(path, "/")
+	for i, p := range parts {
+		if p == "namespaces" && i+1 < len(parts) {
+			return parts[i+1]
+		}
+	}
+	return ""
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var resyncPeriod = 4 * time.Second
+
+var _ = metav1.Now
+
+// checkNoSecretsLeaked: no secret may reach a log line or an event, over everything the suite did.
+func checkNoSecretsLeaked() {
+	for _, name := range fakebank.Banks() {
+		c := bank.Credentials(name)
+		seenSecrets.add(c.ClientSecret)
+		seenSecrets.add(c.Password)
+	}
+	Expect(len(seenSecrets.values)).To(BeNumerically(">=", 5), "the leak check must have values to look for")
+	logs := managerLog.String()
+	Expect(logs).NotTo(BeEmpty())
+	list := &eventsv1.EventList{}
+	Expect(k8sClient.List(context.Background(), list)).To(Succeed())
+	Expect(list.Items).NotTo(BeEmpty())
+	var eventText strings.Builder
+	for _, e := range list.Items {
+		eventText.WriteString(e.Reason + " " + e.Note + "\n")
+	}
+	for _, v := range seenSecrets.values {
+		Expect(strings.Contains(logs, v)).To(BeFalse(), "a secret value appeared in the manager's logs")
+		Expect(strings.Contains(eventText.String(), v)).To(BeFalse(), "a secret value appeared in an event")
+	}
+	GinkgoWriter.Printf("leak check: %d secret values, %d bytes of logs, %d events: none leaked\n",
+		len(seenSecrets.values), len(logs), len(list.Items))
+}

@@ -45,8 +45,9 @@ verify: controller-gen ## Fail when generated files are stale or code is not gof
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted (run make fmt)"; exit 1; fi
 
 .PHONY: test
-test: verify vet setup-envtest ## Run all tests against a local control plane (built once, then cached in ./bin).
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -coverprofile cover.out -timeout 12m
+test: verify vet setup-envtest helm kustomize ## Run all tests against a local control plane (built once, then cached in ./bin).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" go test ./... -coverprofile cover.out -timeout 12m
+	go test ./internal/providers -run='^$$' -fuzz=FuzzParseTokenResponse -fuzztime=10s
 
 ##@ Build
 
@@ -115,6 +116,30 @@ kustomize: $(KUSTOMIZE) ## Install kustomize into ./bin.
 $(KUSTOMIZE): $(LOCALBIN)
 	$(call go-install-tool,$(KUSTOMIZE),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
 
+HELM ?= $(LOCALBIN)/helm
+# helm v3.22.0 is the newest v3 whose go.mod asks for no more than Go 1.26 (go 1.26.0).
+HELM_VERSION ?= v3.22.0
+# The ldflags are those of helm's own release build. Without them helm reports no version and
+# assumes Kubernetes 1.20 for .Capabilities, kubeVersion checks and its deprecation lint.
+# HELM_K8S_MINOR is the minor of the k8s.io modules that helm version builds with.
+HELM_K8S_MINOR ?= 37
+HELM_LDFLAGS = -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/internal/version.gitTreeState=clean \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_K8S_MINOR) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_K8S_MINOR)
+
+.PHONY: helm
+helm: $(HELM) ## Install helm into ./bin (built from the Go module proxy: 2 to 4 minutes, once).
+$(HELM): $(LOCALBIN)
+	@[ -f "$(HELM)-$(HELM_VERSION)" ] && [ "$$(readlink -- "$(HELM)" 2>/dev/null)" = "helm-$(HELM_VERSION)" ] || { \
+	set -e; \
+	echo "Downloading helm.sh/helm/v3/cmd/helm@$(HELM_VERSION) (building it takes about 2 minutes)"; \
+	rm -f "$(HELM)"; \
+	GOBIN="$(LOCALBIN)" go install -trimpath -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); \
+	mv "$(LOCALBIN)/helm" "$(HELM)-$(HELM_VERSION)"; \
+	}; \
+	ln -sf "helm-$(HELM_VERSION)" "$(HELM)"
+
 # go-install-tool installs a pinned Go tool as bin/NAME-VERSION and links bin/NAME to it,
 # so changing a version in this file reinstalls the tool.
 # $1 - target path with name of binary, $2 - package url, $3 - version
@@ -136,3 +161,51 @@ endef
 demo: ## Run the operator against a sandbox of five banks on a local control plane.
 	@echo "make demo is not built yet: it arrives with the sandbox bank and the live table."
 	@exit 1
+
+##@ Packaging
+
+CRD_FILE := config/crd/bases/tokens.banktoken.io_banktokenrequests.yaml
+CHART_DIR := dist/chart
+
+.PHONY: derived-manifests
+derived-manifests: ## Copy the generated CRD and manager rules into the Helm chart and config/namespaced.
+	@{ echo '{{- if .Values.crd.enable }}'; \
+	  sed -e '0,/^  annotations:$$/s//  annotations:\n    {{- if .Values.crd.keep }}\n    helm.sh\/resource-policy: keep\n    {{- end }}/' \
+	      -e '0,/^  name: /s//  labels:\n    {{- include "bank-token-operator.labels" . | nindent 4 }}\n  name: /' $(CRD_FILE); \
+	  echo '{{- end }}'; } > $(CHART_DIR)/templates/crd/$(notdir $(CRD_FILE))
+	@{ echo '{{- /* Generated from config/rbac/role.yaml by make derived-manifests. Do not edit. */ -}}'; \
+	  echo '{{- define "bank-token-operator.managerRules" }}'; \
+	  sed -n '/^rules:$$/,$$p' config/rbac/role.yaml | tail -n +2; \
+	  echo '{{- end }}'; } > $(CHART_DIR)/templates/rbac/_manager_rules.tpl
+	@{ echo "# Generated from config/rbac/role.yaml by 'make derived-manifests': the same rules, as a Role."; \
+	  echo "# Do not edit; change the +kubebuilder:rbac markers in internal/controller instead."; \
+	  sed -e 's/^kind: ClusterRole$$/kind: Role/' -e 's/^  name: manager-role$$/  name: bank-token-operator-manager-role/' \
+	    config/rbac/role.yaml; } > config/namespaced/manager-role/role.yaml
+	@echo "updated $(CHART_DIR)/templates/crd, $(CHART_DIR)/templates/rbac/_manager_rules.tpl, config/namespaced/manager-role/role.yaml"
+
+.PHONY: helm-lint
+helm-lint: helm ## Lint the Helm chart, cluster-wide and namespaced.
+	$(HELM) lint --strict $(CHART_DIR)
+	$(HELM) lint --strict $(CHART_DIR) --set 'watchNamespaces={payments,treasury}'
+
+.PHONY: helm-template
+helm-template: helm ## Render the Helm chart with its default values.
+	$(HELM) template bank-token-operator $(CHART_DIR) --namespace bank-token-operator-system
+
+ARGOCD_LUA_DIR := config/argocd/resource_customizations/tokens.banktoken.io/BankTokenRequest
+
+.PHONY: argocd-cm
+argocd-cm: ## Render config/argocd/argocd-cm.yaml (the argocd-cm keys) from the Lua files beside it.
+	@{ echo "# Generated from $(ARGOCD_LUA_DIR) by 'make argocd-cm'. Do not edit: edit the .lua files."; \
+	  echo "# Merge into Argo CD's argocd-cm, e.g.: kubectl -n argocd patch configmap argocd-cm --patch-file config/argocd/argocd-cm.yaml"; \
+	  echo "apiVersion: v1"; echo "kind: ConfigMap"; echo "metadata:"; echo "  name: argocd-cm"; echo "  namespace: argocd"; \
+	  echo "data:"; \
+	  echo "  resource.customizations.health.tokens.banktoken.io_BankTokenRequest: |"; \
+	  sed 's/^./    &/' $(ARGOCD_LUA_DIR)/health.lua; \
+	  echo "  resource.customizations.actions.tokens.banktoken.io_BankTokenRequest: |"; \
+	  echo "    discovery.lua: |"; \
+	  sed 's/^./      &/' $(ARGOCD_LUA_DIR)/actions/discovery.lua; \
+	  echo "    definitions:"; echo "    - name: refresh"; echo "      action.lua: |"; \
+	  sed 's/^./        &/' $(ARGOCD_LUA_DIR)/actions/refresh/action.lua; \
+	} > config/argocd/argocd-cm.yaml
+	@echo "updated config/argocd/argocd-cm.yaml"

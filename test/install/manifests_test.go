@@ -1,0 +1,350 @@
+package install
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	crdName        = "banktokenrequests.tokens.banktoken.io"
+	deploymentName = "bank-token-operator-controller-manager"
+	managerRole    = "bank-token-operator-manager-role"
+	managerBinding = "bank-token-operator-manager-rolebinding"
+)
+
+// watchedNamespaces are the namespaces config/namespaced ships with and the chart is rendered for.
+var watchedNamespaces = []string{"payments", "treasury"}
+
+func TestInstallYAMLIsTheCommittedBuildOfConfigDefault(t *testing.T) {
+	built := kustomizeBuild(t, "config/default")
+	committed := readRepoFile(t, "dist/install.yaml")
+	if !bytes.Equal(built, committed) {
+		t.Fatalf("dist/install.yaml is stale: run `make build-installer` and commit it\n%s", firstDifference(committed, built))
+	}
+}
+
+func TestChartAndOverlayCopiesMatchTheGeneratedCRDAndRole(t *testing.T) {
+	generatedRules := clusterRoleRules(t, readRepoFile(t, "config/rbac/role.yaml"))
+	generatedCRD := decodeObjects(t, readRepoFile(t, "config/crd/bases/tokens.banktoken.io_banktokenrequests.yaml"))[0]
+	const hint = "run `make derived-manifests` and commit the result"
+
+	chart := decodeObjects(t, helmTemplate(t))
+	chartCRD := findObject(t, chart, "CustomResourceDefinition", crdName)
+	if !reflect.DeepEqual(chartCRD.Object["spec"], generatedCRD.Object["spec"]) {
+		t.Errorf("the chart's CRD differs from config/crd/bases: %s", hint)
+	}
+	if got := rulesOf(t, findObject(t, chart, "ClusterRole", managerRole)); !reflect.DeepEqual(got, generatedRules) {
+		t.Errorf("the chart's manager rules differ from config/rbac/role.yaml: %s\n got: %v\nwant: %v", hint, got, generatedRules)
+	}
+
+	overlayRole := decodeObjects(t, readRepoFile(t, "config/namespaced/manager-role/role.yaml"))[0]
+	if got := rulesOf(t, overlayRole); !reflect.DeepEqual(got, generatedRules) {
+		t.Errorf("config/namespaced/manager-role/role.yaml differs from config/rbac/role.yaml: %s", hint)
+	}
+}
+
+func TestHelmChartInstallsTheObjectsOfInstallYAML(t *testing.T) {
+	installed := decodeObjects(t, readRepoFile(t, "dist/install.yaml"))
+	chart := decodeObjects(t, helmTemplate(t))
+
+	want := objectKeys(installed)
+	// Helm installs into a namespace it is given (helm install --create-namespace) rather than
+	// creating one.
+	want = slices.DeleteFunc(want, func(k string) bool { return strings.HasPrefix(k, "Namespace ") })
+	if got := objectKeys(chart); !slices.Equal(got, want) {
+		t.Fatalf("the chart and dist/install.yaml install different objects\nchart:        %v\ninstall.yaml: %v", got, want)
+	}
+
+	kustomizeDeployment := deploymentOf(t, installed)
+	helmDeployment := deploymentOf(t, chart)
+	kustomizeContainer, helmContainer := kustomizeDeployment.Spec.Template.Spec.Containers[0], helmDeployment.Spec.Template.Spec.Containers[0]
+	for _, field := range []struct {
+		name      string
+		kustomize any
+		helm      any
+	}{
+		{"image", kustomizeContainer.Image, helmContainer.Image},
+		{"pod securityContext", kustomizeDeployment.Spec.Template.Spec.SecurityContext, helmDeployment.Spec.Template.Spec.SecurityContext},
+		{"container securityContext", kustomizeContainer.SecurityContext, helmContainer.SecurityContext},
+		{"resources", kustomizeContainer.Resources, helmContainer.Resources},
+		{"ports", kustomizeContainer.Ports, helmContainer.Ports},
+		{"livenessProbe", kustomizeContainer.LivenessProbe, helmContainer.LivenessProbe},
+		{"readinessProbe", kustomizeContainer.ReadinessProbe, helmContainer.ReadinessProbe},
+		{"selector", kustomizeDeployment.Spec.Selector, helmDeployment.Spec.Selector},
+		{"serviceAccountName", kustomizeDeployment.Spec.Template.Spec.ServiceAccountName, helmDeployment.Spec.Template.Spec.ServiceAccountName},
+	} {
+		if !reflect.DeepEqual(field.kustomize, field.helm) {
+			t.Errorf("the Deployment's %s differs\n  install.yaml: %+v\n  chart:        %+v", field.name, field.kustomize, field.helm)
+		}
+	}
+	for _, flag := range []string{"--leader-elect", "--metrics-bind-address", "--health-probe-bind-address"} {
+		if !hasFlag(kustomizeContainer.Args, flag) || !hasFlag(helmContainer.Args, flag) {
+			t.Errorf("%s must be passed by both: install.yaml %v, chart %v", flag, kustomizeContainer.Args, helmContainer.Args)
+		}
+	}
+}
+
+func TestManagerDeploymentIsHardenedAndObservable(t *testing.T) {
+	for source, manifests := range map[string][]byte{
+		"dist/install.yaml": readRepoFile(t, "dist/install.yaml"),
+		"helm template":     helmTemplate(t),
+	} {
+		t.Run(source, func(t *testing.T) {
+			objects := decodeObjects(t, manifests)
+			deployment := deploymentOf(t, objects)
+			pod := deployment.Spec.Template.Spec
+			container := pod.Containers[0]
+
+			if sc := pod.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot ||
+				sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				t.Errorf("pod securityContext must set runAsNonRoot and seccomp RuntimeDefault: %+v", sc)
+			}
+			sc := container.SecurityContext
+			if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+				t.Errorf("the manager's root filesystem must be read-only: %+v", sc)
+			}
+			if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+				t.Errorf("privilege escalation must be off: %+v", sc)
+			}
+			if sc == nil || sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+				t.Errorf("all capabilities must be dropped and none added: %+v", sc)
+			}
+			for _, resource := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+				if _, ok := container.Resources.Requests[resource]; !ok {
+					t.Errorf("no %s request", resource)
+				}
+				if _, ok := container.Resources.Limits[resource]; !ok {
+					t.Errorf("no %s limit", resource)
+				}
+			}
+			if container.LivenessProbe == nil || container.ReadinessProbe == nil {
+				t.Error("liveness and readiness probes are required")
+			}
+			if !hasFlag(container.Args, "--leader-elect") || slices.Contains(container.Args, "--leader-elect=false") {
+				t.Errorf("leader election must be on: %v", container.Args)
+			}
+
+			service := findObject(t, objects, "Service", "bank-token-operator-controller-manager-metrics-service")
+			port, _, _ := unstructured.NestedSlice(service.Object, "spec", "ports")
+			if len(port) != 1 || port[0].(map[string]any)["targetPort"] != "metrics" {
+				t.Errorf("the metrics Service must target the manager's metrics port: %v", port)
+			}
+			selector, _, _ := unstructured.NestedStringMap(service.Object, "spec", "selector")
+			for k, v := range selector {
+				if deployment.Spec.Template.Labels[k] != v {
+					t.Errorf("the metrics Service selects %s=%s, which the manager's pods do not carry", k, v)
+				}
+			}
+			findObject(t, objects, "ServiceAccount", pod.ServiceAccountName)
+		})
+	}
+}
+
+func TestInstallYAMLNamespaceEnforcesRestrictedPodSecurity(t *testing.T) {
+	ns := findObject(t, decodeObjects(t, readRepoFile(t, "dist/install.yaml")), "Namespace", operatorNamespace)
+	if got := ns.GetLabels()["pod-security.kubernetes.io/enforce"]; got != "restricted" {
+		t.Fatalf("namespace %s: pod-security.kubernetes.io/enforce=%q, want restricted", operatorNamespace, got)
+	}
+}
+
+// Watching some namespaces must swap the cluster-wide grant for Roles in exactly those
+// namespaces, with the same rules, and tell the manager.
+func TestNamespacedInstallGrantsTheManagerRolesOnlyInWatchedNamespaces(t *testing.T) {
+	generatedRules := clusterRoleRules(t, readRepoFile(t, "config/rbac/role.yaml"))
+	for source, manifests := range map[string][]byte{
+		"config/namespaced":    kustomizeBuild(t, "config/namespaced"),
+		"helm watchNamespaces": helmTemplate(t, "watchNamespaces={"+strings.Join(watchedNamespaces, ",")+"}"),
+	} {
+		t.Run(source, func(t *testing.T) {
+			objects := decodeObjects(t, manifests)
+			for _, o := range objects {
+				if (o.GetKind() == "ClusterRole" && o.GetName() == managerRole) ||
+					(o.GetKind() == "ClusterRoleBinding" && o.GetName() == managerBinding) {
+					t.Errorf("%s must not be installed when namespaces are given", objectKey(o))
+				}
+			}
+			var roleNamespaces []string
+			for _, role := range objectsOfKind(objects, "Role") {
+				if role.GetName() != managerRole {
+					continue
+				}
+				roleNamespaces = append(roleNamespaces, role.GetNamespace())
+				if got := rulesOf(t, role); !reflect.DeepEqual(got, generatedRules) {
+					t.Errorf("%s: rules differ from config/rbac/role.yaml\n got: %v\nwant: %v", objectKey(role), got, generatedRules)
+				}
+			}
+			if !slices.Equal(roleNamespaces, watchedNamespaces) {
+				t.Errorf("manager Roles in namespaces %v, want %v", roleNamespaces, watchedNamespaces)
+			}
+			var bindingNamespaces []string
+			for _, o := range objectsOfKind(objects, "RoleBinding") {
+				if o.GetName() != managerBinding {
+					continue
+				}
+				bindingNamespaces = append(bindingNamespaces, o.GetNamespace())
+				binding := &rbacv1.RoleBinding{}
+				fromUnstructured(t, o, binding)
+				wantSubject := rbacv1.Subject{Kind: "ServiceAccount", Name: "bank-token-operator-controller-manager", Namespace: operatorNamespace}
+				if binding.RoleRef.Kind != "Role" || binding.RoleRef.Name != managerRole || !slices.Equal(binding.Subjects, []rbacv1.Subject{wantSubject}) {
+					t.Errorf("%s binds %+v to %+v, want Role %s to %+v", objectKey(o), binding.RoleRef, binding.Subjects, managerRole, wantSubject)
+				}
+			}
+			if !slices.Equal(bindingNamespaces, watchedNamespaces) {
+				t.Errorf("manager RoleBindings in namespaces %v, want %v", bindingNamespaces, watchedNamespaces)
+			}
+			leaderElection := findObject(t, objects, "Role", "bank-token-operator-leader-election-role")
+			if leaderElection.GetNamespace() != operatorNamespace {
+				t.Errorf("the leader election Role belongs in %s, not %s", operatorNamespace, leaderElection.GetNamespace())
+			}
+			want := "--watch-namespaces=" + strings.Join(watchedNamespaces, ",")
+			if args := deploymentOf(t, objects).Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, want) {
+				t.Errorf("manager args %v lack %s", args, want)
+			}
+		})
+	}
+}
+
+func TestHelmValuesReachTheManager(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		set   []string
+		check func(t *testing.T, objects []*unstructured.Unstructured, d *appsv1.Deployment)
+	}{{
+		name: "image, replicas and log level",
+		set:  []string{"manager.image.repository=registry.example/bto", "manager.image.tag=v1.2.3", "manager.replicas=2", "manager.logLevel=debug"},
+		check: func(t *testing.T, _ []*unstructured.Unstructured, d *appsv1.Deployment) {
+			c := d.Spec.Template.Spec.Containers[0]
+			if c.Image != "registry.example/bto:v1.2.3" || *d.Spec.Replicas != 2 || !slices.Contains(c.Args, "--zap-log-level=debug") {
+				t.Errorf("image %s, replicas %d, args %v", c.Image, *d.Spec.Replicas, c.Args)
+			}
+		},
+	}, {
+		name: "proxy environment and pod annotations",
+		set:  []string{"manager.env[0].name=HTTPS_PROXY", "manager.env[0].value=http://proxy.example:3128", "manager.podAnnotations.team=payments"},
+		check: func(t *testing.T, _ []*unstructured.Unstructured, d *appsv1.Deployment) {
+			env := d.Spec.Template.Spec.Containers[0].Env
+			if len(env) != 1 || env[0].Name != "HTTPS_PROXY" || env[0].Value != "http://proxy.example:3128" {
+				t.Errorf("env %+v", env)
+			}
+			if d.Spec.Template.Annotations["team"] != "payments" || d.Spec.Template.Annotations["kubectl.kubernetes.io/default-container"] != "manager" {
+				t.Errorf("pod annotations %v", d.Spec.Template.Annotations)
+			}
+		},
+	}, {
+		name: "leader election off drops its Role",
+		set:  []string{"manager.leaderElection.enable=false"},
+		check: func(t *testing.T, objects []*unstructured.Unstructured, d *appsv1.Deployment) {
+			if args := d.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--leader-elect=false") {
+				t.Errorf("args %v lack --leader-elect=false", args)
+			}
+			if roles := objectsOfKind(objects, "Role"); len(roles) != 0 {
+				t.Errorf("no Role expected, got %s", objectKey(roles[0]))
+			}
+		},
+	}, {
+		name: "metrics off drops the Service and the endpoint",
+		set:  []string{"metrics.enable=false"},
+		check: func(t *testing.T, objects []*unstructured.Unstructured, d *appsv1.Deployment) {
+			if services := objectsOfKind(objects, "Service"); len(services) != 0 {
+				t.Errorf("no Service expected, got %s", objectKey(services[0]))
+			}
+			if args := d.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--metrics-bind-address=0") {
+				t.Errorf("args %v lack --metrics-bind-address=0", args)
+			}
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			objects := decodeObjects(t, helmTemplate(t, tc.set...))
+			tc.check(t, objects, deploymentOf(t, objects))
+		})
+	}
+}
+
+func TestHelmRefusesInvalidWatchNamespaces(t *testing.T) {
+	helm := tool(t, "HELM", "helm")
+	for _, value := range []string{"watchNamespaces={payments,payments}", "watchNamespaces={Payments}"} {
+		if _, err := tryRun(helm, "template", helmRelease, chartDir, "--set", value); err == nil {
+			t.Errorf("helm template --set %s succeeded, want a failure", value)
+		}
+	}
+}
+
+func TestHelmLintPasses(t *testing.T) {
+	helm := tool(t, "HELM", "helm")
+	run(t, helm, "lint", "--strict", chartDir)
+	run(t, helm, "lint", "--strict", chartDir, "--set", "watchNamespaces={"+strings.Join(watchedNamespaces, ",")+"}")
+}
+
+func deploymentOf(t *testing.T, objects []*unstructured.Unstructured) *appsv1.Deployment {
+	t.Helper()
+	d := &appsv1.Deployment{}
+	fromUnstructured(t, findObject(t, objects, "Deployment", deploymentName), d)
+	return d
+}
+
+func fromUnstructured(t *testing.T, o *unstructured.Unstructured, into any) {
+	t.Helper()
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, into); err != nil {
+		t.Fatalf("%s: %v", objectKey(o), err)
+	}
+}
+
+func rulesOf(t *testing.T, o *unstructured.Unstructured) []rbacv1.PolicyRule {
+	t.Helper()
+	role := &rbacv1.Role{}
+	fromUnstructured(t, o, role)
+	return role.Rules
+}
+
+func clusterRoleRules(t *testing.T, manifest []byte) []rbacv1.PolicyRule {
+	t.Helper()
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.Unmarshal(manifest, role); err != nil {
+		t.Fatal(err)
+	}
+	if len(role.Rules) == 0 {
+		t.Fatal("config/rbac/role.yaml has no rules")
+	}
+	return role.Rules
+}
+
+func objectKeys(objects []*unstructured.Unstructured) []string {
+	keys := make([]string, 0, len(objects))
+	for _, o := range objects {
+		keys = append(keys, objectKey(o))
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func hasFlag(args []string, flag string) bool {
+	return slices.ContainsFunc(args, func(a string) bool { return a == flag || strings.HasPrefix(a, flag+"=") })
+}
+
+func firstDifference(want, got []byte) string {
+	wantLines, gotLines := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+	for i := 0; i < max(len(wantLines), len(gotLines)); i++ {
+		var w, g string
+		if i < len(wantLines) {
+			w = wantLines[i]
+		}
+		if i < len(gotLines) {
+			g = gotLines[i]
+		}
+		if w != g {
+			return fmt.Sprintf("first difference at line %d:\n  committed: %q\n  built:     %q", i+1, w, g)
+		}
+	}
+	return ""
+}

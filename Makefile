@@ -64,7 +64,7 @@ docker-build: ## Build the manager image (needs a Docker engine).
 	docker build -t $(IMG) .
 
 .PHONY: build-installer
-build-installer: manifests generate kustomize ## Generate dist/install.yaml: the CRD and everything needed to deploy the operator.
+build-installer: manifests generate derived-manifests kustomize ## Generate dist/install.yaml: the CRD and everything needed to deploy the operator.
 	mkdir -p dist
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default > dist/install.yaml

@@ -9,15 +9,12 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -85,34 +82,26 @@ func main() {
 	restConfig.QPS = float32(kubeAPIQPS)
 	restConfig.Burst = kubeAPIBurst
 
-	cacheOptions := cache.Options{DefaultTransform: internalcontroller.StripMetadataForCache}
-	if watchNamespaces != "" {
-		cacheOptions.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range strings.Split(watchNamespaces, ",") {
-			if ns = strings.TrimSpace(ns); ns != "" {
-				cacheOptions.DefaultNamespaces[ns] = cache.Config{}
-			}
+	var namespaces []string
+	for _, ns := range strings.Split(watchNamespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			namespaces = append(namespaces, ns)
 		}
 	}
-
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme: scheme,
-		Cache:  cacheOptions,
-		// Secret and ConfigMap data is never cached: the reconciler reads the few it needs.
-		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
-		Metrics: metricsserver.Options{
-			BindAddress: metricsAddr,
-			// HTTP/2 is disabled on the metrics endpoint to stay clear of the HTTP/2 Rapid
-			// Reset and Stream Cancellation vulnerabilities (CVE-2023-44487, CVE-2023-39325).
-			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
-		},
-		HealthProbeBindAddress:  probeAddr,
-		LeaderElection:          leaderElect,
-		LeaderElectionID:        "bank-token-operator.tokens.banktoken.io",
-		LeaderElectionNamespace: leaderElectNamespace,
-		// Hand the lease over at once on a clean shutdown rather than waiting for it to expire.
-		LeaderElectionReleaseOnCancel: true,
-	})
+	options := internalcontroller.ManagerOptions(scheme, namespaces)
+	options.Metrics = metricsserver.Options{
+		BindAddress: metricsAddr,
+		// HTTP/2 is disabled on the metrics endpoint to stay clear of the HTTP/2 Rapid
+		// Reset and Stream Cancellation vulnerabilities (CVE-2023-44487, CVE-2023-39325).
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
+	options.HealthProbeBindAddress = probeAddr
+	options.LeaderElection = leaderElect
+	options.LeaderElectionID = "bank-token-operator.tokens.banktoken.io"
+	options.LeaderElectionNamespace = leaderElectNamespace
+	// Hand the lease over at once on a clean shutdown rather than waiting for it to expire.
+	options.LeaderElectionReleaseOnCancel = true
+	mgr, err := ctrl.NewManager(restConfig, options)
 	if err != nil {
 		setupLog.Error(err, "unable to create the manager")
 		os.Exit(1)

@@ -157,6 +157,7 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, btr *tokensv
 	tok.IssuedAt = tok.IssuedAt.Truncate(time.Second)
 	tok.ExpiresAt = tok.ExpiresAt.Truncate(time.Second)
 	if err := r.writeOutputSecret(ctx, btr, g, tok); err != nil {
+		r.reportWriteFailure(btr, g.Held, now, err)
 		return ctrl.Result{}, err
 	}
 
@@ -347,7 +348,7 @@ func (r *BankTokenRequestReconciler) recordFailure(ctx context.Context, btr *tok
 	var perr *providers.Error
 	if !errors.As(err, &perr) {
 		// Not the bank: the apiserver refused a write. Let controller-runtime back off.
-		setReconciling(btr, ReasonInternalError, "writing the refresh-token Secret failed; retrying")
+		r.reportWriteFailure(btr, g.Held, now, err)
 		return ctrl.Result{}, err
 	}
 	status := &btr.Status
@@ -393,6 +394,14 @@ func (r *BankTokenRequestReconciler) recordFailure(ctx context.Context, btr *tok
 	logf.FromContext(ctx).Info("obtaining a token failed", "reason", perr.Reason, "class", perr.Class,
 		"attempts", status.FailedAttempts, "message", perr.Message)
 	return result, nil
+}
+
+// reportWriteFailure says that the token could not be stored: the apiserver refused a write
+// (often RBAC). Its message names the object and the verb, never a value.
+func (r *BankTokenRequestReconciler) reportWriteFailure(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.Time, err error) {
+	message := "storing the token failed; retrying: " + err.Error()
+	setReconciling(btr, ReasonInternalError, message)
+	r.reportHeld(btr, held, now, ReasonInternalError, message)
 }
 
 // reportIssued records a good token in status.

@@ -13,7 +13,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
-	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,7 +20,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -102,14 +100,12 @@ var _ = AfterSuite(func() {
 func startManager() {
 	managerCfg := rest.CopyConfig(cfg)
 	managerCfg.Wrap(writes.wrap)
-	mgr, err := ctrl.NewManager(managerCfg, ctrl.Options{
-		Scheme:  k8sClient.Scheme(),
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		// A short resync makes every resource be reconciled again and again: the idle test
-		// checks that such reconciles write nothing and call no bank.
-		Cache:  cache.Options{DefaultTransform: StripMetadataForCache, SyncPeriod: &resyncPeriod},
-		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
-	})
+	options := ManagerOptions(k8sClient.Scheme(), nil)
+	options.Metrics = metricsserver.Options{BindAddress: "0"}
+	// A short resync makes every resource be reconciled again and again: the idle test
+	// checks that such reconciles write nothing and call no bank.
+	options.Cache.SyncPeriod = &resyncPeriod
+	mgr, err := ctrl.NewManager(managerCfg, options)
 	Expect(err).NotTo(HaveOccurred())
 	r := &BankTokenRequestReconciler{
 		Client:               mgr.GetClient(),

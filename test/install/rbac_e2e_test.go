@@ -1,0 +1,231 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	internalcontroller "github.com/banktoken/bank-token-operator/internal/controller"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+	"github.com/banktoken/bank-token-operator/test/fakebank"
+)
+
+// The shipped RBAC is shown to be enough, and no more than needed, by running the real
+// reconciler as the operator's ServiceAccount (impersonated) with exactly the ClusterRole
+// from dist/install.yaml; the statuses it writes are then judged by the Argo CD health check.
+
+const managerServiceAccount = "system:serviceaccount:" + operatorNamespace + ":bank-token-operator-controller-manager"
+
+func TestShippedRBACIssuesATokenEndToEndAndArgoCDReadsTheRealStatus(t *testing.T) {
+	env := startOperatorAsServiceAccount(t)
+	health := readArgoCDScript(t, "health.lua")
+
+	healthy := env.apply(t, "healthy", providers.Banfico, nil)
+	got := env.waitForReady(t, healthy, metav1.ConditionTrue, internalcontroller.ReasonTokenIssued)
+	assertArgoCDHealth(t, health, got, "Healthy", "TokenIssued")
+
+	missing := env.apply(t, "credentials-missing", providers.Banfico, func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Spec.CredentialsSecretRef.Name = "not-there"
+	})
+	got = env.waitForReady(t, missing, metav1.ConditionFalse, internalcontroller.ReasonCredentialsSecretNotFound)
+	assertArgoCDHealth(t, health, got, "Degraded", "CredentialsSecretNotFound")
+
+	env.bank.SetLifetime(providers.RAKBank, time.Minute)
+	failing := env.apply(t, "refresh-failing", providers.RAKBank, func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Spec.RenewBefore = &metav1.Duration{Duration: 58 * time.Second}
+	})
+	env.waitForReady(t, failing, metav1.ConditionTrue, internalcontroller.ReasonTokenIssued)
+	env.bank.SetUnavailable(providers.RAKBank, true)
+	got = env.waitForReady(t, failing, metav1.ConditionTrue, internalcontroller.ReasonRefreshFailing)
+	env.bank.SetUnavailable(providers.RAKBank, false)
+	assertArgoCDHealth(t, health, got, "Healthy", "RefreshFailing")
+}
+
+func TestRBACWithoutSecretCreateFailsForThatReason(t *testing.T) {
+	env := startOperatorAsServiceAccount(t)
+	env.withoutPermission(t, "", "secrets", "create")
+
+	btr := env.apply(t, "no-secret-create", providers.Banfico, nil)
+	got := env.waitForReady(t, btr, metav1.ConditionFalse, internalcontroller.ReasonInternalError)
+	message := meta.FindStatusCondition(got.Status.Conditions, "Ready").Message
+	if !strings.Contains(message, `cannot create resource "secrets"`) {
+		t.Fatalf("Ready message does not name the missing permission: %s", message)
+	}
+	assertArgoCDHealth(t, readArgoCDScript(t, "health.lua"), got, "Degraded", "InternalError")
+}
+
+type operatorEnv struct {
+	client    client.Client
+	bank      *fakebank.Server
+	namespace string
+	role      *rbacv1.ClusterRole
+}
+
+// startOperatorAsServiceAccount installs the CRD, the namespace, the ServiceAccount and the
+// manager's ClusterRole and binding from dist/install.yaml for real, then runs a manager whose
+// every request impersonates that ServiceAccount.
+func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
+	t.Helper()
+	admin := apiServer(t)
+	ctx := context.Background()
+	objects := decodeObjects(t, readRepoFile(t, "dist/install.yaml"))
+	var install []*unstructured.Unstructured
+	for _, o := range objects {
+		switch o.GetKind() {
+		case "CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding":
+			install = append(install, o)
+		}
+	}
+	applyForReal(ctx, t, admin, install)
+
+	scheme := runtime.NewScheme()
+	must(t, clientgoscheme.AddToScheme(scheme))
+	must(t, tokensv1alpha1.AddToScheme(scheme))
+	c, err := client.New(controlPlane.env.Config, client.Options{Scheme: scheme})
+	must(t, err)
+
+	role := &rbacv1.ClusterRole{}
+	must(t, c.Get(ctx, client.ObjectKey{Name: "bank-token-operator-manager-role"}, role))
+	original := role.DeepCopy()
+	t.Cleanup(func() {
+		current := &rbacv1.ClusterRole{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(original), current); err == nil {
+			current.Rules = original.Rules
+			_ = c.Update(ctx, current)
+		}
+	})
+
+	bank, err := fakebank.Start(fakebank.Options{})
+	must(t, err)
+	t.Cleanup(bank.Close)
+
+	impersonating := rest.CopyConfig(controlPlane.env.Config)
+	impersonating.Impersonate = rest.ImpersonationConfig{UserName: managerServiceAccount}
+	options := internalcontroller.ManagerOptions(scheme, nil)
+	options.Metrics = metricsserver.Options{BindAddress: "0"}
+	mgr, err := ctrl.NewManager(impersonating, options)
+	must(t, err)
+	r := &internalcontroller.BankTokenRequestReconciler{
+		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
+		Fetcher:              providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}),
+		Recorder:             mgr.GetEventRecorder("bank-token-operator"),
+		Clock:                clock.RealClock{},
+		DefaultTokenLifetime: time.Hour,
+	}
+	skip := true
+	must(t, r.SetupWithManager(ctx, mgr, controller.Options{SkipNameValidation: &skip}))
+	mgrCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mgrCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+
+	namespace := fmt.Sprintf("rbac-e2e-%d", time.Now().UnixNano()%1_000_000)
+	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}))
+	must(t, c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "bank-ca", Namespace: namespace},
+		Data: map[string]string{"ca.crt": string(bank.CABundle())}}))
+	return &operatorEnv{client: c, bank: bank, namespace: namespace, role: role}
+}
+
+// withoutPermission removes one verb from the manager's ClusterRole for the rest of the test.
+func (e *operatorEnv) withoutPermission(t *testing.T, group, resource, verb string) {
+	t.Helper()
+	role := &rbacv1.ClusterRole{}
+	must(t, e.client.Get(context.Background(), client.ObjectKeyFromObject(e.role), role))
+	removed := false
+	for i, rule := range role.Rules {
+		if slices.Contains(rule.APIGroups, group) && slices.Contains(rule.Resources, resource) && slices.Contains(rule.Verbs, verb) {
+			role.Rules[i].Verbs = slices.DeleteFunc(slices.Clone(rule.Verbs), func(v string) bool { return v == verb })
+			removed = true
+		}
+	}
+	if !removed {
+		t.Fatalf("the shipped ClusterRole does not grant %s on %s: nothing to remove", verb, resource)
+	}
+	must(t, e.client.Update(context.Background(), role))
+	time.Sleep(500 * time.Millisecond) // the authorizer follows RBAC through an informer
+}
+
+func (e *operatorEnv) apply(t *testing.T, name string, bankName providers.Name, mutate func(*tokensv1alpha1.BankTokenRequest)) *tokensv1alpha1.BankTokenRequest {
+	t.Helper()
+	ctx := context.Background()
+	creds := e.bank.Credentials(bankName)
+	must(t, e.client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-credentials", Namespace: e.namespace},
+		Data: map[string][]byte{"client_id": []byte(creds.ClientID), "client_secret": []byte(creds.ClientSecret)}}))
+	btr := &tokensv1alpha1.BankTokenRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.namespace},
+		Spec: tokensv1alpha1.BankTokenRequestSpec{
+			Provider:             tokensv1alpha1.Provider(bankName),
+			Endpoint:             e.bank.TokenURL(bankName),
+			Scope:                creds.Scope,
+			CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: name + "-credentials"},
+			TLS:                  &tokensv1alpha1.TLSConfig{CABundleRef: &tokensv1alpha1.CABundleReference{Name: "bank-ca"}},
+		},
+	}
+	if mutate != nil {
+		mutate(btr)
+	}
+	must(t, e.client.Create(ctx, btr))
+	return btr
+}
+
+func (e *operatorEnv) waitForReady(t *testing.T, btr *tokensv1alpha1.BankTokenRequest, status metav1.ConditionStatus, reason string) *tokensv1alpha1.BankTokenRequest {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		got := &tokensv1alpha1.BankTokenRequest{}
+		must(t, e.client.Get(context.Background(), client.ObjectKeyFromObject(btr), got))
+		if c := meta.FindStatusCondition(got.Status.Conditions, "Ready"); c != nil {
+			if c.Status == status && c.Reason == reason {
+				got.TypeMeta = metav1.TypeMeta{APIVersion: tokensv1alpha1.GroupVersion.String(), Kind: "BankTokenRequest"}
+				return got
+			}
+			last = fmt.Sprintf("%s %s: %s", c.Status, c.Reason, c.Message)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: Ready never became %s/%s; last: %s", btr.Name, status, reason, last)
+	return nil
+}
+
+func assertArgoCDHealth(t *testing.T, script string, btr *tokensv1alpha1.BankTokenRequest, wantStatus, wantInMessage string) {
+	t.Helper()
+	result, ok := luaToGo(runArgoCDLua(t, script, toArgoCDObject(t, btr))).(map[string]any)
+	if !ok {
+		t.Fatalf("health.lua returned no table for %s", btr.Name)
+	}
+	if result["status"] != wantStatus || !strings.Contains(fmt.Sprint(result["message"]), wantInMessage) {
+		t.Fatalf("%s: Argo CD health = %v %q, want %s with %q", btr.Name, result["status"], result["message"], wantStatus, wantInMessage)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

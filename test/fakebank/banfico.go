@@ -20,18 +20,11 @@ const banficoIssuer = "https://auth.fakebank.example/auth/realms/provider"
 // client_credentials, RS256 JWT access tokens whose exp agrees with expires_in, and an
 // offline refresh token when offline_access is asked for.
 func serveBanfico(s *Server, b *bank, r *http.Request, body []byte) reply {
-	form, bad := parseForm(r, body)
+	call, bad := beginFormCall(r, body)
 	if bad != nil {
 		return *bad
 	}
-	grant := form.Get("grant_type")
-	client, bad := readClientAuth(r, form)
-	if bad != nil {
-		return bad.withCall(grant, "")
-	}
-	fail := func(status int, code, description string) reply {
-		return oauthError(status, code, description).withCall(grant, client.method)
-	}
+	form, grant, client, fail := call.form, call.grant, call.client, call.fail
 	if client.method != providers.ClientAuthBasic {
 		return fail(http.StatusUnauthorized, "unauthorized_client", "Basic authentication with client_id and client_secret is mandatory")
 	}

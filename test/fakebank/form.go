@@ -88,3 +88,32 @@ func scopeOr(requested, fallback string) string {
 	}
 	return fallback
 }
+
+// formCall is how every form-encoded fake starts: the parsed form, the grant asked for,
+// how the client authenticated, and failures that record both.
+type formCall struct {
+	form   url.Values
+	grant  string
+	client clientAuth
+}
+
+// beginFormCall parses the form and the client authentication; a non-nil reply is the
+// rejection to send as it is.
+func beginFormCall(r *http.Request, body []byte) (*formCall, *reply) {
+	form, bad := parseForm(r, body)
+	if bad != nil {
+		return nil, bad
+	}
+	grant := form.Get("grant_type")
+	client, bad := readClientAuth(r, form)
+	if bad != nil {
+		rejected := bad.withCall(grant, "")
+		return nil, &rejected
+	}
+	return &formCall{form: form, grant: grant, client: client}, nil
+}
+
+// fail is an RFC 6749 error reply recorded with the call's grant and client authentication.
+func (c *formCall) fail(status int, code, description string) reply {
+	return oauthError(status, code, description).withCall(c.grant, c.client.method)
+}

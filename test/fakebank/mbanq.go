@@ -10,18 +10,11 @@ import (
 // in the form only, the password grant with a refresh token that is reused (not rotated),
 // and an mfa_required challenge for users who must give a second factor.
 func serveMbanq(s *Server, b *bank, r *http.Request, body []byte) reply {
-	form, bad := parseForm(r, body)
+	call, bad := beginFormCall(r, body)
 	if bad != nil {
 		return *bad
 	}
-	grant := form.Get("grant_type")
-	client, bad := readClientAuth(r, form)
-	if bad != nil {
-		return bad.withCall(grant, "")
-	}
-	fail := func(status int, code, description string) reply {
-		return oauthError(status, code, description).withCall(grant, client.method)
-	}
+	form, grant, client, fail := call.form, call.grant, call.client, call.fail
 	for _, h := range b.creds.Headers {
 		if r.Header.Get(h.Name) == "" {
 			return fail(http.StatusBadRequest, "invalid_request", "header "+h.Name+" is required")

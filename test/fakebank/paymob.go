@@ -10,18 +10,11 @@ import (
 // form, the password grant, and refresh tokens rotated on every use: a spent one gets
 // invalid_grant, and the access token it was issued with is revoked.
 func servePaymob(s *Server, b *bank, r *http.Request, body []byte) reply {
-	form, bad := parseForm(r, body)
+	call, bad := beginFormCall(r, body)
 	if bad != nil {
 		return *bad
 	}
-	grant := form.Get("grant_type")
-	client, bad := readClientAuth(r, form)
-	if bad != nil {
-		return bad.withCall(grant, "")
-	}
-	fail := func(status int, code, description string) reply {
-		return oauthError(status, code, description).withCall(grant, client.method)
-	}
+	form, grant, client, fail := call.form, call.grant, call.client, call.fail
 	if !client.matches(b.creds) {
 		return fail(http.StatusUnauthorized, "invalid_client", "")
 	}

@@ -139,8 +139,18 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, btr *tokensv
 	}
 
 	if wait, until := retryGate(in); wait {
+		if g.Held != nil && !g.Held.validAt(now) {
+			// The token ran out while retries wait: the workload holds nothing usable now.
+			setReady(btr, metav1.ConditionFalse, ReasonTokenExpired, fmt.Sprintf(
+				"the token expired at %s and obtaining a new one is failing (%d attempts, the last at %s)",
+				formatTime(g.Held.ExpiresAt), btr.Status.FailedAttempts, formatTime(btr.Status.LastFailureTime.Time)))
+		}
+		// Come back for the next attempt, or when the held token expires if that is sooner.
+		if g.Held.validAt(now) && (until.IsZero() || g.Held.ExpiresAt.Before(until)) {
+			until = g.Held.ExpiresAt
+		}
 		if until.IsZero() {
-			return requeueAtExpiry(g.Held, now), nil
+			return ctrl.Result{}, nil
 		}
 		return requeueAt(until, now), nil
 	}

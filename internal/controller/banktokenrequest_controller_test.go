@@ -209,6 +209,21 @@ var _ = Describe("BankTokenRequest controller", func() {
 		Eventually(func() []string { return eventReasons(btr) }).Should(ContainElement(eventRecovered))
 	})
 
+	It("turns Ready false when the token expires while the bank stays down", func() {
+		ns := newNamespace()
+		bank.SetLifetime(providers.Banfico, 5*time.Second)
+		btr := applyBank(ns, providers.Banfico)
+		eventuallyReady(btr, ReasonTokenIssued)
+		bank.SetUnavailable(providers.Banfico, true)
+		Eventually(func() string { return readyCondition(btr).Reason }).Should(Equal(ReasonRefreshFailing))
+		Eventually(func(g Gomega) {
+			c := readyCondition(btr)
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(c.Reason).To(Equal(ReasonTokenExpired))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+		Expect(readyCondition(btr).Message).To(ContainSubstring("obtaining a new one is failing"))
+	})
+
 	It("honours Retry-After when the bank rate-limits", func() {
 		ns := newNamespace()
 		bank.SetRateLimited(providers.Banfico, 8*time.Second)

@@ -33,6 +33,16 @@ func newNamespace() string {
 	namespaceCounter++
 	name := fmt.Sprintf("t%d-%d", namespaceCounter, time.Now().UnixNano()%100000)
 	Expect(k8sClient.Create(suiteCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
+	// envtest runs no namespace controller: delete the test's resources so that none keeps
+	// calling the shared fake banks during later tests.
+	DeferCleanup(func() {
+		Expect(k8sClient.DeleteAllOf(suiteCtx, &tokensv1alpha1.BankTokenRequest{}, client.InNamespace(name))).To(Succeed())
+		Eventually(func() ([]tokensv1alpha1.BankTokenRequest, error) {
+			list := &tokensv1alpha1.BankTokenRequestList{}
+			err := k8sClient.List(suiteCtx, list, client.InNamespace(name))
+			return list.Items, err
+		}).Should(BeEmpty())
+	})
 	return name
 }
 

@@ -80,19 +80,22 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
+	// Teardown is deferred so that a failing leak check cannot leave etcd and kube-apiserver running.
+	defer func() {
+		if stopManager != nil {
+			stopManager()
+			<-managerDone
+		}
+		suiteCancel()
+		if bank != nil {
+			bank.Close()
+		}
+		if testEnv != nil {
+			Expect(testEnv.Stop()).To(Succeed())
+		}
+	}()
 	if k8sClient != nil {
 		checkNoSecretsLeaked()
-	}
-	if stopManager != nil {
-		stopManager()
-		<-managerDone
-	}
-	suiteCancel()
-	if bank != nil {
-		bank.Close()
-	}
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
 	}
 })
 

@@ -1,0 +1,397 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// Event reasons the operator emits (internal/controller).
+const (
+	evTokenIssued          = "TokenIssued"
+	evTokenRefreshed       = "TokenRefreshed"
+	evRecovered            = "Recovered"
+	evRefreshFailed        = "RefreshFailed"
+	evRefreshTokenRejected = "RefreshTokenRejected"
+)
+
+// row is what the table shows of one BankTokenRequest. Nothing in it is a token or a secret.
+type row struct {
+	name    string
+	bank    providers.Name
+	ready   string // True, False, or "" before the first status
+	reason  string
+	message string
+	expires time.Time
+	secret  string
+	// writes counts the operator's events that say it wrote a new token to the Secret:
+	// TokenIssued, TokenRefreshed, Recovered. The first is the issue; the rest are refreshes.
+	writes int
+	// bankIssued counts the tokens the sandbox bank issued for this resource, by any grant.
+	bankIssued int
+	// tokenHash is a short sha256 prefix of the access token in the Secret, to see it change.
+	tokenHash string
+	// tokenValid says the sandbox bank accepts the token in the Secret right now.
+	tokenValid bool
+	lastEvent  *eventsv1.Event
+}
+
+func (r row) refreshes() int { return max(r.writes-1, 0) }
+
+type snapshot struct {
+	at     time.Time
+	rows   []row
+	events []eventsv1.Event // about the demo's BankTokenRequests, oldest first
+	err    error
+}
+
+// observe reads everything the table shows: BankTokenRequests, events and output Secrets
+// from the apiserver, and what the sandbox bank issued and accepts.
+func (d *demo) observe(ctx context.Context) snapshot {
+	s := snapshot{at: time.Now()}
+	ns := d.opts.namespace
+	list := &tokensv1alpha1.BankTokenRequestList{}
+	if err := d.k8s.List(ctx, list, client.InNamespace(ns)); err != nil {
+		s.err = err
+		return s
+	}
+	evList := &eventsv1.EventList{}
+	if err := d.k8s.List(ctx, evList, client.InNamespace(ns)); err != nil {
+		s.err = err
+		return s
+	}
+	for _, e := range evList.Items {
+		if e.Regarding.Kind == "BankTokenRequest" && d.bankOf[e.Regarding.Name] != "" {
+			s.events = append(s.events, e)
+		}
+	}
+	slices.SortStableFunc(s.events, func(a, b eventsv1.Event) int { return eventTime(a).Compare(eventTime(b)) })
+
+	for _, want := range d.requests {
+		r := row{name: want.Name, bank: d.bankOf[want.Name]}
+		r.bankIssued = d.bankIssued(r.bank)
+		for i := range s.events {
+			e := &s.events[i]
+			if e.Regarding.Name != r.name {
+				continue
+			}
+			switch e.Reason {
+			case evTokenIssued, evTokenRefreshed, evRecovered:
+				r.writes += eventCount(*e)
+			}
+			r.lastEvent = e
+		}
+		idx := slices.IndexFunc(list.Items, func(b tokensv1alpha1.BankTokenRequest) bool { return b.Name == want.Name })
+		if idx >= 0 {
+			btr := &list.Items[idx]
+			if c := meta.FindStatusCondition(btr.Status.Conditions, "Ready"); c != nil {
+				r.ready, r.reason, r.message = string(c.Status), c.Reason, c.Message
+			}
+			if t := btr.Status.ExpiresAt; t != nil {
+				r.expires = t.Time
+			}
+			r.secret = btr.Status.SecretName
+		}
+		if r.secret == "" {
+			r.secret = keyOr(want.Spec.SecretName, want.Name)
+		}
+		secret := &corev1.Secret{}
+		if err := d.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: r.secret}, secret); err == nil {
+			if tok := secret.Data[tokensv1alpha1.SecretKeyAccessToken]; len(tok) > 0 {
+				sum := sha256.Sum256(tok)
+				r.tokenHash = hex.EncodeToString(sum[:])[:8]
+				r.tokenValid = d.bank.AccessTokenValid(r.bank, string(tok))
+			}
+		}
+		s.rows = append(s.rows, r)
+	}
+	return s
+}
+
+func (d *demo) bankIssued(name providers.Name) int {
+	n := 0
+	for _, g := range []providers.GrantType{providers.GrantClientCredentials, providers.GrantPassword, providers.GrantRefreshToken} {
+		n += d.bank.Issued(name, g)
+	}
+	return n
+}
+
+func eventTime(e eventsv1.Event) time.Time {
+	if e.Series != nil && !e.Series.LastObservedTime.IsZero() {
+		return e.Series.LastObservedTime.Time
+	}
+	if !e.EventTime.IsZero() {
+		return e.EventTime.Time
+	}
+	return e.CreationTimestamp.Time
+}
+
+func eventCount(e eventsv1.Event) int {
+	if e.Series != nil && e.Series.Count > 1 {
+		return int(e.Series.Count)
+	}
+	return 1
+}
+
+// live runs the table until the duration is up or the run is interrupted.
+func (d *demo) live(ctx context.Context) error {
+	sc := newScenario(d)
+	if d.opts.failures {
+		go sc.run(ctx)
+	}
+	out := &screen{plain: d.opts.plain}
+	fmt.Println(legend)
+	fmt.Println()
+	var deadline <-chan time.Time
+	if d.opts.duration > 0 {
+		deadline = time.After(time.Until(d.liveStart.Add(d.opts.duration)))
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	tracker := newTracker()
+	var last snapshot
+	var lastSnapshotPrint time.Time
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-deadline:
+			done = true
+		case <-tick.C:
+		}
+		if exited, err := d.manager.exited(); exited {
+			out.flush(d, last, sc)
+			fmt.Printf("\nmanager log (last lines):\n%s\n", d.manager.tail(30))
+			return fmt.Errorf("the manager exited unexpectedly: %v", err)
+		}
+		// The last look is taken even after Ctrl-C, for the summary.
+		obsCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		snap := d.observe(obsCtx)
+		cancel()
+		if snap.err != nil {
+			say("reading from the apiserver failed: %v", snap.err)
+			continue
+		}
+		last = snap
+		tracker.update(snap, sc)
+		if d.opts.plain {
+			out.printNew(d, snap, sc)
+			if time.Since(lastSnapshotPrint) >= 5*time.Second || done {
+				out.printTable(d, snap)
+				lastSnapshotPrint = time.Now()
+			}
+		} else {
+			out.redraw(d, snap, sc)
+		}
+	}
+	if last.at.IsZero() {
+		return ctx.Err()
+	}
+	d.summarize(last, sc, tracker, ctx.Err() != nil)
+	return nil
+}
+
+const legend = `REFRESHES counts the operator's TokenRefreshed and Recovered events (each one a new token it wrote to
+the Secret after the first); BANK ISSUED counts the tokens the sandbox bank issued for the resource, the first
+included, so it reads REFRESHES+1 unless something is amiss. TOKEN is a sha256 prefix of the token in the
+Secret, and ✓ means the bank accepts that token now. No token or credential is printed.`
+
+// tracker remembers what a single snapshot cannot say: whether Ready was ever false after a
+// failure was injected, and which reasons were seen.
+type tracker struct {
+	readyFalseAfter map[string]bool
+	reasonsAfter    map[string]map[string]bool
+}
+
+func newTracker() *tracker {
+	return &tracker{readyFalseAfter: map[string]bool{}, reasonsAfter: map[string]map[string]bool{}}
+}
+
+func (t *tracker) update(s snapshot, sc *scenario) {
+	for _, r := range s.rows {
+		since := sc.injectedAt(r.bank)
+		if since.IsZero() || s.at.Before(since) {
+			continue
+		}
+		if r.ready == "False" {
+			t.readyFalseAfter[r.name] = true
+		}
+		if t.reasonsAfter[r.name] == nil {
+			t.reasonsAfter[r.name] = map[string]bool{}
+		}
+		t.reasonsAfter[r.name][r.reason] = true
+	}
+}
+
+// screen draws the table: redrawn in place on a terminal, printed as snapshots otherwise.
+type screen struct {
+	plain      bool
+	drawnLines int
+	seenEvents map[string]int // event UID -> count printed
+	seenNotes  int
+}
+
+func (d *demo) elapsed(t time.Time) string {
+	if d.liveStart.IsZero() {
+		return "+0s"
+	}
+	return fmt.Sprintf("+%ds", int(t.Sub(d.liveStart).Round(time.Second)/time.Second))
+}
+
+func tableLines(d *demo, s snapshot) []string {
+	header := fmt.Sprintf("%-25s  %-14s  %-5s  %-14s  %-10s  %-9s  %-11s  %-10s  %s",
+		"RESOURCE", "PROVIDER", "READY", "REASON", "EXPIRES IN", "REFRESHES", "BANK ISSUED", "TOKEN", "LAST EVENT")
+	lines := []string{header}
+	for _, r := range s.rows {
+		ready, reason := dash(r.ready), dash(r.reason)
+		expires := "-"
+		if !r.expires.IsZero() {
+			if left := r.expires.Sub(s.at); left > 0 {
+				expires = fmt.Sprintf("%ds", int(left.Round(time.Second)/time.Second))
+			} else {
+				expires = "expired"
+			}
+		}
+		token := "-"
+		if r.tokenHash != "" {
+			mark := "✗"
+			if r.tokenValid {
+				mark = "✓"
+			}
+			token = r.tokenHash + " " + mark
+		}
+		lastEvent := "-"
+		if e := r.lastEvent; e != nil {
+			lastEvent = fmt.Sprintf("%s %ds ago", e.Reason, int(s.at.Sub(eventTime(*e)).Round(time.Second)/time.Second))
+		}
+		lines = append(lines, fmt.Sprintf("%-25s  %-14s  %-5s  %-14s  %-10s  %-9d  %-11d  %-10s  %s",
+			r.name, r.bank, ready, reason, expires, r.refreshes(), r.bankIssued, token, lastEvent))
+	}
+	return lines
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func eventLine(d *demo, e eventsv1.Event) string {
+	note := strings.TrimSpace(e.Note)
+	return fmt.Sprintf("  %-5s %-26s %-21s %s", d.elapsed(eventTime(e)), e.Regarding.Name, e.Reason, note)
+}
+
+// redraw replaces the previous frame on the terminal.
+func (o *screen) redraw(d *demo, s snapshot, sc *scenario) {
+	width := 160
+	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 20 {
+		width = w
+	}
+	var lines []string
+	status := fmt.Sprintf("%s of %s", d.elapsed(s.at), d.opts.duration)
+	if d.opts.duration == 0 {
+		status = d.elapsed(s.at) + ", until Ctrl-C"
+	}
+	lines = append(lines, fmt.Sprintf("bank-token-operator demo  %s  ·  tokens live %s  ·  KUBECONFIG=%s",
+		status, d.opts.lifetime, d.kubeconfig))
+	lines = append(lines, "")
+	lines = append(lines, tableLines(d, s)...)
+	lines = append(lines, "", "recent events (kubectl get events):")
+	events := s.events
+	if len(events) > 8 {
+		events = events[len(events)-8:]
+	}
+	for _, e := range events {
+		lines = append(lines, eventLine(d, e))
+	}
+	if notes := sc.allNotes(); len(notes) > 0 {
+		lines = append(lines, "", "injected failures:")
+		for _, n := range notes {
+			lines = append(lines, "  "+d.elapsed(n.at)+"  "+n.text)
+		}
+	}
+	var b strings.Builder
+	if o.drawnLines > 0 {
+		fmt.Fprintf(&b, "\x1b[%dF\x1b[J", o.drawnLines)
+	}
+	for _, l := range lines {
+		b.WriteString(truncate(l, width-1))
+		b.WriteByte('\n')
+	}
+	fmt.Print(b.String())
+	o.drawnLines = len(lines)
+}
+
+// printNew prints, in plain mode, events and injected failures not printed yet.
+func (o *screen) printNew(d *demo, s snapshot, sc *scenario) {
+	if o.seenEvents == nil {
+		o.seenEvents = map[string]int{}
+	}
+	notes := sc.allNotes()
+	type line struct {
+		at   time.Time
+		text string
+	}
+	var pending []line
+	for _, n := range notes[o.seenNotes:] {
+		pending = append(pending, line{n.at, fmt.Sprintf("  %-5s ▶ %s", d.elapsed(n.at), n.text)})
+	}
+	o.seenNotes = len(notes)
+	for _, e := range s.events {
+		if c := eventCount(e); o.seenEvents[string(e.UID)] < c {
+			o.seenEvents[string(e.UID)] = c
+			pending = append(pending, line{eventTime(e), eventLine(d, e)})
+		}
+	}
+	slices.SortStableFunc(pending, func(a, b line) int { return a.at.Compare(b.at) })
+	for _, l := range pending {
+		fmt.Println(l.text)
+	}
+}
+
+func (o *screen) printTable(d *demo, s snapshot) {
+	fmt.Printf("\n[%s]\n", d.elapsed(s.at))
+	for _, l := range tableLines(d, s) {
+		fmt.Println(l)
+	}
+	fmt.Println()
+}
+
+// flush draws the last frame once more, so that it stays on screen.
+func (o *screen) flush(d *demo, s snapshot, sc *scenario) {
+	if s.at.IsZero() {
+		return
+	}
+	if o.plain {
+		o.printTable(d, s)
+		return
+	}
+	o.redraw(d, s, sc)
+}
+
+func truncate(s string, width int) string {
+	if width <= 0 {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= width {
+		return s
+	}
+	return string(r[:width-1]) + "…"
+}

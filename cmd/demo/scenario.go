@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// The two failures the demo injects, each on one bank.
+const (
+	revokeBank = providers.Paymob  // revokes its refresh tokens: the operator must fall back
+	outageBank = providers.Banfico // briefly unavailable: RefreshFailing, then Recovered
+)
+
+type note struct {
+	at   time.Time
+	text string
+}
+
+// scenario injects the failures at moments chosen so their effect shows within a short run:
+// Paymob's revocation right after its first refresh (so the refresh token it holds is a
+// rotated one), and Banfico's outage just before its second renewal, lifted once the
+// operator's attempt has failed and before its first retry (5s backoff), so the token held
+// is still valid throughout and Ready can stay true.
+type scenario struct {
+	d *demo
+
+	mu           sync.Mutex
+	notes        []note
+	revokedAt    time.Time
+	downAt, upAt time.Time
+}
+
+func newScenario(d *demo) *scenario { return &scenario{d: d} }
+
+func (s *scenario) add(at time.Time, format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.notes = append(s.notes, note{at: at, text: fmt.Sprintf(format, args...)})
+}
+
+func (s *scenario) allNotes() []note {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]note(nil), s.notes...)
+}
+
+// injectedAt is when a failure was injected into bank; zero if none was.
+func (s *scenario) injectedAt(bank providers.Name) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch bank {
+	case revokeBank:
+		return s.revokedAt
+	case outageBank:
+		return s.downAt
+	}
+	return time.Time{}
+}
+
+func (s *scenario) times() (revokedAt, downAt, upAt time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.revokedAt, s.downAt, s.upAt
+}
+
+func (s *scenario) run(ctx context.Context) {
+	d := s.d
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var outageTarget, failedCallAt time.Time
+	var rejectedBefore int
+	// A failure is injected only if the run lasts long enough to show the recovery: the
+	// summary would otherwise report a failure the operator had no time to recover from.
+	var deadline time.Time
+	if d.opts.duration > 0 {
+		deadline = d.liveStart.Add(d.opts.duration)
+	}
+	timeLeft := func(from time.Time, need time.Duration) bool {
+		return deadline.IsZero() || deadline.Sub(from) >= need
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		revokedAt, downAt, upAt := s.times()
+
+		// Paymob's next refresh comes within about two thirds of a lifetime.
+		if revokedAt.IsZero() && d.bankIssued(revokeBank) >= 2 && timeLeft(now, d.opts.lifetime) {
+			d.bank.RevokeRefreshTokens(revokeBank)
+			s.mu.Lock()
+			s.revokedAt = now
+			s.mu.Unlock()
+			s.add(now, "sandbox: Paymob revokes every refresh token it has issued. Its next refresh gets invalid_grant: "+
+				"expect RefreshTokenRejected, a fall back to the password grant, and Ready to stay True.")
+		}
+
+		switch {
+		case downAt.IsZero() && outageTarget.IsZero() && d.bankIssued(outageBank) >= 2:
+			// Aim just before the operator's next renewal, as status announces it.
+			btr := &tokensv1alpha1.BankTokenRequest{}
+			key := types.NamespacedName{Namespace: d.opts.namespace, Name: s.resourceOf(outageBank)}
+			if err := d.k8s.Get(ctx, key, btr); err == nil && btr.Status.RenewalTime != nil &&
+				btr.Status.RenewalTime.Time.After(now.Add(2*time.Second)) {
+				// Down before the renewal, up 2s after the failed call, the retry 4-6s later.
+				if target := btr.Status.RenewalTime.Time.Add(-1500 * time.Millisecond); timeLeft(target, 12*time.Second) {
+					outageTarget = target
+				}
+			}
+		case downAt.IsZero() && !outageTarget.IsZero() && !now.Before(outageTarget):
+			rejectedBefore = len(d.bank.Rejected(outageBank))
+			d.bank.SetUnavailable(outageBank, true)
+			s.mu.Lock()
+			s.downAt = now
+			s.mu.Unlock()
+			s.add(now, "sandbox: Banfico goes down (503, an HTML error page) just before the operator renews. Expect "+
+				"RefreshFailed and Ready True/RefreshFailing while the held token is still valid, then Recovered.")
+		case !downAt.IsZero() && upAt.IsZero():
+			if failedCallAt.IsZero() && len(d.bank.Rejected(outageBank)) > rejectedBefore {
+				failedCallAt = now
+			}
+			// Back up 2s after the failed call: before the first retry, which backs off 5s±20%.
+			if (!failedCallAt.IsZero() && now.Sub(failedCallAt) >= 2*time.Second) || now.Sub(downAt) > 20*time.Second {
+				d.bank.SetUnavailable(outageBank, false)
+				s.mu.Lock()
+				s.upAt = now
+				s.mu.Unlock()
+				s.add(now, "sandbox: Banfico is back up; the operator retries when its backoff ends.")
+			}
+		}
+	}
+}
+
+func (s *scenario) resourceOf(bank providers.Name) string {
+	for name, b := range s.d.bankOf {
+		if b == bank {
+			return name
+		}
+	}
+	return ""
+}
+
+// summarize prints the verdict on the last snapshot and records whether any check failed.
+// An interrupted run reports a failure injection still playing out as such, not as failed.
+func (d *demo) summarize(s snapshot, sc *scenario, t *tracker, interrupted bool) {
+	// A rotating bank revokes the old token the moment it answers a refresh; the Secret
+	// catches up a moment later. Look again briefly before calling a token rejected.
+	for i := 0; i < 6 && anyTokenInvalid(s); i++ {
+		time.Sleep(500 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if again := d.observe(ctx); again.err == nil {
+			s = again
+		}
+		cancel()
+	}
+
+	fmt.Println()
+	say("after %s:", strings.TrimPrefix(d.elapsed(s.at), "+"))
+	allOK := true
+	mark := func(ok bool) string {
+		if ok {
+			return "✓"
+		}
+		allOK = false
+		return "✗"
+	}
+	for _, r := range s.rows {
+		var problems []string
+		if r.ready != "True" {
+			problems = append(problems, fmt.Sprintf("Ready is %s (%s: %s)", dash(r.ready), dash(r.reason), r.message))
+		}
+		if r.refreshes() < 1 {
+			problems = append(problems, "no refresh yet")
+		}
+		if r.bankIssued < 2 {
+			problems = append(problems, "the bank issued "+plural(r.bankIssued, "token", "tokens"))
+		}
+		if !r.tokenValid {
+			problems = append(problems, fmt.Sprintf("the bank does not accept the token in Secret %s", r.secret))
+		}
+		detail := fmt.Sprintf("Ready (%s), %s, bank issued %d, the token in Secret %s is accepted by the bank",
+			r.reason, plural(r.refreshes(), "refresh", "refreshes"), r.bankIssued, r.secret)
+		if len(problems) > 0 {
+			detail = strings.Join(problems, "; ")
+		}
+		fmt.Printf("  %s %-26s %-15s %s\n", mark(len(problems) == 0), r.name, r.bank, detail)
+	}
+
+	if !d.opts.failures {
+		fmt.Println("  - failure injection off (--failures=false)")
+	} else {
+		revokedAt, downAt, upAt := sc.times()
+		rowOf := func(bank providers.Name) row {
+			for _, r := range s.rows {
+				if r.bank == bank {
+					return r
+				}
+			}
+			return row{}
+		}
+
+		if revokedAt.IsZero() {
+			fmt.Println("  - Paymob refresh-token revocation: not injected (the run was too short for it to play out)")
+		} else {
+			r := rowOf(revokeBank)
+			rejected := firstEvent(s.events, r.name, revokedAt, evRefreshTokenRejected)
+			var written *eventsv1.Event
+			if rejected != nil {
+				written = firstEvent(s.events, r.name, eventTime(*rejected), evTokenRefreshed, evRecovered)
+			}
+			stayed := !t.readyFalseAfter[r.name]
+			ok := rejected != nil && written != nil && stayed
+			pending := interrupted && stayed && !ok
+			text := fmt.Sprintf("Paymob refresh tokens revoked at %s:", d.elapsed(revokedAt))
+			switch {
+			case rejected == nil:
+				text += " no RefreshTokenRejected event yet"
+			case written == nil:
+				text += fmt.Sprintf(" RefreshTokenRejected at %s, but no new token written after it", d.elapsed(eventTime(*rejected)))
+			default:
+				text += fmt.Sprintf(" RefreshTokenRejected at %s, fell back to the password grant, %s at %s",
+					d.elapsed(eventTime(*rejected)), written.Reason, d.elapsed(eventTime(*written)))
+			}
+			if stayed {
+				text += "; Ready stayed True"
+			} else {
+				text += "; Ready went False"
+			}
+			if pending {
+				fmt.Printf("  - %s (interrupted while it played out)\n", text)
+			} else {
+				fmt.Printf("  %s %s\n", mark(ok), text)
+			}
+		}
+
+		if downAt.IsZero() {
+			fmt.Println("  - Banfico outage: not injected (the run was too short for it to play out)")
+		} else {
+			r := rowOf(outageBank)
+			failed := firstEvent(s.events, r.name, downAt, evRefreshFailed)
+			var recovered *eventsv1.Event
+			if failed != nil {
+				recovered = firstEvent(s.events, r.name, eventTime(*failed), evRecovered)
+			}
+			ok := failed != nil && recovered != nil
+			pending := interrupted && !ok
+			text := fmt.Sprintf("Banfico down at %s", d.elapsed(downAt))
+			if !upAt.IsZero() {
+				text += fmt.Sprintf(", up at %s", d.elapsed(upAt))
+			}
+			text += ":"
+			switch {
+			case failed == nil:
+				text += " no RefreshFailed event"
+			case recovered == nil:
+				text += fmt.Sprintf(" RefreshFailed at %s, not Recovered by the end", d.elapsed(eventTime(*failed)))
+			default:
+				text += fmt.Sprintf(" RefreshFailed at %s, Recovered at %s", d.elapsed(eventTime(*failed)), d.elapsed(eventTime(*recovered)))
+			}
+			switch {
+			case t.readyFalseAfter[r.name]:
+				text += "; Ready went False meanwhile (the held token expired)"
+			case t.reasonsAfter[r.name]["RefreshFailing"]:
+				text += "; Ready stayed True, reason RefreshFailing while down"
+			default:
+				text += "; Ready stayed True"
+			}
+			if pending {
+				fmt.Printf("  - %s (interrupted while it played out)\n", text)
+			} else {
+				fmt.Printf("  %s %s\n", mark(ok), text)
+			}
+		}
+	}
+
+	d.failedChecks = !allOK
+	if allOK {
+		say("all %d banks Ready with at least one refresh each", len(s.rows))
+	} else {
+		say("some checks failed (see ✗ above)")
+		if d.manager != nil && !interrupted {
+			fmt.Printf("manager log (last lines):\n%s\n", d.manager.tail(20))
+		}
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func anyTokenInvalid(s snapshot) bool {
+	for _, r := range s.rows {
+		if !r.tokenValid {
+			return true
+		}
+	}
+	return false
+}
+
+// firstEvent is the first event about name with one of reasons at or after since.
+func firstEvent(events []eventsv1.Event, name string, since time.Time, reasons ...string) *eventsv1.Event {
+	for i := range events {
+		e := &events[i]
+		if e.Regarding.Name != name || eventTime(*e).Before(since.Truncate(time.Microsecond)) {
+			continue
+		}
+		for _, reason := range reasons {
+			if e.Reason == reason {
+				return e
+			}
+		}
+	}
+	return nil
+}

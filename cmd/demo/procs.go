@@ -39,6 +39,8 @@ func (d *demo) startManager() error {
 	args := []string{
 		"--kubeconfig=" + d.kubeconfig,
 		"--leader-elect=false",
+		// The live table counts refreshes from the operator's TokenRefreshed events.
+		"--issue-events",
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
 	}

@@ -48,6 +48,10 @@ type BankTokenRequestReconciler struct {
 	AllowInsecureEndpoints bool
 	// DefaultTokenLifetime applies when the bank states no lifetime and the token is no JWT.
 	DefaultTokenLifetime time.Duration
+	// IssueEvents emits TokenIssued and TokenRefreshed events for routine issues. Off by
+	// default: status and metrics record every issue, and an event is a third apiserver
+	// write per token. Failures, recoveries and rejected refresh tokens always get one.
+	IssueEvents bool
 
 	spent        spentRefreshTokens
 	ownWrites    ownWrites
@@ -180,6 +184,7 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, btr *tokensv
 	case failedBefore > 0:
 		r.event(btr, corev1.EventTypeNormal, eventRecovered, "Recover",
 			"obtained a token after %d failed attempts; valid until %s", failedBefore, formatTime(tok.ExpiresAt))
+	case !r.IssueEvents:
 	case refreshed:
 		r.event(btr, corev1.EventTypeNormal, eventTokenRefreshed, "Refresh",
 			"%s: new token valid until %s", message, formatTime(tok.ExpiresAt))

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// bank is an instant OAuth2 token endpoint: every POST gets a fresh bearer token with the
+// configured lifetime. It counts the calls and remembers when each happened.
+type bank struct {
+	url      string
+	srv      *http.Server
+	calls    atomic.Int64
+	lifetime atomic.Int64 // seconds
+
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func startBank() (*bank, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	b := &bank{url: fmt.Sprintf("http://%s/oauth/token", ln.Addr())}
+	b.lifetime.Store(int64(24 * time.Hour / time.Second))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/oauth/token", b.token)
+	b.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = b.srv.Serve(ln) }()
+	return b, nil
+}
+
+func (b *bank) token(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	n := b.calls.Add(1)
+	b.mu.Lock()
+	b.times = append(b.times, time.Now())
+	b.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte(`{"access_token":"bench-` + strconv.FormatInt(n, 10) + `-` +
+		strconv.FormatInt(time.Now().UnixNano(), 36) + `","token_type":"Bearer","expires_in":` +
+		strconv.FormatInt(b.lifetime.Load(), 10) + `}`))
+}
+
+func (b *bank) setLifetime(d time.Duration) { b.lifetime.Store(int64(d / time.Second)) }
+
+// callTimesSince returns the times of the calls after t.
+func (b *bank) callTimesSince(t time.Time) []time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []time.Time
+	for _, c := range b.times {
+		if !c.Before(t) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (b *bank) close() { _ = b.srv.Close() }

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Targets from the scale issue (2 cores, default flags).
+const (
+	targetReady1000      = 9 * time.Second
+	targetReady5000      = 45 * time.Second
+	targetWritesPerToken = 2.0
+	targetCallsPerToken  = 1.0
+	targetRSS1000        = 60 << 20
+	targetMemoryRatio    = 1.1
+	targetSpreadShare    = 0.10
+)
+
+func (b *bench) report(w io.Writer, args []string, scale []scaleResult, spread *spreadResult, mem *memoryResult, took time.Duration) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	var checks []string
+	check := func(ok bool, format string, a ...any) {
+		mark := "met   "
+		if !ok {
+			mark = "MISSED"
+		}
+		checks = append(checks, mark+"  "+fmt.Sprintf(format, a...))
+	}
+
+	p("")
+	p("## bank-token-operator benchmark")
+	p("")
+	p("- machine: %s; load average at the end %s (shared machines make every number noisy)", machine(), loadavg())
+	p("- manager: %s (`%s`)", b.flagsLabel, strings.Join(append([]string{b.managerLabel()}, b.managerArgs...), " "))
+	p("- command: `go run ./test/bench %s`; total %s", strings.Join(args, " "), took.Round(time.Second))
+	p("")
+
+	if len(scale) > 0 {
+		p("| N | all Ready in | tokens/s | apiserver writes per token (beyond the user's creates) | upstream calls per token | manager peak RSS | idle: writes, calls | apply→Secret p50 / p99 |")
+		p("|---:|---:|---:|---|---:|---:|---|---:|")
+		for _, r := range scale {
+			if r.Err != nil {
+				p("| %d | failed: %v | | | | | | |", r.N, r.Err)
+				continue
+			}
+			n := float64(r.N)
+			p("| %d | %.1f s | %.0f | **%.2f**: %s | %.2f | %.1f MiB | %.0f, %d in %s | %s / %s |",
+				r.N, r.ReadySeconds, n/r.ReadySeconds, r.Writes.total()/n, formatPer(r.Writes.ByResource, n),
+				float64(r.Calls)/n, mib(r.PeakRSS), r.IdleWrites.total(), r.IdleCalls, r.IdleFor,
+				r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond))
+		}
+		p("")
+		for _, r := range scale {
+			if r.Err != nil {
+				continue
+			}
+			p("- N=%d: the bench's creates took %.1f s; manager CPU %.1f s during issuance; load %s → %s; failed writes: %s; apiserver's own writes (not the operator's): issuance %s; idle %s",
+				r.N, r.CreateSeconds, r.ManagerCPU, r.Load[0], r.Load[1], formatPer(r.Writes.Failed, 1),
+				formatPer(r.Writes.Other, 1), formatPer(r.IdleWrites.Other, 1))
+			n := float64(r.N)
+			switch r.N {
+			case 1000:
+				check(r.ReadySeconds <= targetReady1000.Seconds(), "N=1,000 all Ready within 9 s (≥ 120/s): %.1f s (%.0f/s)", r.ReadySeconds, n/r.ReadySeconds)
+				check(r.PeakRSS <= targetRSS1000, "peak RSS ≤ 60 MiB at N=1,000: %.1f MiB", mib(r.PeakRSS))
+			case 5000:
+				check(r.ReadySeconds <= targetReady5000.Seconds(), "N=5,000 all Ready within 45 s: %.1f s (%.0f/s)", r.ReadySeconds, n/r.ReadySeconds)
+			}
+			check(r.Writes.total()/n <= targetWritesPerToken, "N=%d at most 2 apiserver writes per token: %.2f (%s)", r.N, r.Writes.total()/n, formatPer(r.Writes.ByResource, n))
+			check(float64(r.Calls)/n == targetCallsPerToken, "N=%d exactly 1 upstream call per token: %.2f", r.N, float64(r.Calls)/n)
+			check(r.IdleWrites.total() == 0 && r.IdleCalls == 0, "N=%d idle %s: 0 writes and 0 calls: %.0f writes (%s), %d calls", r.N, r.IdleFor, r.IdleWrites.total(), formatPer(r.IdleWrites.ByResource, 1), r.IdleCalls)
+		}
+		p("")
+	}
+
+	if spread != nil {
+		r := spread
+		p("### Refresh spread: %d tokens living %s, issued together (renewal window = lifetime/3 = %s)", r.N, r.Lifetime, r.Window)
+		p("")
+		if r.Err != nil {
+			p("failed: %v", r.Err)
+		} else {
+			p("- issued in %.1f s (issuedAt from first to last: %s)", r.IssueSeconds, r.IssuedSpread)
+			p("- planned (status.renewalTime): moved earlier than the nominal renewal point by %.1f%% to %.1f%% of the window (median %.1f%%): spread over **%.1f%%** of the window",
+				100*r.JitterMin, 100*r.JitterMax, 100*r.JitterP50, 100*(r.JitterMax-r.JitterMin))
+			p("")
+			p("  | moved earlier by (share of window) | tokens |")
+			p("  |---|---:|")
+			for i, c := range r.JitterHist {
+				p("  | %2d–%2d%% | %d %s |", 2*i, 2*i+2, c, bar(c, r.N))
+			}
+			p("")
+			p("- observed: %d of %d refreshed (%d token calls while watching, second refreshes of the earliest included); first to last refresh %s (p5–p95 %s–%s); refreshed %.0f%%–%.0f%% of the window before expiry",
+				r.Refreshed, r.N, r.RefreshCalls, r.ObservedSpread.Round(100*time.Millisecond),
+				r.ObservedP5.Round(100*time.Millisecond), r.ObservedP95.Round(100*time.Millisecond), 100*r.ObservedLeadMin, 100*r.ObsLeadMx)
+			if len(r.ObservedHist) > 0 {
+				p("")
+				p("  | seconds after the first refresh | refreshes |")
+				p("  |---:|---:|")
+				step := int(r.ObservedBucket / time.Second)
+				for i, c := range r.ObservedHist {
+					p("  | %d–%d | %d %s |", i*step, (i+1)*step, c, bar(c, r.N))
+				}
+			}
+			check(r.JitterMax-r.JitterMin >= targetSpreadShare, "refreshes of tokens issued together spread over ≥ 10%% of the renewal window: %.1f%% planned; observed refreshes span %s = %.0f%% of the %s window",
+				100*(r.JitterMax-r.JitterMin), r.ObservedSpread.Round(100*time.Millisecond), 100*float64(r.ObservedSpread)/float64(r.Window), r.Window)
+		}
+		p("")
+	}
+
+	if mem != nil {
+		r := mem
+		p("### Memory: %d BankTokenRequests, with %d unrelated %d KiB Secrets in the cluster against none", r.Tokens, r.Unrelated, r.SecretBytes/1024)
+		p("")
+		if r.Err != nil {
+			p("failed: %v", r.Err)
+		} else {
+			p("| cluster | manager peak RSS (VmHWM) | RSS after %s |", r.Settle)
+			p("|---|---:|---:|")
+			p("| no unrelated Secrets | %.1f MiB | %.1f MiB |", mib(r.BaseHWM), mib(r.BaseRSS))
+			p("| %d unrelated Secrets | %.1f MiB | %.1f MiB |", r.Unrelated, mib(r.WithHWM), mib(r.WithRSS))
+			ratio := float64(r.WithHWM) / float64(r.BaseHWM)
+			p("")
+			p("- ratio %.2f× (peak); the bench created the unrelated Secrets in %.1f s", ratio, r.CreateSeconds)
+			check(ratio <= targetMemoryRatio, "with %d unrelated Secrets, peak RSS ≤ 1.1× without: %.2f× (%.1f → %.1f MiB)", r.Unrelated, ratio, mib(r.BaseHWM), mib(r.WithHWM))
+		}
+		p("")
+	}
+
+	if len(checks) > 0 {
+		p("### Targets")
+		p("")
+		p("```")
+		for _, c := range checks {
+			p("%s", c)
+		}
+		p("```")
+	}
+}
+
+func bar(c, total int) string {
+	if total <= 0 || c <= 0 {
+		return ""
+	}
+	n := (c*40 + total - 1) / total
+	return strings.Repeat("█", n)
+}
+
+// managerLabel is the manager binary, relative to the module root when inside it.
+func (b *bench) managerLabel() string {
+	if rel, err := filepath.Rel(b.root, b.managerBin); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return b.managerBin
+}

@@ -1,0 +1,547 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+)
+
+const benchNamespace = "bench"
+
+func credName(i int) string { return fmt.Sprintf("c-%05d", i) }
+func btrName(i int) string  { return fmt.Sprintf("t-%05d", i) }
+
+func names(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = btrName(i)
+	}
+	return out
+}
+
+// parallel runs f(0..n-1) on conc goroutines and returns the first error.
+func parallel(n, conc int, f func(i int) error) error {
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func createNamespace(ctx context.Context, c *cluster, name string) error {
+	return c.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+}
+
+func (b *bench) createCredentials(ctx context.Context, c *cluster, ns string, n int) error {
+	return parallel(n, b.createConcurrency, func(i int) error {
+		return c.client.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credName(i)},
+			Data: map[string][]byte{
+				tokensv1alpha1.DefaultClientIDKey:     []byte(fmt.Sprintf("client-%d", i)),
+				tokensv1alpha1.DefaultClientSecretKey: []byte("bench-client-secret"),
+			},
+		})
+	})
+}
+
+// createRequests creates n BankTokenRequests concurrently and returns when each create
+// started, and when the first started and the last returned.
+func (b *bench) createRequests(ctx context.Context, c *cluster, ns string, n int, endpoint string) (map[string]time.Time, time.Time, time.Time, error) {
+	starts := make([]time.Time, n)
+	first := time.Now()
+	err := parallel(n, b.createConcurrency, func(i int) error {
+		starts[i] = time.Now()
+		return c.client.Create(ctx, &tokensv1alpha1.BankTokenRequest{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: btrName(i)},
+			Spec: tokensv1alpha1.BankTokenRequestSpec{
+				Provider:             tokensv1alpha1.Provider("OAuth2"),
+				Endpoint:             endpoint,
+				GrantType:            tokensv1alpha1.GrantType("client_credentials"),
+				CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: credName(i)},
+			},
+		})
+	})
+	last := time.Now()
+	out := make(map[string]time.Time, n)
+	for i, t := range starts {
+		out[btrName(i)] = t
+	}
+	return out, first, last, err
+}
+
+// settleWrites scrapes until the operator's write count stops moving (Events are sent
+// asynchronously and may trail the last status write), for at most max.
+func settleWrites(ctx context.Context, c *cluster, before requestCounts, own map[string]float64, max time.Duration) (requestCounts, error) {
+	deadline := time.Now().Add(max)
+	prev := -1.0
+	for {
+		after, err := c.scrapeRequests(ctx)
+		if err != nil {
+			return nil, err
+		}
+		total := diffWrites(before, after, own).total()
+		if total == prev || time.Now().After(deadline) {
+			return after, nil
+		}
+		prev = total
+		time.Sleep(time.Second)
+	}
+}
+
+// ---------------------------------------------------------------------------------------
+// Scale: N tokens issued at once, then an idle window.
+
+type scaleResult struct {
+	N             int
+	Err           error
+	CreateSeconds float64 // how long the bench took to create the N BankTokenRequests
+	ReadySeconds  float64 // first create -> every Secret holds a token and every resource is Ready
+	Writes        writeDelta
+	Calls         int64
+	PeakRSS       int64
+	IdleFor       time.Duration
+	IdleWrites    writeDelta
+	IdleCalls     int64
+	P50, P99      time.Duration // apply -> output Secret holds a token
+	ManagerCPU    float64       // CPU seconds the manager used during issuance
+	Load          [2]string     // load average before and after
+}
+
+func (b *bench) runScale(ctx context.Context, n int) (res scaleResult) {
+	res.N = n
+	res.Load[0] = loadavg()
+	defer func() { res.Load[1] = loadavg() }()
+	c, err := startCluster(b.root, b.assets, b.workDir, b.clientQPS)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer c.stop()
+	b.bank.setLifetime(b.tokenLifetime)
+	if err := createNamespace(ctx, c, benchNamespace); err != nil {
+		res.Err = err
+		return res
+	}
+	logf("N=%d: creating %d credentials Secrets", n, n)
+	if err := b.createCredentials(ctx, c, benchNamespace, n); err != nil {
+		res.Err = err
+		return res
+	}
+	obs := newObserver()
+	obsCtx, stopObs := context.WithCancel(ctx)
+	defer stopObs()
+	if err := obs.start(obsCtx, c, benchNamespace); err != nil {
+		res.Err = err
+		return res
+	}
+	mgr, err := startManager(b.managerBin, c.kubeconfig, filepath.Join(b.workDir, fmt.Sprintf("manager-scale-%d.log", n)), b.managerArgs)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer mgr.stop()
+	if err := mgr.waitStarted(2 * time.Minute); err != nil {
+		res.Err = err
+		return res
+	}
+	before, err := c.scrapeRequests(ctx)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	callsBefore := b.bank.calls.Load()
+	cpuBefore := mgr.cpuSeconds()
+
+	logf("N=%d: creating %d BankTokenRequests", n, n)
+	starts, first, lastCreate, err := b.createRequests(ctx, c, benchNamespace, n, b.bank.url)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.CreateSeconds = lastCreate.Sub(first).Seconds()
+	all := names(n)
+	last, err := obs.waitAll(ctx, all, b.timeout)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.ReadySeconds = last.Sub(first).Seconds()
+	res.ManagerCPU = mgr.cpuSeconds() - cpuBefore
+	own := map[string]float64{"POST banktokenrequests.tokens.banktoken.io": float64(n)}
+	after, err := settleWrites(ctx, c, before, own, 15*time.Second)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.Writes = diffWrites(before, after, own)
+	res.Calls = b.bank.calls.Load() - callsBefore
+
+	tokenAt := obs.snapshotTokenAt()
+	lat := make([]time.Duration, 0, n)
+	for name, s := range starts {
+		if t, ok := tokenAt[name]; ok {
+			lat = append(lat, t.Sub(s))
+		}
+	}
+	res.P50, res.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
+	logf("N=%d: all Ready after %.1fs; idle for %s", n, res.ReadySeconds, b.idle)
+
+	// Idle: nothing is due (the tokens live for hours), so nothing may be written or called.
+	idleBefore, err := c.scrapeRequests(ctx)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	idleCalls := b.bank.calls.Load()
+	idleStart := time.Now()
+	select {
+	case <-ctx.Done():
+		res.Err = ctx.Err()
+		return res
+	case <-time.After(b.idle):
+	}
+	idleAfter, err := c.scrapeRequests(ctx)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.IdleFor = time.Since(idleStart).Round(time.Second)
+	res.IdleWrites = diffWrites(idleBefore, idleAfter, nil)
+	res.IdleCalls = b.bank.calls.Load() - idleCalls
+	res.PeakRSS, _ = mgr.memory()
+	return res
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(p*float64(len(s))+0.5) - 1
+	i = max(0, min(i, len(s)-1))
+	return s[i]
+}
+
+// ---------------------------------------------------------------------------------------
+// Refresh spread: N short-lived tokens issued together; when are they refreshed?
+
+type spreadResult struct {
+	N            int
+	Err          error
+	Lifetime     time.Duration
+	Window       time.Duration // renewal window: the nominal renewal point to expiry (lifetime/3)
+	IssueSeconds float64
+	IssuedSpread time.Duration // first to last issuedAt
+	// Jitter of each renewalTime before its nominal point, as a share of the window.
+	JitterMin, JitterP50, JitterMax float64
+	JitterHist                      []int // buckets of 2% of the window
+	// Observed refreshes (a new token in the output Secret).
+	Refreshed                  int
+	RefreshCalls               int64
+	ObservedSpread             time.Duration // first to last observed refresh
+	ObservedP5, ObservedP95    time.Duration // relative to the first observed refresh
+	ObservedLeadMin, ObsLeadMx float64       // expiry - refresh, as a share of the window
+	ObservedHist               []int         // buckets of ObservedBucket from the first refresh
+	ObservedBucket             time.Duration
+	CSV                        string // per token: first token, Ready, plan, refreshes
+}
+
+func writeSpreadCSV(path string, all []string, obs *observer, plan map[string]tokensv1alpha1.BankTokenRequestStatus) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("15:04:05.000")
+	}
+	fmt.Fprintln(f, "name,first_token_seen,ready_seen,issued_at,renewal_time,expires_at,refreshes_seen")
+	for _, n := range all {
+		st := plan[n]
+		var issued, renew, exp time.Time
+		if st.IssuedAt != nil {
+			issued = st.IssuedAt.Time
+		}
+		if st.RenewalTime != nil {
+			renew = st.RenewalTime.Time
+		}
+		if st.ExpiresAt != nil {
+			exp = st.ExpiresAt.Time
+		}
+		var re []string
+		for _, t := range obs.reissued[n] {
+			re = append(re, ts(t))
+		}
+		fmt.Fprintf(f, "%s,%s,%s,%s,%s,%s,%s\n", n, ts(obs.tokenAt[n]), ts(obs.readyAt[n]), ts(issued), ts(renew), ts(exp), strings.Join(re, " "))
+	}
+	return nil
+}
+
+func (b *bench) runSpread(ctx context.Context) (res spreadResult) {
+	n := b.spreadN
+	res.N, res.Lifetime = n, b.spreadLifetime
+	res.Window = b.spreadLifetime / 3
+	c, err := startCluster(b.root, b.assets, b.workDir, b.clientQPS)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer c.stop()
+	if err := createNamespace(ctx, c, benchNamespace); err != nil {
+		res.Err = err
+		return res
+	}
+	if err := b.createCredentials(ctx, c, benchNamespace, n); err != nil {
+		res.Err = err
+		return res
+	}
+	obs := newObserver()
+	obsCtx, stopObs := context.WithCancel(ctx)
+	defer stopObs()
+	if err := obs.start(obsCtx, c, benchNamespace); err != nil {
+		res.Err = err
+		return res
+	}
+	b.bank.setLifetime(b.spreadLifetime)
+	defer b.bank.setLifetime(b.tokenLifetime)
+	mgr, err := startManager(b.managerBin, c.kubeconfig, filepath.Join(b.workDir, "manager-spread.log"), b.managerArgs)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer mgr.stop()
+	if err := mgr.waitStarted(2 * time.Minute); err != nil {
+		res.Err = err
+		return res
+	}
+	logf("spread: issuing %d tokens that live %s", n, b.spreadLifetime)
+	_, first, _, err := b.createRequests(ctx, c, benchNamespace, n, b.bank.url)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	all := names(n)
+	last, err := obs.waitAll(ctx, all, b.timeout)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.IssueSeconds = last.Sub(first).Seconds()
+	// The first status of each, before any refresh: its renewalTime is the plan.
+	firstStatus := obs.snapshotStatus()
+	var minIssued, maxIssued time.Time
+	jitters := make([]float64, 0, n)
+	res.JitterHist = make([]int, 10)
+	for _, name := range all {
+		st := firstStatus[name]
+		if st.RenewalTime == nil || st.ExpiresAt == nil || st.IssuedAt == nil {
+			continue
+		}
+		if minIssued.IsZero() || st.IssuedAt.Time.Before(minIssued) {
+			minIssued = st.IssuedAt.Time
+		}
+		if st.IssuedAt.Time.After(maxIssued) {
+			maxIssued = st.IssuedAt.Time
+		}
+		window := st.ExpiresAt.Sub(st.IssuedAt.Time) / 3
+		nominal := st.ExpiresAt.Add(-window)
+		j := float64(nominal.Sub(st.RenewalTime.Time)) / float64(window)
+		jitters = append(jitters, j)
+		bucket := max(0, min(int(j/0.02), len(res.JitterHist)-1))
+		res.JitterHist[bucket]++
+	}
+	res.IssuedSpread = maxIssued.Sub(minIssued)
+	if len(jitters) > 0 {
+		slices.Sort(jitters)
+		res.JitterMin, res.JitterP50, res.JitterMax = jitters[0], jitters[len(jitters)/2], jitters[len(jitters)-1]
+	}
+
+	// Watch the refreshes happen: each token is refreshed once, lifetime*2/3 after issue
+	// at the latest; wait until all were, or a lifetime has passed since the last issue.
+	callsBefore := b.bank.calls.Load()
+	logf("spread: all issued after %.1fs; watching the refreshes", res.IssueSeconds)
+	deadline := last.Add(b.spreadLifetime + 30*time.Second)
+	for time.Now().Before(deadline) && len(obs.reissueTimes()) < n {
+		select {
+		case <-ctx.Done():
+			res.Err = ctx.Err()
+			return res
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	re := obs.reissueTimes()
+	res.CSV = filepath.Join(b.workDir, "spread.csv")
+	if err := writeSpreadCSV(res.CSV, all, obs, firstStatus); err != nil {
+		logf("spread: %v", err)
+	}
+	res.Refreshed = len(re)
+	res.RefreshCalls = b.bank.calls.Load() - callsBefore
+	if len(re) == 0 {
+		return res
+	}
+	times := make([]time.Time, 0, len(re))
+	res.ObservedLeadMin, res.ObsLeadMx = 10, -10
+	for name, t := range re {
+		times = append(times, t)
+		if st := firstStatus[name]; st.ExpiresAt != nil && st.IssuedAt != nil {
+			window := st.ExpiresAt.Sub(st.IssuedAt.Time) / 3
+			lead := float64(st.ExpiresAt.Sub(t)) / float64(window)
+			res.ObservedLeadMin = min(res.ObservedLeadMin, lead)
+			res.ObsLeadMx = max(res.ObsLeadMx, lead)
+		}
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	t0 := times[0]
+	res.ObservedSpread = times[len(times)-1].Sub(t0)
+	rel := make([]time.Duration, len(times))
+	for i, t := range times {
+		rel[i] = t.Sub(t0)
+	}
+	res.ObservedP5, res.ObservedP95 = percentile(rel, 0.05), percentile(rel, 0.95)
+	// At most about 20 rows: buckets of whole seconds.
+	res.ObservedBucket = max(time.Second, (res.ObservedSpread/20+time.Second-1)/time.Second*time.Second)
+	res.ObservedHist = make([]int, int(res.ObservedSpread/res.ObservedBucket)+1)
+	for _, d := range rel {
+		res.ObservedHist[int(d/res.ObservedBucket)]++
+	}
+	return res
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory: the manager's RSS with many unrelated Secrets in the cluster against none.
+
+type memoryResult struct {
+	Tokens, Unrelated, SecretBytes int
+	Err                            error
+	Settle                         time.Duration
+	BaseHWM, BaseRSS               int64
+	WithHWM, WithRSS               int64
+	CreateSeconds                  float64
+}
+
+func (b *bench) runMemory(ctx context.Context) (res memoryResult) {
+	res.Tokens, res.Unrelated, res.SecretBytes, res.Settle = b.memTokens, b.memSecrets, b.memSecretBytes, b.memSettle
+	c, err := startCluster(b.root, b.assets, b.workDir, b.clientQPS)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	defer c.stop()
+	b.bank.setLifetime(b.tokenLifetime)
+	for _, ns := range []string{benchNamespace, "unrelated"} {
+		if err := createNamespace(ctx, c, ns); err != nil {
+			res.Err = err
+			return res
+		}
+	}
+	if err := b.createCredentials(ctx, c, benchNamespace, res.Tokens); err != nil {
+		res.Err = err
+		return res
+	}
+	obs := newObserver()
+	obsCtx, stopObs := context.WithCancel(ctx)
+	defer stopObs()
+	if err := obs.start(obsCtx, c, benchNamespace); err != nil {
+		res.Err = err
+		return res
+	}
+	// First the tokens are issued, so that both measured managers find the same work:
+	// every resource already Ready, nothing due.
+	issuer, err := startManager(b.managerBin, c.kubeconfig, filepath.Join(b.workDir, "manager-memory-issue.log"), b.managerArgs)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if err := issuer.waitStarted(2 * time.Minute); err != nil {
+		issuer.stop()
+		res.Err = err
+		return res
+	}
+	if _, _, _, err := b.createRequests(ctx, c, benchNamespace, res.Tokens, b.bank.url); err != nil {
+		issuer.stop()
+		res.Err = err
+		return res
+	}
+	if _, err := obs.waitAll(ctx, names(res.Tokens), b.timeout); err != nil {
+		issuer.stop()
+		res.Err = err
+		return res
+	}
+	issuer.stop()
+
+	measure := func(label string) (int64, int64, error) {
+		m, err := startManager(b.managerBin, c.kubeconfig, filepath.Join(b.workDir, "manager-memory-"+label+".log"), b.managerArgs)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer m.stop()
+		if err := m.waitStarted(2 * time.Minute); err != nil {
+			return 0, 0, err
+		}
+		time.Sleep(b.memSettle)
+		hwm, rss := m.memory()
+		return hwm, rss, nil
+	}
+	logf("memory: manager with %d tokens and no unrelated Secrets", res.Tokens)
+	if res.BaseHWM, res.BaseRSS, err = measure("without"); err != nil {
+		res.Err = err
+		return res
+	}
+	logf("memory: creating %d unrelated Secrets of %d bytes", res.Unrelated, res.SecretBytes)
+	payload := make([]byte, res.SecretBytes)
+	_, _ = rand.Read(payload)
+	start := time.Now()
+	if err := parallel(res.Unrelated, b.createConcurrency, func(i int) error {
+		return c.client.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "unrelated", Name: fmt.Sprintf("u-%05d", i),
+				Labels:      map[string]string{"app": "unrelated"},
+				Annotations: map[string]string{"note": "an unrelated Secret the operator must not pay for"}},
+			Data: map[string][]byte{"payload": payload},
+		})
+	}); err != nil {
+		res.Err = err
+		return res
+	}
+	res.CreateSeconds = time.Since(start).Seconds()
+	logf("memory: manager with %d tokens and %d unrelated Secrets", res.Tokens, res.Unrelated)
+	if res.WithHWM, res.WithRSS, err = measure("with"); err != nil {
+		res.Err = err
+		return res
+	}
+	return res
+}

@@ -40,10 +40,13 @@ type BankTokenRequestReconciler struct {
 	Client client.Client
 	// APIReader reads Secrets and ConfigMaps from the apiserver: their data is never cached.
 	APIReader client.Reader
-	Fetcher   TokenFetcher
-	Recorder  events.EventRecorder
-	Clock     clock.PassiveClock
-	Metrics   *Metrics
+	// MetadataReader, when set, is the manager's cache of Secret metadata; it spares a new
+	// resource the reads of Secrets that cannot exist yet.
+	MetadataReader client.Reader
+	Fetcher        TokenFetcher
+	Recorder       events.EventRecorder
+	Clock          clock.PassiveClock
+	Metrics        *Metrics
 	// AllowInsecureEndpoints admits http:// endpoints; for tests and local sandboxes only.
 	AllowInsecureEndpoints bool
 	// DefaultTokenLifetime applies when the bank states no lifetime and the token is no JWT.

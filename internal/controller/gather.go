@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
@@ -54,7 +55,7 @@ func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1al
 	versions := []string{}
 
 	// The Secrets the operator writes: read first, so that a conflict is reported before anything is sent.
-	output, err := r.getSecret(ctx, btr.Namespace, outputSecretName(btr))
+	output, err := r.getOwnedSecret(ctx, btr, outputSecretName(btr))
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +68,7 @@ func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1al
 	g.OutputSecret = output
 	g.Held, g.HeldProblem = readHeldToken(output)
 
-	refresh, err := r.getSecret(ctx, btr.Namespace, refreshSecretName(btr))
+	refresh, err := r.getOwnedSecret(ctx, btr, refreshSecretName(btr))
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +200,21 @@ func (r *BankTokenRequestReconciler) readCABundle(ctx context.Context, namespace
 			fmt.Sprintf("no key %q in CA bundle ConfigMap %s/%s", key, namespace, ref.Name)}, nil
 	}
 	return bundle, objectVersion("ConfigMap", cm.Name, cm.UID, cm.ResourceVersion), nil, nil
+}
+
+// getOwnedSecret skips the apiserver read of a Secret the operator would own when the
+// resource never had a token and the metadata cache has no such Secret: the first issue of a
+// new resource then reads only its credentials. Should the cache lag, the create that
+// follows fails with AlreadyExists and the next reconcile reads the Secret.
+func (r *BankTokenRequestReconciler) getOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, name string) (*corev1.Secret, error) {
+	if r.MetadataReader != nil && btr.Status.IssuedAt == nil {
+		cached := &metav1.PartialObjectMetadata{}
+		cached.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		if err := r.MetadataReader.Get(ctx, types.NamespacedName{Namespace: btr.Namespace, Name: name}, cached); apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+	}
+	return r.getSecret(ctx, btr.Namespace, name)
 }
 
 // getSecret reads a Secret from the apiserver; a missing Secret is (nil, nil).

@@ -113,6 +113,7 @@ func startManager() {
 	r := &BankTokenRequestReconciler{
 		Client:               mgr.GetClient(),
 		APIReader:            mgr.GetAPIReader(),
+		MetadataReader:       mgr.GetCache(),
 		Fetcher:              providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}),
 		Recorder:             mgr.GetEventRecorder("bank-token-operator"),
 		Clock:                clock.RealClock{},

@@ -21,8 +21,6 @@ const (
 const (
 	// ReasonTokenIssued: the output Secret holds a valid token.
 	ReasonTokenIssued = "TokenIssued"
-	// ReasonIssuing: the first token is being obtained.
-	ReasonIssuing = "Issuing"
 	// ReasonRefreshFailing: the current token still works, but renewing it is failing.
 	ReasonRefreshFailing = "RefreshFailing"
 	// ReasonTokenExpired: the token expired and no new one could be obtained.

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -155,7 +157,7 @@ func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1al
 
 func (r *BankTokenRequestReconciler) checkEndpoint(btr *tokensv1alpha1.BankTokenRequest) *inputProblem {
 	// The CRD admits http so that tests can run a plain fake; production operators refuse it.
-	if !r.AllowInsecureEndpoints && len(btr.Spec.Endpoint) >= 7 && btr.Spec.Endpoint[:7] == "http://" {
+	if u, err := url.Parse(btr.Spec.Endpoint); err == nil && !r.AllowInsecureEndpoints && strings.EqualFold(u.Scheme, "http") {
 		return &inputProblem{ReasonInsecureEndpoint,
 			"endpoint uses http: credentials would cross the network in clear text; use https " +
 				"(http is accepted only when the operator runs with --allow-insecure-endpoints, for tests)"}

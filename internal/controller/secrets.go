@@ -17,19 +17,18 @@ import (
 
 // Labels and annotations the operator puts on the Secrets it owns.
 const (
-	labelManagedBy       = "app.kubernetes.io/managed-by"
-	managedByValue       = "bank-token-operator"
-	labelRequest         = "tokens.banktoken.io/request"
-	labelSecretRole      = "tokens.banktoken.io/secret-role"
-	roleToken            = "token"
-	roleRefreshToken     = "refresh-token"
-	annotationIssuedAt   = "tokens.banktoken.io/issued-at"
-	annotationInputHash  = "tokens.banktoken.io/request-hash"
-	annotationChecksum   = "tokens.banktoken.io/checksum"
-	refreshTokenKey      = "refresh_token"
-	refreshSecretSuffix  = "-refresh-token"
-	maxSecretNameLength  = 253
-	annotationRefreshExp = "tokens.banktoken.io/refresh-expires-at"
+	labelManagedBy      = "app.kubernetes.io/managed-by"
+	managedByValue      = "bank-token-operator"
+	labelRequest        = "tokens.banktoken.io/request"
+	labelSecretRole     = "tokens.banktoken.io/secret-role"
+	roleToken           = "token"
+	roleRefreshToken    = "refresh-token"
+	annotationIssuedAt  = "tokens.banktoken.io/issued-at"
+	annotationInputHash = "tokens.banktoken.io/request-hash"
+	annotationChecksum  = "tokens.banktoken.io/checksum"
+	refreshTokenKey     = "refresh_token"
+	refreshSecretSuffix = "-refresh-token"
+	maxSecretNameLength = 253
 )
 
 // outputSecretName is spec.secretName, or the resource's own name.

@@ -121,7 +121,6 @@ func main() {
 	reconciler := &internalcontroller.BankTokenRequestReconciler{
 		Client:                 mgr.GetClient(),
 		APIReader:              mgr.GetAPIReader(),
-		MetadataReader:         mgr.GetCache(),
 		Fetcher:                providers.NewClient(providers.ClientOptions{Timeout: requestTimeout}),
 		Recorder:               mgr.GetEventRecorder("bank-token-operator"),
 		Clock:                  clock.RealClock{},

@@ -40,13 +40,10 @@ type BankTokenRequestReconciler struct {
 	Client client.Client
 	// APIReader reads Secrets and ConfigMaps from the apiserver: their data is never cached.
 	APIReader client.Reader
-	// MetadataReader, when set, is the manager's cache of Secret metadata; it spares a new
-	// resource the reads of Secrets that cannot exist yet.
-	MetadataReader client.Reader
-	Fetcher        TokenFetcher
-	Recorder       events.EventRecorder
-	Clock          clock.PassiveClock
-	Metrics        *Metrics
+	Fetcher   TokenFetcher
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	Metrics   *Metrics
 	// AllowInsecureEndpoints admits http:// endpoints; for tests and local sandboxes only.
 	AllowInsecureEndpoints bool
 	// DefaultTokenLifetime applies when the bank states no lifetime and the token is no JWT.
@@ -55,6 +52,12 @@ type BankTokenRequestReconciler struct {
 	// default: status and metrics record every issue, and an event is a third apiserver
 	// write per token. Failures, recoveries and rejected refresh tokens always get one.
 	IssueEvents bool
+
+	// ownedSecrets (the manager's cache of owned Secrets' metadata) and references (the
+	// watch of referenced objects) are set by SetupWithManager. Together they tell a new
+	// resource which Secrets cannot exist yet, sparing it their reads.
+	ownedSecrets client.Reader
+	references   *referenceWatch
 
 	spent        spentRefreshTokens
 	ownWrites    ownWrites
@@ -146,8 +149,9 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, btr *tokensv
 	}
 
 	if wait, until := retryGate(in); wait {
-		if g.Held != nil && !g.Held.validAt(now) {
+		if g.Held != nil && !g.Held.validAt(now) && !isReadyReason(btr, ReasonTokenExpired) {
 			// The token ran out while retries wait: the workload holds nothing usable now.
+			// A message already written by the last failed attempt is kept.
 			setReady(btr, metav1.ConditionFalse, ReasonTokenExpired, fmt.Sprintf(
 				"the token expired at %s and obtaining a new one is failing (%d attempts, the last at %s)",
 				formatTime(g.Held.ExpiresAt), btr.Status.FailedAttempts, formatTime(btr.Status.LastFailureTime.Time)))
@@ -399,6 +403,11 @@ func (r *BankTokenRequestReconciler) recordFailure(ctx context.Context, btr *tok
 	if g.Held.validAt(now) {
 		setReady(btr, metav1.ConditionTrue, ReasonRefreshFailing,
 			fmt.Sprintf("token valid until %s, but refreshing it failed (%s): %s", formatTime(g.Held.ExpiresAt), perr.Reason, message))
+	} else if g.Held != nil {
+		// Once a workload's token has run out, that is what Ready says, attempt after attempt;
+		// the failure is the detail.
+		setReady(btr, metav1.ConditionFalse, ReasonTokenExpired, fmt.Sprintf(
+			"the token expired at %s and obtaining a new one is failing (%s): %s", formatTime(g.Held.ExpiresAt), perr.Reason, message))
 	} else {
 		setReady(btr, metav1.ConditionFalse, perr.Reason, message)
 	}

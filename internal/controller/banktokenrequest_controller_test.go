@@ -7,8 +7,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -221,6 +223,12 @@ var _ = Describe("BankTokenRequest controller", func() {
 			g.Expect(c.Reason).To(Equal(ReasonTokenExpired))
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 		Expect(readyCondition(btr).Message).To(ContainSubstring("obtaining a new one is failing"))
+		// Further failed attempts leave it at TokenExpired; the failure is in the message.
+		attempts := getBTR(btr).Status.FailedAttempts
+		Eventually(func() int32 { return getBTR(btr).Status.FailedAttempts }).WithTimeout(15 * time.Second).
+			Should(BeNumerically(">", attempts))
+		Expect(readyCondition(btr).Reason).To(Equal(ReasonTokenExpired))
+		Expect(readyCondition(btr).Message).To(ContainSubstring("obtaining a new one is failing (ServerError)"))
 	})
 
 	It("honours Retry-After when the bank rate-limits", func() {
@@ -274,6 +282,39 @@ var _ = Describe("BankTokenRequest controller", func() {
 		}
 		Expect(totalRequests()-callsBefore).To(BeZero(), "a restart re-fetched a token that was still good")
 		Expect(writes.count(ns) - writesBefore).To(BeZero())
+	})
+
+	It("holds only owned Secrets cluster-wide, and watches referenced ones only in namespaces with requests", func() {
+		quiet := newNamespace()
+		createOrUpdateSecret(quiet, "unrelated", map[string][]byte{"payload": []byte("x")})
+		ns := newNamespace()
+		createOrUpdateSecret(ns, "also-unrelated", map[string][]byte{"payload": []byte("x")})
+		btr := applyBank(ns, providers.RAKBank)
+		output := eventuallyReady(btr, ReasonTokenIssued)
+
+		Eventually(reconciler.references.watchedNamespaces).Should(ContainElement(ns))
+		Expect(reconciler.references.watchedNamespaces()).NotTo(ContainElement(quiet))
+
+		// The manager's cache holds the output Secret (labelled as ours) and nothing else.
+		cachedSecret := func(namespace, name string) error {
+			m := &metav1.PartialObjectMetadata{}
+			m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+			return managerCache.Get(suiteCtx, types.NamespacedName{Namespace: namespace, Name: name}, m)
+		}
+		Eventually(func() error { return cachedSecret(ns, output.Name) }).Should(Succeed())
+		Expect(apierrors.IsNotFound(cachedSecret(ns, "also-unrelated"))).To(BeTrue(), "an unlabelled Secret is in the manager's cache")
+		Expect(apierrors.IsNotFound(cachedSecret(quiet, "unrelated"))).To(BeTrue(), "an unlabelled Secret is in the manager's cache")
+
+		// The namespace's watch knows its other Secrets, so a new resource is spared only the
+		// reads of names nobody holds.
+		Expect(reconciler.secretKnownAbsent(suiteCtx, ns, "also-unrelated")).To(BeFalse())
+		Expect(reconciler.secretKnownAbsent(suiteCtx, ns, output.Name)).To(BeFalse())
+		Expect(reconciler.secretKnownAbsent(suiteCtx, ns, "nobody-holds-this")).To(BeTrue())
+		Expect(reconciler.secretKnownAbsent(suiteCtx, quiet, "nobody-holds-this")).To(BeFalse(), "an unwatched namespace is not known")
+
+		// The last request leaving a namespace ends its watch.
+		Expect(k8sClient.Delete(suiteCtx, btr)).To(Succeed())
+		Eventually(reconciler.references.watchedNamespaces).ShouldNot(ContainElement(ns))
 	})
 })
 

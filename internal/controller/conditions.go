@@ -72,3 +72,9 @@ func setAbnormalTrue(btr *tokensv1alpha1.BankTokenRequest, conditionType, reason
 		ObservedGeneration: btr.Generation,
 	})
 }
+
+// isReadyReason reports whether Ready, as last written for this generation, has reason.
+func isReadyReason(btr *tokensv1alpha1.BankTokenRequest, reason string) bool {
+	c := meta.FindStatusCondition(btr.Status.Conditions, ConditionReady)
+	return c != nil && c.Reason == reason && c.ObservedGeneration == btr.Generation
+}

@@ -205,18 +205,28 @@ func (r *BankTokenRequestReconciler) readCABundle(ctx context.Context, namespace
 }
 
 // getOwnedSecret skips the apiserver read of a Secret the operator would own when the
-// resource never had a token and the metadata cache has no such Secret: the first issue of a
-// new resource then reads only its credentials. Should the cache lag, the create that
-// follows fails with AlreadyExists and the next reconcile reads the Secret.
+// resource never had a token and neither metadata cache knows a Secret of that name: the
+// first issue of a new resource then reads only its credentials. Should a cache lag, the
+// create that follows fails with AlreadyExists and the next reconcile reads the Secret.
 func (r *BankTokenRequestReconciler) getOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, name string) (*corev1.Secret, error) {
-	if r.MetadataReader != nil && btr.Status.IssuedAt == nil {
-		cached := &metav1.PartialObjectMetadata{}
-		cached.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-		if err := r.MetadataReader.Get(ctx, types.NamespacedName{Namespace: btr.Namespace, Name: name}, cached); apierrors.IsNotFound(err) {
-			return nil, nil
-		}
+	if btr.Status.IssuedAt == nil && r.secretKnownAbsent(ctx, btr.Namespace, name) {
+		return nil, nil
 	}
 	return r.getSecret(ctx, btr.Namespace, name)
+}
+
+// secretKnownAbsent reports whether both metadata caches, the owned Secrets' and the
+// namespace's other Secrets', are synced and hold no Secret of that name.
+func (r *BankTokenRequestReconciler) secretKnownAbsent(ctx context.Context, namespace, name string) bool {
+	if r.ownedSecrets == nil || r.references == nil {
+		return false
+	}
+	cached := &metav1.PartialObjectMetadata{}
+	cached.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := r.ownedSecrets.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, cached); !apierrors.IsNotFound(err) {
+		return false
+	}
+	return r.references.secretKnownAbsent(namespace, name)
 }
 
 // getSecret reads a Secret from the apiserver; a missing Secret is (nil, nil).

@@ -2,7 +2,9 @@ package controller
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -10,10 +12,21 @@ import (
 
 // ManagerOptions are the cache and client settings every manager of this operator runs
 // with: Secret and ConfigMap data is never cached (the reconciler reads the few it needs
-// from the apiserver), watched objects are held as trimmed metadata, and watchNamespaces,
-// when given, confines the caches to those namespaces.
+// from the apiserver); the manager's cache holds only the Secrets the operator owns, found
+// by their secret-role label, as trimmed metadata; watchNamespaces, when given, confines the
+// caches to those namespaces. Referenced Secrets and ConfigMaps have their own watch (see
+// referenceWatch).
 func ManagerOptions(scheme *runtime.Scheme, watchNamespaces []string) ctrl.Options {
-	cacheOptions := cache.Options{DefaultTransform: StripMetadataForCache}
+	owned, err := labels.NewRequirement(labelSecretRole, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant, valid label key
+	}
+	cacheOptions := cache.Options{
+		DefaultTransform: StripMetadataForCache,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: labels.NewSelector().Add(*owned)},
+		},
+	}
 	if len(watchNamespaces) > 0 {
 		cacheOptions.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range watchNamespaces {

@@ -5,15 +5,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/metadata"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 )
@@ -45,38 +42,28 @@ func referencedObjects(obj client.Object) []string {
 }
 
 // SetupWithManager registers the controller. Secrets and ConfigMaps are watched as metadata
-// only: the operator's cache holds no Secret data, and a cluster with ten thousand unrelated
-// Secrets costs it little memory.
+// only, and narrowly: the Secrets the operator owns through the manager's label-selected
+// cache, the objects requests reference only in namespaces that hold requests. The
+// operator's memory follows its own resources, not the cluster's Secrets.
 func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &tokensv1alpha1.BankTokenRequest{}, referencedObjectsIndex, referencedObjects); err != nil {
 		return err
 	}
+	metadataClient, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return err
+	}
+	r.references = newReferenceWatch(metadataClient, mgr.GetCache())
+	r.ownedSecrets = mgr.GetCache()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("banktokenrequest").
 		For(&tokensv1alpha1.BankTokenRequest{}, builder.WithPredicates(predicate.Or(
 			// Our own status writes change neither; spec edits and the refresh annotation do.
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.predicate())).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.requestsReferencing(mgr, "Secret"))).
-		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.requestsReferencing(mgr, "ConfigMap"))).
+		WatchesRawSource(r.references).
 		WithOptions(opts).
 		Complete(r)
-}
-
-func (r *BankTokenRequestReconciler) requestsReferencing(mgr ctrl.Manager, kind string) handler.MapFunc {
-	return func(ctx context.Context, obj client.Object) []reconcile.Request {
-		list := &tokensv1alpha1.BankTokenRequestList{}
-		if err := mgr.GetCache().List(ctx, list, client.InNamespace(obj.GetNamespace()),
-			client.MatchingFields{referencedObjectsIndex: kind + "/" + obj.GetName()}); err != nil {
-			logf.FromContext(ctx).Error(err, "listing BankTokenRequests that reference an object", "kind", kind, "name", obj.GetName())
-			return nil
-		}
-		requests := make([]reconcile.Request, 0, len(list.Items))
-		for _, item := range list.Items {
-			requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: item.Namespace, Name: item.Name}})
-		}
-		return requests
-	}
 }
 
 // StripMetadataForCache keeps only what the watches need of the Secrets and ConfigMaps held

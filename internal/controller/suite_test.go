@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -48,6 +49,9 @@ var (
 	suiteCancel context.CancelFunc
 	stopManager context.CancelFunc
 	managerDone chan struct{}
+	// reconciler and managerCache are the running manager's, for tests that look inside.
+	reconciler   *BankTokenRequestReconciler
+	managerCache cache.Cache
 )
 
 func TestController(t *testing.T) {
@@ -113,13 +117,13 @@ func startManager() {
 	r := &BankTokenRequestReconciler{
 		Client:               mgr.GetClient(),
 		APIReader:            mgr.GetAPIReader(),
-		MetadataReader:       mgr.GetCache(),
 		Fetcher:              providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}),
 		Recorder:             mgr.GetEventRecorder("bank-token-operator"),
 		Clock:                clock.RealClock{},
 		Metrics:              NewMetrics(),
 		DefaultTokenLifetime: time.Hour,
 	}
+	reconciler, managerCache = r, mgr.GetCache()
 	skipNameValidation := true
 	Expect(r.SetupWithManager(suiteCtx, mgr, controller.Options{
 		MaxConcurrentReconciles: 4, SkipNameValidation: &skipNameValidation,

@@ -126,7 +126,6 @@ func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 	r := &internalcontroller.BankTokenRequestReconciler{
 		Client:               mgr.GetClient(),
 		APIReader:            mgr.GetAPIReader(),
-		MetadataReader:       mgr.GetCache(),
 		Fetcher:              providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}),
 		Recorder:             mgr.GetEventRecorder("bank-token-operator"),
 		Clock:                clock.RealClock{},

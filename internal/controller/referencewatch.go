@@ -1,0 +1,206 @@
+package controller
+
+import (
+	"context"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+)
+
+// referenceWatch watches the Secrets and ConfigMaps BankTokenRequests read (credentials,
+// client certificates, CA bundles) as trimmed metadata, and only in namespaces that hold at
+// least one BankTokenRequest. A cluster-wide watch would hold every Secret in the cluster,
+// ten thousand of them in a large one, although a few namespaces use the operator. The set of
+// namespaces follows the BankTokenRequest informer: a namespace's watches start with its
+// first request and stop with its last.
+//
+// The Secrets the operator owns carry tokensv1alpha1's secret-role label and are left to the
+// manager's own label-selected cache (see ManagerOptions), so no Secret is held twice.
+//
+// It is a controller source: its events enqueue the requests that reference the changed
+// object, found through referencedObjectsIndex.
+type referenceWatch struct {
+	metadata metadata.Interface
+	// requests is the manager's cache of BankTokenRequests: its informer drives the set of
+	// namespaces, and its index maps an object to the requests that read it.
+	requests ctrlcache.Cache
+
+	mu         sync.Mutex
+	ctx        context.Context
+	queue      workqueue.TypedRateLimitingInterface[reconcile.Request]
+	namespaces map[string]*namespaceReferences
+}
+
+// namespaceReferences is one namespace's pair of watches and the requests keeping them.
+type namespaceReferences struct {
+	requests   sets.Set[string]
+	cancel     context.CancelFunc
+	secrets    toolscache.SharedIndexInformer
+	configMaps toolscache.SharedIndexInformer
+}
+
+var (
+	secretsResource    = corev1.SchemeGroupVersion.WithResource("secrets")
+	configMapsResource = corev1.SchemeGroupVersion.WithResource("configmaps")
+)
+
+func newReferenceWatch(metadataClient metadata.Interface, requests ctrlcache.Cache) *referenceWatch {
+	return &referenceWatch{metadata: metadataClient, requests: requests, namespaces: map[string]*namespaceReferences{}}
+}
+
+// Start follows the BankTokenRequest informer. Requests already in the cache arrive as adds,
+// so every namespace in use has its watches before the first Secret event matters.
+func (w *referenceWatch) Start(ctx context.Context, queue workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+	w.mu.Lock()
+	w.ctx, w.queue = ctx, queue
+	w.mu.Unlock()
+	informer, err := w.requests.GetInformer(ctx, &tokensv1alpha1.BankTokenRequest{})
+	if err != nil {
+		return err
+	}
+	_, err = informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if o, ok := obj.(client.Object); ok {
+				w.track(o.GetNamespace(), o.GetName())
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = tombstone.Obj
+			}
+			if o, ok := obj.(client.Object); ok {
+				w.untrack(o.GetNamespace(), o.GetName())
+			}
+		},
+	})
+	// The namespaces' watches run under ctx and end with it.
+	return err
+}
+
+func (w *referenceWatch) track(namespace, name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	refs, ok := w.namespaces[namespace]
+	if !ok {
+		if w.ctx.Err() != nil {
+			return
+		}
+		refs = w.watchNamespace(namespace)
+		w.namespaces[namespace] = refs
+	}
+	refs.requests.Insert(name)
+}
+
+func (w *referenceWatch) untrack(namespace, name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	refs, ok := w.namespaces[namespace]
+	if !ok {
+		return
+	}
+	refs.requests.Delete(name)
+	if refs.requests.Len() == 0 {
+		refs.cancel()
+		delete(w.namespaces, namespace)
+		logf.FromContext(w.ctx).V(1).Info("stopped watching referenced objects", "namespace", namespace)
+	}
+}
+
+// watchNamespace starts the namespace's Secret and ConfigMap metadata watches. Called with
+// w.mu held.
+func (w *referenceWatch) watchNamespace(namespace string) *namespaceReferences {
+	ctx, cancel := context.WithCancel(w.ctx)
+	refs := &namespaceReferences{
+		requests: sets.New[string](),
+		cancel:   cancel,
+		// Owned Secrets are excluded: the manager's cache holds them, by that label.
+		secrets: metadatainformer.NewFilteredMetadataInformer(w.metadata, secretsResource, namespace, 0,
+			toolscache.Indexers{}, func(o *metav1.ListOptions) { o.LabelSelector = "!" + labelSecretRole }).Informer(),
+		configMaps: metadatainformer.NewFilteredMetadataInformer(w.metadata, configMapsResource, namespace, 0,
+			toolscache.Indexers{}, nil).Informer(),
+	}
+	for kind, informer := range map[string]toolscache.SharedIndexInformer{"Secret": refs.secrets, "ConfigMap": refs.configMaps} {
+		// Neither call fails on an informer that has not run yet.
+		_ = informer.SetTransform(StripMetadataForCache)
+		_, _ = informer.AddEventHandler(w.enqueueReferencing(kind))
+		go informer.RunWithContext(ctx)
+	}
+	logf.FromContext(w.ctx).V(1).Info("watching referenced objects", "namespace", namespace)
+	return refs
+}
+
+// enqueueReferencing turns any event on a Secret or ConfigMap into the requests that read
+// it. The initial list counts too: a Secret created between a request's first reconcile and
+// the start of its namespace's watch is announced only by that list.
+func (w *referenceWatch) enqueueReferencing(kind string) toolscache.ResourceEventHandler {
+	enqueue := func(obj any) {
+		if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			obj = tombstone.Obj
+		}
+		o, ok := obj.(client.Object)
+		if !ok {
+			return
+		}
+		for _, req := range requestsReferencing(w.ctx, w.requests, kind, o.GetNamespace(), o.GetName()) {
+			w.queue.Add(req)
+		}
+	}
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc: enqueue,
+		UpdateFunc: func(oldObj, newObj any) {
+			if oldObj.(client.Object).GetResourceVersion() != newObj.(client.Object).GetResourceVersion() {
+				enqueue(newObj)
+			}
+		},
+		DeleteFunc: enqueue,
+	}
+}
+
+// secretKnownAbsent reports whether the namespace's Secret watch has synced and holds no
+// Secret of that name that the operator does not own.
+func (w *referenceWatch) secretKnownAbsent(namespace, name string) bool {
+	w.mu.Lock()
+	refs, ok := w.namespaces[namespace]
+	w.mu.Unlock()
+	if !ok || !refs.secrets.HasSynced() {
+		return false
+	}
+	_, exists, err := refs.secrets.GetStore().GetByKey(namespace + "/" + name)
+	return err == nil && !exists
+}
+
+// watchedNamespaces lists the namespaces being watched, for tests.
+func (w *referenceWatch) watchedNamespaces() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return sets.List(sets.KeySet(w.namespaces))
+}
+
+// requestsReferencing lists, from the cache's index, the requests in namespace that read the
+// object kind/name.
+func requestsReferencing(ctx context.Context, cache client.Reader, kind, namespace, name string) []reconcile.Request {
+	list := &tokensv1alpha1.BankTokenRequestList{}
+	if err := cache.List(ctx, list, client.InNamespace(namespace),
+		client.MatchingFields{referencedObjectsIndex: kind + "/" + name}); err != nil {
+		logf.FromContext(ctx).Error(err, "listing BankTokenRequests that reference an object", "kind", kind, "name", name)
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for _, item := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: item.Namespace, Name: item.Name}})
+	}
+	return requests
+}

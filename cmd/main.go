@@ -13,7 +13,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -118,17 +117,11 @@ func main() {
 		setupLog.Error(err, "unable to register metrics")
 		os.Exit(1)
 	}
-	reconciler := &internalcontroller.BankTokenRequestReconciler{
-		Client:                 mgr.GetClient(),
-		APIReader:              mgr.GetAPIReader(),
-		Fetcher:                providers.NewClient(providers.ClientOptions{Timeout: requestTimeout}),
-		Recorder:               mgr.GetEventRecorder("bank-token-operator"),
-		Clock:                  clock.RealClock{},
-		Metrics:                metrics,
-		AllowInsecureEndpoints: allowInsecure,
-		DefaultTokenLifetime:   defaultLifetime,
-		IssueEvents:            issueEvents,
-	}
+	reconciler := internalcontroller.NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: requestTimeout}))
+	reconciler.Metrics = metrics
+	reconciler.AllowInsecureEndpoints = allowInsecure
+	reconciler.DefaultTokenLifetime = defaultLifetime
+	reconciler.IssueEvents = issueEvents
 	if err := reconciler.SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		setupLog.Error(err, "unable to set up the BankTokenRequest controller")
 		os.Exit(1)

@@ -64,6 +64,20 @@ type BankTokenRequestReconciler struct {
 	statusWrites statusWrites
 }
 
+// NewReconciler wires a reconciler to the manager's clients and event recorder and to the
+// real clock, with fetcher as its way to the banks. Callers set metrics and the policy
+// fields; DefaultTokenLifetime starts at an hour, the --default-token-lifetime default.
+func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReconciler {
+	return &BankTokenRequestReconciler{
+		Client:               mgr.GetClient(),
+		APIReader:            mgr.GetAPIReader(),
+		Fetcher:              fetcher,
+		Recorder:             mgr.GetEventRecorder("bank-token-operator"),
+		Clock:                clock.RealClock{},
+		DefaultTokenLifetime: time.Hour,
+	}
+}
+
 // cacheCatchUpDelay is how long a reconcile that read a stale cached resource waits.
 const cacheCatchUpDelay = 200 * time.Millisecond
 

@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -114,15 +113,8 @@ func startManager() {
 	options.Cache.SyncPeriod = &resyncPeriod
 	mgr, err := ctrl.NewManager(managerCfg, options)
 	Expect(err).NotTo(HaveOccurred())
-	r := &BankTokenRequestReconciler{
-		Client:               mgr.GetClient(),
-		APIReader:            mgr.GetAPIReader(),
-		Fetcher:              providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}),
-		Recorder:             mgr.GetEventRecorder("bank-token-operator"),
-		Clock:                clock.RealClock{},
-		Metrics:              NewMetrics(),
-		DefaultTokenLifetime: time.Hour,
-	}
+	r := NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}))
+	r.Metrics = NewMetrics()
 	reconciler, managerCache = r, mgr.GetCache()
 	skipNameValidation := true
 	Expect(r.SetupWithManager(suiteCtx, mgr, controller.Options{

@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 )
@@ -450,7 +451,8 @@ type memoryResult struct {
 	Err                            error
 	Settle                         time.Duration
 	BaseHWM, BaseRSS               int64
-	WithHWM, WithRSS               int64
+	WithHWM, WithRSS               int64 // the Secrets in a namespace without requests
+	SameHWM, SameRSS               int64 // the Secrets in the requests' namespace
 	CreateSeconds                  float64
 }
 
@@ -522,26 +524,49 @@ func (b *bench) runMemory(ctx context.Context) (res memoryResult) {
 		res.Err = err
 		return res
 	}
-	logf("memory: creating %d unrelated Secrets of %d bytes", res.Unrelated, res.SecretBytes)
-	payload := make([]byte, res.SecretBytes)
+	// The same Secrets twice: first in a namespace without requests (the target), then in
+	// the requests' own namespace, whose Secrets the operator watches as metadata.
+	for _, placement := range []struct {
+		namespace  string
+		hwm, rss   *int64
+		createSecs *float64
+	}{
+		{"unrelated", &res.WithHWM, &res.WithRSS, &res.CreateSeconds},
+		{benchNamespace, &res.SameHWM, &res.SameRSS, nil},
+	} {
+		logf("memory: creating %d unrelated Secrets of %d bytes in namespace %s", res.Unrelated, res.SecretBytes, placement.namespace)
+		start := time.Now()
+		if err := createUnrelatedSecrets(ctx, c, placement.namespace, res.Unrelated, res.SecretBytes, b.createConcurrency); err != nil {
+			res.Err = err
+			return res
+		}
+		if placement.createSecs != nil {
+			*placement.createSecs = time.Since(start).Seconds()
+		}
+		logf("memory: manager with %d tokens and %d unrelated Secrets in namespace %s", res.Tokens, res.Unrelated, placement.namespace)
+		if *placement.hwm, *placement.rss, err = measure(placement.namespace); err != nil {
+			res.Err = err
+			return res
+		}
+		if err := c.client.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(placement.namespace),
+			client.MatchingLabels{"app": "unrelated"}); err != nil {
+			res.Err = err
+			return res
+		}
+	}
+	return res
+}
+
+// createUnrelatedSecrets creates n Secrets of size bytes that no BankTokenRequest references.
+func createUnrelatedSecrets(ctx context.Context, c *cluster, namespace string, n, size, concurrency int) error {
+	payload := make([]byte, size)
 	_, _ = rand.Read(payload)
-	start := time.Now()
-	if err := parallel(res.Unrelated, b.createConcurrency, func(i int) error {
+	return parallel(n, concurrency, func(i int) error {
 		return c.client.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "unrelated", Name: fmt.Sprintf("u-%05d", i),
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: fmt.Sprintf("u-%05d", i),
 				Labels:      map[string]string{"app": "unrelated"},
 				Annotations: map[string]string{"note": "an unrelated Secret the operator must not pay for"}},
 			Data: map[string][]byte{"payload": payload},
 		})
-	}); err != nil {
-		res.Err = err
-		return res
-	}
-	res.CreateSeconds = time.Since(start).Seconds()
-	logf("memory: manager with %d tokens and %d unrelated Secrets", res.Tokens, res.Unrelated)
-	if res.WithHWM, res.WithRSS, err = measure("with"); err != nil {
-		res.Err = err
-		return res
-	}
-	return res
+	})
 }

@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -123,14 +122,7 @@ func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 	options.Metrics = metricsserver.Options{BindAddress: "0"}
 	mgr, err := ctrl.NewManager(impersonating, options)
 	must(t, err)
-	r := &internalcontroller.BankTokenRequestReconciler{
-		Client:               mgr.GetClient(),
-		APIReader:            mgr.GetAPIReader(),
-		Fetcher:              providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}),
-		Recorder:             mgr.GetEventRecorder("bank-token-operator"),
-		Clock:                clock.RealClock{},
-		DefaultTokenLifetime: time.Hour,
-	}
+	r := internalcontroller.NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}))
 	skip := true
 	must(t, r.SetupWithManager(ctx, mgr, controller.Options{SkipNameValidation: &skip}))
 	mgrCtx, cancel := context.WithCancel(ctx)

@@ -4,7 +4,8 @@
 // reports status once.
 //
 // Watches: BankTokenRequests (spec and annotation changes), the Secrets they own (metadata
-// only) and the Secrets and ConfigMaps they reference (metadata only, through an index).
+// only, selected by label) and the Secrets and ConfigMaps they reference (metadata only,
+// through an index, in namespaces that hold requests: see referenceWatch).
 // Writes: the output Secret, the refresh-token Secret, status, events.
 package controller
 

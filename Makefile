@@ -48,7 +48,18 @@ verify: controller-gen ## Fail when generated files are stale or code is not gof
 test: test-prerequisites setup-envtest ## Run all tests against a local control plane (built once, then cached in ./bin).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" go test ./... -coverprofile cover.out -timeout 12m
 	$(MAKE) --no-print-directory demo DEMO_FLAGS="--duration=45s --require-refreshes"
-	go test ./internal/providers -run='^$$' -fuzz=FuzzParseTokenResponse -fuzztime=10s
+	go test ./internal/providers -run='^$$' -fuzz=FuzzParseTokenResponse -fuzztime=$(FUZZ_EXECS_IN_TEST)
+
+# The fuzz budget is a count of executions, not a duration. With a duration, Go 1.26's fuzz
+# coordinator can report a bare "context deadline exceeded" when a busy machine starves a
+# worker at the deadline (golang/go#75804, fixed in Go 1.27): a failure with no failing input.
+# A count has no deadline to race; a loaded machine only makes it slower.
+FUZZ_EXECS_IN_TEST ?= 30000x
+FUZZTIME ?= 200000x
+
+.PHONY: fuzz
+fuzz: ## Fuzz the token-response parser longer than make test does (FUZZTIME=1000000x for more).
+	go test ./internal/providers -run='^$$' -fuzz=FuzzParseTokenResponse -fuzztime=$(FUZZTIME)
 
 # On a fresh machine the control plane, the tools and the Go build cache are built together:
 # one build alone leaves a core idle much of the time (downloads, links, large single packages).

@@ -5,11 +5,9 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/metadata/metadatainformer"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
@@ -21,9 +19,10 @@ import (
 )
 
 // referenceWatch watches the Secrets and ConfigMaps BankTokenRequests read (credentials,
-// client certificates, CA bundles) as trimmed metadata, and only in namespaces that hold at
-// least one BankTokenRequest. A cluster-wide watch would hold every Secret in the cluster,
-// ten thousand of them in a large one, although a few namespaces use the operator. The set of
+// client certificates, CA bundles), keeping only their names and resourceVersions (see
+// nameVersions), and only in namespaces that hold at least one BankTokenRequest. A
+// cluster-wide watch would see every Secret in the cluster, ten thousand of them in a large
+// one, although a few namespaces use the operator. The set of
 // namespaces follows the BankTokenRequest informer: a namespace's watches start with its
 // first request and stop with its last.
 //
@@ -48,8 +47,8 @@ type referenceWatch struct {
 type namespaceReferences struct {
 	requests   sets.Set[string]
 	cancel     context.CancelFunc
-	secrets    toolscache.SharedIndexInformer
-	configMaps toolscache.SharedIndexInformer
+	secrets    *nameVersions
+	configMaps *nameVersions
 }
 
 var (
@@ -119,53 +118,30 @@ func (w *referenceWatch) untrack(namespace, name string) {
 	}
 }
 
-// watchNamespace starts the namespace's Secret and ConfigMap metadata watches. Called with
-// w.mu held.
+// watchNamespace starts the namespace's Secret and ConfigMap watches. Called with w.mu held.
 func (w *referenceWatch) watchNamespace(namespace string) *namespaceReferences {
 	ctx, cancel := context.WithCancel(w.ctx)
 	refs := &namespaceReferences{
 		requests: sets.New[string](),
 		cancel:   cancel,
 		// Owned Secrets are excluded: the manager's cache holds them, by that label.
-		secrets: metadatainformer.NewFilteredMetadataInformer(w.metadata, secretsResource, namespace, 0,
-			toolscache.Indexers{}, func(o *metav1.ListOptions) { o.LabelSelector = "!" + labelSecretRole }).Informer(),
-		configMaps: metadatainformer.NewFilteredMetadataInformer(w.metadata, configMapsResource, namespace, 0,
-			toolscache.Indexers{}, nil).Informer(),
-	}
-	for kind, informer := range map[string]toolscache.SharedIndexInformer{"Secret": refs.secrets, "ConfigMap": refs.configMaps} {
-		// Neither call fails on an informer that has not run yet.
-		_ = informer.SetTransform(StripMetadataForCache)
-		_, _ = informer.AddEventHandler(w.enqueueReferencing(kind))
-		go informer.RunWithContext(ctx)
+		secrets: watchNameVersions(ctx, w.metadata, secretsResource, namespace, "!"+labelSecretRole,
+			w.enqueueReferencing("Secret", namespace)),
+		configMaps: watchNameVersions(ctx, w.metadata, configMapsResource, namespace, "",
+			w.enqueueReferencing("ConfigMap", namespace)),
 	}
 	logf.FromContext(w.ctx).V(1).Info("watching referenced objects", "namespace", namespace)
 	return refs
 }
 
-// enqueueReferencing turns any event on a Secret or ConfigMap into the requests that read
+// enqueueReferencing turns any change to a Secret or ConfigMap into the requests that read
 // it. The initial list counts too: a Secret created between a request's first reconcile and
 // the start of its namespace's watch is announced only by that list.
-func (w *referenceWatch) enqueueReferencing(kind string) toolscache.ResourceEventHandler {
-	enqueue := func(obj any) {
-		if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-			obj = tombstone.Obj
-		}
-		o, ok := obj.(client.Object)
-		if !ok {
-			return
-		}
-		for _, req := range requestsReferencing(w.ctx, w.requests, kind, o.GetNamespace(), o.GetName()) {
+func (w *referenceWatch) enqueueReferencing(kind, namespace string) func(name string) {
+	return func(name string) {
+		for _, req := range requestsReferencing(w.ctx, w.requests, kind, namespace, name) {
 			w.queue.Add(req)
 		}
-	}
-	return toolscache.ResourceEventHandlerFuncs{
-		AddFunc: enqueue,
-		UpdateFunc: func(oldObj, newObj any) {
-			if oldObj.(client.Object).GetResourceVersion() != newObj.(client.Object).GetResourceVersion() {
-				enqueue(newObj)
-			}
-		},
-		DeleteFunc: enqueue,
 	}
 }
 
@@ -178,8 +154,7 @@ func (w *referenceWatch) secretKnownAbsent(namespace, name string) bool {
 	if !ok || !refs.secrets.HasSynced() {
 		return false
 	}
-	_, exists, err := refs.secrets.GetStore().GetByKey(namespace + "/" + name)
-	return err == nil && !exists
+	return !refs.secrets.Has(name)
 }
 
 // watchedNamespaces lists the namespaces being watched, for tests.

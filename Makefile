@@ -249,5 +249,5 @@ argocd-cm: ## Render config/argocd/argocd-cm.yaml (the argocd-cm keys) from the 
 BENCH_FLAGS ?=
 
 .PHONY: bench
-bench: setup-envtest ## Scale benchmark: N=100/1,000/5,000 tokens, refresh spread, memory (about 15 minutes; not part of make test).
+bench: setup-envtest ## Scale benchmark: N=100/1,000/5,000 tokens, refresh spread, memory (about 10 minutes; not part of make test).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./test/bench $(BENCH_FLAGS)

@@ -20,7 +20,7 @@ import (
 // of a name exists, and which changed, across relists too. An informer would also keep each
 // object's metadata, trimmed or not, and that is most of the cost of ten thousand unrelated
 // Secrets beside the requests: about 1.2 KiB of the manager's memory each with an informer,
-// a few dozen bytes each here.
+// about 0.2 KiB here (make bench, memory run).
 type nameVersions struct {
 	// onChange is called, outside the lock, with each name whose object was added, updated
 	// or deleted, or differs after a relist.
@@ -76,11 +76,10 @@ func (s *nameVersions) set(obj any) error {
 	name, version := o.GetName(), o.GetResourceVersion()
 	s.mu.Lock()
 	old, had := s.versions[name]
-	if !had || old != version {
-		s.versions[name] = version
-	}
+	changed := !had || old != version
+	s.versions[name] = version
 	s.mu.Unlock()
-	if !had || old != version {
+	if changed {
 		s.onChange(name)
 	}
 	return nil
@@ -95,12 +94,13 @@ func (s *nameVersions) Delete(obj any) error {
 	if err != nil {
 		return err
 	}
+	name := o.GetName()
 	s.mu.Lock()
-	_, had := s.versions[o.GetName()]
-	delete(s.versions, o.GetName())
+	_, had := s.versions[name]
+	delete(s.versions, name)
 	s.mu.Unlock()
 	if had {
-		s.onChange(o.GetName())
+		s.onChange(name)
 	}
 	return nil
 }
@@ -145,7 +145,7 @@ func (s *nameVersions) Transformer() toolscache.TransformFunc {
 	return func(obj any) (any, error) {
 		o, err := meta.Accessor(obj)
 		if err != nil {
-			return obj, nil
+			return nil, err
 		}
 		return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
 			Namespace: o.GetNamespace(), Name: o.GetName(), ResourceVersion: o.GetResourceVersion(),

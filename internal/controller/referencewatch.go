@@ -22,9 +22,9 @@ import (
 // client certificates, CA bundles), keeping only their names and resourceVersions (see
 // nameVersions), and only in namespaces that hold at least one BankTokenRequest. A
 // cluster-wide watch would see every Secret in the cluster, ten thousand of them in a large
-// one, although a few namespaces use the operator. The set of
-// namespaces follows the BankTokenRequest informer: a namespace's watches start with its
-// first request and stop with its last.
+// one, although a few namespaces use the operator. The set of namespaces follows the
+// BankTokenRequest informer: a namespace's watches start with its first request and stop with
+// its last.
 //
 // The Secrets the operator owns carry tokensv1alpha1's secret-role label and are left to the
 // manager's own label-selected cache (see ManagerOptions), so no Secret is held twice.
@@ -43,12 +43,13 @@ type referenceWatch struct {
 	namespaces map[string]*namespaceReferences
 }
 
-// namespaceReferences is one namespace's pair of watches and the requests keeping them.
+// namespaceReferences is one namespace's watches and the requests keeping them. The Secret
+// watch is kept to be asked what exists (secretKnownAbsent); the ConfigMap watch only
+// enqueues, and ends with cancel like the other.
 type namespaceReferences struct {
-	requests   sets.Set[string]
-	cancel     context.CancelFunc
-	secrets    *nameVersions
-	configMaps *nameVersions
+	requests sets.Set[string]
+	cancel   context.CancelFunc
+	secrets  *nameVersions
 }
 
 var (
@@ -127,9 +128,8 @@ func (w *referenceWatch) watchNamespace(namespace string) *namespaceReferences {
 		// Owned Secrets are excluded: the manager's cache holds them, by that label.
 		secrets: watchNameVersions(ctx, w.metadata, secretsResource, namespace, "!"+labelSecretRole,
 			w.enqueueReferencing("Secret", namespace)),
-		configMaps: watchNameVersions(ctx, w.metadata, configMapsResource, namespace, "",
-			w.enqueueReferencing("ConfigMap", namespace)),
 	}
+	watchNameVersions(ctx, w.metadata, configMapsResource, namespace, "", w.enqueueReferencing("ConfigMap", namespace))
 	logf.FromContext(w.ctx).V(1).Info("watching referenced objects", "namespace", namespace)
 	return refs
 }

@@ -67,8 +67,9 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 }
 
 // StripMetadataForCache keeps only what the watches need of the objects the manager's cache
-// holds as metadata (the Secrets the operator owns): identity, version and owners. Labels, annotations (kubectl's
-// last-applied-configuration can be large) and managed fields are dropped.
+// holds as metadata (the Secrets the operator owns): identity, version and owners. Labels,
+// annotations (kubectl's last-applied-configuration can be large) and managed fields are
+// dropped.
 func StripMetadataForCache(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *metav1.PartialObjectMetadata:

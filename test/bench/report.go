@@ -122,14 +122,14 @@ func (b *bench) report(w io.Writer, args []string, scale []scaleResult, spread *
 			p("| no unrelated Secrets | %.1f MiB | %.1f MiB |", mib(r.BaseHWM), mib(r.BaseRSS))
 			p("| %d unrelated Secrets in another namespace | %.1f MiB | %.1f MiB |", r.Unrelated, mib(r.WithHWM), mib(r.WithRSS))
 			p("| %d unrelated Secrets in the requests' namespace | %.1f MiB | %.1f MiB |", r.Unrelated, mib(r.SameHWM), mib(r.SameRSS))
-			ratio := float64(r.WithHWM) / float64(r.BaseHWM)
-			same := float64(r.SameHWM) / float64(r.BaseHWM)
+			elsewhere := float64(r.WithHWM) / float64(r.BaseHWM)
+			beside := float64(r.SameHWM) / float64(r.BaseHWM)
 			p("")
-			p("- ratio %.2f× (peak) with the Secrets in another namespace; the bench created them in %.1f s", ratio, r.CreateSeconds)
+			p("- ratio %.2f× (peak) with the Secrets in another namespace; the bench created them in %.1f s", elsewhere, r.CreateSeconds)
 			p("- ratio %.2f× (peak), %.2f× after %s, with the Secrets in the requests' namespace, whose Secrets the manager watches (names and versions only)",
-				same, float64(r.SameRSS)/float64(r.BaseRSS), r.Settle)
-			check(ratio <= targetMemoryRatio, "with %d unrelated Secrets in another namespace, peak RSS ≤ 1.1× without: %.2f× (%.1f → %.1f MiB)", r.Unrelated, ratio, mib(r.BaseHWM), mib(r.WithHWM))
-			check(same <= targetMemoryRatio, "with %d unrelated Secrets in the requests' namespace, peak RSS ≤ 1.1× without: %.2f× (%.1f → %.1f MiB)", r.Unrelated, same, mib(r.BaseHWM), mib(r.SameHWM))
+				beside, float64(r.SameRSS)/float64(r.BaseRSS), r.Settle)
+			check(elsewhere <= targetMemoryRatio, "with %d unrelated Secrets in another namespace, peak RSS ≤ 1.1× without: %.2f× (%.1f → %.1f MiB)", r.Unrelated, elsewhere, mib(r.BaseHWM), mib(r.WithHWM))
+			check(beside <= targetMemoryRatio, "with %d unrelated Secrets in the requests' namespace, peak RSS ≤ 1.1× without: %.2f× (%.1f → %.1f MiB)", r.Unrelated, beside, mib(r.BaseHWM), mib(r.SameHWM))
 		}
 		p("")
 	}

@@ -131,7 +131,7 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, btr *tokensv
 
 	g, err := r.gather(ctx, btr)
 	if err != nil {
-		setReconciling(btr, ReasonInternalError, "reading referenced objects failed; retrying")
+		setReconciling(btr, tokensv1alpha1.ReasonInternalError, "reading referenced objects failed; retrying")
 		return ctrl.Result{}, err
 	}
 	btr.Status.ObservedGeneration = btr.Generation
@@ -146,7 +146,7 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, btr *tokensv
 	setStalled(btr, "", "")
 
 	if btr.Spec.Suspend {
-		r.reportHeld(btr, g.Held, now, ReasonSuspended, "suspended: no token is requested or refreshed")
+		r.reportHeld(btr, g.Held, now, tokensv1alpha1.ReasonSuspended, "suspended: no token is requested or refreshed")
 		setReconciling(btr, "", "")
 		btr.Status.RenewalTime = nil
 		return requeueAtExpiry(g.Held, now), nil
@@ -164,10 +164,10 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, btr *tokensv
 	}
 
 	if wait, until := retryGate(in); wait {
-		if g.Held != nil && !g.Held.validAt(now) && !isReadyReason(btr, ReasonTokenExpired) {
+		if g.Held != nil && !g.Held.validAt(now) && !isReadyReason(btr, tokensv1alpha1.ReasonTokenExpired) {
 			// The token ran out while retries wait: the workload holds nothing usable now.
 			// A message already written by the last failed attempt is kept.
-			setReady(btr, metav1.ConditionFalse, ReasonTokenExpired, fmt.Sprintf(
+			setReady(btr, metav1.ConditionFalse, tokensv1alpha1.ReasonTokenExpired, fmt.Sprintf(
 				"the token expired at %s and obtaining a new one is failing (%d attempts, the last at %s)",
 				formatTime(g.Held.ExpiresAt), btr.Status.FailedAttempts, formatTime(btr.Status.LastFailureTime.Time)))
 		}
@@ -416,12 +416,12 @@ func (r *BankTokenRequestReconciler) recordFailure(ctx context.Context, btr *tok
 	}
 
 	if g.Held.validAt(now) {
-		setReady(btr, metav1.ConditionTrue, ReasonRefreshFailing,
+		setReady(btr, metav1.ConditionTrue, tokensv1alpha1.ReasonRefreshFailing,
 			fmt.Sprintf("token valid until %s, but refreshing it failed (%s): %s", formatTime(g.Held.ExpiresAt), perr.Reason, message))
 	} else if g.Held != nil {
 		// Once a workload's token has run out, that is what Ready says, attempt after attempt;
 		// the failure is the detail.
-		setReady(btr, metav1.ConditionFalse, ReasonTokenExpired, fmt.Sprintf(
+		setReady(btr, metav1.ConditionFalse, tokensv1alpha1.ReasonTokenExpired, fmt.Sprintf(
 			"the token expired at %s and obtaining a new one is failing (%s): %s", formatTime(g.Held.ExpiresAt), perr.Reason, message))
 	} else {
 		setReady(btr, metav1.ConditionFalse, perr.Reason, message)
@@ -442,8 +442,8 @@ func (r *BankTokenRequestReconciler) recordFailure(ctx context.Context, btr *tok
 // (often RBAC). Its message names the object and the verb, never a value.
 func (r *BankTokenRequestReconciler) reportWriteFailure(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.Time, err error) {
 	message := "storing the token failed; retrying: " + err.Error()
-	setReconciling(btr, ReasonInternalError, message)
-	r.reportHeld(btr, held, now, ReasonInternalError, message)
+	setReconciling(btr, tokensv1alpha1.ReasonInternalError, message)
+	r.reportHeld(btr, held, now, tokensv1alpha1.ReasonInternalError, message)
 }
 
 // reportIssued records a good token in status.
@@ -456,7 +456,7 @@ func (r *BankTokenRequestReconciler) reportIssued(btr *tokensv1alpha1.BankTokenR
 	status.ExpiresAt = &metav1.Time{Time: held.ExpiresAt.Truncate(time.Second)}
 	renewAt := renewalTime(&btr.Spec, btr.UID, held.IssuedAt, held.ExpiresAt)
 	status.RenewalTime = &metav1.Time{Time: renewAt.Truncate(time.Second)}
-	setReady(btr, metav1.ConditionTrue, ReasonTokenIssued,
+	setReady(btr, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued,
 		fmt.Sprintf("token valid until %s, renewal at %s", formatTime(held.ExpiresAt), formatTime(renewAt)))
 	setReconciling(btr, "", "")
 	setStalled(btr, "", "")

@@ -41,7 +41,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 		}
 		first := map[providers.Name]*corev1.Secret{}
 		for name, btr := range requests {
-			secret := eventuallyReady(btr, ReasonTokenIssued)
+			secret := eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 			token := accessTokenIn(secret)
 			Expect(bank.AccessTokenValid(name, token)).To(BeTrue(), "%s: the bank does not accept the token", name)
 			Expect(string(secret.Data["authorization"])).To(Equal("Bearer "+token), "%s", name)
@@ -69,7 +69,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 		ns := newNamespace()
 		before := bank.Requests(providers.Banfico)
 		btr := applyBank(ns, providers.Banfico)
-		eventuallyReady(btr, ReasonTokenIssued)
+		eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 		Consistently(func() int { return writes.count(ns) }).WithTimeout(2*time.Second).Should(Equal(2), func() string { return strings.Join(writes.calls(ns), ", ") })
 		calls := strings.Join(writes.calls(ns), "\n")
 		Expect(calls).To(ContainSubstring("POST /api/v1/namespaces/" + ns + "/secrets"))
@@ -83,7 +83,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 		ns := newNamespace()
 		bank.SetLifetime(providers.Paymob, 6*time.Second)
 		btr := applyBank(ns, providers.Paymob)
-		eventuallyReady(btr, ReasonTokenIssued)
+		eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 		rt1 := refreshTokenIn(btr)
 		Expect(rt1).NotTo(BeEmpty(), "the refresh token is kept in its own Secret")
 		Expect(outputSecret(btr).Data).NotTo(HaveKey("refresh_token"), "workloads must not see the refresh token")
@@ -100,7 +100,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 		bank.RevokeRefreshTokens(providers.Paymob)
 		Eventually(func() int { return bank.Issued(providers.Paymob, providers.GrantPassword) }).
 			Should(BeNumerically(">", passwordGrants), "no fallback to the password grant")
-		eventuallyReady(btr, ReasonTokenIssued)
+		eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 		Eventually(func() []string { return eventReasons(btr) }).Should(ContainElement(eventRefreshTokenRejected))
 		Expect(getBTR(btr).Status.FailedAttempts).To(BeZero(), "a fallback is not a failure")
 		Expect(bank.RefreshTokenValid(providers.Paymob, refreshTokenIn(btr))).To(BeTrue())
@@ -114,26 +114,26 @@ var _ = Describe("BankTokenRequest controller", func() {
 		Eventually(func(g Gomega) {
 			c := readyCondition(btr)
 			g.Expect(c).NotTo(BeNil())
-			g.Expect(c.Reason).To(Equal(ReasonCredentialsSecretNotFound))
+			g.Expect(c.Reason).To(Equal(tokensv1alpha1.ReasonCredentialsSecretNotFound))
 			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
-			g.Expect(meta.IsStatusConditionTrue(getBTR(btr).Status.Conditions, ConditionStalled)).To(BeTrue())
+			g.Expect(meta.IsStatusConditionTrue(getBTR(btr).Status.Conditions, tokensv1alpha1.ConditionStalled)).To(BeTrue())
 		}).Should(Succeed())
 
 		creds := bank.Credentials(providers.RAKBank)
 		createOrUpdateSecret(ns, "rakbank-credentials-later", map[string][]byte{"client_id": []byte(creds.ClientID)})
-		Eventually(func() string { return readyCondition(btr).Reason }).Should(Equal(ReasonCredentialsKeyMissing))
+		Eventually(func() string { return readyCondition(btr).Reason }).Should(Equal(tokensv1alpha1.ReasonCredentialsKeyMissing))
 		Expect(readyCondition(btr).Message).To(ContainSubstring(`no key "client_secret" in credentials Secret ` + ns + "/rakbank-credentials-later"))
 
 		createOrUpdateSecret(ns, "rakbank-credentials-later", map[string][]byte{
 			"client_id": []byte(creds.ClientID), "client_secret": []byte(creds.ClientSecret)})
-		eventuallyReady(btr, ReasonTokenIssued)
-		Expect(meta.FindStatusCondition(getBTR(btr).Status.Conditions, ConditionStalled)).To(BeNil(), "Stalled is present only when true")
+		eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
+		Expect(meta.FindStatusCondition(getBTR(btr).Status.Conditions, tokensv1alpha1.ConditionStalled)).To(BeNil(), "Stalled is present only when true")
 	})
 
 	It("issues a new token within seconds when the credentials are rotated or the spec changes", func() {
 		ns := newNamespace()
 		btr := applyBank(ns, providers.Mbanq)
-		token := accessTokenIn(eventuallyReady(btr, ReasonTokenIssued))
+		token := accessTokenIn(eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued))
 
 		rotated := bank.RotateClientSecret(providers.Mbanq)
 		seenSecrets.add(rotated.ClientSecret)
@@ -154,7 +154,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 	It("puts back a deleted or altered output Secret, and applies a new template without a new token", func() {
 		ns := newNamespace()
 		btr := applyBank(ns, providers.Banfico)
-		secret := eventuallyReady(btr, ReasonTokenIssued)
+		secret := eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 
 		Expect(k8sClient.Delete(suiteCtx, secret)).To(Succeed())
 		Eventually(func() error {
@@ -183,7 +183,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 		btr := applyBank(ns, providers.RAKBank, func(b *tokensv1alpha1.BankTokenRequest) {
 			b.Spec.RenewBefore = &metav1.Duration{Duration: 57 * time.Second}
 		})
-		token := accessTokenIn(eventuallyReady(btr, ReasonTokenIssued))
+		token := accessTokenIn(eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued))
 		bank.SetUnavailable(providers.RAKBank, true)
 
 		var firstDelay time.Duration
@@ -194,7 +194,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 		}).Should(Succeed())
 		c := readyCondition(btr)
 		Expect(c.Status).To(Equal(metav1.ConditionTrue), "the workload's token still works")
-		Expect(c.Reason).To(Equal(ReasonRefreshFailing))
+		Expect(c.Reason).To(Equal(tokensv1alpha1.ReasonRefreshFailing))
 		Expect(c.Message).To(ContainSubstring("token valid until"))
 		Expect(accessTokenIn(outputSecret(btr))).To(Equal(token), "a valid token is never replaced by nothing")
 
@@ -204,7 +204,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 		Expect(eventReasons(btr)).To(ContainElement(eventRefreshFailed))
 
 		bank.SetUnavailable(providers.RAKBank, false)
-		eventuallyReady(btr, ReasonTokenIssued)
+		eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 		Expect(accessTokenIn(outputSecret(btr))).NotTo(Equal(token))
 		Expect(getBTR(btr).Status.FailedAttempts).To(BeZero())
 		Eventually(func() []string { return eventReasons(btr) }).Should(ContainElement(eventRecovered))
@@ -214,20 +214,20 @@ var _ = Describe("BankTokenRequest controller", func() {
 		ns := newNamespace()
 		bank.SetLifetime(providers.Banfico, 5*time.Second)
 		btr := applyBank(ns, providers.Banfico)
-		eventuallyReady(btr, ReasonTokenIssued)
+		eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 		bank.SetUnavailable(providers.Banfico, true)
-		Eventually(func() string { return readyCondition(btr).Reason }).Should(Equal(ReasonRefreshFailing))
+		Eventually(func() string { return readyCondition(btr).Reason }).Should(Equal(tokensv1alpha1.ReasonRefreshFailing))
 		Eventually(func(g Gomega) {
 			c := readyCondition(btr)
 			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
-			g.Expect(c.Reason).To(Equal(ReasonTokenExpired))
+			g.Expect(c.Reason).To(Equal(tokensv1alpha1.ReasonTokenExpired))
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 		Expect(readyCondition(btr).Message).To(ContainSubstring("obtaining a new one is failing"))
 		// Further failed attempts leave it at TokenExpired; the failure is in the message.
 		attempts := getBTR(btr).Status.FailedAttempts
 		Eventually(func() int32 { return getBTR(btr).Status.FailedAttempts }).WithTimeout(15 * time.Second).
 			Should(BeNumerically(">", attempts))
-		Expect(readyCondition(btr).Reason).To(Equal(ReasonTokenExpired))
+		Expect(readyCondition(btr).Reason).To(Equal(tokensv1alpha1.ReasonTokenExpired))
 		Expect(readyCondition(btr).Message).To(ContainSubstring("obtaining a new one is failing (ServerError)"))
 	})
 
@@ -239,21 +239,21 @@ var _ = Describe("BankTokenRequest controller", func() {
 		Eventually(func() string { return ptr.Deref(readyCondition(btr), metav1.Condition{}).Reason }).Should(Equal(providers.ReasonRateLimited))
 		status := getBTR(btr).Status
 		Expect(status.RenewalTime.Sub(status.LastFailureTime.Time)).To(BeNumerically(">=", 8*time.Second-time.Second))
-		Expect(meta.IsStatusConditionTrue(status.Conditions, ConditionReconciling)).To(BeTrue())
+		Expect(meta.IsStatusConditionTrue(status.Conditions, tokensv1alpha1.ConditionReconciling)).To(BeTrue())
 		Consistently(func() int { return bank.Requests(providers.Banfico) - before }).WithTimeout(5 * time.Second).Should(Equal(1))
 		bank.SetRateLimited(providers.Banfico, 0)
-		eventuallyReady(btr, ReasonTokenIssued)
+		eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 	})
 
 	It("makes no call while suspended and refuses plain http endpoints", func() {
 		ns := newNamespace()
 		before := bank.Requests(providers.Paymob)
 		suspended := applyBank(ns, providers.Paymob, func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Suspend = true })
-		Eventually(func() string { return ptr.Deref(readyCondition(suspended), metav1.Condition{}).Reason }).Should(Equal(ReasonSuspended))
+		Eventually(func() string { return ptr.Deref(readyCondition(suspended), metav1.Condition{}).Reason }).Should(Equal(tokensv1alpha1.ReasonSuspended))
 		insecure := applyBank(ns, providers.RAKBank, func(b *tokensv1alpha1.BankTokenRequest) {
 			b.Spec.Endpoint = strings.Replace(b.Spec.Endpoint, "https://", "http://", 1)
 		})
-		Eventually(func() string { return ptr.Deref(readyCondition(insecure), metav1.Condition{}).Reason }).Should(Equal(ReasonInsecureEndpoint))
+		Eventually(func() string { return ptr.Deref(readyCondition(insecure), metav1.Condition{}).Reason }).Should(Equal(tokensv1alpha1.ReasonInsecureEndpoint))
 		Expect(bank.Requests(providers.Paymob)).To(Equal(before))
 	})
 
@@ -262,7 +262,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 		btrs := []*tokensv1alpha1.BankTokenRequest{
 			applyBank(ns, providers.RAKBankPartner), applyBank(ns, providers.Paymob), applyBank(ns, providers.Mbanq)}
 		for _, btr := range btrs {
-			eventuallyReady(btr, ReasonTokenIssued)
+			eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 		}
 		time.Sleep(time.Second) // let the issuing reconciles' own follow-ups settle
 		callsBefore := totalRequests()
@@ -278,7 +278,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 		restartManager()
 		time.Sleep(resyncPeriod + time.Second)
 		for _, btr := range btrs {
-			eventuallyReady(btr, ReasonTokenIssued)
+			eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 		}
 		Expect(totalRequests()-callsBefore).To(BeZero(), "a restart re-fetched a token that was still good")
 		Expect(writes.count(ns) - writesBefore).To(BeZero())
@@ -290,7 +290,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 		ns := newNamespace()
 		createOrUpdateSecret(ns, "also-unrelated", map[string][]byte{"payload": []byte("x")})
 		btr := applyBank(ns, providers.RAKBank)
-		output := eventuallyReady(btr, ReasonTokenIssued)
+		output := eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 
 		Eventually(reconciler.references.watchedNamespaces).Should(ContainElement(ns))
 		Expect(reconciler.references.watchedNamespaces()).NotTo(ContainElement(quiet))

@@ -62,7 +62,7 @@ func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1al
 		return nil, err
 	}
 	if output != nil && !isControlledBy(output, btr) {
-		g.Problem = &inputProblem{ReasonSecretConflict, fmt.Sprintf(
+		g.Problem = &inputProblem{tokensv1alpha1.ReasonSecretConflict, fmt.Sprintf(
 			"Secret %s/%s exists and is not owned by this BankTokenRequest; choose another spec.secretName or delete it",
 			btr.Namespace, output.Name)}
 		return g, nil
@@ -75,7 +75,7 @@ func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1al
 		return nil, err
 	}
 	if refresh != nil && !isControlledBy(refresh, btr) {
-		g.Problem = &inputProblem{ReasonSecretConflict, fmt.Sprintf(
+		g.Problem = &inputProblem{tokensv1alpha1.ReasonSecretConflict, fmt.Sprintf(
 			"Secret %s/%s, where the refresh token is kept, exists and is not owned by this BankTokenRequest",
 			btr.Namespace, refresh.Name)}
 		return g, nil
@@ -97,7 +97,7 @@ func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1al
 		return nil, err
 	}
 	if creds == nil {
-		g.Problem = &inputProblem{ReasonCredentialsSecretNotFound,
+		g.Problem = &inputProblem{tokensv1alpha1.ReasonCredentialsSecretNotFound,
 			fmt.Sprintf("credentials Secret %s/%s not found", btr.Namespace, ref.Name)}
 		return g, nil
 	}
@@ -105,7 +105,7 @@ func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1al
 	keys := credentialKeys(btr)
 	for _, key := range keys.required() {
 		if len(creds.Data[key]) == 0 {
-			g.Problem = &inputProblem{ReasonCredentialsKeyMissing,
+			g.Problem = &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
 				fmt.Sprintf("no key %q in credentials Secret %s/%s", key, btr.Namespace, ref.Name)}
 			return g, nil
 		}
@@ -134,13 +134,13 @@ func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1al
 				return nil, err
 			}
 			if secret == nil {
-				g.Problem = &inputProblem{ReasonTLSSecretNotFound,
+				g.Problem = &inputProblem{tokensv1alpha1.ReasonTLSSecretNotFound,
 					fmt.Sprintf("client certificate Secret %s/%s not found", btr.Namespace, cc.Name)}
 				return g, nil
 			}
 			for _, key := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey} {
 				if len(secret.Data[key]) == 0 {
-					g.Problem = &inputProblem{ReasonCredentialsKeyMissing,
+					g.Problem = &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
 						fmt.Sprintf("no key %q in client certificate Secret %s/%s", key, btr.Namespace, cc.Name)}
 					return g, nil
 				}
@@ -158,7 +158,7 @@ func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1al
 func (r *BankTokenRequestReconciler) checkEndpoint(btr *tokensv1alpha1.BankTokenRequest) *inputProblem {
 	// The CRD admits http so that tests can run a plain fake; production operators refuse it.
 	if u, err := url.Parse(btr.Spec.Endpoint); err == nil && !r.AllowInsecureEndpoints && strings.EqualFold(u.Scheme, "http") {
-		return &inputProblem{ReasonInsecureEndpoint,
+		return &inputProblem{tokensv1alpha1.ReasonInsecureEndpoint,
 			"endpoint uses http: credentials would cross the network in clear text; use https " +
 				"(http is accepted only when the operator runs with --allow-insecure-endpoints, for tests)"}
 	}
@@ -176,11 +176,11 @@ func (r *BankTokenRequestReconciler) readCABundle(ctx context.Context, namespace
 			return nil, "", nil, err
 		}
 		if secret == nil {
-			return nil, "", &inputProblem{ReasonTLSSecretNotFound,
+			return nil, "", &inputProblem{tokensv1alpha1.ReasonTLSSecretNotFound,
 				fmt.Sprintf("CA bundle Secret %s/%s not found", namespace, ref.Name)}, nil
 		}
 		if len(secret.Data[key]) == 0 {
-			return nil, "", &inputProblem{ReasonCredentialsKeyMissing,
+			return nil, "", &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
 				fmt.Sprintf("no key %q in CA bundle Secret %s/%s", key, namespace, ref.Name)}, nil
 		}
 		return secret.Data[key], objectVersion("Secret", secret.Name, secret.UID, secret.ResourceVersion), nil, nil
@@ -188,7 +188,7 @@ func (r *BankTokenRequestReconciler) readCABundle(ctx context.Context, namespace
 	cm := &corev1.ConfigMap{}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, cm); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, "", &inputProblem{ReasonTLSSecretNotFound,
+			return nil, "", &inputProblem{tokensv1alpha1.ReasonTLSSecretNotFound,
 				fmt.Sprintf("CA bundle ConfigMap %s/%s not found", namespace, ref.Name)}, nil
 		}
 		return nil, "", nil, err
@@ -198,7 +198,7 @@ func (r *BankTokenRequestReconciler) readCABundle(ctx context.Context, namespace
 		bundle = cm.BinaryData[key]
 	}
 	if len(bundle) == 0 {
-		return nil, "", &inputProblem{ReasonCredentialsKeyMissing,
+		return nil, "", &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
 			fmt.Sprintf("no key %q in CA bundle ConfigMap %s/%s", key, namespace, ref.Name)}, nil
 	}
 	return bundle, objectVersion("ConfigMap", cm.Name, cm.UID, cm.ResourceVersion), nil, nil

@@ -114,7 +114,7 @@ func getBTR(btr *tokensv1alpha1.BankTokenRequest) *tokensv1alpha1.BankTokenReque
 }
 
 func readyCondition(btr *tokensv1alpha1.BankTokenRequest) *metav1.Condition {
-	return meta.FindStatusCondition(getBTR(btr).Status.Conditions, ConditionReady)
+	return meta.FindStatusCondition(getBTR(btr).Status.Conditions, tokensv1alpha1.ConditionReady)
 }
 
 // eventuallyReady waits for Ready=True with the given reason and returns the output Secret.

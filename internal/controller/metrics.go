@@ -63,7 +63,7 @@ func (m *Metrics) observe(btr *tokensv1alpha1.BankTokenRequest) {
 	}
 	labels := []string{btr.Namespace, btr.Name, string(btr.Spec.Provider)}
 	ready := 0.0
-	if meta.IsStatusConditionTrue(btr.Status.Conditions, ConditionReady) {
+	if meta.IsStatusConditionTrue(btr.Status.Conditions, tokensv1alpha1.ConditionReady) {
 		ready = 1
 	}
 	m.tokenReady.WithLabelValues(labels...).Set(ready)

@@ -100,7 +100,7 @@ func retryGate(in policyInput) (wait bool, until time.Time) {
 	if _, _, requested := refreshRequested(in); requested {
 		return false, time.Time{}
 	}
-	if meta.IsStatusConditionTrue(status.Conditions, ConditionStalled) {
+	if meta.IsStatusConditionTrue(status.Conditions, tokensv1alpha1.ConditionStalled) {
 		return true, time.Time{}
 	}
 	if status.RenewalTime != nil && in.Now.Before(status.RenewalTime.Time) {

@@ -130,7 +130,7 @@ func TestRetryGate(t *testing.T) {
 		b.Status.RenewalTime = &metav1.Time{Time: t0.Add(time.Minute)}
 	}
 	stalled := func(b *tokensv1alpha1.BankTokenRequest) {
-		b.Status.Conditions = []metav1.Condition{{Type: ConditionStalled, Status: metav1.ConditionTrue, Reason: "InvalidCredentials"}}
+		b.Status.Conditions = []metav1.Condition{{Type: tokensv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "InvalidCredentials"}}
 	}
 	for _, tc := range []struct {
 		name      string

@@ -38,22 +38,22 @@ func TestShippedRBACIssuesATokenEndToEndAndArgoCDReadsTheRealStatus(t *testing.T
 	health := readArgoCDScript(t, "health.lua")
 
 	healthy := env.apply(t, "healthy", providers.Banfico, nil)
-	got := env.waitForReady(t, healthy, metav1.ConditionTrue, internalcontroller.ReasonTokenIssued)
+	got := env.waitForReady(t, healthy, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
 	assertArgoCDHealth(t, health, got, "Healthy", "TokenIssued")
 
 	missing := env.apply(t, "credentials-missing", providers.Banfico, func(b *tokensv1alpha1.BankTokenRequest) {
 		b.Spec.CredentialsSecretRef.Name = "not-there"
 	})
-	got = env.waitForReady(t, missing, metav1.ConditionFalse, internalcontroller.ReasonCredentialsSecretNotFound)
+	got = env.waitForReady(t, missing, metav1.ConditionFalse, tokensv1alpha1.ReasonCredentialsSecretNotFound)
 	assertArgoCDHealth(t, health, got, "Degraded", "CredentialsSecretNotFound")
 
 	env.bank.SetLifetime(providers.RAKBank, time.Minute)
 	failing := env.apply(t, "refresh-failing", providers.RAKBank, func(b *tokensv1alpha1.BankTokenRequest) {
 		b.Spec.RenewBefore = &metav1.Duration{Duration: 58 * time.Second}
 	})
-	env.waitForReady(t, failing, metav1.ConditionTrue, internalcontroller.ReasonTokenIssued)
+	env.waitForReady(t, failing, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
 	env.bank.SetUnavailable(providers.RAKBank, true)
-	got = env.waitForReady(t, failing, metav1.ConditionTrue, internalcontroller.ReasonRefreshFailing)
+	got = env.waitForReady(t, failing, metav1.ConditionTrue, tokensv1alpha1.ReasonRefreshFailing)
 	env.bank.SetUnavailable(providers.RAKBank, false)
 	assertArgoCDHealth(t, health, got, "Healthy", "RefreshFailing")
 }
@@ -63,7 +63,7 @@ func TestRBACWithoutSecretCreateFailsForThatReason(t *testing.T) {
 	env.withoutPermission(t, "", "secrets", "create")
 
 	btr := env.apply(t, "no-secret-create", providers.Banfico, nil)
-	got := env.waitForReady(t, btr, metav1.ConditionFalse, internalcontroller.ReasonInternalError)
+	got := env.waitForReady(t, btr, metav1.ConditionFalse, tokensv1alpha1.ReasonInternalError)
 	message := meta.FindStatusCondition(got.Status.Conditions, "Ready").Message
 	if !strings.Contains(message, `cannot create resource "secrets"`) {
 		t.Fatalf("Ready message does not name the missing permission: %s", message)

@@ -1,0 +1,36 @@
+package v1alpha1
+
+// Condition types, in kstatus style: Ready is always present once reconciled; Reconciling
+// and Stalled are present only while true. They live in the API package so that users,
+// tests and tools (Argo CD health, kubectl plugins) can read them without the controller.
+const (
+	ConditionReady       = "Ready"
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
+)
+
+// Reasons a user sees on the Ready condition. Each says what happened and, for a failure,
+// points at what to fix. A failed token call's reason (InvalidCredentials, RateLimited,
+// EndpointUnreachable, ...) is the provider's, used as it is.
+const (
+	// ReasonTokenIssued: the output Secret holds a valid token.
+	ReasonTokenIssued = "TokenIssued"
+	// ReasonRefreshFailing: the current token still works, but renewing it is failing.
+	ReasonRefreshFailing = "RefreshFailing"
+	// ReasonTokenExpired: the token expired and no new one could be obtained.
+	ReasonTokenExpired = "TokenExpired"
+	// ReasonSuspended: spec.suspend is true; nothing is called.
+	ReasonSuspended = "Suspended"
+	// ReasonCredentialsSecretNotFound: the credentials Secret does not exist.
+	ReasonCredentialsSecretNotFound = "CredentialsSecretNotFound"
+	// ReasonCredentialsKeyMissing: the credentials Secret lacks a key the grant needs.
+	ReasonCredentialsKeyMissing = "CredentialsKeyMissing"
+	// ReasonTLSSecretNotFound: a CA bundle or client certificate object does not exist.
+	ReasonTLSSecretNotFound = "TLSSecretNotFound"
+	// ReasonInsecureEndpoint: the endpoint is http and the operator was not started to allow it.
+	ReasonInsecureEndpoint = "InsecureEndpoint"
+	// ReasonSecretConflict: the output or refresh-token Secret exists and belongs to something else.
+	ReasonSecretConflict = "SecretConflict"
+	// ReasonInternalError: the operator could not read or write Kubernetes objects.
+	ReasonInternalError = "InternalError"
+)

@@ -2,9 +2,6 @@ package controller
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -54,61 +51,67 @@ type gathered struct {
 // failures to talk to the apiserver; problems with the inputs land in gathered.Problem.
 func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest) (*gathered, error) {
 	g := &gathered{Request: btr}
-	versions := []string{}
-
 	// The Secrets the operator writes: read first, so that a conflict is reported before anything is sent.
-	output, err := r.getOwnedSecret(ctx, btr, outputSecretName(btr))
-	if err != nil {
-		return nil, err
+	if err := r.readOwnedSecrets(ctx, btr, g); err != nil || g.Problem != nil {
+		return g, err
 	}
-	if output != nil && !isControlledBy(output, btr) {
-		g.Problem = &inputProblem{tokensv1alpha1.ReasonSecretConflict, fmt.Sprintf(
-			"Secret %s/%s exists and is not owned by this BankTokenRequest; choose another spec.secretName or delete it",
-			btr.Namespace, output.Name)}
+	if g.Problem = r.checkEndpoint(btr); g.Problem != nil {
 		return g, nil
 	}
-	g.OutputSecret = output
-	g.Held, g.HeldProblem = readHeldToken(output)
+	credentialsVersion, err := r.readCredentials(ctx, btr, g)
+	if err != nil || g.Problem != nil {
+		return g, err
+	}
+	tlsVersions, err := r.readTLS(ctx, btr, g)
+	if err != nil || g.Problem != nil {
+		return g, err
+	}
+	g.RequestHash = requestHash(&btr.Spec, append([]string{credentialsVersion}, tlsVersions...))
+	return g, nil
+}
 
-	refresh, err := r.getOwnedSecret(ctx, btr, refreshSecretName(btr))
-	if err != nil {
-		return nil, err
+// readOwnedSecrets reads the output and refresh-token Secrets, refusing either when it
+// belongs to something else.
+func (r *BankTokenRequestReconciler) readOwnedSecrets(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) error {
+	var err error
+	if g.OutputSecret, err = r.readOwnedSecret(ctx, btr, outputSecretName(btr), g,
+		"; choose another spec.secretName or delete it"); err != nil || g.Problem != nil {
+		return err
 	}
-	if refresh != nil && !isControlledBy(refresh, btr) {
-		g.Problem = &inputProblem{tokensv1alpha1.ReasonSecretConflict, fmt.Sprintf(
-			"Secret %s/%s, where the refresh token is kept, exists and is not owned by this BankTokenRequest",
-			btr.Namespace, refresh.Name)}
-		return g, nil
+	g.Held, g.HeldProblem = readHeldToken(g.OutputSecret)
+	if g.RefreshSecret, err = r.readOwnedSecret(ctx, btr, refreshSecretName(btr), g,
+		" (it is where the refresh token is kept)"); err != nil || g.Problem != nil {
+		return err
 	}
-	g.RefreshSecret = refresh
-	if refresh != nil {
-		g.RefreshToken = providers.Secret(refresh.Data[refreshTokenKey])
+	if g.RefreshSecret != nil {
+		g.RefreshToken = providers.Secret(g.RefreshSecret.Data[refreshTokenKey])
 	}
+	return nil
+}
 
-	if problem := r.checkEndpoint(btr); problem != nil {
-		g.Problem = problem
-		return g, nil
+// readOwnedSecret reads a Secret the operator writes. One that exists and belongs to
+// something else is a SecretConflict, with advice appended to the message.
+func (r *BankTokenRequestReconciler) readOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, name string, g *gathered, advice string) (*corev1.Secret, error) {
+	secret, err := r.getOwnedSecret(ctx, btr, name)
+	if err != nil || secret == nil || isControlledBy(secret, btr) {
+		return secret, err
 	}
+	g.Problem = &inputProblem{tokensv1alpha1.ReasonSecretConflict, fmt.Sprintf(
+		"Secret %s/%s exists and is not owned by this BankTokenRequest%s", btr.Namespace, name, advice)}
+	return nil, nil
+}
 
-	// Credentials.
+// readCredentials reads the credentials Secret's keys that the grant needs, and returns
+// the Secret's version for the request hash.
+func (r *BankTokenRequestReconciler) readCredentials(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) (string, error) {
 	ref := btr.Spec.CredentialsSecretRef
-	creds, err := r.getSecret(ctx, btr.Namespace, ref.Name)
-	if err != nil {
-		return nil, err
-	}
+	creds, err := r.requiredSecret(ctx, btr.Namespace, ref.Name, "credentials", tokensv1alpha1.ReasonCredentialsSecretNotFound, g)
 	if creds == nil {
-		g.Problem = &inputProblem{tokensv1alpha1.ReasonCredentialsSecretNotFound,
-			fmt.Sprintf("credentials Secret %s/%s not found", btr.Namespace, ref.Name)}
-		return g, nil
+		return "", err
 	}
-	versions = append(versions, objectVersion("Secret", creds.Name, creds.UID, creds.ResourceVersion))
 	keys := credentialKeys(btr)
-	for _, key := range keys.required() {
-		if len(creds.Data[key]) == 0 {
-			g.Problem = &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
-				fmt.Sprintf("no key %q in credentials Secret %s/%s", key, btr.Namespace, ref.Name)}
-			return g, nil
-		}
+	if !hasKeys(creds, keys.required(), "credentials", g) {
+		return "", nil
 	}
 	g.Credentials = providers.Credentials{
 		ClientID:     string(creds.Data[keys.clientID]),
@@ -116,43 +119,56 @@ func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1al
 		Username:     string(creds.Data[keys.username]),
 		Password:     providers.Secret(creds.Data[keys.password]),
 	}
+	return objectVersion("Secret", creds.Name, creds.UID, creds.ResourceVersion), nil
+}
 
-	// TLS material.
-	if tls := btr.Spec.TLS; tls != nil {
-		if ca := tls.CABundleRef; ca != nil {
-			bundle, version, problem, err := r.readCABundle(ctx, btr.Namespace, ca)
-			if err != nil || problem != nil {
-				g.Problem = problem
-				return g, err
-			}
-			g.TLS.CABundle = bundle
-			versions = append(versions, version)
+// readTLS reads the CA bundle and client certificate, and returns their versions.
+func (r *BankTokenRequestReconciler) readTLS(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) ([]string, error) {
+	tls := btr.Spec.TLS
+	if tls == nil {
+		return nil, nil
+	}
+	var versions []string
+	if ca := tls.CABundleRef; ca != nil {
+		bundle, version, err := r.readCABundle(ctx, btr.Namespace, ca, g)
+		if err != nil || g.Problem != nil {
+			return nil, err
 		}
-		if cc := tls.ClientCertificateSecretRef; cc != nil {
-			secret, err := r.getSecret(ctx, btr.Namespace, cc.Name)
-			if err != nil {
-				return nil, err
-			}
-			if secret == nil {
-				g.Problem = &inputProblem{tokensv1alpha1.ReasonTLSSecretNotFound,
-					fmt.Sprintf("client certificate Secret %s/%s not found", btr.Namespace, cc.Name)}
-				return g, nil
-			}
-			for _, key := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey} {
-				if len(secret.Data[key]) == 0 {
-					g.Problem = &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
-						fmt.Sprintf("no key %q in client certificate Secret %s/%s", key, btr.Namespace, cc.Name)}
-					return g, nil
-				}
-			}
-			g.TLS.ClientCertificate = secret.Data[corev1.TLSCertKey]
-			g.TLS.ClientKey = providers.Secret(secret.Data[corev1.TLSPrivateKeyKey])
-			versions = append(versions, objectVersion("Secret", secret.Name, secret.UID, secret.ResourceVersion))
+		g.TLS.CABundle = bundle
+		versions = append(versions, version)
+	}
+	if cc := tls.ClientCertificateSecretRef; cc != nil {
+		secret, err := r.requiredSecret(ctx, btr.Namespace, cc.Name, "client certificate", tokensv1alpha1.ReasonTLSSecretNotFound, g)
+		if secret == nil || !hasKeys(secret, []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey}, "client certificate", g) {
+			return nil, err
+		}
+		g.TLS.ClientCertificate = secret.Data[corev1.TLSCertKey]
+		g.TLS.ClientKey = providers.Secret(secret.Data[corev1.TLSPrivateKeyKey])
+		versions = append(versions, objectVersion("Secret", secret.Name, secret.UID, secret.ResourceVersion))
+	}
+	return versions, nil
+}
+
+// requiredSecret reads a referenced Secret; a missing one becomes the input problem
+// reason, described as what ("credentials", "client certificate").
+func (r *BankTokenRequestReconciler) requiredSecret(ctx context.Context, namespace, name, what, reason string, g *gathered) (*corev1.Secret, error) {
+	secret, err := r.getSecret(ctx, namespace, name)
+	if err == nil && secret == nil {
+		g.Problem = &inputProblem{reason, fmt.Sprintf("%s Secret %s/%s not found", what, namespace, name)}
+	}
+	return secret, err
+}
+
+// hasKeys reports whether the Secret holds every key, setting the input problem if not.
+func hasKeys(secret *corev1.Secret, keys []string, what string, g *gathered) bool {
+	for _, key := range keys {
+		if len(secret.Data[key]) == 0 {
+			g.Problem = &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
+				fmt.Sprintf("no key %q in %s Secret %s/%s", key, what, secret.Namespace, secret.Name)}
+			return false
 		}
 	}
-
-	g.RequestHash = requestHash(&btr.Spec, versions)
-	return g, nil
+	return true
 }
 
 func (r *BankTokenRequestReconciler) checkEndpoint(btr *tokensv1alpha1.BankTokenRequest) *inputProblem {
@@ -165,43 +181,39 @@ func (r *BankTokenRequestReconciler) checkEndpoint(btr *tokensv1alpha1.BankToken
 	return nil
 }
 
-func (r *BankTokenRequestReconciler) readCABundle(ctx context.Context, namespace string, ref *tokensv1alpha1.CABundleReference) ([]byte, string, *inputProblem, error) {
+// readCABundle reads the trusted CA bundle from a ConfigMap or a Secret and returns it
+// with the object's version.
+func (r *BankTokenRequestReconciler) readCABundle(ctx context.Context, namespace string, ref *tokensv1alpha1.CABundleReference, g *gathered) ([]byte, string, error) {
 	key := ref.Key
 	if key == "" {
 		key = tokensv1alpha1.DefaultCABundleKey
 	}
 	if ref.Kind == "Secret" {
-		secret, err := r.getSecret(ctx, namespace, ref.Name)
-		if err != nil {
-			return nil, "", nil, err
+		secret, err := r.requiredSecret(ctx, namespace, ref.Name, "CA bundle", tokensv1alpha1.ReasonTLSSecretNotFound, g)
+		if secret == nil || !hasKeys(secret, []string{key}, "CA bundle", g) {
+			return nil, "", err
 		}
-		if secret == nil {
-			return nil, "", &inputProblem{tokensv1alpha1.ReasonTLSSecretNotFound,
-				fmt.Sprintf("CA bundle Secret %s/%s not found", namespace, ref.Name)}, nil
-		}
-		if len(secret.Data[key]) == 0 {
-			return nil, "", &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
-				fmt.Sprintf("no key %q in CA bundle Secret %s/%s", key, namespace, ref.Name)}, nil
-		}
-		return secret.Data[key], objectVersion("Secret", secret.Name, secret.UID, secret.ResourceVersion), nil, nil
+		return secret.Data[key], objectVersion("Secret", secret.Name, secret.UID, secret.ResourceVersion), nil
 	}
 	cm := &corev1.ConfigMap{}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, cm); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, "", &inputProblem{tokensv1alpha1.ReasonTLSSecretNotFound,
-				fmt.Sprintf("CA bundle ConfigMap %s/%s not found", namespace, ref.Name)}, nil
+			g.Problem = &inputProblem{tokensv1alpha1.ReasonTLSSecretNotFound,
+				fmt.Sprintf("CA bundle ConfigMap %s/%s not found", namespace, ref.Name)}
+			return nil, "", nil
 		}
-		return nil, "", nil, err
+		return nil, "", err
 	}
 	bundle := []byte(cm.Data[key])
 	if len(bundle) == 0 {
 		bundle = cm.BinaryData[key]
 	}
 	if len(bundle) == 0 {
-		return nil, "", &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
-			fmt.Sprintf("no key %q in CA bundle ConfigMap %s/%s", key, namespace, ref.Name)}, nil
+		g.Problem = &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
+			fmt.Sprintf("no key %q in CA bundle ConfigMap %s/%s", key, namespace, ref.Name)}
+		return nil, "", nil
 	}
-	return bundle, objectVersion("ConfigMap", cm.Name, cm.UID, cm.ResourceVersion), nil, nil
+	return bundle, objectVersion("ConfigMap", cm.Name, cm.UID, cm.ResourceVersion), nil
 }
 
 // getOwnedSecret skips the apiserver read of a Secret the operator would own when the
@@ -239,70 +251,4 @@ func (r *BankTokenRequestReconciler) getSecret(ctx context.Context, namespace, n
 		return nil, fmt.Errorf("reading Secret %s/%s: %w", namespace, name, err)
 	}
 	return secret, nil
-}
-
-// credentialKeyNames are the keys read from the credentials Secret.
-type credentialKeyNames struct {
-	clientID, clientSecret, username, password string
-	passwordGrant                              bool
-}
-
-func credentialKeys(btr *tokensv1alpha1.BankTokenRequest) credentialKeyNames {
-	ref := btr.Spec.CredentialsSecretRef
-	orDefault := func(v, d string) string {
-		if v == "" {
-			return d
-		}
-		return v
-	}
-	return credentialKeyNames{
-		clientID:      orDefault(ref.ClientIDKey, tokensv1alpha1.DefaultClientIDKey),
-		clientSecret:  orDefault(ref.ClientSecretKey, tokensv1alpha1.DefaultClientSecretKey),
-		username:      orDefault(ref.UsernameKey, tokensv1alpha1.DefaultUsernameKey),
-		password:      orDefault(ref.PasswordKey, tokensv1alpha1.DefaultPasswordKey),
-		passwordGrant: primaryGrant(&btr.Spec) == providers.GrantPassword,
-	}
-}
-
-func (k credentialKeyNames) required() []string {
-	if k.passwordGrant {
-		return []string{k.clientID, k.clientSecret, k.username, k.password}
-	}
-	return []string{k.clientID, k.clientSecret}
-}
-
-// primaryGrant is the grant that obtains a new token without a refresh token.
-func primaryGrant(spec *tokensv1alpha1.BankTokenRequestSpec) providers.GrantType {
-	if spec.GrantType != "" {
-		return providers.GrantType(spec.GrantType)
-	}
-	if preset, ok := providers.PresetFor(providers.Name(spec.Provider)); ok {
-		return preset.DefaultGrant
-	}
-	return providers.GrantClientCredentials
-}
-
-func objectVersion(kind, name string, uid types.UID, resourceVersion string) string {
-	return kind + "/" + name + "/" + string(uid) + "/" + resourceVersion
-}
-
-// requestHash fingerprints what shapes the token request. Renewal timing, the output
-// Secret's name and template, and suspend are left out: changing them needs no new token.
-func requestHash(spec *tokensv1alpha1.BankTokenRequestSpec, versions []string) string {
-	fingerprint := struct {
-		Provider             tokensv1alpha1.Provider
-		Endpoint             string
-		Scope                string
-		GrantType            tokensv1alpha1.GrantType
-		ClientAuthentication tokensv1alpha1.ClientAuthentication
-		Headers              []tokensv1alpha1.HTTPHeader
-		Metadata             map[string]string
-		Credentials          tokensv1alpha1.CredentialsSecretReference
-		TLS                  *tokensv1alpha1.TLSConfig
-		Versions             []string
-	}{spec.Provider, spec.Endpoint, spec.Scope, spec.GrantType, spec.ClientAuthentication,
-		spec.Headers, spec.Metadata, spec.CredentialsSecretRef, spec.TLS, versions}
-	raw, _ := json.Marshal(fingerprint) // plain structs and maps: cannot fail
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:16])
 }

@@ -24,14 +24,10 @@ type Metrics struct {
 // NewMetrics creates the metrics; Register adds them to a registry.
 func NewMetrics() *Metrics {
 	return &Metrics{
-		tokenExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "banktoken_token_expiry_timestamp_seconds",
-			Help: "When the token held in the output Secret expires, as a Unix timestamp.",
-		}, []string{"namespace", "name", "provider"}),
-		tokenReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "banktoken_token_ready",
-			Help: "1 when the BankTokenRequest's Ready condition is True, 0 otherwise.",
-		}, []string{"namespace", "name", "provider"}),
+		tokenExpiry: resourceGauge("banktoken_token_expiry_timestamp_seconds",
+			"When the token held in the output Secret expires, as a Unix timestamp."),
+		tokenReady: resourceGauge("banktoken_token_ready",
+			"1 when the BankTokenRequest's Ready condition is True, 0 otherwise."),
 		upstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "banktoken_upstream_requests_total",
 			Help: "Token endpoint calls by provider, grant and result (success or the failure reason).",
@@ -42,6 +38,11 @@ func NewMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}, []string{"provider"}),
 	}
+}
+
+// resourceGauge is a gauge with one series per BankTokenRequest.
+func resourceGauge(name, help string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{"namespace", "name", "provider"})
 }
 
 // Register adds the metrics to controller-runtime's registry (or another).

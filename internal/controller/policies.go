@@ -108,3 +108,47 @@ func retryGate(in policyInput) (wait bool, until time.Time) {
 	}
 	return false, time.Time{}
 }
+
+// action is what a reconcile sets out to do.
+type action int
+
+const (
+	// actReportProblem: the inputs cannot make a request; say so and wait for a fix.
+	actReportProblem action = iota
+	// actSuspend: spec.suspend; request nothing.
+	actSuspend
+	// actKeep: the held token is good and nothing is due.
+	actKeep
+	// actWait: a token is needed but the backoff of earlier failures holds it back.
+	actWait
+	// actObtain: obtain a new token now.
+	actObtain
+)
+
+// decision is what decide concluded, and why.
+type decision struct {
+	action action
+	// reason and message name the issuance policy that fired (actWait, actObtain).
+	reason, message string
+	// waitUntil is when the backoff ends (actWait); zero: not by time, but by a change.
+	waitUntil time.Time
+}
+
+// decide is the pure decision of a reconcile, made on the resource as read: input problems
+// first, then suspension, the issuance policies, and the retry gate.
+func decide(in policyInput, problem *inputProblem) decision {
+	switch {
+	case problem != nil:
+		return decision{action: actReportProblem}
+	case in.Request.Spec.Suspend:
+		return decision{action: actSuspend}
+	}
+	reason, message, issue := needsIssuance(in)
+	if !issue {
+		return decision{action: actKeep}
+	}
+	if wait, until := retryGate(in); wait {
+		return decision{action: actWait, reason: reason, message: message, waitUntil: until}
+	}
+	return decision{action: actObtain, reason: reason, message: message}
+}

@@ -29,6 +29,7 @@ const (
 // renewed: renewBefore or renewBeforePercentage ahead of expiry (default: at two thirds of
 // the lifetime), never later than maxRefreshInterval after issue, moved earlier by a
 // jitter derived from the resource's UID so that tokens issued together are renewed apart.
+// The result is in whole seconds.
 func renewalTime(spec *tokensv1alpha1.BankTokenRequestSpec, uid types.UID, issuedAt, expiresAt time.Time) time.Time {
 	lifetime := expiresAt.Sub(issuedAt)
 	if lifetime <= 0 {
@@ -58,7 +59,9 @@ func renewalTime(spec *tokensv1alpha1.BankTokenRequestSpec, uid types.UID, issue
 	if earliest := issuedAt.Add(minRenewalDelay); renewAt.Before(earliest) {
 		renewAt = earliest
 	}
-	return renewAt
+	// Whole seconds, as status shows it: the time a reconcile is scheduled for is then
+	// exactly the time the policy finds the renewal due.
+	return renewAt.Truncate(time.Second)
 }
 
 // retryDelay is the wait after the given number of consecutive failures, with jitter from

@@ -1,0 +1,84 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// act carries out a decision and returns what it did. It writes the owned Secrets, never
+// status, and leaves the gathered snapshot as it was read.
+func (r *BankTokenRequestReconciler) act(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, d decision) outcome {
+	o := outcome{held: g.Held, why: d, requestHash: g.RequestHash}
+	switch d.action {
+	case actReportProblem:
+		o.kind, o.problem = outcomeInputProblem, g.Problem
+	case actSuspend:
+		o.kind = outcomeSuspended
+	case actWait:
+		o.kind, o.waitUntil = outcomeWaiting, d.waitUntil
+	case actKeep:
+		o.kind = outcomeKept
+		// A changed secretTemplate is applied without a new token.
+		if err := r.writeOutputSecret(ctx, btr, g, g.OutputSecret.Data, tokenAnnotations(g.OutputSecret)); err != nil {
+			o.kind, o.err = outcomeAPIError, err
+		}
+	case actObtain:
+		return r.renew(ctx, btr, g, o)
+	}
+	return o
+}
+
+// renew obtains a token and publishes it: the refresh token it came with is already
+// written down (by obtain) before the access token reaches workloads.
+func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, o outcome) outcome {
+	log := logf.FromContext(ctx)
+	log.V(1).Info("obtaining a token", "reason", o.why.reason, "detail", o.why.message)
+	o.replaced = g.Held != nil || g.OutputSecret != nil
+	got := r.obtain(ctx, btr, g)
+	o.refreshTokenRejected = got.refreshTokenRejected
+	o.err = got.storeErr
+	if got.failure != nil {
+		log.Info("obtaining a token failed", "reason", got.failure.Reason, "class", got.failure.Class,
+			"attempts", btr.Status.FailedAttempts+1, "message", got.failure.Message)
+		o.kind, o.failure = outcomeFailed, got.failure
+		return o
+	}
+	if got.storeErr != nil {
+		o.kind = outcomeAPIError
+		return o
+	}
+	tok := got.token
+	// The Secret and status keep whole seconds; deciding on the same values later keeps
+	// every derived time (renewal, jitter) identical, so a later reconcile writes nothing.
+	tok.IssuedAt = tok.IssuedAt.Truncate(time.Second)
+	tok.ExpiresAt = tok.ExpiresAt.Truncate(time.Second)
+	held := &heldToken{AccessToken: tok.AccessToken, TokenType: tok.TokenType, Scope: tok.Scope,
+		IssuedAt: tok.IssuedAt, ExpiresAt: tok.ExpiresAt, RequestHash: g.RequestHash}
+	data := outputSecretData(tok)
+	if err := r.writeOutputSecret(ctx, btr, g, data, map[string]string{
+		annotationIssuedAt:  formatTime(tok.IssuedAt),
+		annotationInputHash: g.RequestHash,
+		annotationChecksum:  dataChecksum(data),
+	}); err != nil {
+		o.kind, o.err = outcomeAPIError, err
+		return o
+	}
+	o.kind, o.held = outcomeIssued, held
+	return o
+}
+
+// asFailure returns the classified failure of a token call. Any other error (a fetcher
+// that is not the providers client) is taken as transient and as having reached the bank.
+func asFailure(err error) *providers.Error {
+	var perr *providers.Error
+	if errors.As(err, &perr) {
+		return perr
+	}
+	return &providers.Error{Class: providers.ClassTransient, Reason: providers.ReasonInvalidResponse, Message: err.Error()}
+}

@@ -1,0 +1,49 @@
+package controller
+
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+)
+
+// Event reasons. Events are emitted only when something changes.
+const (
+	eventTokenIssued          = "TokenIssued"
+	eventTokenRefreshed       = "TokenRefreshed"
+	eventRefreshFailed        = "RefreshFailed"
+	eventIssueFailed          = "IssueFailed"
+	eventRecovered            = "Recovered"
+	eventRefreshTokenRejected = "RefreshTokenRejected"
+)
+
+// emitEvents tells what changed, from the outcome and the status just reported:
+// failedBefore is the count of failed attempts before this reconcile.
+func (r *BankTokenRequestReconciler) emitEvents(btr *tokensv1alpha1.BankTokenRequest, o outcome, failedBefore int32) {
+	if o.refreshTokenRejected {
+		r.event(btr, corev1.EventTypeNormal, eventRefreshTokenRejected, "Refresh",
+			"the bank rejected the refresh token; falling back to the %s grant", primaryGrant(&btr.Spec))
+	}
+	switch {
+	case o.kind == outcomeIssued && failedBefore > 0:
+		r.event(btr, corev1.EventTypeNormal, eventRecovered, "Recover",
+			"obtained a token after %d failed attempts; valid until %s", failedBefore, formatTime(o.held.ExpiresAt))
+	case o.kind == outcomeIssued && r.IssueEvents && o.replaced:
+		r.event(btr, corev1.EventTypeNormal, eventTokenRefreshed, "Refresh",
+			"%s: new token valid until %s", o.why.message, formatTime(o.held.ExpiresAt))
+	case o.kind == outcomeIssued && r.IssueEvents:
+		r.event(btr, corev1.EventTypeNormal, eventTokenIssued, "Issue",
+			"token valid until %s written to Secret %s", formatTime(o.held.ExpiresAt), outputSecretName(btr))
+	case o.kind == outcomeFailed && btr.Status.FailedAttempts == 1:
+		reason := eventIssueFailed
+		if o.held != nil {
+			reason = eventRefreshFailed
+		}
+		r.event(btr, corev1.EventTypeWarning, reason, "Issue", "%s: %s", o.failure.Reason, failureMessage(o.failure, &btr.Status))
+	}
+}
+
+func (r *BankTokenRequestReconciler) event(btr *tokensv1alpha1.BankTokenRequest, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(btr, nil, eventType, reason, action, note, args...)
+	}
+}

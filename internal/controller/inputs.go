@@ -1,0 +1,78 @@
+package controller
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// credentialKeyNames are the keys read from the credentials Secret.
+type credentialKeyNames struct {
+	clientID, clientSecret, username, password string
+	passwordGrant                              bool
+}
+
+func credentialKeys(btr *tokensv1alpha1.BankTokenRequest) credentialKeyNames {
+	ref := btr.Spec.CredentialsSecretRef
+	orDefault := func(v, d string) string {
+		if v == "" {
+			return d
+		}
+		return v
+	}
+	return credentialKeyNames{
+		clientID:      orDefault(ref.ClientIDKey, tokensv1alpha1.DefaultClientIDKey),
+		clientSecret:  orDefault(ref.ClientSecretKey, tokensv1alpha1.DefaultClientSecretKey),
+		username:      orDefault(ref.UsernameKey, tokensv1alpha1.DefaultUsernameKey),
+		password:      orDefault(ref.PasswordKey, tokensv1alpha1.DefaultPasswordKey),
+		passwordGrant: primaryGrant(&btr.Spec) == providers.GrantPassword,
+	}
+}
+
+func (k credentialKeyNames) required() []string {
+	if k.passwordGrant {
+		return []string{k.clientID, k.clientSecret, k.username, k.password}
+	}
+	return []string{k.clientID, k.clientSecret}
+}
+
+// primaryGrant is the grant that obtains a new token without a refresh token.
+func primaryGrant(spec *tokensv1alpha1.BankTokenRequestSpec) providers.GrantType {
+	if spec.GrantType != "" {
+		return providers.GrantType(spec.GrantType)
+	}
+	if preset, ok := providers.PresetFor(providers.Name(spec.Provider)); ok {
+		return preset.DefaultGrant
+	}
+	return providers.GrantClientCredentials
+}
+
+func objectVersion(kind, name string, uid types.UID, resourceVersion string) string {
+	return kind + "/" + name + "/" + string(uid) + "/" + resourceVersion
+}
+
+// requestHash fingerprints what shapes the token request. Renewal timing, the output
+// Secret's name and template, and suspend are left out: changing them needs no new token.
+func requestHash(spec *tokensv1alpha1.BankTokenRequestSpec, versions []string) string {
+	fingerprint := struct {
+		Provider             tokensv1alpha1.Provider
+		Endpoint             string
+		Scope                string
+		GrantType            tokensv1alpha1.GrantType
+		ClientAuthentication tokensv1alpha1.ClientAuthentication
+		Headers              []tokensv1alpha1.HTTPHeader
+		Metadata             map[string]string
+		Credentials          tokensv1alpha1.CredentialsSecretReference
+		TLS                  *tokensv1alpha1.TLSConfig
+		Versions             []string
+	}{spec.Provider, spec.Endpoint, spec.Scope, spec.GrantType, spec.ClientAuthentication,
+		spec.Headers, spec.Metadata, spec.CredentialsSecretRef, spec.TLS, versions}
+	raw, _ := json.Marshal(fingerprint) // plain structs and maps: cannot fail
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:16])
+}

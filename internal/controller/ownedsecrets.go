@@ -1,0 +1,159 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// Labels the operator puts on the Secrets it owns; the secret-role label is also how the
+// manager's cache selects them.
+const (
+	labelManagedBy      = "app.kubernetes.io/managed-by"
+	managedByValue      = "bank-token-operator"
+	labelRequest        = "tokens.banktoken.io/request"
+	labelSecretRole     = "tokens.banktoken.io/secret-role"
+	roleToken           = "token"
+	roleRefreshToken    = "refresh-token"
+	refreshTokenKey     = "refresh_token"
+	refreshSecretSuffix = "-refresh-token"
+	maxSecretNameLength = 253
+)
+
+// roleDescriptions name each owned Secret in messages.
+var roleDescriptions = map[string]string{roleToken: "output", roleRefreshToken: "refresh-token"}
+
+// outputSecretName is spec.secretName, or the resource's own name.
+func outputSecretName(btr *tokensv1alpha1.BankTokenRequest) string {
+	if btr.Spec.SecretName != "" {
+		return btr.Spec.SecretName
+	}
+	return btr.Name
+}
+
+// refreshSecretName is where the refresh token lives: a Secret workloads have no reason to
+// mount, named after the resource, shortened with a hash when the name would be too long.
+func refreshSecretName(btr *tokensv1alpha1.BankTokenRequest) string {
+	name := btr.Name + refreshSecretSuffix
+	if len(name) <= maxSecretNameLength {
+		return name
+	}
+	sum := sha256.Sum256([]byte(btr.Name))
+	keep := maxSecretNameLength - len(refreshSecretSuffix) - 9
+	return strings.TrimRight(btr.Name[:keep], "-.") + "-" + hex.EncodeToString(sum[:4]) + refreshSecretSuffix
+}
+
+// ownedSecret is the desired state of a Secret the operator owns.
+type ownedSecret struct {
+	// existing is the Secret as gathered, nil when it does not exist yet. It is not modified.
+	existing *corev1.Secret
+	name     string
+	role     string
+	// labels and annotations are applied under the operator's own labels.
+	labels, annotations map[string]string
+	data                map[string][]byte
+}
+
+// writeOwnedSecret creates or updates an owned Secret, and writes nothing when it already
+// holds what is wanted. Every write is remembered so that its watch event is not mistaken
+// for someone else's change.
+func (r *BankTokenRequestReconciler) writeOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, want ownedSecret) error {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: btr.Namespace, Name: want.name}}
+	if want.existing != nil {
+		secret = want.existing.DeepCopy()
+	}
+	secret.Labels = maps.Clone(want.labels)
+	if secret.Labels == nil {
+		secret.Labels = map[string]string{}
+	}
+	secret.Labels[labelManagedBy] = managedByValue
+	secret.Labels[labelRequest] = truncateLabelValue(btr.Name)
+	secret.Labels[labelSecretRole] = want.role
+	secret.Annotations = want.annotations
+	secret.Type = corev1.SecretTypeOpaque
+	secret.Data = want.data
+	if err := controllerutil.SetControllerReference(btr, secret, r.Client.Scheme()); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case want.existing == nil:
+		err = r.Client.Create(ctx, secret)
+	case sameSecret(want.existing, secret):
+		return nil
+	default:
+		err = r.Client.Update(ctx, secret)
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s Secret %s/%s: %w", roleDescriptions[want.role], secret.Namespace, secret.Name, err)
+	}
+	r.ownWrites.record(secret)
+	return nil
+}
+
+func sameSecret(a, b *corev1.Secret) bool {
+	return a.Type == b.Type && equality.Semantic.DeepEqual(a.Labels, b.Labels) &&
+		equality.Semantic.DeepEqual(a.Annotations, b.Annotations) && equality.Semantic.DeepEqual(a.Data, b.Data) &&
+		equality.Semantic.DeepEqual(a.OwnerReferences, b.OwnerReferences)
+}
+
+// writeOutputSecret publishes data for workloads, with the secretTemplate's labels and
+// annotations under the operator's.
+func (r *BankTokenRequestReconciler) writeOutputSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, data map[string][]byte, operatorAnnotations map[string]string) error {
+	labels, annotations := map[string]string{}, map[string]string{}
+	if t := btr.Spec.SecretTemplate; t != nil {
+		maps.Copy(labels, t.Labels)
+		maps.Copy(annotations, t.Annotations)
+	}
+	maps.Copy(annotations, operatorAnnotations)
+	return r.writeOwnedSecret(ctx, btr, ownedSecret{existing: g.OutputSecret, name: outputSecretName(btr),
+		role: roleToken, labels: labels, annotations: annotations, data: data})
+}
+
+// storeRefreshToken writes next down before the access token it came with is published;
+// an empty next clears a dead one. Labels and annotations others put on the Secret stay.
+func (r *BankTokenRequestReconciler) storeRefreshToken(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, next providers.Secret) error {
+	current := g.RefreshSecret
+	if current == nil && next.IsZero() {
+		return nil
+	}
+	want := ownedSecret{existing: current, name: refreshSecretName(btr), role: roleRefreshToken, data: map[string][]byte{}}
+	if current != nil {
+		want.labels, want.annotations = current.Labels, current.Annotations
+	}
+	if !next.IsZero() {
+		want.data[refreshTokenKey] = []byte(next.Reveal())
+	}
+	if err := r.writeOwnedSecret(ctx, btr, want); err != nil {
+		// The new refresh token is lost; the one just used is spent. Never send it again.
+		r.spent.add(g.RefreshToken)
+		return err
+	}
+	return nil
+}
+
+// truncateLabelValue keeps label values within 63 characters; the owner reference, not the
+// label, is what ties a Secret to its resource.
+func truncateLabelValue(v string) string {
+	if len(v) <= 63 {
+		return v
+	}
+	return strings.TrimRight(v[:63], "-_.")
+}
+
+// isControlledBy reports whether the Secret's controller is this resource.
+func isControlledBy(secret *corev1.Secret, btr *tokensv1alpha1.BankTokenRequest) bool {
+	ref := metav1.GetControllerOf(secret)
+	return ref != nil && ref.UID == btr.UID
+}

@@ -1,0 +1,310 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+func TestReconcileIssuesATokenAndThenWritesNothingUntilRenewal(t *testing.T) {
+	f := newFixture(t)
+	result := f.reconcile()
+	f.expectCalls(1)
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued, "renewal at")
+	if f.accessToken() != "fixture-access-1" || f.refreshToken() != "fixture-refresh-1" {
+		t.Fatal("the token or the refresh token was not stored")
+	}
+	if _, ok := f.secret("paymob").Data[refreshTokenKey]; ok {
+		t.Fatal("workloads must not see the refresh token")
+	}
+	renewal := f.resource().Status.RenewalTime.Time
+	if result.RequeueAfter != renewal.Sub(fixtureStart) || !renewal.Before(fixtureStart.Add(time.Hour)) {
+		t.Fatalf("requeue after %s for a renewal at %s", result.RequeueAfter, renewal)
+	}
+	writes := len(f.writes)
+
+	f.clock.SetTime(renewal.Add(-time.Second))
+	result = f.reconcile()
+	f.expectCalls(1)
+	if len(f.writes) != writes {
+		t.Fatalf("an idle reconcile wrote: %v", f.writes[writes:])
+	}
+	if result.RequeueAfter != time.Second {
+		t.Fatalf("requeue after %s, want the second left until renewal", result.RequeueAfter)
+	}
+}
+
+func TestReconcileRenewsWithTheRefreshTokenAndStoresTheRotatedOne(t *testing.T) {
+	f := newFixture(t)
+	f.issue()
+	f.stepToRenewal()
+	f.reconcile()
+	f.expectCalls(2)
+	if f.bank.lastGrant() != providers.GrantRefreshToken || f.bank.calls[1].RefreshToken.Reveal() != "fixture-refresh-1" {
+		t.Fatal("the renewal did not use the stored refresh token")
+	}
+	if f.refreshToken() != "fixture-refresh-2" || f.accessToken() != "fixture-access-2" {
+		t.Fatal("the rotated refresh token or the new access token was not stored")
+	}
+
+	// A bank that does not rotate leaves the current refresh token valid (RFC 6749 §6).
+	f.bank.rotate = false
+	f.stepToRenewal()
+	f.reconcile()
+	if f.refreshToken() != "fixture-refresh-2" {
+		t.Fatal("a refresh that returned no refresh token dropped the current one")
+	}
+}
+
+func TestReconcileFallsBackToThePrimaryGrantAtOnceWhenTheRefreshTokenIsRejected(t *testing.T) {
+	f := newFixture(t)
+	f.renewAnswering(bankError(providers.ClassRefreshTokenRejected, providers.ReasonRefreshTokenRejected))
+	f.expectCalls(3)
+	if f.bank.lastGrant() != providers.GrantPassword {
+		t.Fatal("no fallback to the password grant in the same reconcile")
+	}
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
+	if got := f.resource().Status.FailedAttempts; got != 0 {
+		t.Fatalf("a fallback counted as %d failed attempts", got)
+	}
+	if !slices.Contains(f.events(), eventRefreshTokenRejected) {
+		t.Fatal("no RefreshTokenRejected event")
+	}
+	if f.refreshToken() != "fixture-refresh-2" {
+		t.Fatal("the password grant's refresh token was not stored")
+	}
+}
+
+func TestReconcileKeepsAValidTokenWhileTheBankFailsAndBacksOff(t *testing.T) {
+	f := newFixture(t)
+	unavailable := bankError(providers.ClassTransient, providers.ReasonServerError)
+	result := f.renewAnswering(unavailable, unavailable, unavailable, unavailable)
+	token := "fixture-access-1"
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonRefreshFailing, "token valid until", "next attempt at")
+	f.expectCondition(tokensv1alpha1.ConditionReconciling, false)
+	firstDelay := result.RequeueAfter
+	if firstDelay < 4*time.Second || firstDelay > 6*time.Second || f.accessToken() != token {
+		t.Fatalf("first retry after %s (want 5s ±20%%), token kept: %v", firstDelay, f.accessToken() == token)
+	}
+	if !slices.Contains(f.events(), eventRefreshFailed) {
+		t.Fatal("no RefreshFailed event")
+	}
+
+	// Before the backoff ends, nothing is sent.
+	f.clock.Step(firstDelay / 2)
+	f.reconcile()
+	f.expectCalls(2)
+
+	f.clock.Step(firstDelay)
+	result = f.reconcile()
+	f.expectCalls(3)
+	if result.RequeueAfter <= firstDelay {
+		t.Fatalf("backoff did not grow: %s after %s", result.RequeueAfter, firstDelay)
+	}
+	if f.resource().Status.FailedAttempts != 2 {
+		t.Fatal("the second failure was not counted")
+	}
+}
+
+func TestReconcileTurnsReadyFalseWhenTheTokenExpiresWhileRetriesWait(t *testing.T) {
+	f := newFixture(t)
+	limited := bankError(providers.ClassRateLimited, providers.ReasonRateLimited)
+	limited.RetryAfter = 2 * time.Hour
+	f.renewAnswering(limited)
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonRefreshFailing)
+
+	expiry := f.resource().Status.ExpiresAt.Time
+	f.clock.SetTime(expiry)
+	result := f.reconcile()
+	f.expectCalls(2)
+	f.expectReady(metav1.ConditionFalse, tokensv1alpha1.ReasonTokenExpired, "obtaining a new one is failing (1 attempts")
+	retryAt := f.resource().Status.RenewalTime.Time
+	if result.RequeueAfter != retryAt.Sub(expiry) {
+		t.Fatalf("requeue after %s, want at the Retry-After time %s", result.RequeueAfter, retryAt)
+	}
+
+	f.clock.SetTime(retryAt)
+	f.reconcile()
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
+	if !slices.Contains(f.events(), eventRecovered) {
+		t.Fatal("no Recovered event")
+	}
+}
+
+func TestReconcileHonoursRetryAfter(t *testing.T) {
+	f := newFixture(t)
+	limited := bankError(providers.ClassRateLimited, providers.ReasonRateLimited)
+	limited.RetryAfter = 40 * time.Second
+	f.bank.failWith(limited)
+	result := f.reconcile()
+	if result.RequeueAfter != 40*time.Second {
+		t.Fatalf("requeue after %s, want the bank's Retry-After of 40s", result.RequeueAfter)
+	}
+	f.expectReady(metav1.ConditionFalse, providers.ReasonRateLimited)
+	f.expectCondition(tokensv1alpha1.ConditionReconciling, true)
+	f.clock.Step(39 * time.Second)
+	f.reconcile()
+	f.expectCalls(1)
+}
+
+func TestReconcileDoesNotRetryAPermanentFailureUntilTheInputsChange(t *testing.T) {
+	f := newFixture(t)
+	f.bank.failWith(bankError(providers.ClassPermanent, providers.ReasonInvalidCredentials))
+	result := f.reconcile()
+	f.expectReady(metav1.ConditionFalse, providers.ReasonInvalidCredentials, "not retrying until")
+	f.expectCondition(tokensv1alpha1.ConditionStalled, true)
+	if result.RequeueAfter != 0 {
+		t.Fatalf("a permanent failure requeued after %s", result.RequeueAfter)
+	}
+	// However often it is reconciled (resyncs, restarts), the same inputs are not sent again.
+	for range 3 {
+		f.clock.Step(time.Hour)
+		f.reconcile()
+	}
+	f.expectCalls(1)
+
+	must(t, f.client.Update(context.Background(), credentialsSecret("fixture-password-rotated")))
+	f.reconcile()
+	f.expectCalls(2)
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
+	f.expectCondition(tokensv1alpha1.ConditionStalled, false)
+}
+
+func TestReconcileNeverResendsARefreshTokenWhoseCallMayHaveReachedTheBank(t *testing.T) {
+	f := newFixture(t)
+	f.renewAnswering(bankError(providers.ClassTransient, providers.ReasonTimeout))
+	if f.refreshToken() != "" {
+		t.Fatal("a refresh token whose fate is unknown was kept")
+	}
+	f.clock.Step(time.Minute)
+	f.reconcile()
+	f.expectCalls(3)
+	if f.bank.lastGrant() != providers.GrantPassword {
+		t.Fatal("the refresh token was sent again")
+	}
+}
+
+func TestReconcileKeepsARefreshTokenThatNeverReachedTheBank(t *testing.T) {
+	f := newFixture(t)
+	f.renewAnswering(bankError(providers.ClassTransient, providers.ReasonEndpointUnreachable))
+	f.clock.Step(time.Minute)
+	f.reconcile()
+	f.expectCalls(3)
+	if f.bank.calls[2].RefreshToken.Reveal() != "fixture-refresh-1" {
+		t.Fatal("a refresh token the bank never saw was dropped")
+	}
+}
+
+func TestReconcileMakesNoCallWhileSuspended(t *testing.T) {
+	f := newFixture(t, func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Suspend = true })
+	result := f.reconcile()
+	f.expectCalls(0)
+	f.expectReady(metav1.ConditionFalse, tokensv1alpha1.ReasonSuspended)
+	if result.RequeueAfter != 0 || f.resource().Status.RenewalTime != nil {
+		t.Fatal("a suspended resource plans a renewal")
+	}
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Suspend = false })
+	f.reconcile()
+	f.expectCalls(1)
+}
+
+func TestReconcileReportsAMissingCredentialsSecretAndIssuesWhenItAppears(t *testing.T) {
+	f := newFixture(t, func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.CredentialsSecretRef.Name = "later" })
+	f.reconcile()
+	f.expectCalls(0)
+	f.expectReady(metav1.ConditionFalse, tokensv1alpha1.ReasonCredentialsSecretNotFound, "payments/later")
+	f.expectCondition(tokensv1alpha1.ConditionStalled, true)
+	later := credentialsSecret("fixture-password")
+	later.Name = "later"
+	must(t, f.client.Create(context.Background(), later))
+	f.reconcile()
+	f.expectCalls(1)
+	f.expectCondition(tokensv1alpha1.ConditionStalled, false)
+}
+
+func TestReconcileActsOnARefreshRequestOnce(t *testing.T) {
+	f := newFixture(t)
+	f.issue()
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Annotations = map[string]string{tokensv1alpha1.RefreshRequestedAtAnnotation: "2026-11-30T09:05:00Z"}
+	})
+	f.reconcile()
+	f.reconcile()
+	f.expectCalls(2)
+	if got := f.resource().Status.LastRefreshRequestedAt; got != "2026-11-30T09:05:00Z" {
+		t.Fatalf("lastRefreshRequestedAt = %q", got)
+	}
+}
+
+func TestReconcileReplacesAnAlteredOutputSecretAndAppliesTemplatesWithoutACall(t *testing.T) {
+	f := newFixture(t)
+	f.issue()
+	altered := f.secret("paymob")
+	altered.Data["access_token"] = []byte("edited")
+	must(t, f.client.Update(context.Background(), altered))
+	f.reconcile()
+	f.expectCalls(2)
+	if f.accessToken() != "fixture-access-2" {
+		t.Fatal("the altered Secret was not put back")
+	}
+
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]string{"team": "payments"}}
+	})
+	f.reconcile()
+	f.expectCalls(2)
+	if f.secret("paymob").Labels["team"] != "payments" || f.secret("paymob").Labels[labelSecretRole] != roleToken {
+		t.Fatal("the template's label was not applied under the operator's")
+	}
+}
+
+func TestReconcileKeepsTheHeldTokenWhenStoringTheNewOneFails(t *testing.T) {
+	f := newFixture(t)
+	f.issue()
+	token := f.accessToken()
+	f.stepToRenewal()
+	f.failWrites = func(obj client.Object) error {
+		if _, isSecret := obj.(*corev1.Secret); isSecret && obj.GetName() == "paymob" {
+			return apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "paymob", errors.New("RBAC"))
+		}
+		return nil
+	}
+	if err := f.reconcileExpectingError(); !apierrors.IsForbidden(err) {
+		t.Fatalf("the apiserver's refusal was not returned for controller-runtime to retry: %v", err)
+	}
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonInternalError, "token valid until", "storing the token failed")
+	f.expectCondition(tokensv1alpha1.ConditionReconciling, true)
+	if f.accessToken() != token {
+		t.Fatal("the held token was lost")
+	}
+}
+
+func TestReconcileNeverSendsTheSameRefreshTokenTwiceWhenStoringItsReplacementFails(t *testing.T) {
+	f := newFixture(t)
+	f.issue()
+	f.stepToRenewal()
+	f.failWrites = func(obj client.Object) error {
+		if obj.GetName() == refreshSecretName(f.resource()) {
+			return apierrors.NewConflict(schema.GroupResource{Resource: "secrets"}, obj.GetName(), errors.New("changed"))
+		}
+		return nil
+	}
+	f.reconcileExpectingError()
+	f.failWrites = nil
+	f.reconcile()
+	f.expectCalls(3)
+	if f.bank.lastGrant() != providers.GrantPassword {
+		t.Fatal("the spent refresh token was sent again")
+	}
+}

@@ -1,0 +1,195 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// report writes into status what the outcome means for the workload: a pure function of
+// the resource as read, the outcome and the time. Each outcome has one named setter; they
+// are the only code that touches conditions.
+func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time) {
+	if o.kind == outcomeReadFailed {
+		setReconciling(btr, tokensv1alpha1.ReasonInternalError, "reading referenced objects failed; retrying")
+		return
+	}
+	btr.Status.ObservedGeneration = btr.Generation
+	switch o.kind {
+	case outcomeInputProblem:
+		setInputProblem(btr, o.held, o.problem, now)
+	case outcomeSuspended:
+		setSuspended(btr, o.held, now)
+	case outcomeKept:
+		setIssued(btr, o.held)
+	case outcomeIssued:
+		setIssued(btr, o.held)
+		btr.Status.LastRefreshRequestedAt = btr.Annotations[tokensv1alpha1.RefreshRequestedAtAnnotation]
+	case outcomeWaiting:
+		setWaiting(btr, o.held, now)
+	case outcomeFailed:
+		setFailed(btr, o.held, o.failure, o.requestHash, now)
+	case outcomeAPIError:
+		setStoreFailed(btr, o.held, o.err, now)
+	}
+}
+
+// setIssued: the output Secret holds a good token; nothing is failing.
+func setIssued(btr *tokensv1alpha1.BankTokenRequest, held *heldToken) {
+	status := &btr.Status
+	status.SecretName = outputSecretName(btr)
+	status.TokenType = held.TokenType
+	status.Scope = held.Scope
+	status.IssuedAt = &metav1.Time{Time: held.IssuedAt.Truncate(time.Second)}
+	status.ExpiresAt = &metav1.Time{Time: held.ExpiresAt.Truncate(time.Second)}
+	renewAt := renewalTime(&btr.Spec, btr.UID, held.IssuedAt, held.ExpiresAt)
+	status.RenewalTime = &metav1.Time{Time: renewAt.Truncate(time.Second)}
+	setReady(btr, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued,
+		fmt.Sprintf("token valid until %s, renewal at %s", formatTime(held.ExpiresAt), formatTime(renewAt)))
+	setReconciling(btr, "", "")
+	setStalled(btr, "", "")
+	clearFailures(btr)
+}
+
+// setInputProblem: nothing can be sent until the user fixes the inputs; the watches bring
+// the resource back then. Earlier failures are forgotten: the fix deserves an immediate try.
+func setInputProblem(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, problem *inputProblem, now time.Time) {
+	setReadyGivenHeld(btr, held, now, problem.Reason, problem.Message, false)
+	setStalled(btr, problem.Reason, problem.Message)
+	setReconciling(btr, "", "")
+	clearFailures(btr)
+}
+
+// setSuspended: spec.suspend; no renewal is planned.
+func setSuspended(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.Time) {
+	setReadyGivenHeld(btr, held, now, tokensv1alpha1.ReasonSuspended, "suspended: no token is requested or refreshed", false)
+	setStalled(btr, "", "")
+	setReconciling(btr, "", "")
+	btr.Status.RenewalTime = nil
+	clearFailures(btr)
+}
+
+// setWaiting: the next attempt waits for the backoff. Status already says why, except when
+// the held token has run out meanwhile: the workload holds nothing usable now. A message
+// written by the last failed attempt is kept.
+func setWaiting(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.Time) {
+	status := &btr.Status
+	if held == nil || held.validAt(now) || isReadyReason(btr, tokensv1alpha1.ReasonTokenExpired) || status.LastFailureTime == nil {
+		return
+	}
+	setReadyGivenHeld(btr, held, now, fmt.Sprintf("%d attempts, the last at %s",
+		status.FailedAttempts, formatTime(status.LastFailureTime.Time)), "", true)
+}
+
+// setFailed counts a failed attempt, schedules the next (none after a permanent failure)
+// and says honestly what the workload holds: a token that still works keeps Ready true.
+func setFailed(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, failure *providers.Error, requestHash string, now time.Time) {
+	status := &btr.Status
+	status.FailedAttempts++
+	status.LastFailureTime = &metav1.Time{Time: now}
+	status.LastFailureRequestHash = requestHash
+	// A forced refresh is acted on once, failed or not; retries follow the backoff.
+	status.LastRefreshRequestedAt = btr.Annotations[tokensv1alpha1.RefreshRequestedAtAnnotation]
+	if isPermanent(failure) {
+		status.RenewalTime = nil
+		setStalled(btr, failure.Reason, failureMessage(failure, status))
+		setReconciling(btr, "", "")
+	} else {
+		next := now.Add(retryDelay(btr.UID, status.FailedAttempts, failure.RetryAfter))
+		status.RenewalTime = &metav1.Time{Time: next}
+		if !held.validAt(now) {
+			setReconciling(btr, failure.Reason, failureMessage(failure, status))
+		}
+	}
+	setReadyGivenHeld(btr, held, now, failure.Reason, failureMessage(failure, status), true)
+}
+
+// failureMessage is the bank's failure and what happens next; status and events share it.
+func failureMessage(failure *providers.Error, status *tokensv1alpha1.BankTokenRequestStatus) string {
+	if status.RenewalTime == nil {
+		return failure.Message + "; not retrying until the spec or the credentials change"
+	}
+	return failure.Message + "; next attempt at " + formatTime(status.RenewalTime.Time)
+}
+
+// setStoreFailed: the apiserver refused a write (often RBAC). The message names the object
+// and the verb, never a value.
+func setStoreFailed(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, err error, now time.Time) {
+	message := "storing the token failed; retrying: " + err.Error()
+	setReconciling(btr, tokensv1alpha1.ReasonInternalError, message)
+	setReadyGivenHeld(btr, held, now, tokensv1alpha1.ReasonInternalError, message, false)
+}
+
+func clearFailures(btr *tokensv1alpha1.BankTokenRequest) {
+	btr.Status.FailedAttempts = 0
+	btr.Status.LastFailureTime = nil
+	btr.Status.LastFailureRequestHash = ""
+}
+
+// setReadyGivenHeld is the one place that says what Ready means for the token the workload
+// holds, given this reconcile's reason and message and whether obtaining a new token just
+// failed. A token that still works keeps Ready true; once it has run out, TokenExpired is
+// what Ready says, attempt after attempt, and the failure is the detail.
+func setReadyGivenHeld(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.Time, reason, message string, failing bool) {
+	detail := reason
+	if message != "" {
+		detail += "): " + message
+	} else {
+		detail += ")"
+	}
+	switch {
+	case held.validAt(now) && failing:
+		setReady(btr, metav1.ConditionTrue, tokensv1alpha1.ReasonRefreshFailing, fmt.Sprintf(
+			"token valid until %s, but refreshing it failed (%s", formatTime(held.ExpiresAt), detail))
+	case held.validAt(now):
+		setReady(btr, metav1.ConditionTrue, reason, fmt.Sprintf("token valid until %s; %s", formatTime(held.ExpiresAt), message))
+	case held != nil && failing:
+		setReady(btr, metav1.ConditionFalse, tokensv1alpha1.ReasonTokenExpired, fmt.Sprintf(
+			"the token expired at %s and obtaining a new one is failing (%s", formatTime(held.ExpiresAt), detail))
+	default:
+		setReady(btr, metav1.ConditionFalse, reason, message)
+	}
+}
+
+// setReady sets the Ready condition. meta.SetStatusCondition keeps lastTransitionTime when
+// the status does not change, so a repeated reconcile writes nothing new.
+func setReady(btr *tokensv1alpha1.BankTokenRequest, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&btr.Status.Conditions, metav1.Condition{
+		Type: tokensv1alpha1.ConditionReady, Status: status, Reason: reason, Message: message,
+		ObservedGeneration: btr.Generation,
+	})
+}
+
+// setReconciling marks that the operator is still working towards a token; an empty reason
+// removes the condition, which kstatus wants present only when true.
+func setReconciling(btr *tokensv1alpha1.BankTokenRequest, reason, message string) {
+	setAbnormalTrue(btr, tokensv1alpha1.ConditionReconciling, reason, message)
+}
+
+// setStalled marks that the operator cannot progress until the spec or a referenced object
+// changes; an empty reason removes it.
+func setStalled(btr *tokensv1alpha1.BankTokenRequest, reason, message string) {
+	setAbnormalTrue(btr, tokensv1alpha1.ConditionStalled, reason, message)
+}
+
+func setAbnormalTrue(btr *tokensv1alpha1.BankTokenRequest, conditionType, reason, message string) {
+	if reason == "" {
+		meta.RemoveStatusCondition(&btr.Status.Conditions, conditionType)
+		return
+	}
+	meta.SetStatusCondition(&btr.Status.Conditions, metav1.Condition{
+		Type: conditionType, Status: metav1.ConditionTrue, Reason: reason, Message: message,
+		ObservedGeneration: btr.Generation,
+	})
+}
+
+// isReadyReason reports whether Ready, as last written for this generation, has reason.
+func isReadyReason(btr *tokensv1alpha1.BankTokenRequest, reason string) bool {
+	c := meta.FindStatusCondition(btr.Status.Conditions, tokensv1alpha1.ConditionReady)
+	return c != nil && c.Reason == reason && c.ObservedGeneration == btr.Generation
+}

@@ -61,11 +61,15 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 	held := &heldToken{AccessToken: tok.AccessToken, TokenType: tok.TokenType, Scope: tok.Scope,
 		IssuedAt: tok.IssuedAt, ExpiresAt: tok.ExpiresAt, RequestHash: g.RequestHash}
 	data := outputSecretData(tok)
-	if err := r.writeOutputSecret(ctx, btr, g, data, map[string]string{
+	annotations := map[string]string{
 		annotationIssuedAt:  formatTime(tok.IssuedAt),
 		annotationInputHash: g.RequestHash,
 		annotationChecksum:  dataChecksum(data),
-	}); err != nil {
+	}
+	if got.refreshMark != "" {
+		annotations[annotationRefreshCompleted] = got.refreshMark
+	}
+	if err := r.writeOutputSecret(ctx, btr, g, data, annotations); err != nil {
 		o.kind, o.err = outcomeAPIError, err
 		return o
 	}

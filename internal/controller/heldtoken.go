@@ -79,8 +79,10 @@ func outputSecretData(tok *providers.Token) map[string][]byte {
 // template's, so that a template change can drop what it no longer sets.
 func tokenAnnotations(secret *corev1.Secret) map[string]string {
 	keep := map[string]string{}
-	for _, k := range []string{annotationIssuedAt, annotationInputHash, annotationChecksum} {
-		keep[k] = secret.Annotations[k]
+	for _, k := range []string{annotationIssuedAt, annotationInputHash, annotationChecksum, annotationRefreshCompleted} {
+		if v, ok := secret.Annotations[k]; ok {
+			keep[k] = v
+		}
 	}
 	return keep
 }

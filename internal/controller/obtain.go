@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
@@ -14,51 +16,72 @@ type obtained struct {
 	failure *providers.Error
 	// refreshTokenRejected: the bank refused the refresh token; the primary grant was used.
 	refreshTokenRejected bool
-	// storeErr: writing the refresh-token Secret failed. The token in it is then lost and
-	// the one sent is remembered as spent.
+	// refreshMark identifies the refresh call whose answer token is; "" after a primary grant.
+	refreshMark string
+	// storeErr: writing the refresh-token Secret failed. A token in the answer is then
+	// lost, and the refresh token sent is remembered as spent.
 	storeErr error
 }
 
-// obtain gets a token: with the refresh token when one is held, falling back at once to the
-// primary grant when the bank rejects it. A refresh token that may have reached the bank in
-// a failed call is never sent again (RFC 9700 §4.14): rotating servers treat reuse as theft.
+// obtain gets a token: with the refresh token when one may be sent (see usableRefreshToken),
+// falling back at once to the primary grant when the bank rejects it. A refresh token that
+// may have reached the bank in a failed call is never sent again.
 func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) obtained {
 	req := r.providerRequest(btr, g)
+	rts := &refreshTokenSecret{current: g.RefreshSecret}
+	rt, unusable := r.usableRefreshToken(g)
+	if unusable != "" {
+		logf.FromContext(ctx).Info("not sending the stored refresh token; using the primary grant", "why", unusable)
+	}
 	var got obtained
-	if rt := g.RefreshToken; !rt.IsZero() && !r.spent.contains(rt) {
-		refresh := req
-		refresh.RefreshToken = rt
-		tok, failure := r.fetch(ctx, btr, refresh, providers.GrantRefreshToken)
-		switch {
-		case failure == nil:
-			// RFC 6749 §6: a refresh that returns no new refresh token leaves the current one valid.
-			next := tok.RefreshToken
-			if next.IsZero() {
-				next = rt
-			}
-			return obtained{token: tok, storeErr: r.storeRefreshToken(ctx, btr, g, next)}
-		case failure.Class == providers.ClassRefreshTokenRejected:
-			r.spent.add(rt)
-			got.refreshTokenRejected = true
-		case !mayHaveReachedBank(failure):
-			return obtained{failure: failure}
-		default:
-			r.spent.add(rt)
-			return obtained{failure: failure, storeErr: r.storeRefreshToken(ctx, btr, g, "")}
+	if !rt.IsZero() {
+		if done, result := r.refresh(ctx, btr, g, req, rts, rt); done {
+			return result
 		}
+		got.refreshTokenRejected = true
 	}
 	tok, failure := r.fetch(ctx, btr, req, primaryGrant(&btr.Spec))
 	if failure != nil {
 		got.failure = failure
-		if r.spent.contains(g.RefreshToken) {
-			// Forget the dead refresh token so that a restart does not send it again.
-			got.storeErr = r.storeRefreshToken(ctx, btr, g, "")
+		if !g.RefreshToken.IsZero() {
+			// Rejected or not to be sent: forget it, so that no restart sends it again.
+			got.storeErr = r.store(ctx, btr, rts, "", "")
 		}
 		return got
 	}
 	got.token = tok
-	got.storeErr = r.storeRefreshToken(ctx, btr, g, tok.RefreshToken)
+	got.storeErr = r.store(ctx, btr, rts, tok.RefreshToken, g.RequestHash)
 	return got
+}
+
+// refresh sends the refresh token, marked in flight first. done is false only when the bank
+// rejected the token, so that the primary grant is tried at once.
+func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, req providers.Request, rts *refreshTokenSecret, rt providers.Secret) (bool, obtained) {
+	mark := refreshMark(rt, r.Clock.Now())
+	if err := r.markInFlight(ctx, btr, rts, mark); err != nil {
+		return true, obtained{storeErr: err} // nothing was sent
+	}
+	req.RefreshToken = rt
+	tok, failure := r.fetch(ctx, btr, req, providers.GrantRefreshToken)
+	switch {
+	case failure == nil:
+		got := obtained{token: tok, refreshMark: mark}
+		if !tok.RefreshToken.IsZero() {
+			got.storeErr = r.store(ctx, btr, rts, tok.RefreshToken, g.RequestHash)
+		}
+		// RFC 6749 §6: without a new one the current refresh token stays valid; the output
+		// Secret written next records the mark as answered.
+		return true, got
+	case failure.Class == providers.ClassRefreshTokenRejected:
+		r.spent.add(rt)
+		return false, obtained{}
+	case !mayHaveReachedBank(failure):
+		// The bank never saw it: it is still good; take the mark back.
+		return true, obtained{failure: failure, storeErr: r.store(ctx, btr, rts, rt, g.RequestHash)}
+	default:
+		r.spent.add(rt)
+		return true, obtained{failure: failure, storeErr: r.store(ctx, btr, rts, "", "")}
+	}
 }
 
 // mayHaveReachedBank: whether the bank may have processed the failed call, so that a refresh

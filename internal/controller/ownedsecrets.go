@@ -10,11 +10,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
-	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
 // Labels the operator puts on the Secrets it owns; the secret-role label is also how the
@@ -65,13 +65,53 @@ type ownedSecret struct {
 	data                map[string][]byte
 }
 
+// maxOwnedSecretWrites bounds the attempts of one write: a conflict (someone edited the
+// Secret since it was read) or a cache that lagged behind a create is retried with a
+// fresh read, inside the same reconcile, so that a good token is not thrown away.
+const maxOwnedSecretWrites = 3
+
 // writeOwnedSecret creates or updates an owned Secret, and writes nothing when it already
-// holds what is wanted. Every write is remembered so that its watch event is not mistaken
-// for someone else's change.
-func (r *BankTokenRequestReconciler) writeOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, want ownedSecret) error {
+// holds what is wanted. It returns the Secret as written. Every write is remembered so that
+// its watch event is not mistaken for someone else's change.
+func (r *BankTokenRequestReconciler) writeOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, want ownedSecret) (*corev1.Secret, error) {
+	base := want.existing
+	var err error
+	for range maxOwnedSecretWrites {
+		secret := desiredSecret(btr, base, want)
+		if err = controllerutil.SetControllerReference(btr, secret, r.Client.Scheme()); err != nil {
+			return nil, err
+		}
+		switch {
+		case base == nil:
+			err = r.Client.Create(ctx, secret)
+		case sameSecret(base, secret):
+			return base, nil
+		default:
+			err = r.Client.Update(ctx, secret)
+		}
+		if err == nil {
+			r.ownWrites.record(secret)
+			return secret, nil
+		}
+		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) && !(base != nil && apierrors.IsNotFound(err)) {
+			break
+		}
+		if base, err = r.getSecret(ctx, btr.Namespace, want.name); err != nil {
+			break
+		}
+		if base != nil && !isControlledBy(base, btr) {
+			return nil, fmt.Errorf("%s Secret %s/%s was taken over by something else", roleDescriptions[want.role], btr.Namespace, want.name)
+		}
+	}
+	return nil, fmt.Errorf("writing %s Secret %s/%s: %w", roleDescriptions[want.role], btr.Namespace, want.name, err)
+}
+
+// desiredSecret is base (not modified) with what is wanted applied: the caller's labels
+// and annotations under the operator's own labels.
+func desiredSecret(btr *tokensv1alpha1.BankTokenRequest, base *corev1.Secret, want ownedSecret) *corev1.Secret {
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: btr.Namespace, Name: want.name}}
-	if want.existing != nil {
-		secret = want.existing.DeepCopy()
+	if base != nil {
+		secret = base.DeepCopy()
 	}
 	secret.Labels = maps.Clone(want.labels)
 	if secret.Labels == nil {
@@ -83,23 +123,7 @@ func (r *BankTokenRequestReconciler) writeOwnedSecret(ctx context.Context, btr *
 	secret.Annotations = want.annotations
 	secret.Type = corev1.SecretTypeOpaque
 	secret.Data = want.data
-	if err := controllerutil.SetControllerReference(btr, secret, r.Client.Scheme()); err != nil {
-		return err
-	}
-	var err error
-	switch {
-	case want.existing == nil:
-		err = r.Client.Create(ctx, secret)
-	case sameSecret(want.existing, secret):
-		return nil
-	default:
-		err = r.Client.Update(ctx, secret)
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s Secret %s/%s: %w", roleDescriptions[want.role], secret.Namespace, secret.Name, err)
-	}
-	r.ownWrites.record(secret)
-	return nil
+	return secret
 }
 
 func sameSecret(a, b *corev1.Secret) bool {
@@ -117,30 +141,9 @@ func (r *BankTokenRequestReconciler) writeOutputSecret(ctx context.Context, btr 
 		maps.Copy(annotations, t.Annotations)
 	}
 	maps.Copy(annotations, operatorAnnotations)
-	return r.writeOwnedSecret(ctx, btr, ownedSecret{existing: g.OutputSecret, name: outputSecretName(btr),
+	_, err := r.writeOwnedSecret(ctx, btr, ownedSecret{existing: g.OutputSecret, name: outputSecretName(btr),
 		role: roleToken, labels: labels, annotations: annotations, data: data})
-}
-
-// storeRefreshToken writes next down before the access token it came with is published;
-// an empty next clears a dead one. Labels and annotations others put on the Secret stay.
-func (r *BankTokenRequestReconciler) storeRefreshToken(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, next providers.Secret) error {
-	current := g.RefreshSecret
-	if current == nil && next.IsZero() {
-		return nil
-	}
-	want := ownedSecret{existing: current, name: refreshSecretName(btr), role: roleRefreshToken, data: map[string][]byte{}}
-	if current != nil {
-		want.labels, want.annotations = current.Labels, current.Annotations
-	}
-	if !next.IsZero() {
-		want.data[refreshTokenKey] = []byte(next.Reveal())
-	}
-	if err := r.writeOwnedSecret(ctx, btr, want); err != nil {
-		// The new refresh token is lost; the one just used is spent. Never send it again.
-		r.spent.add(g.RefreshToken)
-		return err
-	}
-	return nil
+	return err
 }
 
 // truncateLabelValue keeps label values within 63 characters; the owner reference, not the

@@ -295,16 +295,99 @@ func TestReconcileNeverSendsTheSameRefreshTokenTwiceWhenStoringItsReplacementFai
 	f.issue()
 	f.stepToRenewal()
 	f.failWrites = func(obj client.Object) error {
-		if obj.GetName() == refreshSecretName(f.resource()) {
+		if s, ok := obj.(*corev1.Secret); ok && string(s.Data[refreshTokenKey]) == "fixture-refresh-2" {
 			return apierrors.NewConflict(schema.GroupResource{Resource: "secrets"}, obj.GetName(), errors.New("changed"))
 		}
 		return nil
 	}
 	f.reconcileExpectingError()
+	f.expectCalls(2)
 	f.failWrites = nil
 	f.reconcile()
 	f.expectCalls(3)
 	if f.bank.lastGrant() != providers.GrantPassword {
 		t.Fatal("the spent refresh token was sent again")
+	}
+}
+
+// A process that stops between sending a refresh token and writing the answer leaves the
+// in-flight mark behind; its successor, with no memory of the call, must not send it again.
+func TestReconcileTreatsARefreshTokenMarkedInFlightAsSpentAfterARestart(t *testing.T) {
+	f := newFixture(t)
+	f.bank.rotate = false
+	f.issue()
+	f.stepToRenewal()
+	f.failWrites = func(obj client.Object) error {
+		if _, ok := obj.(*corev1.Secret); ok && obj.GetName() == "paymob" {
+			return errors.New("the process was killed before this write")
+		}
+		return nil
+	}
+	f.reconcileExpectingError()
+	f.expectCalls(2)
+	if f.bank.lastGrant() != providers.GrantRefreshToken {
+		t.Fatal("the renewal did not send the refresh token")
+	}
+	if f.secret(refreshSecretName(f.resource())).Annotations[annotationRefreshInFlight] == "" {
+		t.Fatal("no in-flight mark was written before the refresh token was sent")
+	}
+
+	f.failWrites = nil
+	f.r = &BankTokenRequestReconciler{Client: f.client, APIReader: f.client, Fetcher: f.bank, Recorder: f.recorder,
+		Clock: f.clock, DefaultTokenLifetime: time.Hour}
+	f.reconcile()
+	f.expectCalls(3)
+	if f.bank.lastGrant() != providers.GrantPassword {
+		t.Fatal("a restarted operator sent a refresh token whose call may have reached the bank")
+	}
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
+	if f.secret(refreshSecretName(f.resource())).Annotations[annotationRefreshInFlight] != "" {
+		t.Fatal("the in-flight mark outlived the primary grant")
+	}
+
+	// An answered refresh resolves its mark: the next renewal refreshes again.
+	f.stepToRenewal()
+	f.reconcile()
+	f.stepToRenewal()
+	f.reconcile()
+	if f.bank.lastGrant() != providers.GrantRefreshToken {
+		t.Fatal("a refresh whose answer was written left its token unusable")
+	}
+}
+
+// A refresh token belongs to the inputs it was issued under: after the credentials or the
+// endpoint change, it is dropped unsent and the primary grant proves the new inputs at once.
+func TestReconcileDropsARefreshTokenWhenItsInputsChange(t *testing.T) {
+	for name, change := range map[string]func(f *fixture){
+		"rotated password": func(f *fixture) {
+			must(f.t, f.client.Update(context.Background(), credentialsSecret("fixture-password-rotated")))
+		},
+		"new endpoint": func(f *fixture) {
+			f.update(func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Endpoint = "https://other-bank.example/o/token/" })
+		},
+		"new scope": func(f *fixture) {
+			f.update(func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Scope = "read write" })
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			f.issue()
+			change(f)
+			f.bank.failWith(bankError(providers.ClassPermanent, providers.ReasonInvalidCredentials))
+			f.reconcile()
+			f.expectCalls(2)
+			if f.bank.lastGrant() != providers.GrantPassword {
+				t.Fatal("the refresh token was sent under inputs it was not issued under")
+			}
+			// The failed login is reported now, and the still-valid token is kept.
+			f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonRefreshFailing, "InvalidCredentials")
+			f.expectCondition(tokensv1alpha1.ConditionStalled, true)
+			if f.accessToken() != "fixture-access-1" || f.refreshToken() != "" {
+				t.Fatal("the valid token was lost, or the refresh token of the old inputs kept")
+			}
+			if !slices.Contains(f.events(), eventRefreshFailed) {
+				t.Fatal("no Warning event for the failed login")
+			}
+		})
 	}
 }

@@ -45,7 +45,7 @@ func startBank(t *testing.T) *bankEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	return &bankEnv{bank: srv, clock: clk, client: providers.NewClient(providers.ClientOptions{Now: clk.Now, Timeout: 10 * time.Second})}
+	return &bankEnv{bank: srv, clock: clk, client: providers.NewClient(providers.ClientOptions{Clock: clk, Timeout: 10 * time.Second})}
 }
 
 // fetch calls the client and returns its *Error, failing the test if an error is not one

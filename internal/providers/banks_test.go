@@ -56,12 +56,18 @@ func (e *bankEnv) fetch(t *testing.T, req providers.Request) (*providers.Token, 
 	if err == nil {
 		return tok, nil
 	}
+	return nil, providerError(t, err, req)
+}
+
+// providerError fails the test unless err is an *Error whose message holds none of req's secrets.
+func providerError(t *testing.T, err error, req providers.Request) *providers.Error {
+	t.Helper()
 	var pe *providers.Error
 	if !errors.As(err, &pe) {
 		t.Fatalf("error %v is a %T, want *providers.Error", err, err)
 	}
 	assertNoSecret(t, pe.Message, req)
-	return nil, pe
+	return pe
 }
 
 func assertNoSecret(t *testing.T, msg string, req providers.Request) {

@@ -59,27 +59,23 @@ func rawServer(t *testing.T, afterRequest func(net.Conn)) string {
 
 func answering(t *testing.T, status int, header http.Header, body string) string {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		for k, v := range header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, body)
-	}))
+	srv := httptest.NewServer(reply(status, header, body))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/token"
 }
 
-func refusingEndpoint(t *testing.T) string {
+func refusingEndpoint(t *testing.T) string { return "http://" + refusedAddress(t) + "/token" }
+
+// refusedAddress is a loopback address nothing listens on: a dial there is refused.
+func refusedAddress(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now: the dial is refused
-	return "http://" + addr + "/token"
+	ln.Close()
+	return addr
 }
 
 func untrustedTLSEndpoint(t *testing.T) string {
@@ -91,15 +87,20 @@ func untrustedTLSEndpoint(t *testing.T) string {
 	return srv.URL + "/token"
 }
 
-func TestMayHaveBeenProcessed(t *testing.T) {
-	const timeout = 300 * time.Millisecond
-	hang := func(net.Conn) { time.Sleep(3 * timeout) }
-	tests := []struct {
-		name      string
-		endpoint  func(t *testing.T) string
-		cancelled bool // the caller's context is cancelled once the request is out
-		want      bool
-	}{
+// processedTimeout bounds each call: long enough for loopback, short for a test.
+const processedTimeout = 300 * time.Millisecond
+
+type processedCase struct {
+	name      string
+	endpoint  func(t *testing.T) string
+	cancelled bool // the caller's context is cancelled once the request is out
+	want      bool
+}
+
+func processedCases(t *testing.T) []processedCase {
+	t.Helper()
+	hang := func(net.Conn) { time.Sleep(3 * processedTimeout) }
+	return []processedCase{
 		{"connection refused", refusingEndpoint, false, false},
 		{"DNS name that does not resolve", func(*testing.T) string { return "http://bank.invalid/token" }, false, false},
 		{"TLS handshake refused (unknown authority)", untrustedTLSEndpoint, false, false},
@@ -131,15 +132,19 @@ func TestMayHaveBeenProcessed(t *testing.T) {
 		}, false, true},
 		{"cancelled after the request was read", func(t *testing.T) string { return rawServer(t, hang) }, true, true},
 	}
+}
+
+func TestMayHaveBeenProcessed(t *testing.T) {
+	tests := processedCases(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tc.cancelled {
-				go func() { time.Sleep(timeout / 3); cancel() }()
+				go func() { time.Sleep(processedTimeout / 3); cancel() }()
 			}
 			req := refreshRequest(tc.endpoint(t))
-			_, err := providers.NewClient(providers.ClientOptions{Timeout: timeout}).Fetch(ctx, req)
+			_, err := providers.NewClient(providers.ClientOptions{Timeout: processedTimeout}).Fetch(ctx, req)
 			if err == nil {
 				t.Fatal("the call succeeded")
 			}

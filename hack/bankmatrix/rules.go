@@ -30,22 +30,22 @@ func specRules() []rule {
 }
 
 func grantRules(p providers.Preset) []rule {
-	if len(p.Grants) == len(providers.PrimaryGrants()) {
-		return nil
-	}
-	return []rule{{
-		cel:     fmt.Sprintf("self.provider != '%s' || !has(self.grantType) || self.grantType in %s", p.Name, celList(p.Grants)),
-		message: fmt.Sprintf("provider %s supports only grantType %s", p.Name, orList(p.Grants)),
-	}}
+	return onlyRule(p.Name, "grantType", p.Grants, providers.PrimaryGrants())
 }
 
 func clientAuthenticationRules(p providers.Preset) []rule {
-	if len(p.ClientAuthentications) == len(providers.ClientAuthentications()) {
+	return onlyRule(p.Name, "clientAuthentication", p.ClientAuthentications, providers.ClientAuthentications())
+}
+
+// onlyRule limits an optional enum field to the values the provider accepts; none is needed
+// when it accepts them all.
+func onlyRule[T ~string](provider providers.Name, field string, accepted, all []T) []rule {
+	if len(accepted) == len(all) {
 		return nil
 	}
 	return []rule{{
-		cel:     fmt.Sprintf("self.provider != '%s' || !has(self.clientAuthentication) || self.clientAuthentication in %s", p.Name, celList(p.ClientAuthentications)),
-		message: fmt.Sprintf("provider %s supports only clientAuthentication %s", p.Name, orList(p.ClientAuthentications)),
+		cel:     fmt.Sprintf("self.provider != '%s' || !has(self.%s) || self.%s in %s", provider, field, field, celList(accepted)),
+		message: fmt.Sprintf("provider %s supports only %s %s", provider, field, orList(accepted)),
 	}}
 }
 

@@ -22,12 +22,16 @@ help: ## Display this help.
 
 ##@ Development
 
+.PHONY: bank-matrix
+bank-matrix: ## Generate the CRD's enums and CEL rules for providers, grants, client authentication and headers from internal/providers.
+	go run ./hack/bankmatrix api/v1alpha1
+
 .PHONY: manifests
-manifests: controller-gen ## Generate the CRD and RBAC manifests from the API types and RBAC markers.
+manifests: controller-gen bank-matrix ## Generate the CRD and RBAC manifests from the API types and RBAC markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
-generate: controller-gen ## Generate the DeepCopy methods of the API types.
+generate: controller-gen bank-matrix ## Generate the DeepCopy methods of the API types.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
 
 .PHONY: fmt

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails when the committed CRDs, RBAC or deepcopy code differ from what controller-gen
-# makes of the current sources. Generates into a scratch copy, so the tree is not touched.
+# makes of the current sources, or the API's bank matrix from what hack/bankmatrix makes of
+# internal/providers. Generates into a scratch copy, so the tree is not touched.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 gen="${CONTROLLER_GEN:-$root/bin/controller-gen}"
@@ -18,8 +19,12 @@ for f in "$scratch"/crd/*.yaml; do
 done
 diff -u config/rbac/role.yaml "$scratch/rbac/role.yaml" >/dev/null || { echo "stale: config/rbac/role.yaml"; stale=1; }
 
-# Deepcopy: regenerate in a copy of the API package and compare.
+# Bank matrix and deepcopy: regenerate in a copy of the API package and compare.
 cp -r api "$scratch/api"
+go run ./hack/bankmatrix "$scratch/api/v1alpha1"
+for f in v1alpha1/zz_generated.bankmatrix.go v1alpha1/banktokenrequest_types.go; do
+  diff -u "api/$f" "$scratch/api/$f" >/dev/null || { echo "stale: api/$f (hack/bankmatrix)"; stale=1; }
+done
 (cd "$scratch" && ln -s "$root/go.mod" go.mod && ln -s "$root/go.sum" go.sum && ln -s "$root/hack" hack \
   && "$gen" object:headerFile="hack/boilerplate.go.txt" paths="./api/...")
 for f in $(cd api && find . -name 'zz_generated.*.go'); do

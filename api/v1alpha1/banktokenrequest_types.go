@@ -4,41 +4,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Provider names a bank's token endpoint dialect.
-// +kubebuilder:validation:Enum=RAKBank;RAKBankPartner;Banfico;Mbanq;Paymob;OAuth2
-type Provider string
-
-const (
-	ProviderRAKBank        Provider = "RAKBank"
-	ProviderRAKBankPartner Provider = "RAKBankPartner"
-	ProviderBanfico        Provider = "Banfico"
-	ProviderMbanq          Provider = "Mbanq"
-	ProviderPaymob         Provider = "Paymob"
-	ProviderOAuth2         Provider = "OAuth2"
-)
-
-// GrantType is the OAuth2 grant used to obtain a new token. The refresh_token grant is not
-// listed: the operator uses it by itself whenever the bank has issued a refresh token.
-// +kubebuilder:validation:Enum=client_credentials;password
-type GrantType string
-
-const (
-	GrantTypeClientCredentials GrantType = "client_credentials"
-	GrantTypePassword          GrantType = "password"
-)
-
-// ClientAuthentication says how the client id and secret are sent to the token endpoint.
-// +kubebuilder:validation:Enum=Basic;Body;Headers
-type ClientAuthentication string
-
-const (
-	// ClientAuthenticationBasic sends HTTP Basic credentials, encoded as RFC 6749 §2.3.1 says.
-	ClientAuthenticationBasic ClientAuthentication = "Basic"
-	// ClientAuthenticationBody sends client_id and client_secret in the request body.
-	ClientAuthenticationBody ClientAuthentication = "Body"
-	// ClientAuthenticationHeaders sends X-IBM-Client-Id and X-IBM-Client-Secret headers (RAKBankPartner).
-	ClientAuthenticationHeaders ClientAuthentication = "Headers"
-)
+// Provider, GrantType and ClientAuthentication, with their values, are generated from the
+// providers' preset table into zz_generated.bankmatrix.go.
 
 // Keys of the output Secret that workloads mount.
 const (
@@ -64,19 +31,27 @@ const (
 	RefreshRequestedAtAnnotation = "tokens.banktoken.io/refresh-requested-at"
 )
 
+// BEGIN bankmatrix spec-rules: generated from internal/providers by make manifests; do not edit.
+// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBank' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body']",message="provider RAKBank supports only clientAuthentication Basic or Body"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBank' || (has(self.scope) && self.scope.trim() != '')",message="provider RAKBank needs a scope, not only spaces"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBankPartner' || !has(self.grantType) || self.grantType in ['client_credentials']",message="provider RAKBankPartner supports only grantType client_credentials"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBankPartner' || !has(self.clientAuthentication) || self.clientAuthentication in ['Headers']",message="provider RAKBankPartner supports only clientAuthentication Headers"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBankPartner' || (has(self.scope) && self.scope.trim() != '' && size(self.scope) <= 500)",message="provider RAKBankPartner needs a scope of 1 to 500 characters, not only spaces"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'Banfico' || !has(self.grantType) || self.grantType in ['client_credentials']",message="provider Banfico supports only grantType client_credentials"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'Banfico' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic']",message="provider Banfico supports only clientAuthentication Basic"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || !has(self.grantType) || self.grantType in ['password']",message="provider Mbanq supports only grantType password"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || !has(self.clientAuthentication) || self.clientAuthentication in ['Body']",message="provider Mbanq supports only clientAuthentication Body"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || (has(self.headers) && self.headers.exists(h, h.name.lowerAscii() == 'tenantid' && h.value != ''))",message="provider Mbanq needs a tenantId header with a value"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'Paymob' || !has(self.grantType) || self.grantType in ['password']",message="provider Paymob supports only grantType password"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'Paymob' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body']",message="provider Paymob supports only clientAuthentication Basic or Body"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'OAuth2' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body']",message="provider OAuth2 supports only clientAuthentication Basic or Body"
+// +kubebuilder:validation:XValidation:rule="!has(self.metadata) || size(self.metadata) == 0 || self.provider in ['RAKBankPartner']",message="metadata (oauth_metadata) is sent only by provider RAKBankPartner"
+// END bankmatrix spec-rules
+
 // BankTokenRequestSpec is what the user asks for: which bank, which endpoint and scope,
 // where the credentials are, and where to write the token.
 //
 // +kubebuilder:validation:XValidation:rule="!(has(self.renewBefore) && has(self.renewBeforePercentage))",message="set at most one of renewBefore and renewBeforePercentage"
-// +kubebuilder:validation:XValidation:rule="!has(self.grantType) || self.grantType != 'password' || self.provider in ['RAKBank', 'Mbanq', 'Paymob', 'OAuth2']",message="grantType password is supported only by the RAKBank, Mbanq, Paymob and OAuth2 providers"
-// +kubebuilder:validation:XValidation:rule="!has(self.grantType) || self.grantType != 'client_credentials' || self.provider in ['RAKBank', 'RAKBankPartner', 'Banfico', 'OAuth2']",message="grantType client_credentials is supported only by the RAKBank, RAKBankPartner, Banfico and OAuth2 providers; Mbanq and Paymob need password"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBankPartner' || (has(self.scope) && size(self.scope) >= 1 && size(self.scope) <= 500)",message="provider RAKBankPartner needs a scope of 1 to 500 characters"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBank' || (has(self.scope) && size(self.scope) >= 1)",message="provider RAKBank needs a scope"
-// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || (self.clientAuthentication == 'Headers') == (self.provider == 'RAKBankPartner')",message="clientAuthentication Headers is used by, and only by, the RAKBankPartner provider"
-// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.provider != 'Banfico' || self.clientAuthentication == 'Basic'",message="provider Banfico needs clientAuthentication Basic"
-// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.provider != 'Mbanq' || self.clientAuthentication == 'Body'",message="provider Mbanq needs clientAuthentication Body"
-// +kubebuilder:validation:XValidation:rule="!has(self.metadata) || self.provider == 'RAKBankPartner'",message="metadata (oauth_metadata) is sent only by the RAKBankPartner provider"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || (has(self.headers) && self.headers.exists(h, h.name == 'tenantId'))",message="provider Mbanq needs a tenantId header (the banking instance id from the MBANQ console)"
 type BankTokenRequestSpec struct {
 	// provider selects the bank's dialect: grant, client authentication, body encoding,
 	// required headers and error format. One of RAKBank (internal client auth),
@@ -214,8 +189,11 @@ type CredentialsSecretReference struct {
 	PasswordKey string `json:"passwordKey,omitempty"`
 }
 
+// BEGIN bankmatrix header-rules: generated from internal/providers by make manifests; do not edit.
+// +kubebuilder:validation:XValidation:rule="!(self.name.lowerAscii() in ['authorization', 'content-type', 'content-length', 'host', 'accept', 'transfer-encoding', 'connection', 'x-ibm-client-id', 'x-ibm-client-secret', 'msgid'])",message="this header is set by the operator and cannot be overridden"
+// END bankmatrix header-rules
+
 // HTTPHeader is a non-secret request header.
-// +kubebuilder:validation:XValidation:rule="!(self.name.lowerAscii() in ['authorization', 'content-type', 'content-length', 'host', 'msgid', 'x-ibm-client-id', 'x-ibm-client-secret', 'accept'])",message="this header is set by the operator and cannot be overridden"
 type HTTPHeader struct {
 	// name of the header, an HTTP token such as tenantId or X-Device-Id.
 	// +required

@@ -45,7 +45,7 @@ func startBank(t *testing.T) *bankEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	return &bankEnv{bank: srv, clock: clk, client: providers.NewClient(providers.ClientOptions{Now: clk.Now, Timeout: 10 * time.Second})}
+	return &bankEnv{bank: srv, clock: clk, client: providers.NewClient(providers.ClientOptions{Clock: clk, Timeout: 10 * time.Second})}
 }
 
 // fetch calls the client and returns its *Error, failing the test if an error is not one
@@ -56,12 +56,18 @@ func (e *bankEnv) fetch(t *testing.T, req providers.Request) (*providers.Token, 
 	if err == nil {
 		return tok, nil
 	}
+	return nil, providerError(t, err, req)
+}
+
+// providerError fails the test unless err is an *Error whose message holds none of req's secrets.
+func providerError(t *testing.T, err error, req providers.Request) *providers.Error {
+	t.Helper()
 	var pe *providers.Error
 	if !errors.As(err, &pe) {
 		t.Fatalf("error %v is a %T, want *providers.Error", err, err)
 	}
 	assertNoSecret(t, pe.Message, req)
-	return nil, pe
+	return pe
 }
 
 func assertNoSecret(t *testing.T, msg string, req providers.Request) {
@@ -93,6 +99,31 @@ func wantError(t *testing.T, err *providers.Error, class providers.Class, reason
 	}
 }
 
+// failure makes the bank's usual request, changed by change, and fails the test unless the
+// call fails with class and reason.
+func (e *bankEnv) failure(t *testing.T, bank providers.Name, change func(*providers.Request), class providers.Class, reason string) *providers.Error {
+	t.Helper()
+	req := e.bank.Request(bank)
+	change(&req)
+	_, err := e.fetch(t, req)
+	wantError(t, err, class, reason)
+	return err
+}
+
+// refusedBeforeAnyCall is failure for a request the client must refuse without calling the bank.
+func (e *bankEnv) refusedBeforeAnyCall(t *testing.T, bank providers.Name, change func(*providers.Request), reason string) {
+	t.Helper()
+	before := e.bank.Requests(bank)
+	e.failure(t, bank, change, providers.ClassConfiguration, reason)
+	if e.bank.Requests(bank) != before {
+		t.Error("the bank was called")
+	}
+}
+
+func wrongClientSecret(r *providers.Request) { r.Credentials.ClientSecret = "demo-wrong-secret" }
+
+func wrongPassword(r *providers.Request) { r.Credentials.Password = "demo-wrong-password" }
+
 func TestRAKBank(t *testing.T) {
 	env := startBank(t)
 	bank := providers.RAKBank
@@ -123,45 +154,19 @@ func TestRAKBank(t *testing.T) {
 			t.Errorf("the bank saw %q client authentication", last[len(last)-1].ClientAuthentication)
 		}
 	})
-	t.Run("password grant then refresh, which keeps the refresh token", func(t *testing.T) {
-		req := env.bank.Request(bank)
-		req.GrantType = providers.GrantPassword
-		tok := env.token(t, req)
-		if tok.RefreshToken.IsZero() {
-			t.Fatal("password grant gave no refresh token")
-		}
-		req.RefreshToken = tok.RefreshToken
-		refreshed := env.token(t, req)
-		if refreshed.AccessToken == tok.AccessToken {
-			t.Error("refresh returned the same access token")
-		}
-		if refreshed.RefreshToken != tok.RefreshToken {
-			t.Error("RAKBANK rotated the refresh token; it should keep it")
-		}
-		if env.bank.Issued(bank, providers.GrantRefreshToken) != 1 {
-			t.Errorf("bank issued %d tokens by refresh, want 1", env.bank.Issued(bank, providers.GrantRefreshToken))
-		}
-	})
+	t.Run("password grant then refresh, which keeps the refresh token", func(t *testing.T) { rakbankRefreshKeepsRefreshToken(t, env) })
 	t.Run("wrong client secret is a permanent credential failure", func(t *testing.T) {
-		req := env.bank.Request(bank)
-		req.Credentials.ClientSecret = "demo-wrong-secret"
-		_, err := env.fetch(t, req)
-		wantError(t, err, providers.ClassPermanent, providers.ReasonInvalidCredentials)
+		err := env.failure(t, bank, wrongClientSecret, providers.ClassPermanent, providers.ReasonInvalidCredentials)
 		if err.StatusCode != 401 || !strings.Contains(err.Message, "invalid_client") {
 			t.Errorf("error = %d %q", err.StatusCode, err.Message)
 		}
 	})
 	t.Run("wrong password is a permanent credential failure", func(t *testing.T) {
-		req := env.bank.Request(bank)
-		req.GrantType, req.Credentials.Password = providers.GrantPassword, "demo-wrong-password"
-		_, err := env.fetch(t, req)
-		wantError(t, err, providers.ClassPermanent, providers.ReasonInvalidCredentials)
+		env.failure(t, bank, func(r *providers.Request) { r.GrantType = providers.GrantPassword; wrongPassword(r) },
+			providers.ClassPermanent, providers.ReasonInvalidCredentials)
 	})
 	t.Run("a scope the bank does not grant", func(t *testing.T) {
-		req := env.bank.Request(bank)
-		req.Scope = "everything"
-		_, err := env.fetch(t, req)
-		wantError(t, err, providers.ClassPermanent, providers.ReasonInvalidScope)
+		env.failure(t, bank, func(r *providers.Request) { r.Scope = "everything" }, providers.ClassPermanent, providers.ReasonInvalidScope)
 	})
 }
 
@@ -213,26 +218,13 @@ func TestRAKBankPartner(t *testing.T) {
 		}
 	})
 	t.Run("a scope that needs metadata without it", func(t *testing.T) {
-		req := env.bank.Request(bank)
-		req.Metadata = nil
-		_, err := env.fetch(t, req)
-		wantError(t, err, providers.ClassPermanent, providers.ReasonInvalidRequest)
+		env.failure(t, bank, func(r *providers.Request) { r.Metadata = nil }, providers.ClassPermanent, providers.ReasonInvalidRequest)
 	})
 	t.Run("wrong client secret", func(t *testing.T) {
-		req := env.bank.Request(bank)
-		req.Credentials.ClientSecret = "demo-wrong-secret"
-		_, err := env.fetch(t, req)
-		wantError(t, err, providers.ClassPermanent, providers.ReasonInvalidCredentials)
+		env.failure(t, bank, wrongClientSecret, providers.ClassPermanent, providers.ReasonInvalidCredentials)
 	})
 	t.Run("a refresh is refused before any call", func(t *testing.T) {
-		before := env.bank.Requests(bank)
-		req := env.bank.Request(bank)
-		req.RefreshToken = "demo-refresh"
-		_, err := env.fetch(t, req)
-		wantError(t, err, providers.ClassConfiguration, providers.ReasonUnsupportedGrantType)
-		if env.bank.Requests(bank) != before {
-			t.Error("the bank was called")
-		}
+		env.refusedBeforeAnyCall(t, bank, func(r *providers.Request) { r.RefreshToken = "demo-refresh" }, providers.ReasonUnsupportedGrantType)
 	})
 }
 
@@ -273,21 +265,13 @@ func TestBanfico(t *testing.T) {
 		}
 	})
 	t.Run("wrong client secret", func(t *testing.T) {
-		req := env.bank.Request(bank)
-		req.Credentials.ClientSecret = "demo-wrong-secret"
-		_, err := env.fetch(t, req)
-		wantError(t, err, providers.ClassPermanent, providers.ReasonInvalidCredentials)
+		env.failure(t, bank, wrongClientSecret, providers.ClassPermanent, providers.ReasonInvalidCredentials)
 	})
 	t.Run("password grant is refused before any call", func(t *testing.T) {
-		before := env.bank.Requests(bank)
-		req := env.bank.Request(bank)
-		req.GrantType = providers.GrantPassword
-		req.Credentials.Username, req.Credentials.Password = "demo-user", "demo-password-x"
-		_, err := env.fetch(t, req)
-		wantError(t, err, providers.ClassConfiguration, providers.ReasonUnsupportedGrantType)
-		if env.bank.Requests(bank) != before {
-			t.Error("the bank was called")
-		}
+		env.refusedBeforeAnyCall(t, bank, func(r *providers.Request) {
+			r.GrantType = providers.GrantPassword
+			r.Credentials.Username, r.Credentials.Password = "demo-user", "demo-password-x"
+		}, providers.ReasonUnsupportedGrantType)
 	})
 	t.Run("429 with Retry-After", func(t *testing.T) {
 		env.bank.SetRateLimited(bank, 30*time.Second)
@@ -324,23 +308,14 @@ func TestMbanq(t *testing.T) {
 		}
 	})
 	t.Run("a missing device header is the bank's refusal", func(t *testing.T) {
-		req := env.bank.Request(bank)
-		req.Headers = req.Headers[:1] // tenantId only
-		_, err := env.fetch(t, req)
-		wantError(t, err, providers.ClassPermanent, providers.ReasonInvalidRequest)
+		tenantIDOnly := func(r *providers.Request) { r.Headers = r.Headers[:1] }
+		err := env.failure(t, bank, tenantIDOnly, providers.ClassPermanent, providers.ReasonInvalidRequest)
 		if !strings.Contains(err.Message, "X-Device-IP") {
 			t.Errorf("message %q does not name the header", err.Message)
 		}
 	})
 	t.Run("a missing tenantId is refused before any call", func(t *testing.T) {
-		before := env.bank.Requests(bank)
-		req := env.bank.Request(bank)
-		req.Headers = req.Headers[1:]
-		_, err := env.fetch(t, req)
-		wantError(t, err, providers.ClassConfiguration, providers.ReasonInvalidProviderRequest)
-		if env.bank.Requests(bank) != before {
-			t.Error("the bank was called")
-		}
+		env.refusedBeforeAnyCall(t, bank, func(r *providers.Request) { r.Headers = r.Headers[1:] }, providers.ReasonInvalidProviderRequest)
 	})
 	t.Run("a second factor demanded is permanent", func(t *testing.T) {
 		req := env.bank.Request(bank)
@@ -350,10 +325,7 @@ func TestMbanq(t *testing.T) {
 		wantError(t, err, providers.ClassPermanent, providers.ReasonSecondFactorRequired)
 	})
 	t.Run("wrong password", func(t *testing.T) {
-		req := env.bank.Request(bank)
-		req.Credentials.Password = "demo-wrong-password"
-		_, err := env.fetch(t, req)
-		wantError(t, err, providers.ClassPermanent, providers.ReasonInvalidCredentials)
+		env.failure(t, bank, wrongPassword, providers.ClassPermanent, providers.ReasonInvalidCredentials)
 	})
 }
 
@@ -371,29 +343,7 @@ func TestPaymob(t *testing.T) {
 			}
 		})
 	}
-	t.Run("refresh rotates, and the spent refresh token is dead", func(t *testing.T) {
-		req := env.bank.Request(bank)
-		first := env.token(t, req)
-
-		refreshReq := req
-		refreshReq.RefreshToken = first.RefreshToken
-		second := env.token(t, refreshReq)
-		if second.RefreshToken.IsZero() || second.RefreshToken == first.RefreshToken {
-			t.Fatal("the refresh token was not rotated")
-		}
-		if printed := fmt.Sprintf("%v %+v %#v", second, *second, *second); strings.Contains(printed, second.AccessToken.Reveal()) || strings.Contains(printed, second.RefreshToken.Reveal()) {
-			t.Errorf("printing a token shows its secrets: %s", printed)
-		}
-		if env.bank.AccessTokenValid(bank, first.AccessToken.Reveal()) {
-			t.Error("the old access token still works after the refresh")
-		}
-
-		_, err := env.fetch(t, refreshReq) // the spent one again
-		wantError(t, err, providers.ClassRefreshTokenRejected, providers.ReasonRefreshTokenRejected)
-
-		refreshReq.RefreshToken = second.RefreshToken
-		env.token(t, refreshReq)
-	})
+	t.Run("refresh rotates, and the spent refresh token is dead", func(t *testing.T) { paymobRefreshRotates(t, env) })
 	t.Run("revoked refresh tokens fall back", func(t *testing.T) {
 		req := env.bank.Request(bank)
 		tok := env.token(t, req)
@@ -403,10 +353,7 @@ func TestPaymob(t *testing.T) {
 		wantError(t, err, providers.ClassRefreshTokenRejected, providers.ReasonRefreshTokenRejected)
 	})
 	t.Run("wrong password is Paymob's invalid_grant, permanent", func(t *testing.T) {
-		req := env.bank.Request(bank)
-		req.Credentials.Password = "demo-wrong-password"
-		_, err := env.fetch(t, req)
-		wantError(t, err, providers.ClassPermanent, providers.ReasonInvalidCredentials)
+		err := env.failure(t, bank, wrongPassword, providers.ClassPermanent, providers.ReasonInvalidCredentials)
 		if !strings.Contains(err.Message, "Invalid credentials given.") {
 			t.Errorf("message %q lacks the bank's description", err.Message)
 		}
@@ -450,3 +397,51 @@ func TestClientIsSafeForConcurrentUse(t *testing.T) {
 }
 
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// rakbankRefreshKeepsRefreshToken checks that RAKBANK answers a refresh with the same refresh token.
+func rakbankRefreshKeepsRefreshToken(t *testing.T, env *bankEnv) {
+	const bank = providers.RAKBank
+	req := env.bank.Request(bank)
+	req.GrantType = providers.GrantPassword
+	tok := env.token(t, req)
+	if tok.RefreshToken.IsZero() {
+		t.Fatal("password grant gave no refresh token")
+	}
+	req.RefreshToken = tok.RefreshToken
+	refreshed := env.token(t, req)
+	if refreshed.AccessToken == tok.AccessToken {
+		t.Error("refresh returned the same access token")
+	}
+	if refreshed.RefreshToken != tok.RefreshToken {
+		t.Error("RAKBANK rotated the refresh token; it should keep it")
+	}
+	if env.bank.Issued(bank, providers.GrantRefreshToken) != 1 {
+		t.Errorf("bank issued %d tokens by refresh, want 1", env.bank.Issued(bank, providers.GrantRefreshToken))
+	}
+}
+
+// paymobRefreshRotates checks that Django OAuth Toolkit rotates refresh tokens and kills the spent one.
+func paymobRefreshRotates(t *testing.T, env *bankEnv) {
+	const bank = providers.Paymob
+	req := env.bank.Request(bank)
+	first := env.token(t, req)
+
+	refreshReq := req
+	refreshReq.RefreshToken = first.RefreshToken
+	second := env.token(t, refreshReq)
+	if second.RefreshToken.IsZero() || second.RefreshToken == first.RefreshToken {
+		t.Fatal("the refresh token was not rotated")
+	}
+	if printed := fmt.Sprintf("%v %+v %#v", second, *second, *second); strings.Contains(printed, second.AccessToken.Reveal()) || strings.Contains(printed, second.RefreshToken.Reveal()) {
+		t.Errorf("printing a token shows its secrets: %s", printed)
+	}
+	if env.bank.AccessTokenValid(bank, first.AccessToken.Reveal()) {
+		t.Error("the old access token still works after the refresh")
+	}
+
+	_, err := env.fetch(t, refreshReq) // the spent one again
+	wantError(t, err, providers.ClassRefreshTokenRejected, providers.ReasonRefreshTokenRejected)
+
+	refreshReq.RefreshToken = second.RefreshToken
+	env.token(t, refreshReq)
+}

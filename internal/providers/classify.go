@@ -61,6 +61,11 @@ func (c *call) failure(a answer, tr *tokenResponse, m masker, now time.Time) *Er
 		}
 	}
 
+	return byStatus(a, m, e)
+}
+
+// byStatus classifies a failure the bank gave no known error code for, by its HTTP status.
+func byStatus(a answer, m masker, e func(Class, string) *Error) *Error {
 	switch s := a.status; {
 	case s >= 500:
 		return e(ClassTransient, ReasonServerError)
@@ -87,34 +92,37 @@ func (c *call) failure(a answer, tr *tokenResponse, m masker, now time.Time) *Er
 	return e(ClassTransient, ReasonInvalidResponse)
 }
 
-// classifyOAuthError maps an RFC 6749 §5.2 error code (and the common non-standard ones).
+// oauthErrors maps RFC 6749 §5.2 error codes (and the common non-standard ones) that mean
+// the same on any grant.
+var oauthErrors = map[string]struct {
+	class  Class
+	reason string
+}{
+	"invalid_client":          {ClassPermanent, ReasonInvalidCredentials},
+	"unauthorized":            {ClassPermanent, ReasonInvalidCredentials},
+	"unauthorized_client":     {ClassPermanent, ReasonUnauthorizedClient},
+	"unsupported_grant_type":  {ClassPermanent, ReasonUnsupportedGrantType},
+	"invalid_scope":           {ClassPermanent, ReasonInvalidScope},
+	"invalid_request":         {ClassPermanent, ReasonInvalidRequest},
+	"access_denied":           {ClassPermanent, ReasonAccessDenied},
+	"server_error":            {ClassTransient, ReasonServerError},
+	"temporarily_unavailable": {ClassTransient, ReasonServerError},
+	"slow_down":               {ClassRateLimited, ReasonRateLimited},
+}
+
+// deadTokenErrors say the token presented as the grant is no good.
+var deadTokenErrors = []string{"invalid_grant", "invalid_token", "token_inactive", "expired_token"}
+
+// classifyOAuthError maps an error code; what a dead-token code means depends on the grant.
 func (c *call) classifyOAuthError(code string) (Class, string, bool) {
-	switch code {
-	case "invalid_grant", "invalid_token", "token_inactive", "expired_token":
-		if c.isRefresh() {
-			return ClassRefreshTokenRejected, ReasonRefreshTokenRejected, true
-		}
-		if code == "invalid_grant" {
-			return ClassPermanent, ReasonInvalidCredentials, true
-		}
-	case "invalid_client", "unauthorized":
+	switch {
+	case slices.Contains(deadTokenErrors, code) && c.isRefresh():
+		return ClassRefreshTokenRejected, ReasonRefreshTokenRejected, true
+	case code == "invalid_grant":
 		return ClassPermanent, ReasonInvalidCredentials, true
-	case "unauthorized_client":
-		return ClassPermanent, ReasonUnauthorizedClient, true
-	case "unsupported_grant_type":
-		return ClassPermanent, ReasonUnsupportedGrantType, true
-	case "invalid_scope":
-		return ClassPermanent, ReasonInvalidScope, true
-	case "invalid_request":
-		return ClassPermanent, ReasonInvalidRequest, true
-	case "access_denied":
-		return ClassPermanent, ReasonAccessDenied, true
-	case "server_error", "temporarily_unavailable":
-		return ClassTransient, ReasonServerError, true
-	case "slow_down":
-		return ClassRateLimited, ReasonRateLimited, true
 	}
-	return "", "", false
+	known, ok := oauthErrors[code]
+	return known.class, known.reason, ok
 }
 
 // describe renders the bank's own words about the failure, cleaned; or, when the body

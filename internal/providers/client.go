@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,29 +22,41 @@ const MaxResponseBytes = 1 << 20
 type ClientOptions struct {
 	// Timeout bounds each call, body included; default DefaultTimeout.
 	Timeout time.Duration
-	// Now is the clock IssuedAt and ExpiresAt are computed from; default time.Now.
-	Now func() time.Time
+	// Clock is what IssuedAt, ExpiresAt, Retry-After dates and the client certificate's
+	// expiry are read against; default the system clock. Pass the reconciler's clock (a
+	// k8s.io/utils/clock.PassiveClock satisfies Clock) so that one clock rules both.
+	Clock Clock
 	// NewMessageID makes RAKBANK partner's MsgId; default uuid.NewString.
 	NewMessageID func() string
 }
+
+// Clock tells the time. It is the Now of k8s.io/utils/clock.PassiveClock, so any
+// clock.Clock or clock/testing.FakeClock can be passed without an adapter.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
 
 // Client makes token calls. It is safe for concurrent use and caches one *http.Transport
 // per distinct TLSMaterial (keyed by a hash) so connections are reused across calls.
 type Client struct {
 	timeout      time.Duration
-	now          func() time.Time
+	clock        Clock
 	newMessageID func() string
 	transports   transportCache
 }
 
 // NewClient returns a Client with opts' defaults filled in.
 func NewClient(opts ClientOptions) *Client {
-	c := &Client{timeout: opts.Timeout, now: opts.Now, newMessageID: opts.NewMessageID}
+	c := &Client{timeout: opts.Timeout, clock: opts.Clock, newMessageID: opts.NewMessageID}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
-	if c.now == nil {
-		c.now = time.Now
+	if c.clock == nil {
+		c.clock = systemClock{}
 	}
 	if c.newMessageID == nil {
 		c.newMessageID = uuid.NewString
@@ -54,11 +68,23 @@ func NewClient(opts ClientOptions) *Client {
 func (c *Client) CloseIdleConnections() { c.transports.closeIdle() }
 
 // Fetch makes exactly one HTTP call: the primary grant, or the refresh_token grant when
-// req.RefreshToken is set. Retrying is the caller's decision, made from the error's Class.
+// req.RefreshToken is set. Retrying is the caller's decision, made from the error's Class;
+// whether a refresh token sent in a failed call is spent, from MayHaveBeenProcessed.
 // A returned error is always an *Error.
 func (c *Client) Fetch(ctx context.Context, req Request) (*Token, error) {
+	var written atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) {
+			if info.Err == nil {
+				written.Store(true)
+			}
+		},
+	})
 	tok, err := c.fetch(ctx, req)
 	if err != nil {
+		// Only a request written in full can have been processed: the bank cannot act on a
+		// request whose body it never received.
+		err.NotSent = !written.Load()
 		return nil, err
 	}
 	return tok, nil
@@ -74,7 +100,7 @@ func (c *Client) fetch(ctx context.Context, req Request) (*Token, *Error) {
 	if perr != nil {
 		return nil, perr
 	}
-	if !ct.clientCertNotAfter.IsZero() && c.now().After(ct.clientCertNotAfter) {
+	if !ct.clientCertNotAfter.IsZero() && c.clock.Now().After(ct.clientCertNotAfter) {
 		return nil, configError(ReasonInvalidTLSConfig, "the client certificate expired at %s", ct.clientCertNotAfter.UTC().Format(time.RFC3339))
 	}
 
@@ -99,30 +125,32 @@ func (c *Client) fetch(ctx context.Context, req Request) (*Token, *Error) {
 	if err != nil {
 		return nil, call.transportFailure(err, c.timeout, m)
 	}
-	if len(body) > MaxResponseBytes {
-		return nil, newError(ClassTransient, ReasonResponseTooLarge, resp.StatusCode,
-			"%s token endpoint %s answered %d with more than %d bytes; a token response is never that large",
-			call.preset.Name, redactURL(call.endpoint), resp.StatusCode, MaxResponseBytes)
-	}
-	a := answer{status: resp.StatusCode, header: resp.Header, body: body}
-	now := c.now()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, call.failure(a, nil, m, now)
-	}
+	return call.readAnswer(answer{status: resp.StatusCode, header: resp.Header, body: body}, m, c.clock.Now())
+}
 
-	tok, tr, err := parseTokenResponse(body, tokenOptions{now: now, requestedScope: req.Scope, defaultLifetime: req.DefaultLifetime})
+// readAnswer turns a complete answer into a token or a classified failure.
+func (c *call) readAnswer(a answer, m masker, now time.Time) (*Token, *Error) {
+	if len(a.body) > MaxResponseBytes {
+		return nil, newError(ClassTransient, ReasonResponseTooLarge, a.status,
+			"%s token endpoint %s answered %d with more than %d bytes; a token response is never that large",
+			c.preset.Name, redactURL(c.endpoint), a.status, MaxResponseBytes)
+	}
+	if a.status < 200 || a.status > 299 {
+		return nil, c.failure(a, nil, m, now)
+	}
+	tok, tr, err := parseTokenResponse(a.body, tokenOptions{now: now, requestedScope: c.req.Scope, defaultLifetime: c.req.DefaultLifetime})
 	switch {
 	case errors.Is(err, errNotAToken):
-		return nil, call.failure(a, tr, m, now)
+		return nil, c.failure(a, tr, m, now)
 	case err != nil:
 		// Every parse error is our own words; only "not JSON" is told from the body's kind.
 		what := err.Error()
 		if errors.Is(err, errNotJSON) {
 			what = describeBody(a)
 		}
-		return nil, newError(ClassTransient, ReasonInvalidResponse, resp.StatusCode,
+		return nil, newError(ClassTransient, ReasonInvalidResponse, a.status,
 			"%s token endpoint %s answered %d without a usable token: %s",
-			call.preset.Name, redactURL(call.endpoint), resp.StatusCode, what)
+			c.preset.Name, redactURL(c.endpoint), a.status, what)
 	}
 	return tok, nil
 }

@@ -3,7 +3,6 @@ package providers_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -107,46 +106,47 @@ func (s *oauthServer) request(c conformanceClient, grant providers.GrantType, au
 	}
 }
 
+// conformanceEnv calls the fosite server and checks what every call must satisfy.
+type conformanceEnv struct {
+	server *oauthServer
+	client *providers.Client
+}
+
+// fetch makes the call, fails the test unless it was exactly one HTTP call, and returns its
+// *Error after checking that the message holds none of the request's secrets.
+func (e *conformanceEnv) fetch(t *testing.T, req providers.Request) (*providers.Token, *providers.Error) {
+	t.Helper()
+	before := e.server.calls.Load()
+	tok, err := e.client.Fetch(context.Background(), req)
+	if n := e.server.calls.Load() - before; n != 1 {
+		t.Errorf("Fetch made %d calls, want exactly 1", n)
+	}
+	if err == nil {
+		return tok, nil
+	}
+	return nil, providerError(t, err, req)
+}
+
+// mustFetch fetches a token and checks the one fosite issues.
+func (e *conformanceEnv) mustFetch(t *testing.T, req providers.Request) *providers.Token {
+	t.Helper()
+	tok, err := e.fetch(t, req)
+	if err != nil {
+		t.Fatalf("%s/%s: %s", err.Class, err.Reason, err.Message)
+	}
+	if tok.TokenType != "Bearer" || tok.Scope != "read write" || tok.ExpiresAt.Sub(tok.IssuedAt) < 14*time.Minute {
+		t.Errorf("token: type %q scope %q lifetime %v", tok.TokenType, tok.Scope, tok.ExpiresAt.Sub(tok.IssuedAt))
+	}
+	return tok
+}
+
 func TestConformanceWithFosite(t *testing.T) {
 	plain := conformanceClient{id: "conformance-client", secret: "conformance-secret-1"}
 	// RFC 6749 §2.3.1: these only survive Basic if form-encoded before base64.
 	awkward := conformanceClient{id: "client:with&odd%chars+ and ünïcödé", secret: "s3cr:et&%+ with spaces ü€"}
 	server := startOAuthServer(t, plain, awkward)
-	client := providers.NewClient(providers.ClientOptions{})
-	ctx := context.Background()
-
-	fetch := func(t *testing.T, req providers.Request) (*providers.Token, *providers.Error) {
-		t.Helper()
-		before := server.calls.Load()
-		tok, err := client.Fetch(ctx, req)
-		if n := server.calls.Load() - before; n != 1 {
-			t.Errorf("Fetch made %d calls, want exactly 1", n)
-		}
-		if err == nil {
-			return tok, nil
-		}
-		var pe *providers.Error
-		if !errors.As(err, &pe) {
-			t.Fatalf("error %v is a %T", err, err)
-		}
-		for _, s := range []string{req.Credentials.ClientSecret.Reveal(), conformancePassword, req.RefreshToken.Reveal()} {
-			if s != "" && strings.Contains(pe.Message, s) {
-				t.Errorf("message %q leaks a secret", pe.Message)
-			}
-		}
-		return nil, pe
-	}
-	mustFetch := func(t *testing.T, req providers.Request) *providers.Token {
-		t.Helper()
-		tok, err := fetch(t, req)
-		if err != nil {
-			t.Fatalf("%s/%s: %s", err.Class, err.Reason, err.Message)
-		}
-		if tok.TokenType != "Bearer" || tok.Scope != "read write" || tok.ExpiresAt.Sub(tok.IssuedAt) < 14*time.Minute {
-			t.Errorf("token: type %q scope %q lifetime %v", tok.TokenType, tok.Scope, tok.ExpiresAt.Sub(tok.IssuedAt))
-		}
-		return tok
-	}
+	env := &conformanceEnv{server: server, client: providers.NewClient(providers.ClientOptions{})}
+	fetch, mustFetch := env.fetch, env.mustFetch
 
 	for _, c := range []conformanceClient{plain, awkward} {
 		for _, auth := range []providers.ClientAuthentication{providers.ClientAuthBasic, providers.ClientAuthBody} {
@@ -162,41 +162,18 @@ func TestConformanceWithFosite(t *testing.T) {
 	}
 
 	t.Run("refresh rotates, and reusing a rotated token is a dead refresh token", func(t *testing.T) {
-		req := server.request(awkward, providers.GrantPassword, providers.ClientAuthBasic)
-		first := mustFetch(t, req)
-		req.RefreshToken = first.RefreshToken
-		second := mustFetch(t, req)
-		if second.RefreshToken.IsZero() || second.RefreshToken == first.RefreshToken {
-			t.Fatal("fosite did not rotate the refresh token")
-		}
-		// req still holds the first, spent, refresh token.
-		_, err := fetch(t, req)
-		if err == nil || err.Class != providers.ClassRefreshTokenRejected {
-			t.Fatalf("reuse of a rotated refresh token: %v", err)
-		}
-		// fosite revokes the whole family on reuse: the rotated one is dead too.
-		req.RefreshToken = second.RefreshToken
-		if _, err := fetch(t, req); err == nil || err.Class != providers.ClassRefreshTokenRejected {
-			t.Fatalf("refresh after reuse detection: %v", err)
-		}
-		// The primary grant still works: the fallback the class asks for.
-		req.RefreshToken = ""
-		mustFetch(t, req)
+		fositeRefreshRotates(t, env, server.request(awkward, providers.GrantPassword, providers.ClientAuthBasic))
 	})
 	t.Run("a wrong client secret is a permanent credential failure", func(t *testing.T) {
 		req := server.request(conformanceClient{id: plain.id, secret: "conformance-wrong-secret"}, providers.GrantClientCredentials, providers.ClientAuthBasic)
 		_, err := fetch(t, req)
-		if err == nil || err.Class != providers.ClassPermanent || err.Reason != providers.ReasonInvalidCredentials {
-			t.Fatalf("got %v", err)
-		}
+		wantError(t, err, providers.ClassPermanent, providers.ReasonInvalidCredentials)
 	})
 	t.Run("a wrong password is a permanent credential failure, not a dead refresh token", func(t *testing.T) {
 		req := server.request(plain, providers.GrantPassword, providers.ClientAuthBody)
 		req.Credentials.Password = "conformance-wrong-password"
 		_, err := fetch(t, req)
-		if err == nil || err.Class != providers.ClassPermanent || err.Reason != providers.ReasonInvalidCredentials {
-			t.Fatalf("got %v", err)
-		}
+		wantError(t, err, providers.ClassPermanent, providers.ReasonInvalidCredentials)
 		if strings.Contains(err.Message, "conformance-wrong-password") {
 			t.Errorf("message %q leaks the password", err.Message)
 		}
@@ -205,8 +182,29 @@ func TestConformanceWithFosite(t *testing.T) {
 		req := server.request(plain, providers.GrantClientCredentials, providers.ClientAuthBasic)
 		req.Scope = "admin"
 		_, err := fetch(t, req)
-		if err == nil || err.Class != providers.ClassPermanent || err.Reason != providers.ReasonInvalidScope {
-			t.Fatalf("got %v", err)
-		}
+		wantError(t, err, providers.ClassPermanent, providers.ReasonInvalidScope)
 	})
+}
+
+// fositeRefreshRotates checks that fosite rotates refresh tokens and revokes the family on reuse.
+func fositeRefreshRotates(t *testing.T, env *conformanceEnv, req providers.Request) {
+	first := env.mustFetch(t, req)
+	req.RefreshToken = first.RefreshToken
+	second := env.mustFetch(t, req)
+	if second.RefreshToken.IsZero() || second.RefreshToken == first.RefreshToken {
+		t.Fatal("fosite did not rotate the refresh token")
+	}
+	// req still holds the first, spent, refresh token.
+	_, err := env.fetch(t, req)
+	if err == nil || err.Class != providers.ClassRefreshTokenRejected {
+		t.Fatalf("reuse of a rotated refresh token: %v", err)
+	}
+	// fosite revokes the whole family on reuse: the rotated one is dead too.
+	req.RefreshToken = second.RefreshToken
+	if _, err := env.fetch(t, req); err == nil || err.Class != providers.ClassRefreshTokenRejected {
+		t.Fatalf("refresh after reuse detection: %v", err)
+	}
+	// The primary grant still works: the fallback the class asks for.
+	req.RefreshToken = ""
+	env.mustFetch(t, req)
 }

@@ -60,9 +60,49 @@ type Error struct {
 	// RetryAfter is the server's Retry-After, 0 when absent.
 	RetryAfter time.Duration
 	Message    string
+	// NotSent says the request was never written in full: the call failed before or while
+	// sending (refused before any I/O, DNS, connection refused, TLS handshake, a proxy's
+	// refusal). The zero value, false, is the conservative one: it may have been sent.
+	NotSent bool
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// MayHaveBeenProcessed reports whether the bank may have acted on the failed call, so that
+// a refresh token sent in it must be treated as spent (a rotating bank may have issued its
+// successor and revoked it). It is false only when the bank cannot have acted:
+//   - the request was never written in full (NotSent), or
+//   - the bank answered that it did not process it: rate limited (429, 503 with
+//     Retry-After, slow_down), or a redirect, 404 or 405 (the URL is not a token endpoint).
+//
+// Everything else may have been processed: an answer that refused the call, and above all a
+// call whose request went out and whose answer never came or could not be read (a timeout or
+// a closed connection after the write, a cancellation after the write, a 200 cut off or
+// unreadable).
+func (e *Error) MayHaveBeenProcessed() bool {
+	switch {
+	case e.NotSent:
+		return false
+	case e.StatusCode == 0:
+		return true
+	case e.Class == ClassRateLimited:
+		return false
+	case e.Class == ClassConfiguration:
+		// An answer classed as configuration names a URL that is not a token endpoint.
+		return false
+	}
+	return true
+}
+
+// MayHaveBeenProcessed is (*Error).MayHaveBeenProcessed for any error of a failed call: an
+// error that is not an *Error may have been processed, as far as anyone can tell.
+func MayHaveBeenProcessed(err error) bool {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.MayHaveBeenProcessed()
+	}
+	return true
+}
 
 // ClassOf returns the class of err, or ClassTransient for an unclassified error.
 func ClassOf(err error) Class {

@@ -107,25 +107,27 @@ var hang = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	}
 })
 
-func TestErrorMatrix(t *testing.T) {
-	p := newPKI(t)
+type errorMatrixCase struct {
+	name       string
+	handler    http.Handler
+	cert       *tls.Certificate
+	serverTLS  func(*tls.Config)
+	mutate     func(*providers.Request)
+	timeout    time.Duration
+	wantClass  providers.Class
+	wantReason string
+	wantStatus int
+	wantText   string
+}
+
+// answerFailureCases are bad answers from a server the client trusts.
+func answerFailureCases() []errorMatrixCase {
 	json := http.Header{"Content-Type": {"application/json"}}
 	html := http.Header{"Content-Type": {"text/html"}}
 	// Some banks echo what they were sent: the matrix makes them echo our secrets.
 	echo := "client_secret=" + matrixSecret + " password=" + matrixPassword
 
-	cases := []struct {
-		name       string
-		handler    http.Handler
-		cert       *tls.Certificate
-		serverTLS  func(*tls.Config)
-		mutate     func(*providers.Request)
-		timeout    time.Duration
-		wantClass  providers.Class
-		wantReason string
-		wantStatus int
-		wantText   string
-	}{
+	return []errorMatrixCase{
 		{name: "400 invalid_request echoing the secret", handler: reply(400, json, `{"error":"invalid_request","error_description":"`+echo+`"}`),
 			wantClass: providers.ClassPermanent, wantReason: providers.ReasonInvalidRequest, wantStatus: 400, wantText: "invalid_request"},
 		{name: "401 invalid_client", handler: reply(401, json, `{"error":"invalid_client"}`),
@@ -149,6 +151,13 @@ func TestErrorMatrix(t *testing.T) {
 			wantClass: providers.ClassTransient, wantReason: providers.ReasonTimeout, wantText: "no answer within 300ms"},
 		{name: "a redirect is not followed", handler: reply(307, http.Header{"Location": {"https://elsewhere.example/token?secret=matrix-query-value"}}, ``),
 			wantClass: providers.ClassConfiguration, wantReason: providers.ReasonInvalidEndpoint, wantStatus: 307, wantText: "redirects are not followed"},
+	}
+}
+
+// tlsFailureCases are TLS set-ups that fail, on either side.
+func tlsFailureCases(p *pki) []errorMatrixCase {
+	json := http.Header{"Content-Type": {"application/json"}}
+	return []errorMatrixCase{
 		{name: "a certificate from an unknown CA", cert: &p.otherCA, handler: reply(200, json, `{}`),
 			wantClass: providers.ClassConfiguration, wantReason: providers.ReasonTLSError, wantText: "unknown authority"},
 		{name: "an expired certificate", cert: &p.expired, handler: reply(200, json, `{}`),
@@ -181,6 +190,11 @@ func TestErrorMatrix(t *testing.T) {
 			},
 			wantClass: providers.ClassConfiguration, wantReason: providers.ReasonInvalidTLSConfig, wantText: "client certificate expired"},
 	}
+}
+
+func TestErrorMatrix(t *testing.T) {
+	p := newPKI(t)
+	cases := append(answerFailureCases(), tlsFailureCases(p)...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cert := p.valid
@@ -232,13 +246,7 @@ func TestErrorMatrix(t *testing.T) {
 func TestTransportFailures(t *testing.T) {
 	p := newPKI(t)
 	t.Run("connection refused is transient", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		_, err = providers.NewClient(providers.ClientOptions{}).Fetch(context.Background(), matrixRequest("https://"+addr, p.ca.CertPEM()))
+		_, err := providers.NewClient(providers.ClientOptions{}).Fetch(context.Background(), matrixRequest("https://"+refusedAddress(t), p.ca.CertPEM()))
 		if c := providers.ClassOf(err); c != providers.ClassTransient || err.(*providers.Error).Reason != providers.ReasonEndpointUnreachable {
 			t.Errorf("got %v: %v", c, err)
 		}

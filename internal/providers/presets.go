@@ -49,18 +49,25 @@ type Preset struct {
 	MessageIDHeader string
 }
 
-var presets = map[Name]Preset{
-	RAKBank: {
-		Name:                        RAKBank,
+// rfc6749 is a plain RFC 6749 endpoint: client_credentials or password, refresh, Basic or
+// form credentials, a form body. Banks that are plain endpoints with one extra demand start here.
+func rfc6749(name Name) Preset {
+	return Preset{
+		Name:                        name,
 		DefaultGrant:                GrantClientCredentials,
 		Grants:                      []GrantType{GrantClientCredentials, GrantPassword},
 		SupportsRefresh:             true,
 		DefaultClientAuthentication: ClientAuthBasic,
 		ClientAuthentications:       []ClientAuthentication{ClientAuthBasic, ClientAuthBody},
 		Body:                        BodyForm,
-		ScopeRequired:               true,
-	},
-	RAKBankPartner: {
+	}
+}
+
+// presetTable is the one table of what each bank accepts, in the order Names lists them.
+// The CRD's enums and CEL rules are generated from it (hack/bankmatrix).
+var presetTable = []Preset{
+	scopeRequired(rfc6749(RAKBank)),
+	{
 		Name:                        RAKBankPartner,
 		DefaultGrant:                GrantClientCredentials,
 		Grants:                      []GrantType{GrantClientCredentials},
@@ -72,7 +79,7 @@ var presets = map[Name]Preset{
 		AcceptsMetadata:             true,
 		MessageIDHeader:             HeaderMsgID,
 	},
-	Banfico: {
+	{
 		Name:                        Banfico,
 		DefaultGrant:                GrantClientCredentials,
 		Grants:                      []GrantType{GrantClientCredentials},
@@ -81,7 +88,7 @@ var presets = map[Name]Preset{
 		ClientAuthentications:       []ClientAuthentication{ClientAuthBasic},
 		Body:                        BodyForm,
 	},
-	Mbanq: {
+	{
 		Name:                        Mbanq,
 		DefaultGrant:                GrantPassword,
 		Grants:                      []GrantType{GrantPassword},
@@ -91,37 +98,33 @@ var presets = map[Name]Preset{
 		Body:                        BodyForm,
 		RequiredHeaders:             []string{HeaderMbanqTenant},
 	},
-	Paymob: {
-		Name:                        Paymob,
-		DefaultGrant:                GrantPassword,
-		Grants:                      []GrantType{GrantPassword},
-		SupportsRefresh:             true,
-		DefaultClientAuthentication: ClientAuthBasic,
-		ClientAuthentications:       []ClientAuthentication{ClientAuthBasic, ClientAuthBody},
-		Body:                        BodyForm,
-	},
-	OAuth2: {
-		Name:                        OAuth2,
-		DefaultGrant:                GrantClientCredentials,
-		Grants:                      []GrantType{GrantClientCredentials, GrantPassword},
-		SupportsRefresh:             true,
-		DefaultClientAuthentication: ClientAuthBasic,
-		ClientAuthentications:       []ClientAuthentication{ClientAuthBasic, ClientAuthBody},
-		Body:                        BodyForm,
-	},
+	passwordOnly(rfc6749(Paymob)),
+	rfc6749(OAuth2),
+}
+
+func scopeRequired(p Preset) Preset { p.ScopeRequired = true; return p }
+
+func passwordOnly(p Preset) Preset {
+	p.DefaultGrant, p.Grants = GrantPassword, []GrantType{GrantPassword}
+	return p
 }
 
 // Names lists every provider, in a stable order.
 func Names() []Name {
-	return []Name{RAKBank, RAKBankPartner, Banfico, Mbanq, Paymob, OAuth2}
+	names := make([]Name, len(presetTable))
+	for i, p := range presetTable {
+		names[i] = p.Name
+	}
+	return names
 }
 
 // PresetFor returns the provider's preset. The slices are copies: callers may keep them.
 func PresetFor(name Name) (Preset, bool) {
-	p, ok := presets[name]
-	if !ok {
+	i := slices.IndexFunc(presetTable, func(p Preset) bool { return p.Name == name })
+	if i < 0 {
 		return Preset{}, false
 	}
+	p := presetTable[i]
 	p.Grants = slices.Clone(p.Grants)
 	p.ClientAuthentications = slices.Clone(p.ClientAuthentications)
 	p.RequiredHeaders = slices.Clone(p.RequiredHeaders)
@@ -134,4 +137,26 @@ func (p Preset) SupportsGrant(g GrantType) bool { return slices.Contains(p.Grant
 // SupportsClientAuthentication reports whether the endpoint accepts a.
 func (p Preset) SupportsClientAuthentication(a ClientAuthentication) bool {
 	return slices.Contains(p.ClientAuthentications, a)
+}
+
+// PrimaryGrants lists every grant some provider takes as its primary grant, in table order.
+func PrimaryGrants() []GrantType {
+	return unionOf(func(p Preset) []GrantType { return p.Grants })
+}
+
+// ClientAuthentications lists every client authentication some provider accepts, in table order.
+func ClientAuthentications() []ClientAuthentication {
+	return unionOf(func(p Preset) []ClientAuthentication { return p.ClientAuthentications })
+}
+
+func unionOf[T comparable](values func(Preset) []T) []T {
+	var all []T
+	for _, p := range presetTable {
+		for _, v := range values(p) {
+			if !slices.Contains(all, v) {
+				all = append(all, v)
+			}
+		}
+	}
+	return all
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -16,10 +17,26 @@ import (
 // userAgent names the operator to the bank's logs.
 const userAgent = "bank-token-operator"
 
-// reservedHeaders are set by the request builder; a user header must not override them.
+// reservedHeaders are set by the request builder (or by net/http for the message framing);
+// a user header must not override them. The CRD's rule on header names is generated from
+// this list (hack/bankmatrix).
 var reservedHeaders = []string{
 	"Authorization", "Content-Type", "Content-Length", "Host", "Accept", "Transfer-Encoding",
 	"Connection", HeaderIBMClientID, HeaderIBMClientSecret, HeaderMsgID,
+}
+
+// ReservedHeaders returns the names of the headers a Request's Headers must not set.
+func ReservedHeaders() []string { return slices.Clone(reservedHeaders) }
+
+// Check refuses a Request its provider cannot serve, without touching the network: the
+// same check Fetch makes before any call. Credentials, scope, headers and metadata are
+// checked against the provider's preset; TLS material is not (it is read when dialling).
+// A returned error is always an *Error of ClassConfiguration.
+func Check(req Request) error {
+	if _, err := plan(req); err != nil {
+		return err
+	}
+	return nil
 }
 
 // call is a validated Request: everything needed to send it, decided before any I/O.

@@ -113,16 +113,18 @@ func TestBasicCredentialsAreFormEncodedBeforeBase64(t *testing.T) {
 	}
 }
 
-func TestRequestBody(t *testing.T) {
-	cases := []struct {
-		name        string
-		req         func() Request
-		wantType    string
-		wantForm    url.Values
-		wantJSON    string
-		wantHeaders map[string]string
-		noHeaders   []string
-	}{
+type requestBodyCase struct {
+	name        string
+	req         func() Request
+	wantType    string
+	wantForm    url.Values
+	wantJSON    string
+	wantHeaders map[string]string
+	noHeaders   []string
+}
+
+func requestBodyCases() []requestBodyCase {
+	return []requestBodyCase{
 		{
 			name:        "Paymob password grant with Basic keeps the client out of the form",
 			req:         func() Request { return validRequest(Paymob) },
@@ -174,6 +176,10 @@ func TestRequestBody(t *testing.T) {
 			noHeaders:   []string{"Authorization"},
 		},
 	}
+}
+
+func TestRequestBody(t *testing.T) {
+	cases := requestBodyCases()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, perr := plan(tc.req())

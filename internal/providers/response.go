@@ -91,34 +91,40 @@ func (s *seconds) UnmarshalJSON(b []byte) error {
 type scope string
 
 func (s *scope) UnmarshalJSON(b []byte) error {
-	var str string
-	if err := json.Unmarshal(b, &str); err == nil {
-		*s = scope(str)
-		return nil
-	}
-	var list []string
-	if err := json.Unmarshal(b, &list); err != nil {
-		return fieldError("scope is neither a string nor a list of strings")
-	}
-	*s = scope(strings.Join(list, " "))
-	return nil
+	str, err := stringOr(b, func() (string, error) {
+		var list []string
+		err := json.Unmarshal(b, &list)
+		return strings.Join(list, " "), err
+	}, "scope is neither a string nor a list of strings")
+	*s = scope(str)
+	return err
 }
 
 // flexString accepts a string or a number: IBM gateways are not consistent about status.
 type flexString string
 
 func (s *flexString) UnmarshalJSON(b []byte) error {
+	str, err := stringOr(b, func() (string, error) {
+		var n json.Number
+		err := json.Unmarshal(b, &n)
+		return n.String(), err
+	}, "status or response_code is neither a string nor a number")
+	*s = flexString(str)
+	return err
+}
+
+// stringOr decodes a JSON string, or else the other form a bank may send in its place; when
+// neither fits, the error says which field was malformed and nothing of what it held.
+func stringOr(b []byte, other func() (string, error), malformed string) (string, error) {
 	var str string
 	if err := json.Unmarshal(b, &str); err == nil {
-		*s = flexString(str)
-		return nil
+		return str, nil
 	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fieldError("status or response_code is neither a string nor a number")
+	str, err := other()
+	if err != nil {
+		return "", fieldError(malformed)
 	}
-	*s = flexString(n.String())
-	return nil
+	return str, nil
 }
 
 // fieldError says which field was malformed, never what it held.

@@ -20,18 +20,19 @@ func testJWT(exp time.Time) string {
 	return s
 }
 
-func TestParseTokenResponse(t *testing.T) {
-	opts := tokenOptions{now: testNow, requestedScope: "requested", defaultLifetime: 7 * time.Minute}
-	cases := []struct {
-		name          string
-		body          string
-		wantType      string
-		wantExpiresIn time.Duration
-		wantScope     string
-		wantRefresh   string
-		wantRefreshIn time.Duration
-		wantErr       string
-	}{
+type tokenResponseCase struct {
+	name          string
+	body          string
+	wantType      string
+	wantExpiresIn time.Duration
+	wantScope     string
+	wantRefresh   string
+	wantRefreshIn time.Duration
+	wantErr       string
+}
+
+func tokenResponseCases() []tokenResponseCase {
+	return []tokenResponseCase{
 		{name: "RAKBank example, lowercase bearer and a three-year integer", body: `{"token_type":"bearer","access_token":"6304235636977193","expires_in":99992564,"scope":"hedodosjotgeze","refresh_token":"830c"}`,
 			wantType: "Bearer", wantExpiresIn: 99992564 * time.Second, wantScope: "hedodosjotgeze", wantRefresh: "830c"},
 		{name: "Paymob expires_in as a string", body: `{"access_token":"Df0Z","expires_in":"3600","refresh_token":"Y23r","scope":"read write","token_type":"Bearer"}`,
@@ -75,6 +76,11 @@ func TestParseTokenResponse(t *testing.T) {
 		{name: "an IBM error document on a 200", body: `{"status":"400","response_code":"X","response_message":"m"}`, wantErr: errNotAToken.Error()},
 		{name: "a second-factor challenge on a 200", body: `{"twoFactor":true,"token_type":"bearer"}`, wantErr: errNotAToken.Error()},
 	}
+}
+
+func TestParseTokenResponse(t *testing.T) {
+	opts := tokenOptions{now: testNow, requestedScope: "requested", defaultLifetime: 7 * time.Minute}
+	cases := tokenResponseCases()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tok, _, err := parseTokenResponse([]byte(tc.body), opts)
@@ -123,29 +129,35 @@ func TestParseTokenResponseFallsBackToOneHourWithoutADefault(t *testing.T) {
 	}
 }
 
-func TestFailureClassification(t *testing.T) {
-	const secret = "classify-client-secret"
-	const password = "classify-password"
-	const refresh = "classify-refresh-token"
+// Secrets of the classification requests: no message may contain them.
+const (
+	classifySecret   = "classify-client-secret"
+	classifyPassword = "classify-password"
+	classifyRefresh  = "classify-refresh-token"
+)
+
+type failureCase struct {
+	name           string
+	req            Request
+	status         int
+	header         http.Header
+	body           string
+	wantClass      Class
+	wantReason     string
+	wantRetryAfter time.Duration
+	wantInMessage  []string
+}
+
+func failureCases() []failureCase {
 	primary := Request{
 		Provider: Paymob, TokenEndpoint: "https://bank.example/o/token/?api_key=leak",
-		Credentials: Credentials{ClientID: "client", ClientSecret: secret, Username: "user", Password: password},
+		Credentials: Credentials{ClientID: "client", ClientSecret: classifySecret, Username: "user", Password: classifyPassword},
 	}
 	refreshing := primary
-	refreshing.RefreshToken = refresh
+	refreshing.RefreshToken = classifyRefresh
 	retryDate := testNow.Add(90 * time.Second).Format(http.TimeFormat)
 
-	cases := []struct {
-		name           string
-		req            Request
-		status         int
-		header         http.Header
-		body           string
-		wantClass      Class
-		wantReason     string
-		wantRetryAfter time.Duration
-		wantInMessage  []string
-	}{
+	return []failureCase{
 		{name: "invalid_grant on a password login is bad credentials", req: primary, status: 400,
 			body:      `{"error":"invalid_grant","error_description":"Invalid credentials given."}`,
 			wantClass: ClassPermanent, wantReason: ReasonInvalidCredentials, wantInMessage: []string{"400", "invalid_grant", "Invalid credentials given."}},
@@ -187,7 +199,7 @@ func TestFailureClassification(t *testing.T) {
 			wantClass: ClassConfiguration, wantReason: ReasonInvalidEndpoint, wantInMessage: []string{"https://elsewhere.example/token", "redirects are not followed"}},
 		{name: "404 is a wrong URL", req: primary, status: 404, body: `not found`, wantClass: ClassConfiguration, wantReason: ReasonInvalidEndpoint},
 		{name: "description echoing secrets is masked", req: refreshing, status: 400,
-			body:      `{"error":"invalid_request","error_description":"bad secret ` + secret + ` for password ` + password + ` and token ` + refresh + ` at https://x.example/cb?token=abc"}`,
+			body:      `{"error":"invalid_request","error_description":"bad secret ` + classifySecret + ` for password ` + classifyPassword + ` and token ` + classifyRefresh + ` at https://x.example/cb?token=abc"}`,
 			wantClass: ClassPermanent, wantReason: ReasonInvalidRequest, wantInMessage: []string{"[masked]", "https://x.example/cb"}},
 		{name: "description echoing a form-encoded password is masked", req: primary, status: 400,
 			body:      `{"error":"invalid_request","error_description":"body was password=classify-password&x=1 grant"}`,
@@ -195,6 +207,10 @@ func TestFailureClassification(t *testing.T) {
 		{name: "a huge description is cut", req: primary, status: 400, body: `{"error":"invalid_request","error_description":"` + strings.Repeat("x", 5000) + `"}`,
 			wantClass: ClassPermanent, wantReason: ReasonInvalidRequest, wantInMessage: []string{"…"}},
 	}
+}
+
+func TestFailureClassification(t *testing.T) {
+	cases := failureCases()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, perr := plan(tc.req)
@@ -220,7 +236,7 @@ func TestFailureClassification(t *testing.T) {
 					t.Errorf("message %q does not contain %q", e.Message, want)
 				}
 			}
-			for _, leak := range []string{secret, password, refresh, "api_key=leak", "token=abc", "code=abc", strings.Repeat("x", maxDescriptionLength+1)} {
+			for _, leak := range []string{classifySecret, classifyPassword, classifyRefresh, "api_key=leak", "token=abc", "code=abc", strings.Repeat("x", maxDescriptionLength+1)} {
 				if strings.Contains(e.Message, leak) {
 					t.Errorf("message %q leaks %q", e.Message, leak)
 				}

@@ -1,0 +1,187 @@
+package v1alpha1_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// The contract: a spec the apiserver admits is one its provider accepts, and the other way
+// round. Every combination of provider, grant type, client authentication, scope, headers
+// and metadata goes through server-side admission (a dry-run create) and through
+// providers.Check, the check the request builder makes before any call. What the CRD cannot
+// know (the credentials in a Secret) is filled in complete, as the controller would read it.
+
+type matrixCase struct {
+	provider             tokensv1alpha1.Provider
+	grantType            tokensv1alpha1.GrantType
+	clientAuthentication tokensv1alpha1.ClientAuthentication
+	scope                namedValue[string]
+	headers              namedValue[[]tokensv1alpha1.HTTPHeader]
+	metadata             namedValue[map[string]string]
+}
+
+type namedValue[T any] struct {
+	name  string
+	value T
+}
+
+func (c matrixCase) String() string {
+	return fmt.Sprintf("provider=%s grantType=%q clientAuthentication=%q scope=%s headers=%s metadata=%s",
+		c.provider, c.grantType, c.clientAuthentication, c.scope.name, c.headers.name, c.metadata.name)
+}
+
+func (c matrixCase) spec() tokensv1alpha1.BankTokenRequestSpec {
+	return tokensv1alpha1.BankTokenRequestSpec{
+		Provider:             c.provider,
+		Endpoint:             "https://bank.example/oauth/token",
+		Scope:                c.scope.value,
+		GrantType:            c.grantType,
+		CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: "bank-credentials"},
+		ClientAuthentication: c.clientAuthentication,
+		Headers:              c.headers.value,
+		Metadata:             c.metadata.value,
+	}
+}
+
+// request is the providers.Request the controller makes of the spec and a complete
+// credentials Secret.
+func (c matrixCase) request() providers.Request {
+	spec := c.spec()
+	req := providers.Request{
+		Provider:             providers.Name(spec.Provider),
+		TokenEndpoint:        spec.Endpoint,
+		GrantType:            providers.GrantType(spec.GrantType),
+		ClientAuthentication: providers.ClientAuthentication(spec.ClientAuthentication),
+		Scope:                spec.Scope,
+		Credentials: providers.Credentials{
+			ClientID: "demo-client", ClientSecret: "demo-client-secret", Username: "demo-user", Password: "demo-password",
+		},
+		Metadata: spec.Metadata,
+	}
+	for _, h := range spec.Headers {
+		req.Headers = append(req.Headers, providers.Header{Name: h.Name, Value: h.Value})
+	}
+	return req
+}
+
+func allMatrixCases() []matrixCase {
+	scopes := []namedValue[string]{
+		{"empty", ""}, {"present", "read write"}, {"blank", "   "},
+		// 500 characters but 501 bytes: a limit counted in bytes would refuse it.
+		{"500-characters", strings.Repeat("s", 499) + "é"},
+		{"501-characters", strings.Repeat("s", 501)},
+	}
+	headers := []namedValue[[]tokensv1alpha1.HTTPHeader]{
+		{"none", nil},
+		{"tenantId", []tokensv1alpha1.HTTPHeader{{Name: providers.HeaderMbanqTenant, Value: "tenant-1"}}},
+		{"TENANTID", []tokensv1alpha1.HTTPHeader{{Name: strings.ToUpper(providers.HeaderMbanqTenant), Value: "tenant-1"}}},
+		{"empty-tenantId", []tokensv1alpha1.HTTPHeader{{Name: providers.HeaderMbanqTenant, Value: ""}}},
+		{"X-Device-Id", []tokensv1alpha1.HTTPHeader{{Name: "X-Device-Id", Value: "device-1"}}},
+	}
+	for _, name := range providers.ReservedHeaders() {
+		headers = append(headers, namedValue[[]tokensv1alpha1.HTTPHeader]{
+			"reserved-" + name, []tokensv1alpha1.HTTPHeader{{Name: name, Value: "x"}},
+		})
+	}
+	metadata := []namedValue[map[string]string]{{"none", nil}, {"account_id", map[string]string{"account_id": "0188000049916"}}}
+
+	var cases []matrixCase
+	for _, p := range providers.Names() {
+		for _, g := range append([]providers.GrantType{""}, providers.PrimaryGrants()...) {
+			for _, a := range append([]providers.ClientAuthentication{""}, providers.ClientAuthentications()...) {
+				for _, s := range scopes {
+					for _, h := range headers {
+						for _, m := range metadata {
+							cases = append(cases, matrixCase{tokensv1alpha1.Provider(p), tokensv1alpha1.GrantType(g), tokensv1alpha1.ClientAuthentication(a), s, h, m})
+						}
+					}
+				}
+			}
+		}
+	}
+	return cases
+}
+
+// verdict is one side's answer to one case.
+type verdict struct {
+	accepted bool
+	reason   string
+}
+
+func admission(c client.Client, mc matrixCase) (verdict, error) {
+	btr := &tokensv1alpha1.BankTokenRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: "contract", Namespace: namespace},
+		Spec:       mc.spec(),
+	}
+	err := c.Create(ctx, btr, client.DryRunAll)
+	switch {
+	case err == nil:
+		return verdict{accepted: true}, nil
+	case apierrors.IsInvalid(err):
+		return verdict{reason: err.Error()}, nil
+	}
+	return verdict{}, err
+}
+
+func providerCheck(mc matrixCase) verdict {
+	if err := providers.Check(mc.request()); err != nil {
+		return verdict{reason: err.Error()}
+	}
+	return verdict{accepted: true}
+}
+
+var _ = Describe("the bank matrix contract", func() {
+	It("admits exactly the specs whose provider accepts the request", func() {
+		cfg := rest.CopyConfig(testEnv.Config)
+		cfg.QPS, cfg.Burst = 10000, 10000 // thousands of dry runs; the default 5 per second would take an hour
+		c, err := client.New(cfg, client.Options{Scheme: k8sClient.Scheme()})
+		Expect(err).NotTo(HaveOccurred())
+
+		cases := allMatrixCases()
+		admitted := make([]verdict, len(cases))
+		failures := make([]error, len(cases))
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for i := range next {
+					admitted[i], failures[i] = admission(c, cases[i])
+				}
+			})
+		}
+		for i := range cases {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+
+		var disagreements []string
+		accepted := 0
+		for i, mc := range cases {
+			Expect(failures[i]).NotTo(HaveOccurred(), mc.String())
+			checked := providerCheck(mc)
+			if checked.accepted {
+				accepted++
+			}
+			if admitted[i].accepted != checked.accepted {
+				disagreements = append(disagreements, fmt.Sprintf("%s: admitted=%v (%s), provider accepts=%v (%s)",
+					mc, admitted[i].accepted, admitted[i].reason, checked.accepted, checked.reason))
+			}
+		}
+		Expect(disagreements).To(BeEmpty(), "%d of %d combinations disagree:\n%s",
+			len(disagreements), len(cases), strings.Join(disagreements[:min(len(disagreements), 30)], "\n"))
+		Expect(accepted).To(BeNumerically(">", 0), "no combination is accepted: the matrix tests nothing")
+		Expect(accepted).To(BeNumerically("<", len(cases)), "every combination is accepted: the matrix tests nothing")
+	})
+})

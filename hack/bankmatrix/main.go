@@ -1,0 +1,70 @@
+// Command bankmatrix writes the CRD's share of the bank matrix from the providers package's
+// preset table, so that the two cannot drift: the enums of provider, grant type and client
+// authentication (zz_generated.bankmatrix.go), BankTokenRequestSpec's CEL rules for what each
+// provider refuses, and HTTPHeader's rule on reserved header names (the delimited blocks in
+// banktokenrequest_types.go). Run by make manifests; hack/verify-generated.sh fails on
+// stale output.
+//
+//	go run ./hack/bankmatrix [api-directory]
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+const typesFile = "banktokenrequest_types.go"
+
+func main() {
+	dir := "api/v1alpha1"
+	if len(os.Args) > 1 {
+		dir = os.Args[1]
+	}
+	if err := run(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "bankmatrix:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir string) error {
+	enums, err := format.Source([]byte(enumsFile()))
+	if err != nil {
+		return fmt.Errorf("formatting the enums: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "zz_generated.bankmatrix.go"), enums, 0o644); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, typesFile)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	for block, rules := range map[string][]rule{"spec-rules": specRules(), "header-rules": {reservedHeaderRule()}} {
+		if src, err = replaceBlock(src, block, rules); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return os.WriteFile(path, src, 0o644)
+}
+
+// replaceBlock rewrites the lines between the block's BEGIN and END comment lines. The block
+// is a comment group of its own above a type's godoc, where controller-gen reads markers too.
+func replaceBlock(src []byte, block string, rules []rule) ([]byte, error) {
+	begin := []byte("// BEGIN bankmatrix " + block)
+	end := []byte("// END bankmatrix " + block)
+	i := bytes.Index(src, begin)
+	j := bytes.Index(src, end)
+	if i < 0 || j < i {
+		return nil, fmt.Errorf("no block %q ... %q", begin, end)
+	}
+	var lines strings.Builder
+	lines.WriteString(string(begin) + ": generated from internal/providers by make manifests; do not edit.\n")
+	for _, r := range rules {
+		lines.WriteString(r.marker() + "\n")
+	}
+	return append(append(append([]byte{}, src[:i]...), lines.String()...), src[j:]...), nil
+}

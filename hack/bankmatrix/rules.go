@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// rule is one CEL XValidation rule and the message the apiserver returns when it fails.
+type rule struct{ cel, message string }
+
+func (r rule) marker() string {
+	return fmt.Sprintf("// +kubebuilder:validation:XValidation:rule=%q,message=%q", r.cel, r.message)
+}
+
+// specRules are BankTokenRequestSpec's rules: for each provider, what its preset refuses.
+// Each rule mirrors one check of the providers package's plan, so that admission and the
+// request builder agree (api/v1alpha1's contract test runs every combination through both).
+func specRules() []rule {
+	var rules []rule
+	for _, name := range providers.Names() {
+		p, _ := providers.PresetFor(name)
+		rules = append(rules, grantRules(p)...)
+		rules = append(rules, clientAuthenticationRules(p)...)
+		rules = append(rules, scopeRules(p)...)
+		rules = append(rules, requiredHeaderRules(p)...)
+	}
+	return append(rules, metadataRule())
+}
+
+func grantRules(p providers.Preset) []rule {
+	return onlyRule(p.Name, "grantType", p.Grants, providers.PrimaryGrants())
+}
+
+func clientAuthenticationRules(p providers.Preset) []rule {
+	return onlyRule(p.Name, "clientAuthentication", p.ClientAuthentications, providers.ClientAuthentications())
+}
+
+// onlyRule limits an optional enum field to the values the provider accepts; none is needed
+// when it accepts them all.
+func onlyRule[T ~string](provider providers.Name, field string, accepted, all []T) []rule {
+	if len(accepted) == len(all) {
+		return nil
+	}
+	return []rule{{
+		cel:     fmt.Sprintf("self.provider != '%s' || !has(self.%s) || self.%s in %s", provider, field, field, celList(accepted)),
+		message: fmt.Sprintf("provider %s supports only %s %s", provider, field, orList(accepted)),
+	}}
+}
+
+// scopeRules count characters as the provider does: size() of a CEL string is its number of
+// code points, and trim() drops the same Unicode white space as strings.TrimSpace.
+func scopeRules(p providers.Preset) []rule {
+	var conditions []string
+	var message string
+	switch {
+	case p.ScopeRequired && p.MaxScopeLength > 0:
+		conditions = []string{"has(self.scope)", "self.scope.trim() != ''", fmt.Sprintf("size(self.scope) <= %d", p.MaxScopeLength)}
+		message = fmt.Sprintf("provider %s needs a scope of 1 to %d characters, not only spaces", p.Name, p.MaxScopeLength)
+	case p.ScopeRequired:
+		conditions = []string{"has(self.scope)", "self.scope.trim() != ''"}
+		message = fmt.Sprintf("provider %s needs a scope, not only spaces", p.Name)
+	case p.MaxScopeLength > 0:
+		conditions = []string{fmt.Sprintf("(!has(self.scope) || size(self.scope) <= %d)", p.MaxScopeLength)}
+		message = fmt.Sprintf("provider %s accepts a scope of at most %d characters", p.Name, p.MaxScopeLength)
+	default:
+		return nil
+	}
+	return []rule{{
+		cel:     fmt.Sprintf("self.provider != '%s' || (%s)", p.Name, strings.Join(conditions, " && ")),
+		message: message,
+	}}
+}
+
+// requiredHeaderRules match names case-insensitively and demand a value, as the provider does.
+// lowerAscii is enough: the schema allows only ASCII token characters in a header name.
+func requiredHeaderRules(p providers.Preset) []rule {
+	var rules []rule
+	for _, h := range p.RequiredHeaders {
+		rules = append(rules, rule{
+			cel:     fmt.Sprintf("self.provider != '%s' || (has(self.headers) && self.headers.exists(h, h.name.lowerAscii() == '%s' && h.value != ''))", p.Name, strings.ToLower(h)),
+			message: fmt.Sprintf("provider %s needs a %s header with a value", p.Name, h),
+		})
+	}
+	return rules
+}
+
+func metadataRule() rule {
+	var accepting []providers.Name
+	for _, name := range providers.Names() {
+		if p, _ := providers.PresetFor(name); p.AcceptsMetadata {
+			accepting = append(accepting, name)
+		}
+	}
+	return rule{
+		cel:     fmt.Sprintf("!has(self.metadata) || size(self.metadata) == 0 || self.provider in %s", celList(accepting)),
+		message: fmt.Sprintf("metadata (oauth_metadata) is sent only by provider %s", orList(accepting)),
+	}
+}
+
+// reservedHeaderRule is HTTPHeader's rule: the headers the request builder sets itself.
+func reservedHeaderRule() rule {
+	names := providers.ReservedHeaders()
+	for i, n := range names {
+		names[i] = strings.ToLower(n)
+	}
+	return rule{
+		cel:     fmt.Sprintf("!(self.name.lowerAscii() in %s)", celList(names)),
+		message: "this header is set by the operator and cannot be overridden",
+	}
+}
+
+func celList[T ~string](values []T) string {
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = "'" + string(v) + "'"
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
+}
+
+func orList[T ~string](values []T) string {
+	s := make([]string, len(values))
+	for i, v := range values {
+		s[i] = string(v)
+	}
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// enumMarker lists the values an enum type accepts.
+func enumMarker[T ~string](values []T) string {
+	s := make([]string, len(values))
+	for i, v := range values {
+		s[i] = string(v)
+	}
+	return "// +kubebuilder:validation:Enum=" + strings.Join(s, ";")
+}

@@ -117,7 +117,9 @@ func main() {
 		setupLog.Error(err, "unable to register metrics")
 		os.Exit(1)
 	}
-	reconciler := internalcontroller.NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: requestTimeout}))
+	// One clock for every decision: the reconciler's and the token client's.
+	reconciler := internalcontroller.NewReconciler(mgr, nil)
+	reconciler.Fetcher = providers.NewClient(providers.ClientOptions{Timeout: requestTimeout, Clock: reconciler.Clock})
 	reconciler.Metrics = metrics
 	reconciler.AllowInsecureEndpoints = allowInsecure
 	reconciler.DefaultTokenLifetime = defaultLifetime

@@ -75,20 +75,13 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 	case failure.Class == providers.ClassRefreshTokenRejected:
 		r.spent.add(rt)
 		return false, obtained{}
-	case !mayHaveReachedBank(failure):
+	case !failure.MayHaveBeenProcessed():
 		// The bank never saw it: it is still good; take the mark back.
 		return true, obtained{failure: failure, storeErr: r.store(ctx, btr, rts, rt, g.RequestHash)}
 	default:
 		r.spent.add(rt)
 		return true, obtained{failure: failure, storeErr: r.store(ctx, btr, rts, "", "")}
 	}
-}
-
-// mayHaveReachedBank: whether the bank may have processed the failed call, so that a refresh
-// token sent in it must count as spent.
-func mayHaveReachedBank(failure *providers.Error) bool {
-	return !(failure.Class == providers.ClassRateLimited || failure.Class == providers.ClassConfiguration ||
-		failure.Reason == providers.ReasonEndpointUnreachable)
 }
 
 func (r *BankTokenRequestReconciler) fetch(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, req providers.Request, grant providers.GrantType) (*providers.Token, *providers.Error) {

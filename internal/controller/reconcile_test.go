@@ -197,7 +197,9 @@ func TestReconcileNeverResendsARefreshTokenWhoseCallMayHaveReachedTheBank(t *tes
 
 func TestReconcileKeepsARefreshTokenThatNeverReachedTheBank(t *testing.T) {
 	f := newFixture(t)
-	f.renewAnswering(bankError(providers.ClassTransient, providers.ReasonEndpointUnreachable))
+	refused := bankError(providers.ClassTransient, providers.ReasonEndpointUnreachable)
+	refused.NotSent = true
+	f.renewAnswering(refused)
 	f.clock.Step(time.Minute)
 	f.reconcile()
 	f.expectCalls(3)

@@ -13,6 +13,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -68,7 +69,9 @@ func main() {
 	flag.BoolVar(&issueEvents, "issue-events", false,
 		"Emit TokenIssued/TokenRefreshed events for routine issues (one more apiserver write per token). "+
 			"Failures, recoveries and rejected refresh tokens always emit events.")
-	flag.DurationVar(&requestTimeout, "token-request-timeout", 30*time.Second, "Timeout of one call to a token endpoint.")
+	flag.DurationVar(&requestTimeout, "token-request-timeout", 30*time.Second,
+		"Timeout of one call to a token endpoint. On shutdown the manager waits this long plus 15s for renewals under way; "+
+			"keep the Pod's terminationGracePeriodSeconds (60 by default) above that.")
 	flag.DurationVar(&defaultLifetime, "default-token-lifetime", time.Hour,
 		"Lifetime assumed for a token whose response states none and which is not a JWT with exp.")
 	opts := zap.Options{Development: false}
@@ -106,6 +109,10 @@ func main() {
 	options.LeaderElectionNamespace = leaderElectNamespace
 	// Hand the lease over at once on a clean shutdown rather than waiting for it to expire.
 	options.LeaderElectionReleaseOnCancel = true
+	// A renewal under way when the manager stops is finished (a token call cut off after
+	// it was sent spends its refresh token): wait longer than one token call. The Pod's
+	// grace period (60 s) is longer still.
+	options.GracefulShutdownTimeout = ptr.To(requestTimeout + 15*time.Second)
 	mgr, err := ctrl.NewManager(restConfig, options)
 	if err != nil {
 		setupLog.Error(err, "unable to create the manager")

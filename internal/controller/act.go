@@ -37,6 +37,11 @@ func (r *BankTokenRequestReconciler) act(ctx context.Context, btr *tokensv1alpha
 // renew obtains a token and publishes it: the refresh token it came with is already
 // written down (by obtain) before the access token reaches workloads.
 func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, o outcome) outcome {
+	// Once started, a renewal finishes even when the manager is stopping: a token call
+	// cancelled after it was sent spends its refresh token and throws the bank's answer
+	// away. The token call has its own timeout; the manager's graceful-shutdown timeout is
+	// longer than it, and the Pod's grace period longer still.
+	ctx = context.WithoutCancel(ctx)
 	log := logf.FromContext(ctx)
 	log.V(1).Info("obtaining a token", "reason", o.why.reason, "detail", o.why.message)
 	o.replaced = g.Held != nil || g.OutputSecret != nil

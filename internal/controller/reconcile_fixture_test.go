@@ -37,10 +37,16 @@ type scriptedBank struct {
 	failures []error
 	calls    []providers.Request
 	issued   int
+	// cancelled counts calls that arrived with their context already cancelled.
+	cancelled int
 }
 
-func (b *scriptedBank) Fetch(_ context.Context, req providers.Request) (*providers.Token, error) {
+func (b *scriptedBank) Fetch(ctx context.Context, req providers.Request) (*providers.Token, error) {
 	b.calls = append(b.calls, req)
+	if ctx.Err() != nil {
+		b.cancelled++
+		return nil, &providers.Error{Class: providers.ClassTransient, Reason: providers.ReasonTimeout, Message: "cancelled"}
+	}
 	if len(b.failures) > 0 {
 		err := b.failures[0]
 		b.failures = b.failures[1:]

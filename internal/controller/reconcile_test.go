@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
@@ -391,5 +392,21 @@ func TestReconcileDropsARefreshTokenWhenItsInputsChange(t *testing.T) {
 				t.Fatal("no Warning event for the failed login")
 			}
 		})
+	}
+}
+
+// A manager that is stopping cancels the reconcile's context; a renewal under way still
+// finishes, so that the bank's answer is written and no refresh token is spent for nothing.
+func TestReconcileFinishesARenewalWhenTheManagerStops(t *testing.T) {
+	f := newFixture(t)
+	f.issue()
+	f.stepToRenewal()
+	stopping, stop := context.WithCancel(context.Background())
+	stop()
+	if _, err := f.r.Reconcile(stopping, ctrl.Request{NamespacedName: f.key}); err != nil {
+		t.Fatal(err)
+	}
+	if f.bank.cancelled != 0 || f.accessToken() != "fixture-access-2" || f.refreshToken() != "fixture-refresh-2" {
+		t.Fatalf("the renewal was cut short (%d cancelled calls)", f.bank.cancelled)
 	}
 }

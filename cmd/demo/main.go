@@ -1,7 +1,7 @@
 // Command demo is `make demo`: the operator's main job, live, on a local control plane.
 //
 // It starts etcd and kube-apiserver through envtest (the binaries `make setup-envtest`
-// builds), installs the CRD, starts the sandbox of the five banks (test/fakebank, the same
+// builds), installs the CRD, starts the sandbox of the five banks (internal/sandbox, the same
 // fakes the tests use) with short token lifetimes, runs the real manager binary as a child
 // process, applies config/samples rewritten to point at the sandbox, and shows a table that
 // follows the tokens as they are issued and refreshed. Midway it breaks two banks, one way
@@ -35,7 +35,7 @@ import (
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 type options struct {
@@ -154,7 +154,7 @@ type demo struct {
 	envStarted bool
 	cfg        *rest.Config
 	k8s        client.Client
-	bank       *fakebank.Server
+	bank       *sandbox.Server
 	manager    *managerProcess
 	children   []childProcess
 

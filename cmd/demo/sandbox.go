@@ -17,7 +17,7 @@ import (
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 // Names of the objects the demo adds next to the samples.
@@ -28,7 +28,7 @@ const (
 
 func (d *demo) startSandbox() error {
 	lifetimes := map[providers.Name]time.Duration{}
-	for _, b := range fakebank.Banks() {
+	for _, b := range sandbox.Banks() {
 		lifetimes[b] = d.opts.lifetime
 	}
 	logFile, err := os.Create(filepath.Join(d.runDir, "sandbox-bank.log"))
@@ -36,7 +36,7 @@ func (d *demo) startSandbox() error {
 		return err
 	}
 	logger := log.New(logFile, "", log.LstdFlags|log.Lmicroseconds)
-	d.bank, err = fakebank.Start(fakebank.Options{Lifetimes: lifetimes, Logf: logger.Printf})
+	d.bank, err = sandbox.Start(sandbox.Options{Lifetimes: lifetimes, Logf: logger.Printf})
 	if err != nil {
 		return fmt.Errorf("starting the sandbox banks: %w", err)
 	}
@@ -70,7 +70,7 @@ func (d *demo) prepareRequests() error {
 			continue
 		}
 		name := providers.Name(btr.Spec.Provider)
-		if !slices.Contains(fakebank.Banks(), name) {
+		if !slices.Contains(sandbox.Banks(), name) {
 			say("skipping %s: the sandbox has no %s bank", f, name)
 			continue
 		}
@@ -82,7 +82,7 @@ func (d *demo) prepareRequests() error {
 
 	say("applying %s, rewritten for the sandbox:", d.opts.samples)
 	d.bankOf = map[string]providers.Name{}
-	for _, name := range fakebank.Banks() {
+	for _, name := range sandbox.Banks() {
 		btr, ok := byBank[name]
 		if !ok {
 			return fmt.Errorf("%s has no sample BankTokenRequest for %s", d.opts.samples, name)
@@ -96,7 +96,7 @@ func (d *demo) prepareRequests() error {
 }
 
 // rewriteForSandbox changes btr to work against bank and says what it changed.
-func rewriteForSandbox(btr *tokensv1alpha1.BankTokenRequest, bank *fakebank.Server, namespace string) []string {
+func rewriteForSandbox(btr *tokensv1alpha1.BankTokenRequest, bank *sandbox.Server, namespace string) []string {
 	name := providers.Name(btr.Spec.Provider)
 	creds := bank.Credentials(name)
 	btr.Namespace = namespace

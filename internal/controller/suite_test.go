@@ -29,7 +29,7 @@ import (
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 // The suite runs the real manager against a real kube-apiserver and the fake banks over TLS.
@@ -40,7 +40,7 @@ var (
 	testEnv    *envtest.Environment
 	cfg        *rest.Config
 	k8sClient  client.Client
-	bank       *fakebank.Server
+	bank       *sandbox.Server
 	writes     = &writeCounter{byNamespace: map[string]int{}}
 	managerLog = &syncBuffer{}
 
@@ -76,7 +76,7 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	bank, err = fakebank.Start(fakebank.Options{})
+	bank, err = sandbox.Start(sandbox.Options{})
 	Expect(err).NotTo(HaveOccurred())
 
 	startManager()
@@ -210,7 +210,7 @@ var _ = metav1.Now
 
 // checkNoSecretsLeaked: no secret may reach a log line or an event, over everything the suite did.
 func checkNoSecretsLeaked() {
-	for _, name := range fakebank.Banks() {
+	for _, name := range sandbox.Banks() {
 		c := bank.Credentials(name)
 		seenSecrets.add(c.ClientSecret)
 		seenSecrets.add(c.Password)

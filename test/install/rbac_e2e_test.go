@@ -24,7 +24,7 @@ import (
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	internalcontroller "github.com/banktoken/bank-token-operator/internal/controller"
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 // The shipped RBAC is shown to be enough, and no more than needed, by running the real
@@ -73,7 +73,7 @@ func TestRBACWithoutSecretCreateFailsForThatReason(t *testing.T) {
 
 type operatorEnv struct {
 	client    client.Client
-	bank      *fakebank.Server
+	bank      *sandbox.Server
 	namespace string
 	role      *rbacv1.ClusterRole
 }
@@ -112,7 +112,7 @@ func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 		}
 	})
 
-	bank, err := fakebank.Start(fakebank.Options{})
+	bank, err := sandbox.Start(sandbox.Options{})
 	must(t, err)
 	t.Cleanup(bank.Close)
 

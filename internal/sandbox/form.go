@@ -1,4 +1,4 @@
-package fakebank
+package sandbox
 
 import (
 	"mime"

@@ -290,7 +290,7 @@ func (d *demo) summarize(s snapshot, sc *scenario, t *tracker, interrupted bool)
 	} else {
 		say("some checks failed (see ✗ above)")
 		if d.manager != nil && !interrupted {
-			fmt.Printf("manager log (last lines):\n%s\n", d.manager.tail(20))
+			fmt.Printf("manager log (last lines):\n%s\n", d.manager.LogTail(20))
 		}
 	}
 }

@@ -18,8 +18,8 @@ const banficoIssuer = "https://auth.fakebank.example/auth/realms/provider"
 
 // banficoForm is Keycloak's wording; its client authenticates by Basic only.
 var banficoForm = formContract{
-	clientAuth:      providers.ClientAuthBasic,
-	wrongClientAuth: answer{http.StatusUnauthorized, "unauthorized_client", "Basic authentication with client_id and client_secret is mandatory"},
+	onlyClientAuth: &requiredClientAuth{providers.ClientAuthBasic,
+		answer{http.StatusUnauthorized, "unauthorized_client", "Basic authentication with client_id and client_secret is mandatory"}},
 	// Keycloak's own answer to a wrong client secret.
 	badClient:        answer{http.StatusUnauthorized, "unauthorized_client", "Invalid client or Invalid client credentials"},
 	missingGrant:     "Missing form parameter: grant_type",
@@ -32,11 +32,7 @@ var banficoForm = formContract{
 // serveBanfico is Banfico's Keycloak realm: Basic client authentication only,
 // client_credentials, RS256 JWT access tokens whose exp agrees with expires_in, and an
 // offline refresh token when offline_access is asked for.
-func serveBanfico(s *Server, b *bank, r *http.Request, body []byte) reply {
-	call, bad := beginFormCall(b, r, body)
-	if bad != nil {
-		return *bad
-	}
+func serveBanfico(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
 
 	var refresh string

@@ -95,8 +95,10 @@ type bank struct {
 	path string
 	// serve decides the answer to a call; it runs under Server.mu.
 	serve func(s *Server, b *bank, r *http.Request, body []byte) reply
-	// form is how a form-encoded bank words its client and grant refusals.
-	form formContract
+	// serveForm, for a form-encoded bank instead of serve, answers a call whose client
+	// passed the checks of form, the bank's wording of its client and grant refusals.
+	serveForm func(s *Server, b *bank, call *formCall) reply
+	form      formContract
 
 	creds            BankCredentials
 	extraScopes      []string
@@ -117,7 +119,7 @@ type bank struct {
 func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*bank {
 	banks := map[providers.Name]*bank{
 		providers.RAKBank: {
-			slug: "rakbank", path: "/rakbank/v1/int_client_auth/token", serve: serveRAKBank, form: rakbankForm,
+			slug: "rakbank", path: "/rakbank/v1/int_client_auth/token", serveForm: serveRAKBank, form: rakbankForm,
 			creds: fixtureClientAndUser("rakbank", "accounts payments"),
 		},
 		providers.RAKBankPartner: {
@@ -127,12 +129,12 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 				map[string]string{"account_id": "0188000049916", "emirates_id": "500000000006190"}),
 		},
 		providers.Banfico: {
-			slug: "banfico", path: "/banfico/auth/realms/provider/protocol/openid-connect/token", serve: serveBanfico, form: banficoForm,
+			slug: "banfico", path: "/banfico/auth/realms/provider/protocol/openid-connect/token", serveForm: serveBanfico, form: banficoForm,
 			creds:       fixtureClient("banfico", "profile email"),
 			extraScopes: []string{keycloakOfflineScope},
 		},
 		providers.Mbanq: {
-			slug: "mbanq", path: "/mbanq/oauth/token", serve: serveMbanq, form: mbanqForm,
+			slug: "mbanq", path: "/mbanq/oauth/token", serveForm: serveMbanq, form: mbanqForm,
 			creds: withHeaders(fixtureClientAndUser("mbanq", ""),
 				// The IP and device header names are not public: these are fixture names.
 				providers.Header{Name: providers.HeaderMbanqTenant, Value: "demo-tenant"},
@@ -140,7 +142,7 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 				providers.Header{Name: "X-Device-Id", Value: "demo-device-0001"}),
 		},
 		providers.Paymob: {
-			slug: "paymob", path: "/paymob/api/secure/o/token/", serve: servePaymob, form: paymobForm,
+			slug: "paymob", path: "/paymob/api/secure/o/token/", serveForm: servePaymob, form: paymobForm,
 			creds: BankCredentials{
 				// Characters that need RFC 6749 §2.3.1 encoding, as Paymob's own example has.
 				ClientID: "demo-paymob-client", ClientSecret: "demo-paymob-client-secret:1+1",
@@ -245,7 +247,14 @@ func (s *Server) decide(b *bank, r *http.Request, body []byte, readErr error) re
 			body: map[string]string{"error": "too_many_requests", "error_description": "rate limit exceeded"},
 			call: Call{Error: "too_many_requests", Reason: "bank set rate limited"}}
 	}
-	return b.serve(s, b, r, body)
+	if b.serveForm == nil {
+		return b.serve(s, b, r, body)
+	}
+	call, rejected := beginFormCall(b, r, body)
+	if rejected != nil {
+		return *rejected
+	}
+	return b.serveForm(s, b, call)
 }
 
 // oauthError is an RFC 6749 §5.2 error answer.

@@ -99,10 +99,8 @@ type answer struct {
 // formContract is how a form-encoded bank words its answers to what every such bank
 // checks: how the client authenticates, and a grant the bank does not serve.
 type formContract struct {
-	// clientAuth, when set, is the only client authentication the bank accepts;
-	// wrongClientAuth is its answer to another.
-	clientAuth      providers.ClientAuthentication
-	wrongClientAuth answer
+	// onlyClientAuth, when set, is the one client authentication the bank accepts.
+	onlyClientAuth *requiredClientAuth
 	// badClient answers client credentials that are not the bank's.
 	badClient answer
 	// missingGrant describes the invalid_request of a call without grant_type.
@@ -111,6 +109,12 @@ type formContract struct {
 	unsupportedGrant string
 	// refusedGrants are grants the bank knows and refuses, with its answer.
 	refusedGrants map[string]answer
+}
+
+// requiredClientAuth is a client authentication a bank insists on, and its answer to another.
+type requiredClientAuth struct {
+	method  providers.ClientAuthentication
+	refusal answer
 }
 
 // formCall is how every form-encoded fake starts: the parsed form, the grant asked for,
@@ -151,8 +155,8 @@ func (c *formCall) checkClient(b *bank, r *http.Request) (reply, bool) {
 		}
 	}
 	contract := b.form
-	if contract.clientAuth != "" && c.client.method != contract.clientAuth {
-		return c.answer(contract.wrongClientAuth), false
+	if only := contract.onlyClientAuth; only != nil && c.client.method != only.method {
+		return c.answer(only.refusal), false
 	}
 	if !c.client.matches(b.creds) {
 		return c.answer(contract.badClient), false

@@ -8,8 +8,8 @@ import (
 
 // mbanqForm is MBANQ's wording; its client authenticates in the form only.
 var mbanqForm = formContract{
-	clientAuth:       providers.ClientAuthBody,
-	wrongClientAuth:  answer{http.StatusUnauthorized, "invalid_client", "client_id and client_secret are required form fields"},
+	onlyClientAuth: &requiredClientAuth{providers.ClientAuthBody,
+		answer{http.StatusUnauthorized, "invalid_client", "client_id and client_secret are required form fields"}},
 	badClient:        answer{http.StatusUnauthorized, "invalid_client", "Bad client credentials"},
 	missingGrant:     "grant_type is required",
 	unsupportedGrant: "Unsupported grant type: {grant}",
@@ -18,11 +18,7 @@ var mbanqForm = formContract{
 // serveMbanq is MBANQ's /oauth/token: the tenant and device headers, client credentials
 // in the form only, the password grant with a refresh token that is reused (not rotated),
 // and an mfa_required challenge for users who must give a second factor.
-func serveMbanq(s *Server, b *bank, r *http.Request, body []byte) reply {
-	call, bad := beginFormCall(b, r, body)
-	if bad != nil {
-		return *bad
-	}
+func serveMbanq(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
 	scope := form.Get("scope")
 	if !b.scopeAllowed(scope) {

@@ -16,11 +16,7 @@ var paymobForm = formContract{
 // servePaymob is Paymob payouts' Django OAuth Toolkit: client credentials by Basic or the
 // form, the password grant, and refresh tokens rotated on every use: a spent one gets
 // invalid_grant, and the access token it was issued with is revoked.
-func servePaymob(s *Server, b *bank, r *http.Request, body []byte) reply {
-	call, bad := beginFormCall(b, r, body)
-	if bad != nil {
-		return *bad
-	}
+func servePaymob(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
 	scope := scopeOr(form.Get("scope"), b.creds.Scope)
 	if !b.scopeAllowed(scope) {

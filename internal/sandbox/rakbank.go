@@ -19,11 +19,7 @@ var rakbankForm = formContract{
 // serveRAKBank is RAKBANK's internal client auth, /v1/int_client_auth/token: a form,
 // client credentials by Basic or the form, scope required, a refresh token only for the
 // password grant, and the response schema's exact fields with token_type "bearer".
-func serveRAKBank(s *Server, b *bank, r *http.Request, body []byte) reply {
-	call, bad := beginFormCall(b, r, body)
-	if bad != nil {
-		return *bad
-	}
+func serveRAKBank(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
 	scope := form.Get("scope")
 	if scope == "" {

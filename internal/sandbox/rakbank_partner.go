@@ -51,33 +51,9 @@ func serveRAKBankPartner(s *Server, b *bank, r *http.Request, body []byte) reply
 	if r.Header.Get(providers.HeaderIBMClientID) != "" {
 		auth = providers.ClientAuthHeaders
 	}
-	fail := func(status int, code, message, description string) reply {
-		rep := ibmError(status, code, message, description)
-		rep.call.MsgID, rep.call.ClientAuthentication = msgID, auth
-		return rep
-	}
-
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-		return fail(http.StatusUnauthorized, "AUTH-001", "Unauthorized", "a client certificate signed by the partner CA is required (mutual TLS)")
-	}
-	switch {
-	case len(r.Header.Values(providers.HeaderMsgID)) != 1 || msgID == "":
-		return fail(http.StatusBadRequest, "MSG-001", "Bad Request", "header MsgId is required")
-	case len(msgID) > maxMsgIDLength || !isCanonicalUUID(msgID):
-		return fail(http.StatusBadRequest, "MSG-002", "Bad Request", "header MsgId must be a UUID of at most 50 characters")
-	case b.msgIDs[msgID]:
-		return fail(http.StatusBadRequest, "MSG-003", "Bad Request", "header MsgId was already used")
-	}
-	b.msgIDs[msgID] = true
-
-	if r.Header.Get("Authorization") != "" {
-		return fail(http.StatusBadRequest, "AUTH-002", "Bad Request", "client credentials go in X-IBM-Client-Id and X-IBM-Client-Secret, not Authorization")
-	}
-	if !hasHeader(r, providers.HeaderIBMClientID, b.creds.ClientID) || !hasHeader(r, providers.HeaderIBMClientSecret, b.creds.ClientSecret) {
-		return fail(http.StatusUnauthorized, "AUTH-003", "Unauthorized", "invalid client id or secret")
-	}
-	if mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mediaType != "application/json" {
-		return fail(http.StatusUnsupportedMediaType, "REQ-001", "Unsupported Media Type", "Content-Type must be application/json")
+	fail := partnerFailureFor(Call{MsgID: msgID, ClientAuthentication: auth})
+	if rejected, ok := checkPartnerCaller(b, r, msgID, fail); !ok {
+		return rejected
 	}
 
 	req, problem := decodePartnerRequest(body)
@@ -85,11 +61,7 @@ func serveRAKBankPartner(s *Server, b *bank, r *http.Request, body []byte) reply
 		return fail(http.StatusBadRequest, "REQ-002", "Bad Request", problem)
 	}
 	grant, scope := *req.GrantType, *req.Scope
-	fail = func(status int, code, message, description string) reply {
-		rep := ibmError(status, code, message, description)
-		rep.call.MsgID, rep.call.ClientAuthentication, rep.call.Grant = msgID, auth, providers.GrantType(grant)
-		return rep
-	}
+	fail = partnerFailureFor(Call{MsgID: msgID, ClientAuthentication: auth, Grant: providers.GrantType(grant)})
 	if grant != string(providers.GrantClientCredentials) {
 		return fail(http.StatusBadRequest, "REQ-003", "Bad Request", `grant_type must be "client_credentials"`)
 	}
@@ -99,20 +71,9 @@ func serveRAKBankPartner(s *Server, b *bank, r *http.Request, body []byte) reply
 	if !b.scopeAllowed(scope) {
 		return fail(http.StatusForbidden, "SCOPE-001", "Forbidden", "scope not allowed for this client")
 	}
-	metadata := map[string]string{}
-	for k, v := range req.OAuthMetadata {
-		sv, ok := v.(string)
-		if !ok && (k == "account_id" || k == "emirates_id") {
-			return fail(http.StatusBadRequest, "REQ-005", "Bad Request", "oauth_metadata."+k+" must be a string")
-		}
-		metadata[k] = sv
-	}
-	for _, word := range strings.Fields(scope) {
-		for _, field := range partnerScopeMetadata[word] {
-			if metadata[field] == "" {
-				return fail(http.StatusBadRequest, "REQ-006", "Bad Request", "scope "+word+" requires oauth_metadata."+field)
-			}
-		}
+	metadata, rejected, ok := partnerMetadata(req, scope, fail)
+	if !ok {
+		return rejected
 	}
 
 	access, _, lifetime := b.issue(s, providers.GrantClientCredentials, b.creds.ClientID, "", scope, false)
@@ -124,6 +85,67 @@ func serveRAKBankPartner(s *Server, b *bank, r *http.Request, body []byte) reply
 	}}
 	rep.call = Call{Grant: providers.GrantType(grant), ClientAuthentication: auth, MsgID: msgID, Metadata: metadata}
 	return rep
+}
+
+// partnerFailure is an IBM-shaped error reply that records what is known of the call.
+type partnerFailure func(status int, code, message, description string) reply
+
+// partnerFailureFor records known's MsgID, client authentication and grant with a failure.
+func partnerFailureFor(known Call) partnerFailure {
+	return func(status int, code, message, description string) reply {
+		rep := ibmError(status, code, message, description)
+		rep.call.MsgID, rep.call.ClientAuthentication, rep.call.Grant = known.MsgID, known.ClientAuthentication, known.Grant
+		return rep
+	}
+}
+
+// checkPartnerCaller checks what comes before the body: the client certificate, a fresh
+// MsgId, the client credentials in their headers, and the media type.
+func checkPartnerCaller(b *bank, r *http.Request, msgID string, fail partnerFailure) (reply, bool) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		return fail(http.StatusUnauthorized, "AUTH-001", "Unauthorized", "a client certificate signed by the partner CA is required (mutual TLS)"), false
+	}
+	switch {
+	case len(r.Header.Values(providers.HeaderMsgID)) != 1 || msgID == "":
+		return fail(http.StatusBadRequest, "MSG-001", "Bad Request", "header MsgId is required"), false
+	case len(msgID) > maxMsgIDLength || !isCanonicalUUID(msgID):
+		return fail(http.StatusBadRequest, "MSG-002", "Bad Request", "header MsgId must be a UUID of at most 50 characters"), false
+	case b.msgIDs[msgID]:
+		return fail(http.StatusBadRequest, "MSG-003", "Bad Request", "header MsgId was already used"), false
+	}
+	b.msgIDs[msgID] = true
+
+	if r.Header.Get("Authorization") != "" {
+		return fail(http.StatusBadRequest, "AUTH-002", "Bad Request", "client credentials go in X-IBM-Client-Id and X-IBM-Client-Secret, not Authorization"), false
+	}
+	if !hasHeader(r, providers.HeaderIBMClientID, b.creds.ClientID) || !hasHeader(r, providers.HeaderIBMClientSecret, b.creds.ClientSecret) {
+		return fail(http.StatusUnauthorized, "AUTH-003", "Unauthorized", "invalid client id or secret"), false
+	}
+	if mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mediaType != "application/json" {
+		return fail(http.StatusUnsupportedMediaType, "REQ-001", "Unsupported Media Type", "Content-Type must be application/json"), false
+	}
+	return reply{}, true
+}
+
+// partnerMetadata reads oauth_metadata: the identifiers are strings, and each scope's
+// required fields are present.
+func partnerMetadata(req *partnerRequest, scope string, fail partnerFailure) (map[string]string, reply, bool) {
+	metadata := map[string]string{}
+	for k, v := range req.OAuthMetadata {
+		sv, ok := v.(string)
+		if !ok && (k == "account_id" || k == "emirates_id") {
+			return nil, fail(http.StatusBadRequest, "REQ-005", "Bad Request", "oauth_metadata."+k+" must be a string"), false
+		}
+		metadata[k] = sv
+	}
+	for _, word := range strings.Fields(scope) {
+		for _, field := range partnerScopeMetadata[word] {
+			if metadata[field] == "" {
+				return nil, fail(http.StatusBadRequest, "REQ-006", "Bad Request", "scope "+word+" requires oauth_metadata."+field), false
+			}
+		}
+	}
+	return metadata, reply{}, true
 }
 
 // decodePartnerRequest applies the schema: a single JSON object, no unknown fields,

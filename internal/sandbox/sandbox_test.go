@@ -126,24 +126,21 @@ func errorCode(a answer) string {
 	return s
 }
 
-// TestContracts states, bank by bank, what each fake accepts and what it refuses.
-func TestContracts(t *testing.T) {
-	s := start(t, sandbox.Options{})
-	rak, partner := s.Credentials(providers.RAKBank), s.Credentials(providers.RAKBankPartner)
-	banfico, mbanq, paymob := s.Credentials(providers.Banfico), s.Credentials(providers.Mbanq), s.Credentials(providers.Paymob)
-	partnerBody := `{"grant_type":"client_credentials","scope":"accounts","oauth_metadata":{"account_id":"0188000049916"}}`
-	reusedMsgID := uuid.NewString()
+// contractCase is one call to a sandbox bank and the answer its contract gives.
+type contractCase struct {
+	name       string
+	bank       providers.Name
+	call       raw
+	wantStatus int
+	wantError  string
+	// wantFields lists the exact keys of an accepted answer.
+	wantFields []string
+}
 
-	cases := []struct {
-		name       string
-		bank       providers.Name
-		call       raw
-		wantStatus int
-		wantError  string
-		// wantFields lists the exact keys of an accepted answer.
-		wantFields []string
-	}{
-		// RAKBANK internal client auth.
+// rakbankContract is RAKBANK internal client auth.
+func rakbankContract(s *sandbox.Server) []contractCase {
+	rak := s.Credentials(providers.RAKBank)
+	return []contractCase{
 		{name: "RAKBank accepts client_credentials with encoded Basic", bank: providers.RAKBank,
 			call:       raw{contentType: form, basic: rak.ClientID + ":" + rak.ClientSecret, basicEncoded: true, body: formBody("grant_type", "client_credentials", "scope", "accounts")},
 			wantStatus: 200, wantFields: []string{"access_token", "expires_in", "scope", "token_type"}},
@@ -169,8 +166,15 @@ func TestContracts(t *testing.T) {
 		{name: "RAKBank refuses a wrong secret", bank: providers.RAKBank,
 			call:       raw{contentType: form, basic: rak.ClientID + ":demo-wrong", body: formBody("grant_type", "client_credentials", "scope", "accounts")},
 			wantStatus: 401, wantError: "invalid_client"},
+	}
+}
 
-		// RAKBANK partner auth.
+// rakbankPartnerContract is RAKBANK partner auth.
+func rakbankPartnerContract(s *sandbox.Server) []contractCase {
+	partner := s.Credentials(providers.RAKBankPartner)
+	partnerBody := `{"grant_type":"client_credentials","scope":"accounts","oauth_metadata":{"account_id":"0188000049916"}}`
+	reusedMsgID := uuid.NewString()
+	return []contractCase{
 		{name: "RAKBankPartner accepts JSON, IBM headers, a MsgId and a client certificate", bank: providers.RAKBankPartner,
 			call:       raw{contentType: "application/json", header: partnerHeaders(partner, uuid.NewString()), body: partnerBody, clientCert: true},
 			wantStatus: 200, wantFields: []string{"access_token", "expires_in", "scope", "token_type"}},
@@ -210,7 +214,13 @@ func TestContracts(t *testing.T) {
 		{name: "RAKBankPartner refuses the accounts scope without account_id", bank: providers.RAKBankPartner,
 			call:       raw{contentType: "application/json", header: partnerHeaders(partner, uuid.NewString()), body: `{"grant_type":"client_credentials","scope":"accounts"}`, clientCert: true},
 			wantStatus: 400, wantError: "REQ-006"},
+	}
+}
 
+// keycloakAndMbanqContracts are Banfico (Keycloak) and MBANQ.
+func keycloakAndMbanqContracts(s *sandbox.Server) []contractCase {
+	banfico, mbanq := s.Credentials(providers.Banfico), s.Credentials(providers.Mbanq)
+	return []contractCase{
 		// Banfico (Keycloak).
 		{name: "Banfico accepts client_credentials with Basic", bank: providers.Banfico,
 			call:       raw{contentType: form, basic: banfico.ClientID + ":" + banfico.ClientSecret, basicEncoded: true, body: formBody("grant_type", "client_credentials")},
@@ -221,7 +231,6 @@ func TestContracts(t *testing.T) {
 		{name: "Banfico refuses the password grant", bank: providers.Banfico,
 			call:       raw{contentType: form, basic: banfico.ClientID + ":" + banfico.ClientSecret, body: formBody("grant_type", "password", "username", "u", "password", "p")},
 			wantStatus: 400, wantError: "unauthorized_client"},
-
 		// MBANQ.
 		{name: "Mbanq accepts the password grant with the tenant and device headers", bank: providers.Mbanq,
 			call:       raw{contentType: form, header: mbanqHeaders(mbanq), body: formBody("grant_type", "password", "username", mbanq.Username, "password", mbanq.Password, "client_id", mbanq.ClientID, "client_secret", mbanq.ClientSecret)},
@@ -239,8 +248,13 @@ func TestContracts(t *testing.T) {
 		{name: "Mbanq refuses client_credentials", bank: providers.Mbanq,
 			call:       raw{contentType: form, header: mbanqHeaders(mbanq), body: formBody("grant_type", "client_credentials", "client_id", mbanq.ClientID, "client_secret", mbanq.ClientSecret)},
 			wantStatus: 400, wantError: "unsupported_grant_type"},
+	}
+}
 
-		// Paymob (Django OAuth Toolkit).
+// paymobContract is Paymob (Django OAuth Toolkit).
+func paymobContract(s *sandbox.Server) []contractCase {
+	paymob := s.Credentials(providers.Paymob)
+	return []contractCase{
 		{name: "Paymob accepts the password grant with encoded Basic", bank: providers.Paymob,
 			call:       raw{contentType: form, basic: paymob.ClientID + ":" + paymob.ClientSecret, basicEncoded: true, body: formBody("grant_type", "password", "username", paymob.Username, "password", paymob.Password)},
 			wantStatus: 200, wantFields: []string{"access_token", "expires_in", "refresh_token", "scope", "token_type"}},
@@ -260,6 +274,12 @@ func TestContracts(t *testing.T) {
 			call:       raw{contentType: form, basic: paymob.ClientID + ":" + paymob.ClientSecret, basicEncoded: true, body: formBody("grant_type", "refresh_token", "refresh_token", "demo-unknown")},
 			wantStatus: 400, wantError: "invalid_grant"},
 	}
+}
+
+// TestContracts states, bank by bank, what each fake accepts and what it refuses.
+func TestContracts(t *testing.T) {
+	s := start(t, sandbox.Options{})
+	cases := slices.Concat(rakbankContract(s), rakbankPartnerContract(s), keycloakAndMbanqContracts(s), paymobContract(s))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := s.Requests(tc.bank)

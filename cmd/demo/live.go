@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -108,7 +109,7 @@ func (d *demo) observe(ctx context.Context) snapshot {
 			r.secret = btr.Status.SecretName
 		}
 		if r.secret == "" {
-			r.secret = keyOr(want.Spec.SecretName, want.Name)
+			r.secret = cmp.Or(want.Spec.SecretName, want.Name)
 		}
 		secret := &corev1.Secret{}
 		if err := d.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: r.secret}, secret); err == nil {
@@ -174,9 +175,9 @@ func (d *demo) live(ctx context.Context) error {
 			done = true
 		case <-tick.C:
 		}
-		if exited, err := d.manager.exited(); exited {
+		if exited, err := d.manager.Exited(); exited {
 			out.flush(d, last, sc)
-			fmt.Printf("\nmanager log (last lines):\n%s\n", d.manager.tail(30))
+			fmt.Printf("\nmanager log (last lines):\n%s\n", d.manager.LogTail(30))
 			return fmt.Errorf("the manager exited unexpectedly: %v", err)
 		}
 		// The last look is taken even after Ctrl-C, for the summary.

@@ -1,7 +1,7 @@
 // Command demo is `make demo`: the operator's main job, live, on a local control plane.
 //
 // It starts etcd and kube-apiserver through envtest (the binaries `make setup-envtest`
-// builds), installs the CRD, starts the sandbox of the five banks (test/fakebank, the same
+// builds), installs the CRD, starts the sandbox of the five banks (internal/sandbox, the same
 // fakes the tests use) with short token lifetimes, runs the real manager binary as a child
 // process, applies config/samples rewritten to point at the sandbox, and shows a table that
 // follows the tokens as they are issued and refreshed. Midway it breaks two banks, one way
@@ -26,16 +26,13 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/term"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 type options struct {
@@ -148,15 +145,13 @@ type demo struct {
 	opts  options
 	start time.Time
 
-	runDir     string
-	kubeconfig string
-	env        *envtest.Environment
-	envStarted bool
-	cfg        *rest.Config
-	k8s        client.Client
-	bank       *fakebank.Server
-	manager    *managerProcess
-	children   []childProcess
+	runDir       string
+	kubeconfig   string
+	controlPlane *harness.ControlPlane
+	k8s          client.Client
+	bank         *sandbox.Server
+	manager      *harness.ManagerProcess
+	children     []harness.ChildProcess
 
 	requests     []*tokensv1alpha1.BankTokenRequest
 	liveStart    time.Time
@@ -181,35 +176,22 @@ func (d *demo) run(ctx context.Context) error {
 
 	// 1. The control plane, with the CRD installed.
 	say("starting the control plane: etcd and kube-apiserver from %s", os.Getenv("KUBEBUILDER_ASSETS"))
-	d.env = &envtest.Environment{CRDDirectoryPaths: []string{o.crds}, ErrorIfCRDPathMissing: true}
 	began := time.Now()
 	err = progress(ctx, "starting the control plane", "letting the control plane finish starting, to stop it", func() error {
-		cfg, err := d.env.Start()
-		d.cfg = cfg
+		var err error
+		d.controlPlane, err = harness.StartControlPlane(harness.ControlPlaneOptions{
+			CRDDirectory: o.crds, ClientQPS: 100, ClientBurst: 200,
+			KubeconfigPath: filepath.Join(d.runDir, "kubeconfig"), KubeconfigUser: "demo-admin",
+		})
 		return err
 	})
-	d.envStarted = d.cfg != nil
-	d.children = listChildren()
+	d.children = harness.ChildProcesses()
 	if err != nil {
-		return fmt.Errorf("starting the control plane: %w", err)
+		return err
 	}
 	say("control plane up in %s, CRD bankTokenRequests.tokens.banktoken.io installed", roundDur(time.Since(began)))
+	d.k8s, d.kubeconfig = d.controlPlane.Client, d.controlPlane.Kubeconfig
 	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := d.writeKubeconfig(); err != nil {
-		return err
-	}
-	d.cfg.QPS, d.cfg.Burst = 100, 200
-	d.cfg.WarningHandler = rest.NoWarnings{}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
-	}
-	if err := tokensv1alpha1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	if d.k8s, err = client.New(d.cfg, client.Options{Scheme: scheme}); err != nil {
 		return err
 	}
 
@@ -230,12 +212,8 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.startManager(); err != nil {
 		return err
 	}
-	d.children = listChildren()
-	var names []string
-	for _, c := range d.children {
-		names = append(names, fmt.Sprintf("%s (pid %d)", c.name, c.pid))
-	}
-	say("running: %s", strings.Join(names, ", "))
+	d.children = harness.ChildProcesses()
+	say("running: %s", joined(d.children))
 
 	if err := d.applyRequests(ctx); err != nil {
 		return err
@@ -256,17 +234,39 @@ func (d *demo) run(ctx context.Context) error {
 	return d.live(ctx)
 }
 
-func (d *demo) writeKubeconfig() error {
-	user, err := d.env.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fmt.Errorf("creating the demo's admin user: %w", err)
-	}
-	kubeconfig, err := user.KubeConfig()
+// startManager runs bin/manager out of cluster, as `make run` would run it.
+func (d *demo) startManager() error {
+	bin, err := filepath.Abs(d.opts.manager)
 	if err != nil {
 		return err
 	}
-	d.kubeconfig = filepath.Join(d.runDir, "kubeconfig")
-	return os.WriteFile(d.kubeconfig, kubeconfig, 0o600)
+	d.manager, err = harness.StartManagerProcess(harness.ManagerProcessOptions{
+		Binary: bin, Kubeconfig: d.kubeconfig, LogPath: filepath.Join(d.runDir, "manager.log"),
+		// The live table counts refreshes from the operator's TokenRefreshed events.
+		Args: []string{"--issue-events"},
+	})
+	if err != nil {
+		return err
+	}
+	say("manager started: %s %s", relPath(bin), strings.Join(d.manager.Args(), " "))
+	return nil
+}
+
+func relPath(p string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return p
+}
+
+func joined[T fmt.Stringer](items []T) string {
+	names := make([]string, len(items))
+	for i, item := range items {
+		names[i] = item.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 // cleanup stops, in order, the manager, the sandbox and the control plane, then checks that
@@ -274,31 +274,31 @@ func (d *demo) writeKubeconfig() error {
 func (d *demo) cleanup(keepLogs bool) error {
 	var errs []error
 	if d.manager != nil {
-		if exited, _ := d.manager.exited(); !exited {
-			say("stopping the manager (pid %d)", d.manager.pid())
+		if exited, _ := d.manager.Exited(); !exited {
+			say("stopping the manager (pid %d)", d.manager.PID())
 		}
-		if err := d.manager.stop(10 * time.Second); err != nil {
+		if err := d.manager.Stop(10 * time.Second); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if d.bank != nil {
 		d.bank.Close()
 	}
-	if d.envStarted {
+	if d.controlPlane != nil {
 		began := time.Now()
-		err := progress(context.Background(), "stopping kube-apiserver and etcd", "", d.env.Stop)
+		err := progress(context.Background(), "stopping kube-apiserver and etcd", "", d.controlPlane.Stop)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("stopping the control plane: %w", err))
 		} else {
 			say("stopped kube-apiserver and etcd in %s", roundDur(time.Since(began)))
 		}
 	}
-	if left := stillRunning(d.children); len(left) > 0 {
-		errs = append(errs, fmt.Errorf("still running after cleanup: %s", strings.Join(left, ", ")))
+	if left := harness.StillRunning(d.children); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("still running after cleanup: %s", joined(left)))
 	} else if len(d.children) > 0 {
 		var names []string
 		for _, c := range d.children {
-			names = append(names, c.name)
+			names = append(names, c.Name)
 		}
 		say("nothing left running (%s: all exited)", strings.Join(names, ", "))
 	}

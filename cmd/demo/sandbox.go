@@ -13,11 +13,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 // Names of the objects the demo adds next to the samples.
@@ -28,7 +30,7 @@ const (
 
 func (d *demo) startSandbox() error {
 	lifetimes := map[providers.Name]time.Duration{}
-	for _, b := range fakebank.Banks() {
+	for _, b := range sandbox.Banks() {
 		lifetimes[b] = d.opts.lifetime
 	}
 	logFile, err := os.Create(filepath.Join(d.runDir, "sandbox-bank.log"))
@@ -36,7 +38,7 @@ func (d *demo) startSandbox() error {
 		return err
 	}
 	logger := log.New(logFile, "", log.LstdFlags|log.Lmicroseconds)
-	d.bank, err = fakebank.Start(fakebank.Options{Lifetimes: lifetimes, Logf: logger.Printf})
+	d.bank, err = sandbox.Start(sandbox.Options{Lifetimes: lifetimes, Logf: logger.Printf})
 	if err != nil {
 		return fmt.Errorf("starting the sandbox banks: %w", err)
 	}
@@ -70,7 +72,7 @@ func (d *demo) prepareRequests() error {
 			continue
 		}
 		name := providers.Name(btr.Spec.Provider)
-		if !slices.Contains(fakebank.Banks(), name) {
+		if !slices.Contains(sandbox.Banks(), name) {
 			say("skipping %s: the sandbox has no %s bank", f, name)
 			continue
 		}
@@ -82,7 +84,7 @@ func (d *demo) prepareRequests() error {
 
 	say("applying %s, rewritten for the sandbox:", d.opts.samples)
 	d.bankOf = map[string]providers.Name{}
-	for _, name := range fakebank.Banks() {
+	for _, name := range sandbox.Banks() {
 		btr, ok := byBank[name]
 		if !ok {
 			return fmt.Errorf("%s has no sample BankTokenRequest for %s", d.opts.samples, name)
@@ -95,45 +97,41 @@ func (d *demo) prepareRequests() error {
 	return nil
 }
 
-// rewriteForSandbox changes btr to work against bank and says what it changed.
-func rewriteForSandbox(btr *tokensv1alpha1.BankTokenRequest, bank *fakebank.Server, namespace string) []string {
-	name := providers.Name(btr.Spec.Provider)
-	creds := bank.Credentials(name)
+// rewriteForSandbox changes btr to work against bank and says what it changed. The
+// sample's own scope, headers and metadata stay where the sandbox bank accepts them.
+func rewriteForSandbox(btr *tokensv1alpha1.BankTokenRequest, bank *sandbox.Server, namespace string) []string {
+	sample := btr.Spec.DeepCopy()
 	btr.Namespace = namespace
-	btr.Spec.Endpoint = bank.TokenURL(name)
+	harness.PointAtSandbox(btr, bank, caConfigMapName, clientTLSName)
 	changes := []string{"endpoint → sandbox"}
 
-	if creds.Scope != "" && !scopeWithin(btr.Spec.Scope, creds.Scope) {
-		changes = append(changes, fmt.Sprintf("scope %q → %q", btr.Spec.Scope, creds.Scope))
-		btr.Spec.Scope = creds.Scope
+	if btr.Spec.Scope == "" || scopeWithin(sample.Scope, btr.Spec.Scope) {
+		btr.Spec.Scope = sample.Scope
+	} else {
+		changes = append(changes, fmt.Sprintf("scope %q → %q", sample.Scope, btr.Spec.Scope))
 	}
-	if len(creds.Headers) > 0 {
-		var headers []tokensv1alpha1.HTTPHeader
+	switch {
+	case len(btr.Spec.Headers) == 0:
+		btr.Spec.Headers = sample.Headers
+	case !slices.Equal(btr.Spec.Headers, sample.Headers):
 		var names []string
-		for _, h := range creds.Headers {
-			headers = append(headers, tokensv1alpha1.HTTPHeader{Name: h.Name, Value: h.Value})
+		for _, h := range btr.Spec.Headers {
 			names = append(names, h.Name)
 		}
-		if !slices.Equal(headers, btr.Spec.Headers) {
-			btr.Spec.Headers = headers
-			changes = append(changes, "headers → "+strings.Join(names, ", "))
-		}
+		changes = append(changes, "headers → "+strings.Join(names, ", "))
 	}
-	if len(creds.Metadata) > 0 && !maps.Equal(creds.Metadata, btr.Spec.Metadata) {
-		btr.Spec.Metadata = maps.Clone(creds.Metadata)
-		changes = append(changes, "metadata → "+strings.Join(slices.Sorted(maps.Keys(creds.Metadata)), ", "))
+	switch {
+	case len(btr.Spec.Metadata) == 0:
+		btr.Spec.Metadata = sample.Metadata
+	case !maps.Equal(btr.Spec.Metadata, sample.Metadata):
+		changes = append(changes, "metadata → "+strings.Join(slices.Sorted(maps.Keys(btr.Spec.Metadata)), ", "))
 	}
 
-	tls := &tokensv1alpha1.TLSConfig{CABundleRef: &tokensv1alpha1.CABundleReference{
-		Kind: "ConfigMap", Name: caConfigMapName, Key: tokensv1alpha1.DefaultCABundleKey}}
 	tlsChange := "tls.caBundleRef → ConfigMap " + caConfigMapName
-	if name == providers.RAKBankPartner {
-		tls.ClientCertificateSecretRef = &tokensv1alpha1.LocalSecretReference{Name: clientTLSName}
+	if btr.Spec.TLS.ClientCertificateSecretRef != nil {
 		tlsChange += ", client certificate → Secret " + clientTLSName
 	}
-	btr.Spec.TLS = tls
-	changes = append(changes, tlsChange)
-	return changes
+	return append(changes, tlsChange)
 }
 
 // scopeWithin reports whether every word of requested is one the bank grants.
@@ -155,34 +153,21 @@ func (d *demo) applySupportingObjects(ctx context.Context) error {
 			return fmt.Errorf("creating namespace %s: %w", ns, err)
 		}
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: caConfigMapName, Namespace: ns},
-		Data: map[string]string{tokensv1alpha1.DefaultCABundleKey: string(d.bank.CABundle())}}
-	if err := d.k8s.Create(ctx, cm); err != nil {
-		return fmt.Errorf("creating ConfigMap %s: %w", cm.Name, err)
-	}
-	certPEM, keyPEM := d.bank.ClientCertificate()
-	tlsSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: clientTLSName, Namespace: ns},
-		Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}}
-	if err := d.k8s.Create(ctx, tlsSecret); err != nil {
-		return fmt.Errorf("creating Secret %s: %w", tlsSecret.Name, err)
+	for _, o := range []client.Object{
+		harness.CABundleConfigMap(d.bank, ns, caConfigMapName),
+		harness.ClientCertificateSecret(d.bank, ns, clientTLSName),
+	} {
+		if err := d.k8s.Create(ctx, o); err != nil {
+			return fmt.Errorf("creating %s: %w", o.GetName(), err)
+		}
 	}
 	var created []string
 	for _, btr := range d.requests {
-		creds := d.bank.Credentials(d.bankOf[btr.Name])
-		ref := btr.Spec.CredentialsSecretRef
-		data := map[string][]byte{
-			keyOr(ref.ClientIDKey, tokensv1alpha1.DefaultClientIDKey):         []byte(creds.ClientID),
-			keyOr(ref.ClientSecretKey, tokensv1alpha1.DefaultClientSecretKey): []byte(creds.ClientSecret),
-		}
-		if creds.Username != "" {
-			data[keyOr(ref.UsernameKey, tokensv1alpha1.DefaultUsernameKey)] = []byte(creds.Username)
-			data[keyOr(ref.PasswordKey, tokensv1alpha1.DefaultPasswordKey)] = []byte(creds.Password)
-		}
-		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: ns}, Data: data}
+		secret := harness.CredentialsSecret(d.bank, btr)
 		if err := d.k8s.Create(ctx, secret); err != nil {
 			return fmt.Errorf("creating Secret %s: %w", secret.Name, err)
 		}
-		created = append(created, ref.Name)
+		created = append(created, secret.Name)
 	}
 	say("created in namespace %s: ConfigMap %s, Secret %s (mTLS), credentials Secrets %s",
 		ns, caConfigMapName, clientTLSName, strings.Join(created, ", "))
@@ -200,11 +185,4 @@ func (d *demo) applyRequests(ctx context.Context) error {
 	d.liveStart = time.Now()
 	say("created %d BankTokenRequests: %s", len(names), strings.Join(names, ", "))
 	return nil
-}
-
-func keyOr(key, def string) string {
-	if key != "" {
-		return key
-	}
-	return def
 }

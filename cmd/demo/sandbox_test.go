@@ -5,13 +5,13 @@ import (
 	"testing"
 
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 // The samples are read as they are and rewritten only where the sandbox differs from the
 // real bank; the demo run in `make test` checks that the result actually gets tokens.
 func TestSamplesRewrittenForSandbox(t *testing.T) {
-	bank, err := fakebank.Start(fakebank.Options{})
+	bank, err := sandbox.Start(sandbox.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +20,7 @@ func TestSamplesRewrittenForSandbox(t *testing.T) {
 	if err := d.prepareRequests(); err != nil {
 		t.Fatal(err)
 	}
-	if len(d.requests) != len(fakebank.Banks()) {
+	if len(d.requests) != len(sandbox.Banks()) {
 		t.Fatalf("want one request per bank, got %d", len(d.requests))
 	}
 	for _, btr := range d.requests {

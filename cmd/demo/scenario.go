@@ -210,76 +210,25 @@ func (d *demo) summarize(s snapshot, sc *scenario, t *tracker, interrupted bool)
 			return row{}
 		}
 
-		if revokedAt.IsZero() {
-			fmt.Println("  - Paymob refresh-token revocation: not injected (the run was too short for it to play out)")
-		} else {
-			r := rowOf(revokeBank)
-			rejected := firstEvent(s.events, r.name, revokedAt, evRefreshTokenRejected)
-			var written *eventsv1.Event
-			if rejected != nil {
-				written = firstEvent(s.events, r.name, eventTime(*rejected), evTokenRefreshed, evRecovered)
+		for _, failure := range []struct {
+			what       string
+			injectedAt time.Time
+			outcome    func() injectedFailure
+		}{
+			{"Paymob refresh-token revocation", revokedAt,
+				func() injectedFailure { return d.revocationOutcome(s, t, rowOf(revokeBank).name, revokedAt) }},
+			{"Banfico outage", downAt,
+				func() injectedFailure { return d.outageOutcome(s, t, rowOf(outageBank).name, downAt, upAt) }},
+		} {
+			if failure.injectedAt.IsZero() {
+				fmt.Printf("  - %s: not injected (the run was too short for it to play out)\n", failure.what)
+				continue
 			}
-			stayed := !t.readyFalseAfter[r.name]
-			ok := rejected != nil && written != nil && stayed
-			pending := interrupted && stayed && !ok
-			text := fmt.Sprintf("Paymob refresh tokens revoked at %s:", d.elapsed(revokedAt))
-			switch {
-			case rejected == nil:
-				text += " no RefreshTokenRejected event yet"
-			case written == nil:
-				text += fmt.Sprintf(" RefreshTokenRejected at %s, but no new token written after it", d.elapsed(eventTime(*rejected)))
+			switch c := failure.outcome(); {
+			case interrupted && c.couldStillPass && !c.ok:
+				fmt.Printf("  - %s (interrupted while it played out)\n", c.text)
 			default:
-				text += fmt.Sprintf(" RefreshTokenRejected at %s, fell back to the password grant, %s at %s",
-					d.elapsed(eventTime(*rejected)), written.Reason, d.elapsed(eventTime(*written)))
-			}
-			if stayed {
-				text += "; Ready stayed True"
-			} else {
-				text += "; Ready went False"
-			}
-			if pending {
-				fmt.Printf("  - %s (interrupted while it played out)\n", text)
-			} else {
-				fmt.Printf("  %s %s\n", mark(ok), text)
-			}
-		}
-
-		if downAt.IsZero() {
-			fmt.Println("  - Banfico outage: not injected (the run was too short for it to play out)")
-		} else {
-			r := rowOf(outageBank)
-			failed := firstEvent(s.events, r.name, downAt, evRefreshFailed)
-			var recovered *eventsv1.Event
-			if failed != nil {
-				recovered = firstEvent(s.events, r.name, eventTime(*failed), evRecovered)
-			}
-			ok := failed != nil && recovered != nil
-			pending := interrupted && !ok
-			text := fmt.Sprintf("Banfico down at %s", d.elapsed(downAt))
-			if !upAt.IsZero() {
-				text += fmt.Sprintf(", up at %s", d.elapsed(upAt))
-			}
-			text += ":"
-			switch {
-			case failed == nil:
-				text += " no RefreshFailed event"
-			case recovered == nil:
-				text += fmt.Sprintf(" RefreshFailed at %s, not Recovered by the end", d.elapsed(eventTime(*failed)))
-			default:
-				text += fmt.Sprintf(" RefreshFailed at %s, Recovered at %s", d.elapsed(eventTime(*failed)), d.elapsed(eventTime(*recovered)))
-			}
-			switch {
-			case t.readyFalseAfter[r.name]:
-				text += "; Ready went False meanwhile (the held token expired)"
-			case t.reasonsAfter[r.name]["RefreshFailing"]:
-				text += "; Ready stayed True, reason RefreshFailing while down"
-			default:
-				text += "; Ready stayed True"
-			}
-			if pending {
-				fmt.Printf("  - %s (interrupted while it played out)\n", text)
-			} else {
-				fmt.Printf("  %s %s\n", mark(ok), text)
+				fmt.Printf("  %s %s\n", mark(c.ok), c.text)
 			}
 		}
 	}
@@ -290,9 +239,82 @@ func (d *demo) summarize(s snapshot, sc *scenario, t *tracker, interrupted bool)
 	} else {
 		say("some checks failed (see ✗ above)")
 		if d.manager != nil && !interrupted {
-			fmt.Printf("manager log (last lines):\n%s\n", d.manager.tail(20))
+			fmt.Printf("manager log (last lines):\n%s\n", d.manager.LogTail(20))
 		}
 	}
+}
+
+// injectedFailure is the verdict on one failure the demo injected.
+type injectedFailure struct {
+	ok bool
+	// couldStillPass: an interrupted run reports it as still playing out, not as failed.
+	couldStillPass bool
+	text           string
+}
+
+// causeAndEffect finds the first event of causes about name since since, then the first
+// of effects after it.
+func causeAndEffect(events []eventsv1.Event, name string, since time.Time, causes, effects []string) (cause, effect *eventsv1.Event) {
+	cause = firstEvent(events, name, since, causes...)
+	if cause != nil {
+		effect = firstEvent(events, name, eventTime(*cause), effects...)
+	}
+	return cause, effect
+}
+
+// describeCauseAndEffect says which of the two events came and when: "no <cause> event",
+// "<cause> at T, <noEffect>" or "<cause> at T, <beforeEffect><effect> at T".
+func (d *demo) describeCauseAndEffect(cause, effect *eventsv1.Event, causeReason, noEffect, beforeEffect string) string {
+	switch {
+	case cause == nil:
+		return "no " + causeReason + " event"
+	case effect == nil:
+		return fmt.Sprintf("%s at %s, %s", cause.Reason, d.elapsed(eventTime(*cause)), noEffect)
+	default:
+		return fmt.Sprintf("%s at %s, %s%s at %s", cause.Reason, d.elapsed(eventTime(*cause)),
+			beforeEffect, effect.Reason, d.elapsed(eventTime(*effect)))
+	}
+}
+
+// revocationOutcome: after Paymob revokes its refresh tokens, the operator must fall back
+// to the password grant and write a new token, with Ready staying True.
+func (d *demo) revocationOutcome(s snapshot, t *tracker, name string, revokedAt time.Time) injectedFailure {
+	var out injectedFailure
+	rejected, written := causeAndEffect(s.events, name, revokedAt,
+		[]string{evRefreshTokenRejected}, []string{evTokenRefreshed, evRecovered})
+	stayed := !t.readyFalseAfter[name]
+	out.ok, out.couldStillPass = rejected != nil && written != nil && stayed, stayed
+	out.text = fmt.Sprintf("Paymob refresh tokens revoked at %s: ", d.elapsed(revokedAt)) +
+		d.describeCauseAndEffect(rejected, written, evRefreshTokenRejected,
+			"but no new token written after it", "fell back to the password grant, ")
+	if stayed {
+		out.text += "; Ready stayed True"
+	} else {
+		out.text += "; Ready went False"
+	}
+	return out
+}
+
+// outageOutcome: while Banfico is down the refresh fails and Ready stays True with reason
+// RefreshFailing; once it is up, the operator recovers.
+func (d *demo) outageOutcome(s snapshot, t *tracker, name string, downAt, upAt time.Time) injectedFailure {
+	out := injectedFailure{couldStillPass: true}
+	failed, recovered := causeAndEffect(s.events, name, downAt, []string{evRefreshFailed}, []string{evRecovered})
+	out.ok = failed != nil && recovered != nil
+	out.text = fmt.Sprintf("Banfico down at %s", d.elapsed(downAt))
+	if !upAt.IsZero() {
+		out.text += fmt.Sprintf(", up at %s", d.elapsed(upAt))
+	}
+	out.text += ": " + d.describeCauseAndEffect(failed, recovered, evRefreshFailed, "not Recovered by the end", "")
+	switch {
+	case t.readyFalseAfter[name]:
+		out.text += "; Ready went False meanwhile (the held token expired)"
+	case t.reasonsAfter[name]["RefreshFailing"]:
+		out.text += "; Ready stayed True, reason RefreshFailing while down"
+	default:
+		out.text += "; Ready stayed True"
+	}
+	return out
 }
 
 func plural(n int, one, many string) string {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 func main() {
@@ -37,14 +37,14 @@ func main() {
 
 func run(listen, caFile, clientCertDir string, lifetime time.Duration, hosts []string, quiet bool) error {
 	lifetimes := map[providers.Name]time.Duration{}
-	for _, b := range fakebank.Banks() {
+	for _, b := range sandbox.Banks() {
 		lifetimes[b] = lifetime
 	}
-	opts := fakebank.Options{Lifetimes: lifetimes, Hosts: hosts}
+	opts := sandbox.Options{Lifetimes: lifetimes, Hosts: hosts}
 	if !quiet {
 		opts.Logf = log.Printf
 	}
-	srv, err := fakebank.StartOn(listen, opts)
+	srv, err := sandbox.StartOn(listen, opts)
 	if err != nil {
 		return err
 	}
@@ -77,9 +77,9 @@ func run(listen, caFile, clientCertDir string, lifetime time.Duration, hosts []s
 }
 
 // printBanks shows each endpoint and the fixture credentials it accepts.
-func printBanks(w io.Writer, srv *fakebank.Server, lifetime time.Duration) {
+func printBanks(w io.Writer, srv *sandbox.Server, lifetime time.Duration) {
 	fmt.Fprintf(w, "sandbox-bank serving on %s (access tokens live %s)\n", srv.URL(), lifetime)
-	for _, name := range fakebank.Banks() {
+	for _, name := range sandbox.Banks() {
 		c := srv.Credentials(name)
 		p, _ := providers.PresetFor(name)
 		fmt.Fprintf(w, "\n%s\n  token URL:     %s\n  grant:         %s\n  client auth:   %s\n", name, srv.TokenURL(name), p.DefaultGrant, p.DefaultClientAuthentication)

@@ -17,7 +17,7 @@ import (
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 var _ = Describe("BankTokenRequest controller", func() {
@@ -25,7 +25,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 		SetDefaultEventuallyTimeout(20 * time.Second)
 		SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
 		DeferCleanup(func() {
-			for _, name := range fakebank.Banks() {
+			for _, name := range sandbox.Banks() {
 				bank.SetLifetime(name, time.Hour)
 				bank.SetUnavailable(name, false)
 				bank.SetRateLimited(name, 0)
@@ -36,7 +36,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 	It("issues a working token for each of the five banks and refreshes it before it expires", func() {
 		ns := newNamespace()
 		requests := map[providers.Name]*tokensv1alpha1.BankTokenRequest{}
-		for _, name := range fakebank.Banks() {
+		for _, name := range sandbox.Banks() {
 			bank.SetLifetime(name, 9*time.Second)
 			requests[name] = applyBank(ns, name)
 		}
@@ -317,7 +317,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 
 func totalRequests() int {
 	n := 0
-	for _, name := range fakebank.Banks() {
+	for _, name := range sandbox.Banks() {
 		n += bank.Requests(name)
 	}
 	return n

@@ -15,16 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
-
-var bankProviders = map[providers.Name]tokensv1alpha1.Provider{
-	providers.RAKBank:        tokensv1alpha1.ProviderRAKBank,
-	providers.RAKBankPartner: tokensv1alpha1.ProviderRAKBankPartner,
-	providers.Banfico:        tokensv1alpha1.ProviderBanfico,
-	providers.Mbanq:          tokensv1alpha1.ProviderMbanq,
-	providers.Paymob:         tokensv1alpha1.ProviderPaymob,
-}
 
 var namespaceCounter int
 
@@ -47,64 +40,19 @@ func newNamespace() string {
 }
 
 // applyBank creates the credentials Secret, the CA bundle ConfigMap, the client certificate
-// Secret and a BankTokenRequest for one fake bank, and returns the request.
+// Secret and a BankTokenRequest for one sandbox bank, and returns the request.
 func applyBank(namespace string, name providers.Name, mutate ...func(*tokensv1alpha1.BankTokenRequest)) *tokensv1alpha1.BankTokenRequest {
-	lower := strings.ToLower(string(name))
-	creds := bank.Credentials(name)
-	data := map[string][]byte{"client_id": []byte(creds.ClientID), "client_secret": []byte(creds.ClientSecret)}
-	if creds.Username != "" {
-		data["username"] = []byte(creds.Username)
-		data["password"] = []byte(creds.Password)
-	}
-	createOrUpdateSecret(namespace, lower+"-credentials", data)
-	ensureCA(namespace)
-
-	btr := &tokensv1alpha1.BankTokenRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: lower, Namespace: namespace},
-		Spec: tokensv1alpha1.BankTokenRequestSpec{
-			Provider:             bankProviders[name],
-			Endpoint:             bank.TokenURL(name),
-			Scope:                creds.Scope,
-			CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: lower + "-credentials"},
-			Metadata:             creds.Metadata,
-			TLS: &tokensv1alpha1.TLSConfig{
-				CABundleRef: &tokensv1alpha1.CABundleReference{Name: "bank-ca"},
-			},
-		},
-	}
-	for _, h := range creds.Headers {
-		btr.Spec.Headers = append(btr.Spec.Headers, tokensv1alpha1.HTTPHeader{Name: h.Name, Value: h.Value})
-	}
-	if name == providers.RAKBankPartner {
-		cert, key := bank.ClientCertificate()
-		createOrUpdateSecret(namespace, "partner-client-tls", map[string][]byte{"tls.crt": cert, "tls.key": key})
-		btr.Spec.TLS.ClientCertificateSecretRef = &tokensv1alpha1.LocalSecretReference{Name: "partner-client-tls"}
-	}
+	request := harness.NewSandboxRequest(bank, name, namespace, strings.ToLower(string(name)))
 	for _, m := range mutate {
-		m(btr)
+		m(request.Request)
 	}
-	Expect(k8sClient.Create(suiteCtx, btr)).To(Succeed())
-	return btr
-}
-
-func ensureCA(namespace string) {
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "bank-ca", Namespace: namespace},
-		Data: map[string]string{"ca.crt": string(bank.CABundle())}}
-	err := k8sClient.Create(suiteCtx, cm)
-	if err != nil {
-		Expect(client.IgnoreAlreadyExists(err)).To(Succeed())
-	}
+	Expect(request.Apply(suiteCtx, k8sClient)).To(Succeed())
+	return request.Request
 }
 
 func createOrUpdateSecret(namespace, name string, data map[string][]byte) {
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
-	err := k8sClient.Get(suiteCtx, client.ObjectKeyFromObject(secret), secret)
-	secret.Data = data
-	if err == nil {
-		Expect(k8sClient.Update(suiteCtx, secret)).To(Succeed())
-		return
-	}
-	Expect(k8sClient.Create(suiteCtx, secret)).To(Succeed())
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, Data: data}
+	Expect(harness.CreateOrUpdate(suiteCtx, k8sClient, secret)).To(Succeed())
 }
 
 func getBTR(btr *tokensv1alpha1.BankTokenRequest) *tokensv1alpha1.BankTokenRequest {
@@ -120,12 +68,8 @@ func readyCondition(btr *tokensv1alpha1.BankTokenRequest) *metav1.Condition {
 // eventuallyReady waits for Ready=True with the given reason and returns the output Secret.
 func eventuallyReady(btr *tokensv1alpha1.BankTokenRequest, reason string) *corev1.Secret {
 	GinkgoHelper()
-	Eventually(func(g Gomega) {
-		c := readyCondition(btr)
-		g.Expect(c).NotTo(BeNil())
-		g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
-		g.Expect(c.Reason).To(Equal(reason), c.Message)
-	}).WithTimeout(20 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+	_, err := harness.WaitForReady(suiteCtx, k8sClient, btr, metav1.ConditionTrue, reason, 20*time.Second)
+	Expect(err).NotTo(HaveOccurred())
 	return outputSecret(btr)
 }
 

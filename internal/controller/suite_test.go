@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,21 +14,18 @@ import (
 	"go.uber.org/zap/zapcore"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 // The suite runs the real manager against a real kube-apiserver and the fake banks over TLS.
@@ -37,12 +33,12 @@ import (
 // banks, and captures every log line it prints, so tests can assert writes, calls and leaks.
 
 var (
-	testEnv    *envtest.Environment
-	cfg        *rest.Config
-	k8sClient  client.Client
-	bank       *fakebank.Server
-	writes     = &writeCounter{byNamespace: map[string]int{}}
-	managerLog = &syncBuffer{}
+	controlPlane *harness.ControlPlane
+	cfg          *rest.Config
+	k8sClient    client.Client
+	bank         *sandbox.Server
+	writes       = &writeCounter{byNamespace: map[string]int{}}
+	managerLog   = &syncBuffer{}
 
 	suiteCtx    context.Context
 	suiteCancel context.CancelFunc
@@ -62,21 +58,11 @@ var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(managerLog), zap.Level(zapcore.DebugLevel)))
 	suiteCtx, suiteCancel = context.WithCancel(context.Background())
 
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	var err error
-	cfg, err = testEnv.Start()
+	cp, err := harness.StartControlPlane(harness.ControlPlaneOptions{})
 	Expect(err).NotTo(HaveOccurred())
+	controlPlane, cfg, k8sClient = cp, cp.Config, cp.Client
 
-	scheme := runtime.NewScheme()
-	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
-	Expect(tokensv1alpha1.AddToScheme(scheme)).To(Succeed())
-	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
-	Expect(err).NotTo(HaveOccurred())
-
-	bank, err = fakebank.Start(fakebank.Options{})
+	bank, err = sandbox.Start(sandbox.Options{})
 	Expect(err).NotTo(HaveOccurred())
 
 	startManager()
@@ -93,8 +79,8 @@ var _ = AfterSuite(func() {
 		if bank != nil {
 			bank.Close()
 		}
-		if testEnv != nil {
-			Expect(testEnv.Stop()).To(Succeed())
+		if controlPlane != nil {
+			Expect(controlPlane.Stop()).To(Succeed())
 		}
 	}()
 	if k8sClient != nil {
@@ -210,7 +196,7 @@ var _ = metav1.Now
 
 // checkNoSecretsLeaked: no secret may reach a log line or an event, over everything the suite did.
 func checkNoSecretsLeaked() {
-	for _, name := range fakebank.Banks() {
+	for _, name := range sandbox.Banks() {
 		c := bank.Credentials(name)
 		seenSecrets.add(c.ClientSecret)
 		seenSecrets.add(c.Password)

@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 // clock is a settable time shared by a fake bank and the client.
@@ -29,7 +29,7 @@ func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now
 func (c *clock) Step(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 type bankEnv struct {
-	bank   *fakebank.Server
+	bank   *sandbox.Server
 	client *providers.Client
 	clock  *clock
 }
@@ -37,7 +37,7 @@ type bankEnv struct {
 func startBank(t *testing.T) *bankEnv {
 	t.Helper()
 	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	srv, err := fakebank.Start(fakebank.Options{
+	srv, err := sandbox.Start(sandbox.Options{
 		Now:       clk.Now,
 		Lifetimes: map[providers.Name]time.Duration{providers.Banfico: 5 * time.Minute},
 	})

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 // Secrets in the matrix's requests: every assertion checks that no message contains them.
@@ -24,7 +24,7 @@ const (
 )
 
 type pki struct {
-	ca        *fakebank.CertificateAuthority
+	ca        *sandbox.CertificateAuthority
 	valid     tls.Certificate
 	expired   tls.Certificate
 	wrongHost tls.Certificate
@@ -34,16 +34,16 @@ type pki struct {
 func newPKI(t *testing.T) *pki {
 	t.Helper()
 	now := time.Now()
-	ca, err := fakebank.NewCertificateAuthority("matrix CA", now)
+	ca, err := sandbox.NewCertificateAuthority("matrix CA", now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := fakebank.NewCertificateAuthority("untrusted CA", now)
+	other, err := sandbox.NewCertificateAuthority("untrusted CA", now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issue := func(ca *fakebank.CertificateAuthority, hosts []string, from, to time.Time) tls.Certificate {
-		c, err := ca.IssueTLS(fakebank.Leaf{CommonName: "bank", Hosts: hosts, NotBefore: from, NotAfter: to})
+	issue := func(ca *sandbox.CertificateAuthority, hosts []string, from, to time.Time) tls.Certificate {
+		c, err := ca.IssueTLS(sandbox.Leaf{CommonName: "bank", Hosts: hosts, NotBefore: from, NotAfter: to})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,14 +178,14 @@ func tlsFailureCases(p *pki) []errorMatrixCase {
 			wantClass: providers.ClassConfiguration, wantReason: providers.ReasonInvalidTLSConfig, wantText: "both the certificate and its key"},
 		{name: "a client key that does not match the certificate", handler: reply(200, json, `{}`),
 			mutate: func(r *providers.Request) {
-				cert, _, _ := p.ca.Issue(fakebank.Leaf{CommonName: "a", Client: true, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
-				_, key, _ := p.ca.Issue(fakebank.Leaf{CommonName: "b", Client: true, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
+				cert, _, _ := p.ca.Issue(sandbox.Leaf{CommonName: "a", Client: true, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
+				_, key, _ := p.ca.Issue(sandbox.Leaf{CommonName: "b", Client: true, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
 				r.TLS.ClientCertificate, r.TLS.ClientKey = cert, providers.Secret(key)
 			},
 			wantClass: providers.ClassConfiguration, wantReason: providers.ReasonInvalidTLSConfig, wantText: "client certificate"},
 		{name: "an expired client certificate", handler: reply(200, json, `{}`),
 			mutate: func(r *providers.Request) {
-				cert, key, _ := p.ca.Issue(fakebank.Leaf{CommonName: "old", Client: true, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+				cert, key, _ := p.ca.Issue(sandbox.Leaf{CommonName: "old", Client: true, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
 				r.TLS.ClientCertificate, r.TLS.ClientKey = cert, providers.Secret(key)
 			},
 			wantClass: providers.ClassConfiguration, wantReason: providers.ReasonInvalidTLSConfig, wantText: "client certificate expired"},

@@ -14,68 +14,32 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/harness"
 )
 
 // cluster is one local control plane (etcd + kube-apiserver) with the CRD installed, an
 // admin client for the bench itself, and a kubeconfig file for the manager process.
 type cluster struct {
-	env        *envtest.Environment
-	cfg        *rest.Config // admin: used for the bench's own client and to scrape /metrics
-	client     client.Client
-	kubeconfig string
-	metricsHC  *http.Client
+	*harness.ControlPlane
+	metricsHC *http.Client // admin: scrapes the apiserver's /metrics
 }
 
-var scheme = runtime.NewScheme()
-
-func init() {
-	must(clientgoscheme.AddToScheme(scheme))
-	must(tokensv1alpha1.AddToScheme(scheme))
-}
-
-func startCluster(root, assets, workDir string, clientQPS float32) (*cluster, error) {
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	cfg, err := env.Start()
+func startCluster(assets, workDir string, clientQPS float32) (*cluster, error) {
+	cp, err := harness.StartControlPlane(harness.ControlPlaneOptions{
+		AssetsDirectory: assets,
+		// The bench's own client creates thousands of objects: no client-side throttling.
+		ClientQPS: clientQPS, ClientBurst: int(clientQPS),
+		// The manager gets its own identity, an admin one: RBAC is not what is measured here.
+		KubeconfigPath: filepath.Join(workDir, fmt.Sprintf("kubeconfig-%d", time.Now().UnixNano())),
+		KubeconfigUser: "bench-manager",
+	})
 	if err != nil {
-		return nil, fmt.Errorf("starting the control plane (KUBEBUILDER_ASSETS=%s): %w", assets, err)
-	}
-	c := &cluster{env: env}
-	// The bench's own client creates thousands of objects: no client-side throttling.
-	c.cfg = rest.CopyConfig(cfg)
-	c.cfg.QPS = clientQPS
-	c.cfg.Burst = int(clientQPS)
-	if c.client, err = client.New(c.cfg, client.Options{Scheme: scheme}); err != nil {
-		c.stop()
 		return nil, err
 	}
-	if c.metricsHC, err = rest.HTTPClientFor(cfg); err != nil {
-		c.stop()
-		return nil, err
-	}
-	// The manager gets its own identity, an admin one: RBAC is not what is measured here.
-	user, err := env.AddUser(envtest.User{Name: "bench-manager", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		c.stop()
-		return nil, err
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		c.stop()
-		return nil, err
-	}
-	c.kubeconfig = filepath.Join(workDir, fmt.Sprintf("kubeconfig-%d", time.Now().UnixNano()))
-	if err := os.WriteFile(c.kubeconfig, kc, 0o600); err != nil {
+	c := &cluster{ControlPlane: cp}
+	if c.metricsHC, err = rest.HTTPClientFor(cp.Config); err != nil {
 		c.stop()
 		return nil, err
 	}
@@ -83,10 +47,7 @@ func startCluster(root, assets, workDir string, clientQPS float32) (*cluster, er
 }
 
 func (c *cluster) stop() {
-	if c.kubeconfig != "" {
-		_ = os.Remove(c.kubeconfig)
-	}
-	if err := c.env.Stop(); err != nil {
+	if err := c.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: stopping the control plane: %v\n", err)
 	}
 }
@@ -104,7 +65,7 @@ var labelRE = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
 
 // scrapeRequests reads apiserver_request_total from the apiserver's own /metrics.
 func (c *cluster) scrapeRequests(ctx context.Context) (requestCounts, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.cfg.Host, "/")+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.Config.Host, "/")+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -206,6 +167,8 @@ func diffWrites(before, after requestCounts, own map[string]float64) writeDelta 
 }
 
 func (d writeDelta) total() float64 { return sum(d.ByResource) }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 func sum(m map[string]float64) float64 {
 	t := 0.0

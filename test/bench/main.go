@@ -30,6 +30,8 @@ import (
 
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/banktoken/bank-token-operator/internal/harness"
 )
 
 type bench struct {
@@ -79,7 +81,7 @@ func main() {
 	// The bench's own watch cache and envtest log through controller-runtime: keep it quiet.
 	ctrllog.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 
-	root, err := moduleRoot()
+	root, err := harness.RepoRoot()
 	fatalIf(err)
 	b := &bench{
 		root: root, assets: *assets, workDir: filepath.Join(root, "bin", "bench"),
@@ -109,7 +111,7 @@ func main() {
 	if b.managerBin == "" {
 		b.managerBin = filepath.Join(root, "bin", "manager")
 		logf("building the manager: go build -o bin/manager ./cmd")
-		fatalIf(buildManager(root, b.managerBin))
+		fatalIf(harness.BuildManager(root, b.managerBin))
 	}
 	if *workers > 0 {
 		b.managerArgs = append(b.managerArgs, fmt.Sprintf("--max-concurrent-reconciles=%d", *workers))
@@ -172,18 +174,6 @@ func effectiveFlags(bin string, args []string) string {
 	return fmt.Sprintf("workers %s, QPS %s, burst %s", vals["max-concurrent-reconciles"], vals["kube-api-qps"], vals["kube-api-burst"])
 }
 
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("run the bench from inside the module")
-	}
-	return filepath.Dir(gomod), nil
-}
-
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
@@ -228,11 +218,5 @@ func fatalIf(err error) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
-	}
-}
-
-func must(err error) {
-	if err != nil {
-		panic(err)
 	}
 }

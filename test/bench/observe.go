@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -37,7 +38,7 @@ func newObserver() *observer {
 
 // start runs a cache of Secrets and BankTokenRequests in ns and returns once it is synced.
 func (o *observer) start(ctx context.Context, c *cluster, ns string) error {
-	ca, err := cache.New(c.cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	ca, err := cache.New(c.Config, cache.Options{Scheme: c.Client.Scheme(), DefaultNamespaces: map[string]cache.Config{ns: {}}})
 	if err != nil {
 		return err
 	}
@@ -155,21 +156,13 @@ func (o *observer) waitAll(ctx context.Context, names []string, timeout time.Dur
 func (o *observer) snapshotTokenAt() map[string]time.Time {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := make(map[string]time.Time, len(o.tokenAt))
-	for k, v := range o.tokenAt {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(o.tokenAt)
 }
 
 func (o *observer) snapshotStatus() map[string]tokensv1alpha1.BankTokenRequestStatus {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := make(map[string]tokensv1alpha1.BankTokenRequestStatus, len(o.status))
-	for k, v := range o.status {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(o.status)
 }
 
 // reissueTimes returns the first refresh time per name, for names refreshed at least once.

@@ -59,12 +59,12 @@ func parallel(n, conc int, f func(i int) error) error {
 }
 
 func createNamespace(ctx context.Context, c *cluster, name string) error {
-	return c.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	return c.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
 }
 
 func (b *bench) createCredentials(ctx context.Context, c *cluster, ns string, n int) error {
 	return parallel(n, b.createConcurrency, func(i int) error {
-		return c.client.Create(ctx, &corev1.Secret{
+		return c.Client.Create(ctx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credName(i)},
 			Data: map[string][]byte{
 				tokensv1alpha1.DefaultClientIDKey:     []byte(fmt.Sprintf("client-%d", i)),
@@ -81,7 +81,7 @@ func (b *bench) createRequests(ctx context.Context, c *cluster, ns string, n int
 	first := time.Now()
 	err := parallel(n, b.createConcurrency, func(i int) error {
 		starts[i] = time.Now()
-		return c.client.Create(ctx, &tokensv1alpha1.BankTokenRequest{
+		return c.Client.Create(ctx, &tokensv1alpha1.BankTokenRequest{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: btrName(i)},
 			Spec: tokensv1alpha1.BankTokenRequestSpec{
 				Provider:             tokensv1alpha1.Provider("OAuth2"),
@@ -141,74 +141,43 @@ func (b *bench) runScale(ctx context.Context, n int) (res scaleResult) {
 	res.N = n
 	res.Load[0] = loadavg()
 	defer func() { res.Load[1] = loadavg() }()
-	c, err := startCluster(b.root, b.assets, b.workDir, b.clientQPS)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	defer c.stop()
 	b.bank.setLifetime(b.tokenLifetime)
-	if err := createNamespace(ctx, c, benchNamespace); err != nil {
-		res.Err = err
-		return res
-	}
 	logf("N=%d: creating %d credentials Secrets", n, n)
-	if err := b.createCredentials(ctx, c, benchNamespace, n); err != nil {
-		res.Err = err
-		return res
-	}
-	obs := newObserver()
-	obsCtx, stopObs := context.WithCancel(ctx)
-	defer stopObs()
-	if err := obs.start(obsCtx, c, benchNamespace); err != nil {
-		res.Err = err
-		return res
-	}
-	mgr, err := startManager(b.managerBin, c.kubeconfig, filepath.Join(b.workDir, fmt.Sprintf("manager-scale-%d.log", n)), b.managerArgs)
+	run, err := b.prepare(ctx, runSetup{credentials: n, managerLabel: fmt.Sprintf("scale-%d", n)})
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	defer mgr.stop()
-	if err := mgr.waitStarted(2 * time.Minute); err != nil {
-		res.Err = err
-		return res
-	}
-	before, err := c.scrapeRequests(ctx)
+	defer run.close()
+	c, obs, mgr := run.cluster, run.obs, run.manager
+	before, err := b.readCounters(ctx, c)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	callsBefore := b.bank.calls.Load()
-	cpuBefore := mgr.cpuSeconds()
+	cpuBefore := mgr.CPUSeconds()
 
 	logf("N=%d: creating %d BankTokenRequests", n, n)
-	starts, first, lastCreate, err := b.createRequests(ctx, c, benchNamespace, n, b.bank.url)
+	issued, err := b.issue(ctx, run, n)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	res.CreateSeconds = lastCreate.Sub(first).Seconds()
-	all := names(n)
-	last, err := obs.waitAll(ctx, all, b.timeout)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	res.ReadySeconds = last.Sub(first).Seconds()
-	res.ManagerCPU = mgr.cpuSeconds() - cpuBefore
+	res.CreateSeconds = issued.lastCreated.Sub(issued.first).Seconds()
+	res.ReadySeconds = issued.allReady.Sub(issued.first).Seconds()
+	res.ManagerCPU = mgr.CPUSeconds() - cpuBefore
 	own := map[string]float64{"POST banktokenrequests.tokens.banktoken.io": float64(n)}
-	after, err := settleWrites(ctx, c, before, own, 15*time.Second)
+	after, err := settleWrites(ctx, c, before.requests, own, 15*time.Second)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	res.Writes = diffWrites(before, after, own)
-	res.Calls = b.bank.calls.Load() - callsBefore
+	res.Writes = diffWrites(before.requests, after, own)
+	res.Calls = b.bank.calls.Load() - before.calls
 
 	tokenAt := obs.snapshotTokenAt()
 	lat := make([]time.Duration, 0, n)
-	for name, s := range starts {
+	for name, s := range issued.createdAt {
 		if t, ok := tokenAt[name]; ok {
 			lat = append(lat, t.Sub(s))
 		}
@@ -217,29 +186,39 @@ func (b *bench) runScale(ctx context.Context, n int) (res scaleResult) {
 	logf("N=%d: all Ready after %.1fs; idle for %s", n, res.ReadySeconds, b.idle)
 
 	// Idle: nothing is due (the tokens live for hours), so nothing may be written or called.
-	idleBefore, err := c.scrapeRequests(ctx)
+	idleBefore, err := b.readCounters(ctx, c)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	idleCalls := b.bank.calls.Load()
-	idleStart := time.Now()
 	select {
 	case <-ctx.Done():
 		res.Err = ctx.Err()
 		return res
 	case <-time.After(b.idle):
 	}
-	idleAfter, err := c.scrapeRequests(ctx)
+	idleAfter, err := b.readCounters(ctx, c)
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	res.IdleFor = time.Since(idleStart).Round(time.Second)
-	res.IdleWrites = diffWrites(idleBefore, idleAfter, nil)
-	res.IdleCalls = b.bank.calls.Load() - idleCalls
-	res.PeakRSS, _ = mgr.memory()
+	res.IdleFor = idleAfter.at.Sub(idleBefore.at).Round(time.Second)
+	res.IdleWrites = diffWrites(idleBefore.requests, idleAfter.requests, nil)
+	res.IdleCalls = idleAfter.calls - idleBefore.calls
+	res.PeakRSS, _ = mgr.Memory()
 	return res
+}
+
+// counters are what the apiserver and the token endpoint had counted at one moment.
+type counters struct {
+	requests requestCounts
+	calls    int64
+	at       time.Time
+}
+
+func (b *bench) readCounters(ctx context.Context, c *cluster) (counters, error) {
+	requests, err := c.scrapeRequests(ctx)
+	return counters{requests: requests, calls: b.bank.calls.Load(), at: time.Now()}, err
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {
@@ -317,52 +296,23 @@ func (b *bench) runSpread(ctx context.Context) (res spreadResult) {
 	n := b.spreadN
 	res.N, res.Lifetime = n, b.spreadLifetime
 	res.Window = b.spreadLifetime / 3
-	c, err := startCluster(b.root, b.assets, b.workDir, b.clientQPS)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	defer c.stop()
-	if err := createNamespace(ctx, c, benchNamespace); err != nil {
-		res.Err = err
-		return res
-	}
-	if err := b.createCredentials(ctx, c, benchNamespace, n); err != nil {
-		res.Err = err
-		return res
-	}
-	obs := newObserver()
-	obsCtx, stopObs := context.WithCancel(ctx)
-	defer stopObs()
-	if err := obs.start(obsCtx, c, benchNamespace); err != nil {
-		res.Err = err
-		return res
-	}
 	b.bank.setLifetime(b.spreadLifetime)
 	defer b.bank.setLifetime(b.tokenLifetime)
-	mgr, err := startManager(b.managerBin, c.kubeconfig, filepath.Join(b.workDir, "manager-spread.log"), b.managerArgs)
+	run, err := b.prepare(ctx, runSetup{credentials: n, managerLabel: "spread"})
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	defer mgr.stop()
-	if err := mgr.waitStarted(2 * time.Minute); err != nil {
-		res.Err = err
-		return res
-	}
+	defer run.close()
+	obs := run.obs
 	logf("spread: issuing %d tokens that live %s", n, b.spreadLifetime)
-	_, first, _, err := b.createRequests(ctx, c, benchNamespace, n, b.bank.url)
+	issued, err := b.issue(ctx, run, n)
 	if err != nil {
 		res.Err = err
 		return res
 	}
+	res.IssueSeconds = issued.allReady.Sub(issued.first).Seconds()
 	all := names(n)
-	last, err := obs.waitAll(ctx, all, b.timeout)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	res.IssueSeconds = last.Sub(first).Seconds()
 	// The first status of each, before any refresh: its renewalTime is the plan.
 	firstStatus := obs.snapshotStatus()
 	var minIssued, maxIssued time.Time
@@ -396,7 +346,7 @@ func (b *bench) runSpread(ctx context.Context) (res spreadResult) {
 	// at the latest; wait until all were, or a lifetime has passed since the last issue.
 	callsBefore := b.bank.calls.Load()
 	logf("spread: all issued after %.1fs; watching the refreshes", res.IssueSeconds)
-	deadline := last.Add(b.spreadLifetime + 30*time.Second)
+	deadline := issued.allReady.Add(b.spreadLifetime + 30*time.Second)
 	for time.Now().Before(deadline) && len(obs.reissueTimes()) < n {
 		select {
 		case <-ctx.Done():
@@ -458,65 +408,29 @@ type memoryResult struct {
 
 func (b *bench) runMemory(ctx context.Context) (res memoryResult) {
 	res.Tokens, res.Unrelated, res.SecretBytes, res.Settle = b.memTokens, b.memSecrets, b.memSecretBytes, b.memSettle
-	c, err := startCluster(b.root, b.assets, b.workDir, b.clientQPS)
+	b.bank.setLifetime(b.tokenLifetime)
+	run, err := b.prepare(ctx, runSetup{credentials: res.Tokens, otherNamespaces: []string{"unrelated"}})
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	defer c.stop()
-	b.bank.setLifetime(b.tokenLifetime)
-	for _, ns := range []string{benchNamespace, "unrelated"} {
-		if err := createNamespace(ctx, c, ns); err != nil {
-			res.Err = err
-			return res
-		}
-	}
-	if err := b.createCredentials(ctx, c, benchNamespace, res.Tokens); err != nil {
-		res.Err = err
-		return res
-	}
-	obs := newObserver()
-	obsCtx, stopObs := context.WithCancel(ctx)
-	defer stopObs()
-	if err := obs.start(obsCtx, c, benchNamespace); err != nil {
-		res.Err = err
-		return res
-	}
+	defer run.close()
+	c := run.cluster
 	// First the tokens are issued, so that both measured managers find the same work:
 	// every resource already Ready, nothing due.
-	issuer, err := startManager(b.managerBin, c.kubeconfig, filepath.Join(b.workDir, "manager-memory-issue.log"), b.managerArgs)
-	if err != nil {
+	if err := b.issueAll(ctx, run, res.Tokens); err != nil {
 		res.Err = err
 		return res
 	}
-	if err := issuer.waitStarted(2 * time.Minute); err != nil {
-		issuer.stop()
-		res.Err = err
-		return res
-	}
-	if _, _, _, err := b.createRequests(ctx, c, benchNamespace, res.Tokens, b.bank.url); err != nil {
-		issuer.stop()
-		res.Err = err
-		return res
-	}
-	if _, err := obs.waitAll(ctx, names(res.Tokens), b.timeout); err != nil {
-		issuer.stop()
-		res.Err = err
-		return res
-	}
-	issuer.stop()
 
 	measure := func(label string) (int64, int64, error) {
-		m, err := startManager(b.managerBin, c.kubeconfig, filepath.Join(b.workDir, "manager-memory-"+label+".log"), b.managerArgs)
+		m, err := b.startManager(c, "memory-"+label)
 		if err != nil {
 			return 0, 0, err
 		}
-		defer m.stop()
-		if err := m.waitStarted(2 * time.Minute); err != nil {
-			return 0, 0, err
-		}
+		defer m.Stop(managerStopTimeout)
 		time.Sleep(b.memSettle)
-		hwm, rss := m.memory()
+		hwm, rss := m.Memory()
 		return hwm, rss, nil
 	}
 	logf("memory: manager with %d tokens and no unrelated Secrets", res.Tokens)
@@ -548,7 +462,7 @@ func (b *bench) runMemory(ctx context.Context) (res memoryResult) {
 			res.Err = err
 			return res
 		}
-		if err := c.client.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(placement.namespace),
+		if err := c.Client.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(placement.namespace),
 			client.MatchingLabels{"app": "unrelated"}); err != nil {
 			res.Err = err
 			return res
@@ -557,12 +471,23 @@ func (b *bench) runMemory(ctx context.Context) (res memoryResult) {
 	return res
 }
 
+// issueAll runs a manager until n requests are Ready, then stops it.
+func (b *bench) issueAll(ctx context.Context, run *benchRun, n int) error {
+	issuer, err := b.startManager(run.cluster, "memory-issue")
+	if err != nil {
+		return err
+	}
+	defer issuer.Stop(managerStopTimeout)
+	_, err = b.issue(ctx, run, n)
+	return err
+}
+
 // createUnrelatedSecrets creates n Secrets of size bytes that no BankTokenRequest references.
 func createUnrelatedSecrets(ctx context.Context, c *cluster, namespace string, n, size, concurrency int) error {
 	payload := make([]byte, size)
 	_, _ = rand.Read(payload)
 	return parallel(n, concurrency, func(i int) error {
-		return c.client.Create(ctx, &corev1.Secret{
+		return c.Client.Create(ctx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: fmt.Sprintf("u-%05d", i),
 				Labels:      map[string]string{"app": "unrelated"},
 				Annotations: map[string]string{"note": "an unrelated Secret the operator must not pay for"}},

@@ -3,6 +3,7 @@ package install
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -334,14 +335,8 @@ func goToLua(L *lua.LState, value any) lua.LValue {
 		return lua.LBool(v)
 	case string:
 		return lua.LString(v)
-	case float64:
-		return lua.LNumber(v)
-	case int64:
-		return lua.LNumber(v)
-	case int32:
-		return lua.LNumber(v)
-	case int:
-		return lua.LNumber(v)
+	case float64, int64, int32, int:
+		return lua.LNumber(reflect.ValueOf(v).Convert(reflect.TypeFor[float64]()).Float())
 	case []any:
 		table := L.CreateTable(len(v), 0)
 		for _, item := range v {

@@ -60,17 +60,11 @@ func TestServerSideDryRunRefusesAnInvalidDeployment(t *testing.T) {
 }
 
 func TestManagerPodIsAdmittedUnderRestrictedPodSecurity(t *testing.T) {
-	for source, manifests := range map[string][]byte{
-		"dist/install.yaml": readRepoFile(t, "dist/install.yaml"),
-		"helm template":     helmTemplate(t),
-	} {
-		t.Run(source, func(t *testing.T) {
-			pod := managerPod(t, manifests)
-			if err := dryRunCreatePod(t, pod); err != nil {
-				t.Fatalf("the manager's pod is refused in a restricted namespace: %v", err)
-			}
-		})
-	}
+	forEachInstallRendering(t, func(t *testing.T, manifests []byte) {
+		if err := dryRunCreatePod(t, managerPod(t, manifests)); err != nil {
+			t.Fatalf("the manager's pod is refused in a restricted namespace: %v", err)
+		}
+	})
 }
 
 // Pod Security admission must be on in the control plane for the test above to mean

@@ -20,11 +20,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/banktoken/bank-token-operator/internal/harness"
 )
 
 // repoRoot is where the Makefile lives; tests run in test/install.
@@ -40,8 +39,8 @@ const (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if controlPlane.env != nil {
-		if err := controlPlane.env.Stop(); err != nil {
+	if controlPlane.running != nil {
+		if err := controlPlane.running.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "stopping the control plane: %v\n", err)
 		}
 	}
@@ -51,10 +50,9 @@ func TestMain(m *testing.M) {
 // controlPlane is one kube-apiserver and etcd for the whole package, started on first use so
 // that the tests that need none (Lua, lint, freshness) do not wait for it.
 var controlPlane struct {
-	once   sync.Once
-	env    *envtest.Environment
-	client client.Client
-	err    error
+	once    sync.Once
+	running *harness.ControlPlane
+	err     error
 }
 
 // apiServer returns a client of the shared control plane. Unlike envtest's default, the
@@ -68,25 +66,14 @@ func apiServer(t *testing.T) client.Client {
 			controlPlane.err = errors.New("KUBEBUILDER_ASSETS is not set: run `make test`, or `make setup-envtest` and export what it prints")
 			return
 		}
-		env := &envtest.Environment{}
-		env.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
-		cfg, err := env.Start()
-		if err != nil {
-			controlPlane.err = fmt.Errorf("starting the control plane: %w", err)
-			return
-		}
-		controlPlane.env = env
-		scheme := runtime.NewScheme()
-		if err := clientgoscheme.AddToScheme(scheme); err != nil {
-			controlPlane.err = err
-			return
-		}
-		controlPlane.client, controlPlane.err = client.New(cfg, client.Options{Scheme: scheme})
+		controlPlane.running, controlPlane.err = harness.StartControlPlane(harness.ControlPlaneOptions{
+			WithoutCRD: true, AdmissionPlugins: true,
+		})
 	})
 	if controlPlane.err != nil {
 		t.Fatal(controlPlane.err)
 	}
-	return controlPlane.client
+	return controlPlane.running.Client
 }
 
 // tool returns the path of a pinned tool: $ENV when set (the Makefile sets it), else ./bin/name.

@@ -96,59 +96,54 @@ func TestHelmChartInstallsTheObjectsOfInstallYAML(t *testing.T) {
 }
 
 func TestManagerDeploymentIsHardenedAndObservable(t *testing.T) {
-	for source, manifests := range map[string][]byte{
-		"dist/install.yaml": readRepoFile(t, "dist/install.yaml"),
-		"helm template":     helmTemplate(t),
-	} {
-		t.Run(source, func(t *testing.T) {
-			objects := decodeObjects(t, manifests)
-			deployment := deploymentOf(t, objects)
-			pod := deployment.Spec.Template.Spec
-			container := pod.Containers[0]
+	forEachInstallRendering(t, func(t *testing.T, manifests []byte) {
+		objects := decodeObjects(t, manifests)
+		deployment := deploymentOf(t, objects)
+		pod := deployment.Spec.Template.Spec
+		container := pod.Containers[0]
 
-			if sc := pod.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot ||
-				sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-				t.Errorf("pod securityContext must set runAsNonRoot and seccomp RuntimeDefault: %+v", sc)
+		if sc := pod.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot ||
+			sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("pod securityContext must set runAsNonRoot and seccomp RuntimeDefault: %+v", sc)
+		}
+		sc := container.SecurityContext
+		if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+			t.Errorf("the manager's root filesystem must be read-only: %+v", sc)
+		}
+		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			t.Errorf("privilege escalation must be off: %+v", sc)
+		}
+		if sc == nil || sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+			t.Errorf("all capabilities must be dropped and none added: %+v", sc)
+		}
+		for _, resource := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if _, ok := container.Resources.Requests[resource]; !ok {
+				t.Errorf("no %s request", resource)
 			}
-			sc := container.SecurityContext
-			if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-				t.Errorf("the manager's root filesystem must be read-only: %+v", sc)
+			if _, ok := container.Resources.Limits[resource]; !ok {
+				t.Errorf("no %s limit", resource)
 			}
-			if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-				t.Errorf("privilege escalation must be off: %+v", sc)
-			}
-			if sc == nil || sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
-				t.Errorf("all capabilities must be dropped and none added: %+v", sc)
-			}
-			for _, resource := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-				if _, ok := container.Resources.Requests[resource]; !ok {
-					t.Errorf("no %s request", resource)
-				}
-				if _, ok := container.Resources.Limits[resource]; !ok {
-					t.Errorf("no %s limit", resource)
-				}
-			}
-			if container.LivenessProbe == nil || container.ReadinessProbe == nil {
-				t.Error("liveness and readiness probes are required")
-			}
-			if !hasFlag(container.Args, "--leader-elect") || slices.Contains(container.Args, "--leader-elect=false") {
-				t.Errorf("leader election must be on: %v", container.Args)
-			}
+		}
+		if container.LivenessProbe == nil || container.ReadinessProbe == nil {
+			t.Error("liveness and readiness probes are required")
+		}
+		if !hasFlag(container.Args, "--leader-elect") || slices.Contains(container.Args, "--leader-elect=false") {
+			t.Errorf("leader election must be on: %v", container.Args)
+		}
 
-			service := findObject(t, objects, "Service", "bank-token-operator-controller-manager-metrics-service")
-			port, _, _ := unstructured.NestedSlice(service.Object, "spec", "ports")
-			if len(port) != 1 || port[0].(map[string]any)["targetPort"] != "metrics" {
-				t.Errorf("the metrics Service must target the manager's metrics port: %v", port)
+		service := findObject(t, objects, "Service", "bank-token-operator-controller-manager-metrics-service")
+		port, _, _ := unstructured.NestedSlice(service.Object, "spec", "ports")
+		if len(port) != 1 || port[0].(map[string]any)["targetPort"] != "metrics" {
+			t.Errorf("the metrics Service must target the manager's metrics port: %v", port)
+		}
+		selector, _, _ := unstructured.NestedStringMap(service.Object, "spec", "selector")
+		for k, v := range selector {
+			if deployment.Spec.Template.Labels[k] != v {
+				t.Errorf("the metrics Service selects %s=%s, which the manager's pods do not carry", k, v)
 			}
-			selector, _, _ := unstructured.NestedStringMap(service.Object, "spec", "selector")
-			for k, v := range selector {
-				if deployment.Spec.Template.Labels[k] != v {
-					t.Errorf("the metrics Service selects %s=%s, which the manager's pods do not carry", k, v)
-				}
-			}
-			findObject(t, objects, "ServiceAccount", pod.ServiceAccountName)
-		})
-	}
+		}
+		findObject(t, objects, "ServiceAccount", pod.ServiceAccountName)
+	})
 }
 
 func TestInstallYAMLNamespaceEnforcesRestrictedPodSecurity(t *testing.T) {
@@ -284,6 +279,17 @@ func TestHelmLintPasses(t *testing.T) {
 	helm := tool(t, "HELM", "helm")
 	run(t, helm, "lint", "--strict", chartDir)
 	run(t, helm, "lint", "--strict", chartDir, "--set", "watchNamespaces={"+strings.Join(watchedNamespaces, ",")+"}")
+}
+
+// forEachInstallRendering runs check, as a subtest, on the manifests of each way to install
+// the operator that renders a Deployment: dist/install.yaml and the Helm chart.
+func forEachInstallRendering(t *testing.T, check func(t *testing.T, manifests []byte)) {
+	for source, manifests := range map[string][]byte{
+		"dist/install.yaml": readRepoFile(t, "dist/install.yaml"),
+		"helm template":     helmTemplate(t),
+	} {
+		t.Run(source, func(t *testing.T) { check(t, manifests) })
+	}
 }
 
 func deploymentOf(t *testing.T, objects []*unstructured.Unstructured) *appsv1.Deployment {

@@ -13,8 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,8 +21,9 @@ import (
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	internalcontroller "github.com/banktoken/bank-token-operator/internal/controller"
+	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 // The shipped RBAC is shown to be enough, and no more than needed, by running the real
@@ -73,7 +72,7 @@ func TestRBACWithoutSecretCreateFailsForThatReason(t *testing.T) {
 
 type operatorEnv struct {
 	client    client.Client
-	bank      *fakebank.Server
+	bank      *sandbox.Server
 	namespace string
 	role      *rbacv1.ClusterRole
 }
@@ -95,12 +94,7 @@ func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 	}
 	applyForReal(ctx, t, admin, install)
 
-	scheme := runtime.NewScheme()
-	must(t, clientgoscheme.AddToScheme(scheme))
-	must(t, tokensv1alpha1.AddToScheme(scheme))
-	c, err := client.New(controlPlane.env.Config, client.Options{Scheme: scheme})
-	must(t, err)
-
+	c := controlPlane.running.Client
 	role := &rbacv1.ClusterRole{}
 	must(t, c.Get(ctx, client.ObjectKey{Name: "bank-token-operator-manager-role"}, role))
 	original := role.DeepCopy()
@@ -112,13 +106,13 @@ func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 		}
 	})
 
-	bank, err := fakebank.Start(fakebank.Options{})
+	bank, err := sandbox.Start(sandbox.Options{})
 	must(t, err)
 	t.Cleanup(bank.Close)
 
-	impersonating := rest.CopyConfig(controlPlane.env.Config)
+	impersonating := rest.CopyConfig(controlPlane.running.Config)
 	impersonating.Impersonate = rest.ImpersonationConfig{UserName: managerServiceAccount}
-	options := internalcontroller.ManagerOptions(scheme, nil)
+	options := internalcontroller.ManagerOptions(c.Scheme(), nil)
 	options.Metrics = metricsserver.Options{BindAddress: "0"}
 	mgr, err := ctrl.NewManager(impersonating, options)
 	must(t, err)
@@ -137,8 +131,6 @@ func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 
 	namespace := fmt.Sprintf("rbac-e2e-%d", time.Now().UnixNano()%1_000_000)
 	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}))
-	must(t, c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "bank-ca", Namespace: namespace},
-		Data: map[string]string{"ca.crt": string(bank.CABundle())}}))
 	return &operatorEnv{client: c, bank: bank, namespace: namespace, role: role}
 }
 
@@ -163,45 +155,19 @@ func (e *operatorEnv) withoutPermission(t *testing.T, group, resource, verb stri
 
 func (e *operatorEnv) apply(t *testing.T, name string, bankName providers.Name, mutate func(*tokensv1alpha1.BankTokenRequest)) *tokensv1alpha1.BankTokenRequest {
 	t.Helper()
-	ctx := context.Background()
-	creds := e.bank.Credentials(bankName)
-	must(t, e.client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name + "-credentials", Namespace: e.namespace},
-		Data: map[string][]byte{"client_id": []byte(creds.ClientID), "client_secret": []byte(creds.ClientSecret)}}))
-	btr := &tokensv1alpha1.BankTokenRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.namespace},
-		Spec: tokensv1alpha1.BankTokenRequestSpec{
-			Provider:             tokensv1alpha1.Provider(bankName),
-			Endpoint:             e.bank.TokenURL(bankName),
-			Scope:                creds.Scope,
-			CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: name + "-credentials"},
-			TLS:                  &tokensv1alpha1.TLSConfig{CABundleRef: &tokensv1alpha1.CABundleReference{Name: "bank-ca"}},
-		},
-	}
+	request := harness.NewSandboxRequest(e.bank, bankName, e.namespace, name)
 	if mutate != nil {
-		mutate(btr)
+		mutate(request.Request)
 	}
-	must(t, e.client.Create(ctx, btr))
-	return btr
+	must(t, request.Apply(context.Background(), e.client))
+	return request.Request
 }
 
 func (e *operatorEnv) waitForReady(t *testing.T, btr *tokensv1alpha1.BankTokenRequest, status metav1.ConditionStatus, reason string) *tokensv1alpha1.BankTokenRequest {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
-		got := &tokensv1alpha1.BankTokenRequest{}
-		must(t, e.client.Get(context.Background(), client.ObjectKeyFromObject(btr), got))
-		if c := meta.FindStatusCondition(got.Status.Conditions, "Ready"); c != nil {
-			if c.Status == status && c.Reason == reason {
-				got.TypeMeta = metav1.TypeMeta{APIVersion: tokensv1alpha1.GroupVersion.String(), Kind: "BankTokenRequest"}
-				return got
-			}
-			last = fmt.Sprintf("%s %s: %s", c.Status, c.Reason, c.Message)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: Ready never became %s/%s; last: %s", btr.Name, status, reason, last)
-	return nil
+	got, err := harness.WaitForReady(context.Background(), e.client, btr, status, reason, 20*time.Second)
+	must(t, err)
+	return got
 }
 
 func assertArgoCDHealth(t *testing.T, script string, btr *tokensv1alpha1.BankTokenRequest, wantStatus, wantInMessage string) {

@@ -1,4 +1,4 @@
-package fakebank
+package sandbox
 
 import (
 	"net/http"
@@ -16,22 +16,24 @@ const keycloakOfflineScope = "offline_access"
 
 const banficoIssuer = "https://auth.fakebank.example/auth/realms/provider"
 
+// banficoForm is Keycloak's wording; its client authenticates by Basic only.
+var banficoForm = formContract{
+	onlyClientAuth: &requiredClientAuth{providers.ClientAuthBasic,
+		answer{http.StatusUnauthorized, "unauthorized_client", "Basic authentication with client_id and client_secret is mandatory"}},
+	// Keycloak's own answer to a wrong client secret.
+	badClient:        answer{http.StatusUnauthorized, "unauthorized_client", "Invalid client or Invalid client credentials"},
+	missingGrant:     "Missing form parameter: grant_type",
+	unsupportedGrant: "Unsupported grant_type",
+	refusedGrants: map[string]answer{
+		string(providers.GrantPassword): {http.StatusBadRequest, "unauthorized_client", "Client not allowed for direct access grants"},
+	},
+}
+
 // serveBanfico is Banfico's Keycloak realm: Basic client authentication only,
 // client_credentials, RS256 JWT access tokens whose exp agrees with expires_in, and an
 // offline refresh token when offline_access is asked for.
-func serveBanfico(s *Server, b *bank, r *http.Request, body []byte) reply {
-	call, bad := beginFormCall(r, body)
-	if bad != nil {
-		return *bad
-	}
+func serveBanfico(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
-	if client.method != providers.ClientAuthBasic {
-		return fail(http.StatusUnauthorized, "unauthorized_client", "Basic authentication with client_id and client_secret is mandatory")
-	}
-	if !client.matches(b.creds) {
-		// Keycloak's own answer to a wrong client secret.
-		return fail(http.StatusUnauthorized, "unauthorized_client", "Invalid client or Invalid client credentials")
-	}
 
 	var refresh string
 	scope := scopeOr(form.Get("scope"), b.creds.Scope)
@@ -49,12 +51,8 @@ func serveBanfico(s *Server, b *bank, r *http.Request, body []byte) reply {
 			return fail(http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
 		}
 		refresh, scope = form.Get("refresh_token"), rt.scope
-	case providers.GrantPassword:
-		return fail(http.StatusBadRequest, "unauthorized_client", "Client not allowed for direct access grants")
-	case "":
-		return fail(http.StatusBadRequest, "invalid_request", "Missing form parameter: grant_type")
 	default:
-		return fail(http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant_type")
+		return call.refuseGrant(b)
 	}
 
 	now, lifetime := s.now(), b.lifetime

@@ -1,4 +1,4 @@
-package fakebank
+package sandbox
 
 import (
 	"crypto/rand"
@@ -95,6 +95,10 @@ type bank struct {
 	path string
 	// serve decides the answer to a call; it runs under Server.mu.
 	serve func(s *Server, b *bank, r *http.Request, body []byte) reply
+	// serveForm, for a form-encoded bank instead of serve, answers a call whose client
+	// passed the checks of form, the bank's wording of its client and grant refusals.
+	serveForm func(s *Server, b *bank, call *formCall) reply
+	form      formContract
 
 	creds            BankCredentials
 	extraScopes      []string
@@ -115,45 +119,30 @@ type bank struct {
 func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*bank {
 	banks := map[providers.Name]*bank{
 		providers.RAKBank: {
-			slug: "rakbank", path: "/rakbank/v1/int_client_auth/token", serve: serveRAKBank,
-			creds: BankCredentials{
-				ClientID: "demo-rakbank-client", ClientSecret: "demo-rakbank-client-secret-1",
-				Username: "demo-rakbank-user", Password: "demo-rakbank-password-1",
-				Scope: "accounts payments",
-			},
+			slug: "rakbank", path: "/rakbank/v1/int_client_auth/token", serveForm: serveRAKBank, form: rakbankForm,
+			creds: fixtureClientAndUser("rakbank", "accounts payments"),
 		},
 		providers.RAKBankPartner: {
 			slug: "rakbank-partner", path: "/rakbank-partner/v1/partner_auth/token", serve: serveRAKBankPartner,
-			creds: BankCredentials{
-				ClientID: "demo-rakbank-partner-client", ClientSecret: "demo-rakbank-partner-client-secret-1",
-				Scope: "accounts",
+			creds: withMetadata(fixtureClient("rakbank-partner", "accounts"),
 				// The document's own example values.
-				Metadata: map[string]string{"account_id": "0188000049916", "emirates_id": "500000000006190"},
-			},
+				map[string]string{"account_id": "0188000049916", "emirates_id": "500000000006190"}),
 		},
 		providers.Banfico: {
-			slug: "banfico", path: "/banfico/auth/realms/provider/protocol/openid-connect/token", serve: serveBanfico,
-			creds: BankCredentials{
-				ClientID: "demo-banfico-client", ClientSecret: "demo-banfico-client-secret-1",
-				Scope: "profile email",
-			},
+			slug: "banfico", path: "/banfico/auth/realms/provider/protocol/openid-connect/token", serveForm: serveBanfico, form: banficoForm,
+			creds:       fixtureClient("banfico", "profile email"),
 			extraScopes: []string{keycloakOfflineScope},
 		},
 		providers.Mbanq: {
-			slug: "mbanq", path: "/mbanq/oauth/token", serve: serveMbanq,
-			creds: BankCredentials{
-				ClientID: "demo-mbanq-client", ClientSecret: "demo-mbanq-client-secret-1",
-				Username: "demo-mbanq-user", Password: "demo-mbanq-password-1",
+			slug: "mbanq", path: "/mbanq/oauth/token", serveForm: serveMbanq, form: mbanqForm,
+			creds: withHeaders(fixtureClientAndUser("mbanq", ""),
 				// The IP and device header names are not public: these are fixture names.
-				Headers: []providers.Header{
-					{Name: providers.HeaderMbanqTenant, Value: "demo-tenant"},
-					{Name: "X-Device-IP", Value: "192.0.2.10"},
-					{Name: "X-Device-Id", Value: "demo-device-0001"},
-				},
-			},
+				providers.Header{Name: providers.HeaderMbanqTenant, Value: "demo-tenant"},
+				providers.Header{Name: "X-Device-IP", Value: "192.0.2.10"},
+				providers.Header{Name: "X-Device-Id", Value: "demo-device-0001"}),
 		},
 		providers.Paymob: {
-			slug: "paymob", path: "/paymob/api/secure/o/token/", serve: servePaymob,
+			slug: "paymob", path: "/paymob/api/secure/o/token/", serveForm: servePaymob, form: paymobForm,
 			creds: BankCredentials{
 				// Characters that need RFC 6749 §2.3.1 encoding, as Paymob's own example has.
 				ClientID: "demo-paymob-client", ClientSecret: "demo-paymob-client-secret:1+1",
@@ -176,6 +165,29 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 		b.msgIDs = map[string]bool{}
 	}
 	return banks
+}
+
+// fixtureClient is a bank's fixture client: "demo-<slug>-client", with a secret of the
+// same pattern. These are fixture values, not secrets.
+func fixtureClient(slug, scope string) BankCredentials {
+	return BankCredentials{ClientID: "demo-" + slug + "-client", ClientSecret: "demo-" + slug + "-client-secret-1", Scope: scope}
+}
+
+// fixtureClientAndUser adds the fixture resource owner of the password grant.
+func fixtureClientAndUser(slug, scope string) BankCredentials {
+	c := fixtureClient(slug, scope)
+	c.Username, c.Password = "demo-"+slug+"-user", "demo-"+slug+"-password-1"
+	return c
+}
+
+func withMetadata(c BankCredentials, metadata map[string]string) BankCredentials {
+	c.Metadata = metadata
+	return c
+}
+
+func withHeaders(c BankCredentials, headers ...providers.Header) BankCredentials {
+	c.Headers = headers
+	return c
 }
 
 // reply is a fake's answer, and what it records about the call.
@@ -235,7 +247,14 @@ func (s *Server) decide(b *bank, r *http.Request, body []byte, readErr error) re
 			body: map[string]string{"error": "too_many_requests", "error_description": "rate limit exceeded"},
 			call: Call{Error: "too_many_requests", Reason: "bank set rate limited"}}
 	}
-	return b.serve(s, b, r, body)
+	if b.serveForm == nil {
+		return b.serve(s, b, r, body)
+	}
+	call, rejected := beginFormCall(b, r, body)
+	if rejected != nil {
+		return *rejected
+	}
+	return b.serveForm(s, b, call)
 }
 
 // oauthError is an RFC 6749 §5.2 error answer.

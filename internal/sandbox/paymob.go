@@ -1,4 +1,4 @@
-package fakebank
+package sandbox
 
 import (
 	"net/http"
@@ -6,18 +6,18 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
+// paymobForm is Django OAuth Toolkit's wording.
+var paymobForm = formContract{
+	badClient:     answer{http.StatusUnauthorized, "invalid_client", ""},
+	missingGrant:  "Missing grant type.",
+	refusedGrants: map[string]answer{string(providers.GrantClientCredentials): {http.StatusBadRequest, "unauthorized_client", ""}},
+}
+
 // servePaymob is Paymob payouts' Django OAuth Toolkit: client credentials by Basic or the
 // form, the password grant, and refresh tokens rotated on every use: a spent one gets
 // invalid_grant, and the access token it was issued with is revoked.
-func servePaymob(s *Server, b *bank, r *http.Request, body []byte) reply {
-	call, bad := beginFormCall(r, body)
-	if bad != nil {
-		return *bad
-	}
+func servePaymob(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
-	if !client.matches(b.creds) {
-		return fail(http.StatusUnauthorized, "invalid_client", "")
-	}
 	scope := scopeOr(form.Get("scope"), b.creds.Scope)
 	if !b.scopeAllowed(scope) {
 		return fail(http.StatusBadRequest, "invalid_scope", "")
@@ -44,12 +44,8 @@ func servePaymob(s *Server, b *bank, r *http.Request, body []byte) reply {
 				at.revoked = true
 			}
 		}
-	case providers.GrantClientCredentials:
-		return fail(http.StatusBadRequest, "unauthorized_client", "")
-	case "":
-		return fail(http.StatusBadRequest, "invalid_request", "Missing grant type.")
 	default:
-		return fail(http.StatusBadRequest, "unsupported_grant_type", "")
+		return call.refuseGrant(b)
 	}
 
 	access, refresh, lifetime := b.issue(s, providers.GrantType(grant), client.id, username, scope, true)

@@ -1,4 +1,4 @@
-package fakebank
+package sandbox
 
 import (
 	"crypto/ecdsa"
@@ -29,7 +29,7 @@ func NewCertificateAuthority(commonName string, now time.Time) (*CertificateAuth
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"bank-token-operator fakebank"}},
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"bank-token-operator sandbox"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,

@@ -1,11 +1,11 @@
-// Package fakebank runs in-process fakes of the five banks' token endpoints over real TLS.
+// Package sandbox runs in-process fakes of the five banks' token endpoints over real TLS.
 // Each fake enforces its bank's documented contract strictly, so that a client which passes
 // against it sends what the real bank expects; and each records what it accepted and
 // rejected, so tests can assert it. The controller's envtest suite, the providers' tests
 // and the `make demo` sandbox all use it.
 //
 // The credentials it accepts are fixture values ("demo-…"), not secrets.
-package fakebank
+package sandbox
 
 import (
 	"crypto/rand"
@@ -69,22 +69,8 @@ func StartOn(addr string, opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	realNow := time.Now()
-	var err error
-	if s.ca, err = NewCertificateAuthority("fakebank CA", realNow); err != nil {
-		return nil, err
-	}
-	hosts := append([]string{"127.0.0.1", "::1", "localhost"}, opts.Hosts...)
-	serverCert, err := s.ca.IssueTLS(Leaf{CommonName: "fakebank", Hosts: hosts, NotBefore: realNow.Add(-time.Hour), NotAfter: realNow.Add(365 * 24 * time.Hour)})
+	serverCert, err := s.generateKeys(opts.Hosts)
 	if err != nil {
-		return nil, err
-	}
-	s.clientCertPEM, s.clientKeyPEM, err = s.ca.Issue(Leaf{CommonName: "fakebank-client", Client: true, NotBefore: realNow.Add(-time.Hour), NotAfter: realNow.Add(365 * 24 * time.Hour)})
-	if err != nil {
-		return nil, err
-	}
-	// Banfico's access tokens are RS256 JWTs, as Keycloak issues them.
-	if s.jwtKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
 		return nil, err
 	}
 
@@ -105,7 +91,7 @@ func StartOn(addr string, opts Options) (*Server, error) {
 	s.baseURL = "https://" + urlHost(ln.Addr().(*net.TCPAddr), opts.Hosts)
 	errorLog := log.New(io.Discard, "", 0) // handshake failures are expected in tests
 	if opts.Logf != nil {
-		errorLog = log.New(logWriter(opts.Logf), "fakebank: ", 0)
+		errorLog = log.New(logWriter(opts.Logf), "sandbox: ", 0)
 	}
 	s.httpServer = &http.Server{
 		Handler: mux,
@@ -124,6 +110,29 @@ func StartOn(addr string, opts Options) (*Server, error) {
 		_ = s.httpServer.ServeTLS(ln, "", "")
 	}()
 	return s, nil
+}
+
+// generateKeys makes the run's CA, the server certificate it returns, the client
+// certificate RAKBANK partner's mutual TLS takes, and Banfico's JWT signing key.
+func (s *Server) generateKeys(extraHosts []string) (tls.Certificate, error) {
+	realNow := time.Now()
+	notBefore, notAfter := realNow.Add(-time.Hour), realNow.Add(365*24*time.Hour)
+	var err error
+	if s.ca, err = NewCertificateAuthority("sandbox bank CA", realNow); err != nil {
+		return tls.Certificate{}, err
+	}
+	hosts := append([]string{"127.0.0.1", "::1", "localhost"}, extraHosts...)
+	serverCert, err := s.ca.IssueTLS(Leaf{CommonName: "sandbox-bank", Hosts: hosts, NotBefore: notBefore, NotAfter: notAfter})
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	s.clientCertPEM, s.clientKeyPEM, err = s.ca.Issue(Leaf{CommonName: "sandbox-bank-client", Client: true, NotBefore: notBefore, NotAfter: notAfter})
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	// Banfico's access tokens are RS256 JWTs, as Keycloak issues them.
+	s.jwtKey, err = rsa.GenerateKey(rand.Reader, 2048)
+	return serverCert, err
 }
 
 func urlHost(addr *net.TCPAddr, hosts []string) string {
@@ -317,7 +326,7 @@ func (s *Server) Request(name providers.Name) providers.Request {
 func (s *Server) bank(name providers.Name) *bank {
 	b, ok := s.banks[name]
 	if !ok {
-		panic(errors.New("fakebank: no bank named " + string(name)))
+		panic(errors.New("sandbox: no bank named " + string(name)))
 	}
 	return b
 }

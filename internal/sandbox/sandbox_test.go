@@ -1,4 +1,4 @@
-package fakebank_test
+package sandbox_test
 
 import (
 	"crypto/tls"
@@ -17,7 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/banktoken/bank-token-operator/internal/providers"
-	"github.com/banktoken/bank-token-operator/test/fakebank"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 // raw is a hand-built token call, so the tests can break the contract on purpose.
@@ -38,9 +38,9 @@ type answer struct {
 	body   map[string]any
 }
 
-func start(t *testing.T, opts fakebank.Options) *fakebank.Server {
+func start(t *testing.T, opts sandbox.Options) *sandbox.Server {
 	t.Helper()
-	s, err := fakebank.Start(opts)
+	s, err := sandbox.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func start(t *testing.T, opts fakebank.Options) *fakebank.Server {
 	return s
 }
 
-func send(t *testing.T, s *fakebank.Server, bank providers.Name, r raw) answer {
+func send(t *testing.T, s *sandbox.Server, bank providers.Name, r raw) answer {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(s.CABundle())
@@ -106,11 +106,11 @@ func formBody(kv ...string) string {
 	return v.Encode()
 }
 
-func partnerHeaders(c fakebank.BankCredentials, msgID string) map[string]string {
+func partnerHeaders(c sandbox.BankCredentials, msgID string) map[string]string {
 	return map[string]string{providers.HeaderIBMClientID: c.ClientID, providers.HeaderIBMClientSecret: c.ClientSecret, providers.HeaderMsgID: msgID}
 }
 
-func mbanqHeaders(c fakebank.BankCredentials) map[string]string {
+func mbanqHeaders(c sandbox.BankCredentials) map[string]string {
 	h := map[string]string{}
 	for _, x := range c.Headers {
 		h[x.Name] = x.Value
@@ -126,24 +126,21 @@ func errorCode(a answer) string {
 	return s
 }
 
-// TestContracts states, bank by bank, what each fake accepts and what it refuses.
-func TestContracts(t *testing.T) {
-	s := start(t, fakebank.Options{})
-	rak, partner := s.Credentials(providers.RAKBank), s.Credentials(providers.RAKBankPartner)
-	banfico, mbanq, paymob := s.Credentials(providers.Banfico), s.Credentials(providers.Mbanq), s.Credentials(providers.Paymob)
-	partnerBody := `{"grant_type":"client_credentials","scope":"accounts","oauth_metadata":{"account_id":"0188000049916"}}`
-	reusedMsgID := uuid.NewString()
+// contractCase is one call to a sandbox bank and the answer its contract gives.
+type contractCase struct {
+	name       string
+	bank       providers.Name
+	call       raw
+	wantStatus int
+	wantError  string
+	// wantFields lists the exact keys of an accepted answer.
+	wantFields []string
+}
 
-	cases := []struct {
-		name       string
-		bank       providers.Name
-		call       raw
-		wantStatus int
-		wantError  string
-		// wantFields lists the exact keys of an accepted answer.
-		wantFields []string
-	}{
-		// RAKBANK internal client auth.
+// rakbankContract is RAKBANK internal client auth.
+func rakbankContract(s *sandbox.Server) []contractCase {
+	rak := s.Credentials(providers.RAKBank)
+	return []contractCase{
 		{name: "RAKBank accepts client_credentials with encoded Basic", bank: providers.RAKBank,
 			call:       raw{contentType: form, basic: rak.ClientID + ":" + rak.ClientSecret, basicEncoded: true, body: formBody("grant_type", "client_credentials", "scope", "accounts")},
 			wantStatus: 200, wantFields: []string{"access_token", "expires_in", "scope", "token_type"}},
@@ -169,8 +166,15 @@ func TestContracts(t *testing.T) {
 		{name: "RAKBank refuses a wrong secret", bank: providers.RAKBank,
 			call:       raw{contentType: form, basic: rak.ClientID + ":demo-wrong", body: formBody("grant_type", "client_credentials", "scope", "accounts")},
 			wantStatus: 401, wantError: "invalid_client"},
+	}
+}
 
-		// RAKBANK partner auth.
+// rakbankPartnerContract is RAKBANK partner auth.
+func rakbankPartnerContract(s *sandbox.Server) []contractCase {
+	partner := s.Credentials(providers.RAKBankPartner)
+	partnerBody := `{"grant_type":"client_credentials","scope":"accounts","oauth_metadata":{"account_id":"0188000049916"}}`
+	reusedMsgID := uuid.NewString()
+	return []contractCase{
 		{name: "RAKBankPartner accepts JSON, IBM headers, a MsgId and a client certificate", bank: providers.RAKBankPartner,
 			call:       raw{contentType: "application/json", header: partnerHeaders(partner, uuid.NewString()), body: partnerBody, clientCert: true},
 			wantStatus: 200, wantFields: []string{"access_token", "expires_in", "scope", "token_type"}},
@@ -210,7 +214,13 @@ func TestContracts(t *testing.T) {
 		{name: "RAKBankPartner refuses the accounts scope without account_id", bank: providers.RAKBankPartner,
 			call:       raw{contentType: "application/json", header: partnerHeaders(partner, uuid.NewString()), body: `{"grant_type":"client_credentials","scope":"accounts"}`, clientCert: true},
 			wantStatus: 400, wantError: "REQ-006"},
+	}
+}
 
+// keycloakAndMbanqContracts are Banfico (Keycloak) and MBANQ.
+func keycloakAndMbanqContracts(s *sandbox.Server) []contractCase {
+	banfico, mbanq := s.Credentials(providers.Banfico), s.Credentials(providers.Mbanq)
+	return []contractCase{
 		// Banfico (Keycloak).
 		{name: "Banfico accepts client_credentials with Basic", bank: providers.Banfico,
 			call:       raw{contentType: form, basic: banfico.ClientID + ":" + banfico.ClientSecret, basicEncoded: true, body: formBody("grant_type", "client_credentials")},
@@ -221,7 +231,6 @@ func TestContracts(t *testing.T) {
 		{name: "Banfico refuses the password grant", bank: providers.Banfico,
 			call:       raw{contentType: form, basic: banfico.ClientID + ":" + banfico.ClientSecret, body: formBody("grant_type", "password", "username", "u", "password", "p")},
 			wantStatus: 400, wantError: "unauthorized_client"},
-
 		// MBANQ.
 		{name: "Mbanq accepts the password grant with the tenant and device headers", bank: providers.Mbanq,
 			call:       raw{contentType: form, header: mbanqHeaders(mbanq), body: formBody("grant_type", "password", "username", mbanq.Username, "password", mbanq.Password, "client_id", mbanq.ClientID, "client_secret", mbanq.ClientSecret)},
@@ -239,8 +248,13 @@ func TestContracts(t *testing.T) {
 		{name: "Mbanq refuses client_credentials", bank: providers.Mbanq,
 			call:       raw{contentType: form, header: mbanqHeaders(mbanq), body: formBody("grant_type", "client_credentials", "client_id", mbanq.ClientID, "client_secret", mbanq.ClientSecret)},
 			wantStatus: 400, wantError: "unsupported_grant_type"},
+	}
+}
 
-		// Paymob (Django OAuth Toolkit).
+// paymobContract is Paymob (Django OAuth Toolkit).
+func paymobContract(s *sandbox.Server) []contractCase {
+	paymob := s.Credentials(providers.Paymob)
+	return []contractCase{
 		{name: "Paymob accepts the password grant with encoded Basic", bank: providers.Paymob,
 			call:       raw{contentType: form, basic: paymob.ClientID + ":" + paymob.ClientSecret, basicEncoded: true, body: formBody("grant_type", "password", "username", paymob.Username, "password", paymob.Password)},
 			wantStatus: 200, wantFields: []string{"access_token", "expires_in", "refresh_token", "scope", "token_type"}},
@@ -260,6 +274,12 @@ func TestContracts(t *testing.T) {
 			call:       raw{contentType: form, basic: paymob.ClientID + ":" + paymob.ClientSecret, basicEncoded: true, body: formBody("grant_type", "refresh_token", "refresh_token", "demo-unknown")},
 			wantStatus: 400, wantError: "invalid_grant"},
 	}
+}
+
+// TestContracts states, bank by bank, what each fake accepts and what it refuses.
+func TestContracts(t *testing.T) {
+	s := start(t, sandbox.Options{})
+	cases := slices.Concat(rakbankContract(s), rakbankPartnerContract(s), keycloakAndMbanqContracts(s), paymobContract(s))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := s.Requests(tc.bank)
@@ -298,7 +318,7 @@ func TestContracts(t *testing.T) {
 }
 
 func TestMbanqSecondFactor(t *testing.T) {
-	s := start(t, fakebank.Options{})
+	s := start(t, sandbox.Options{})
 	c := s.Credentials(providers.Mbanq)
 	s.SetSecondFactorRequired(c.Username, true)
 	call := raw{contentType: form, header: mbanqHeaders(c), body: formBody("grant_type", "password", "username", c.Username, "password", c.Password, "client_id", c.ClientID, "client_secret", c.ClientSecret)}
@@ -316,12 +336,12 @@ func TestMbanqSecondFactor(t *testing.T) {
 }
 
 func TestRAKBankPartnerRefusesAClientCertificateFromAnotherCA(t *testing.T) {
-	s := start(t, fakebank.Options{})
-	other, err := fakebank.NewCertificateAuthority("other", time.Now())
+	s := start(t, sandbox.Options{})
+	other, err := sandbox.NewCertificateAuthority("other", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, keyPEM, err := other.Issue(fakebank.Leaf{CommonName: "intruder", Client: true, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
+	certPEM, keyPEM, err := other.Issue(sandbox.Leaf{CommonName: "intruder", Client: true, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +365,7 @@ func TestTokensExpireByTheServersClock(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s := start(t, fakebank.Options{Now: clock, Lifetimes: map[providers.Name]time.Duration{providers.Paymob: 20 * time.Second}})
+	s := start(t, sandbox.Options{Now: clock, Lifetimes: map[providers.Name]time.Duration{providers.Paymob: 20 * time.Second}})
 	c := s.Credentials(providers.Paymob)
 	a := send(t, s, providers.Paymob, raw{contentType: form, body: formBody("grant_type", "password", "username", c.Username, "password", c.Password, "client_id", c.ClientID, "client_secret", c.ClientSecret)})
 	if a.body["expires_in"] != float64(20) {
@@ -367,7 +387,7 @@ func TestTokensExpireByTheServersClock(t *testing.T) {
 }
 
 func TestOutagesAndRateLimits(t *testing.T) {
-	s := start(t, fakebank.Options{})
+	s := start(t, sandbox.Options{})
 	c := s.Credentials(providers.Banfico)
 	call := raw{contentType: form, basic: c.ClientID + ":" + c.ClientSecret, basicEncoded: true, body: formBody("grant_type", "client_credentials")}
 
@@ -394,7 +414,7 @@ func TestOutagesAndRateLimits(t *testing.T) {
 }
 
 func TestCredentialRotation(t *testing.T) {
-	s := start(t, fakebank.Options{})
+	s := start(t, sandbox.Options{})
 	old := s.Credentials(providers.RAKBank)
 	rotated := s.RotateClientSecret(providers.RAKBank)
 	if rotated.ClientSecret == old.ClientSecret || s.Credentials(providers.RAKBank).ClientSecret != rotated.ClientSecret {
@@ -410,8 +430,8 @@ func TestCredentialRotation(t *testing.T) {
 }
 
 func TestServerAddresses(t *testing.T) {
-	s := start(t, fakebank.Options{})
-	for _, b := range fakebank.Banks() {
+	s := start(t, sandbox.Options{})
+	for _, b := range sandbox.Banks() {
 		u, err := url.Parse(s.TokenURL(b))
 		if err != nil || u.Scheme != "https" || u.Hostname() != "127.0.0.1" {
 			t.Errorf("%s: TokenURL %q", b, s.TokenURL(b))

@@ -1,4 +1,4 @@
-package fakebank
+package sandbox
 
 import (
 	"net/http"
@@ -6,18 +6,21 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
+// rakbankForm is the wording of RAKBANK's internal client auth.
+var rakbankForm = formContract{
+	badClient:        answer{http.StatusUnauthorized, "invalid_client", "client authentication failed"},
+	missingGrant:     "grant_type is required",
+	unsupportedGrant: "grant_type must be one of authorization_code, password, client_credentials, refresh_token",
+	refusedGrants: map[string]answer{
+		"authorization_code": {http.StatusBadRequest, "unsupported_grant_type", "authorization_code needs a browser; not served here"},
+	},
+}
+
 // serveRAKBank is RAKBANK's internal client auth, /v1/int_client_auth/token: a form,
 // client credentials by Basic or the form, scope required, a refresh token only for the
 // password grant, and the response schema's exact fields with token_type "bearer".
-func serveRAKBank(s *Server, b *bank, r *http.Request, body []byte) reply {
-	call, bad := beginFormCall(r, body)
-	if bad != nil {
-		return *bad
-	}
+func serveRAKBank(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
-	if !client.matches(b.creds) {
-		return fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
-	}
 	scope := form.Get("scope")
 	if scope == "" {
 		return fail(http.StatusBadRequest, "invalid_request", "scope is required")
@@ -40,12 +43,8 @@ func serveRAKBank(s *Server, b *bank, r *http.Request, body []byte) reply {
 		if b.lookupRefreshToken(refresh, client.id) == nil {
 			return fail(http.StatusBadRequest, "invalid_grant", "refresh token is invalid, expired or revoked")
 		}
-	case "authorization_code":
-		return fail(http.StatusBadRequest, "unsupported_grant_type", "authorization_code needs a browser; not served here")
-	case "":
-		return fail(http.StatusBadRequest, "invalid_request", "grant_type is required")
 	default:
-		return fail(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be one of authorization_code, password, client_credentials, refresh_token")
+		return call.refuseGrant(b)
 	}
 
 	access, newRefresh, lifetime := b.issue(s, providers.GrantType(grant), client.id, form.Get("username"), scope, withRefresh)

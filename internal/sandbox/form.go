@@ -1,4 +1,4 @@
-package fakebank
+package sandbox
 
 import (
 	"mime"
@@ -89,6 +89,34 @@ func scopeOr(requested, fallback string) string {
 	return fallback
 }
 
+// answer is an RFC 6749 error reply in a bank's own words.
+type answer struct {
+	status      int
+	code        string
+	description string
+}
+
+// formContract is how a form-encoded bank words its answers to what every such bank
+// checks: how the client authenticates, and a grant the bank does not serve.
+type formContract struct {
+	// onlyClientAuth, when set, is the one client authentication the bank accepts.
+	onlyClientAuth *requiredClientAuth
+	// badClient answers client credentials that are not the bank's.
+	badClient answer
+	// missingGrant describes the invalid_request of a call without grant_type.
+	missingGrant string
+	// unsupportedGrant describes unsupported_grant_type; {grant} stands for the grant.
+	unsupportedGrant string
+	// refusedGrants are grants the bank knows and refuses, with its answer.
+	refusedGrants map[string]answer
+}
+
+// requiredClientAuth is a client authentication a bank insists on, and its answer to another.
+type requiredClientAuth struct {
+	method  providers.ClientAuthentication
+	refusal answer
+}
+
 // formCall is how every form-encoded fake starts: the parsed form, the grant asked for,
 // how the client authenticated, and failures that record both.
 type formCall struct {
@@ -97,9 +125,9 @@ type formCall struct {
 	client clientAuth
 }
 
-// beginFormCall parses the form and the client authentication; a non-nil reply is the
-// rejection to send as it is.
-func beginFormCall(r *http.Request, body []byte) (*formCall, *reply) {
+// beginFormCall parses the form and authenticates the client by the bank's contract,
+// including the headers the bank requires; a non-nil reply is the rejection to send.
+func beginFormCall(b *bank, r *http.Request, body []byte) (*formCall, *reply) {
 	form, bad := parseForm(r, body)
 	if bad != nil {
 		return nil, bad
@@ -110,8 +138,44 @@ func beginFormCall(r *http.Request, body []byte) (*formCall, *reply) {
 		rejected := bad.withCall(grant, "")
 		return nil, &rejected
 	}
-	return &formCall{form: form, grant: grant, client: client}, nil
+	call := &formCall{form: form, grant: grant, client: client}
+	if rejected, ok := call.checkClient(b, r); !ok {
+		return nil, &rejected
+	}
+	return call, nil
 }
+
+func (c *formCall) checkClient(b *bank, r *http.Request) (reply, bool) {
+	for _, h := range b.creds.Headers {
+		if r.Header.Get(h.Name) == "" {
+			return c.fail(http.StatusBadRequest, "invalid_request", "header "+h.Name+" is required"), false
+		}
+		if !hasHeader(r, h.Name, h.Value) {
+			return c.fail(http.StatusBadRequest, "invalid_request", "header "+h.Name+" does not match this banking instance"), false
+		}
+	}
+	contract := b.form
+	if only := contract.onlyClientAuth; only != nil && c.client.method != only.method {
+		return c.answer(only.refusal), false
+	}
+	if !c.client.matches(b.creds) {
+		return c.answer(contract.badClient), false
+	}
+	return reply{}, true
+}
+
+// refuseGrant answers a grant the bank does not serve, as the bank words it.
+func (c *formCall) refuseGrant(b *bank) reply {
+	if c.grant == "" {
+		return c.fail(http.StatusBadRequest, "invalid_request", b.form.missingGrant)
+	}
+	if refused, ok := b.form.refusedGrants[c.grant]; ok {
+		return c.answer(refused)
+	}
+	return c.fail(http.StatusBadRequest, "unsupported_grant_type", strings.ReplaceAll(b.form.unsupportedGrant, "{grant}", c.grant))
+}
+
+func (c *formCall) answer(a answer) reply { return c.fail(a.status, a.code, a.description) }
 
 // fail is an RFC 6749 error reply recorded with the call's grant and client authentication.
 func (c *formCall) fail(status int, code, description string) reply {

@@ -1,4 +1,4 @@
-package fakebank
+package sandbox
 
 import (
 	"net/http"
@@ -6,29 +6,20 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
+// mbanqForm is MBANQ's wording; its client authenticates in the form only.
+var mbanqForm = formContract{
+	onlyClientAuth: &requiredClientAuth{providers.ClientAuthBody,
+		answer{http.StatusUnauthorized, "invalid_client", "client_id and client_secret are required form fields"}},
+	badClient:        answer{http.StatusUnauthorized, "invalid_client", "Bad client credentials"},
+	missingGrant:     "grant_type is required",
+	unsupportedGrant: "Unsupported grant type: {grant}",
+}
+
 // serveMbanq is MBANQ's /oauth/token: the tenant and device headers, client credentials
 // in the form only, the password grant with a refresh token that is reused (not rotated),
 // and an mfa_required challenge for users who must give a second factor.
-func serveMbanq(s *Server, b *bank, r *http.Request, body []byte) reply {
-	call, bad := beginFormCall(r, body)
-	if bad != nil {
-		return *bad
-	}
+func serveMbanq(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
-	for _, h := range b.creds.Headers {
-		if r.Header.Get(h.Name) == "" {
-			return fail(http.StatusBadRequest, "invalid_request", "header "+h.Name+" is required")
-		}
-		if !hasHeader(r, h.Name, h.Value) {
-			return fail(http.StatusBadRequest, "invalid_request", "header "+h.Name+" does not match this banking instance")
-		}
-	}
-	if client.method != providers.ClientAuthBody {
-		return fail(http.StatusUnauthorized, "invalid_client", "client_id and client_secret are required form fields")
-	}
-	if !client.matches(b.creds) {
-		return fail(http.StatusUnauthorized, "invalid_client", "Bad client credentials")
-	}
 	scope := form.Get("scope")
 	if !b.scopeAllowed(scope) {
 		return fail(http.StatusBadRequest, "invalid_scope", "requested scope is not allowed")
@@ -53,10 +44,8 @@ func serveMbanq(s *Server, b *bank, r *http.Request, body []byte) reply {
 			return fail(http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
 		}
 		username = rt.username
-	case "":
-		return fail(http.StatusBadRequest, "invalid_request", "grant_type is required")
 	default:
-		return fail(http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+grant)
+		return call.refuseGrant(b)
 	}
 
 	access, newRefresh, lifetime := b.issue(s, providers.GrantType(grant), client.id, username, scope, refresh == "")

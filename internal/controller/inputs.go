@@ -52,6 +52,13 @@ func primaryGrant(spec *tokensv1alpha1.BankTokenRequestSpec) providers.GrantType
 	return providers.GrantClientCredentials
 }
 
+// refreshable says whether the provider's endpoint takes the refresh_token grant: a refresh
+// token is stored only where it can be used (RAKBANK's partner endpoint cannot).
+func refreshable(spec *tokensv1alpha1.BankTokenRequestSpec) bool {
+	preset, ok := providers.PresetFor(providers.Name(spec.Provider))
+	return !ok || preset.SupportsRefresh
+}
+
 func objectVersion(kind, name string, uid types.UID, resourceVersion string) string {
 	return kind + "/" + name + "/" + string(uid) + "/" + resourceVersion
 }

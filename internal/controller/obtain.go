@@ -72,7 +72,10 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 		// RFC 6749 §6: without a new one the current refresh token stays valid; the output
 		// Secret written next records the mark as answered.
 		return true, got
-	case failure.Class == providers.ClassRefreshTokenRejected:
+	case failure.Class == providers.ClassRefreshTokenRejected, answeredWithoutToken(failure):
+		// A refusal in any shape (invalid_grant, a gateway's 401, a proxy's HTML 400, a 5xx,
+		// an unreadable 200) spends the token; the primary grant follows at once, and only
+		// its answer can stall the resource.
 		r.spent.add(rt)
 		return false, obtained{}
 	case !failure.MayHaveBeenProcessed():
@@ -82,6 +85,12 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 		r.spent.add(rt)
 		return true, obtained{failure: failure, storeErr: r.store(ctx, btr, rts, "", "")}
 	}
+}
+
+// answeredWithoutToken: the bank processed the call and answered with something other than
+// a token. Rate limiting and redirects were not processed (MayHaveBeenProcessed is false).
+func answeredWithoutToken(failure *providers.Error) bool {
+	return failure.StatusCode != 0 && failure.MayHaveBeenProcessed()
 }
 
 func (r *BankTokenRequestReconciler) fetch(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, req providers.Request, grant providers.GrantType) (*providers.Token, *providers.Error) {

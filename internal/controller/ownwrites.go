@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"slices"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -9,29 +10,38 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 )
 
-// ownWrites remembers the resourceVersion of each Secret the reconciler last wrote, so the
+// ownWrites remembers the resourceVersions of the Secrets the reconciler last wrote, so the
 // watch event of its own write does not start another reconcile. That reconcile would find
 // nothing to do, but could read a cached resource older than the status just written and
 // write the same status again. Events from anyone else (an edit, a deletion) still pass.
+// A few versions are kept per Secret: one renewal may write the refresh-token Secret twice
+// (the in-flight mark, then the new token), and both events arrive after both writes.
 type ownWrites struct {
 	mu       sync.Mutex
-	versions map[types.NamespacedName]string
+	versions map[types.NamespacedName][]string
 }
+
+// ownVersionsKept is how many of its own recent versions are remembered per Secret.
+const ownVersionsKept = 4
 
 func (o *ownWrites) record(obj client.Object) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.versions == nil {
-		o.versions = map[types.NamespacedName]string{}
+		o.versions = map[types.NamespacedName][]string{}
 	}
-	o.versions[client.ObjectKeyFromObject(obj)] = obj.GetResourceVersion()
+	key := client.ObjectKeyFromObject(obj)
+	recent := append(o.versions[key], obj.GetResourceVersion())
+	if len(recent) > ownVersionsKept {
+		recent = recent[len(recent)-ownVersionsKept:]
+	}
+	o.versions[key] = recent
 }
 
 func (o *ownWrites) isOwn(obj client.Object) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	rv, ok := o.versions[client.ObjectKeyFromObject(obj)]
-	return ok && rv == obj.GetResourceVersion()
+	return slices.Contains(o.versions[client.ObjectKeyFromObject(obj)], obj.GetResourceVersion())
 }
 
 // predicate drops create and update events that carry exactly what the reconciler wrote.

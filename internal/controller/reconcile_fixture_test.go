@@ -240,6 +240,16 @@ func (f *fixture) expectCalls(n int) {
 	}
 }
 
+// expectLastCall checks the number of calls so far and the grant of the last; failure
+// says what went wrong.
+func (f *fixture) expectLastCall(calls int, grant providers.GrantType, failure string) {
+	f.t.Helper()
+	f.expectCalls(calls)
+	if f.bank.lastGrant() != grant {
+		f.t.Fatal(failure)
+	}
+}
+
 // events drains the recorded event reasons.
 func (f *fixture) events() []string {
 	var reasons []string

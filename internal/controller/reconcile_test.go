@@ -51,10 +51,7 @@ func TestReconcileRenewsWithTheRefreshTokenAndStoresTheRotatedOne(t *testing.T) 
 	f.issue()
 	f.stepToRenewal()
 	f.reconcile()
-	f.expectCalls(2)
-	if f.bank.lastGrant() != providers.GrantRefreshToken || f.bank.calls[1].RefreshToken.Reveal() != "fixture-refresh-1" {
-		t.Fatal("the renewal did not use the stored refresh token")
-	}
+	f.expectLastCall(2, providers.GrantRefreshToken, "the renewal did not use the stored refresh token")
 	if f.refreshToken() != "fixture-refresh-2" || f.accessToken() != "fixture-access-2" {
 		t.Fatal("the rotated refresh token or the new access token was not stored")
 	}
@@ -71,10 +68,7 @@ func TestReconcileRenewsWithTheRefreshTokenAndStoresTheRotatedOne(t *testing.T) 
 func TestReconcileFallsBackToThePrimaryGrantAtOnceWhenTheRefreshTokenIsRejected(t *testing.T) {
 	f := newFixture(t)
 	f.renewAnswering(bankError(providers.ClassRefreshTokenRejected, providers.ReasonRefreshTokenRejected))
-	f.expectCalls(3)
-	if f.bank.lastGrant() != providers.GrantPassword {
-		t.Fatal("no fallback to the password grant in the same reconcile")
-	}
+	f.expectLastCall(3, providers.GrantPassword, "no fallback to the password grant in the same reconcile")
 	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
 	if got := f.resource().Status.FailedAttempts; got != 0 {
 		t.Fatalf("a fallback counted as %d failed attempts", got)
@@ -190,10 +184,7 @@ func TestReconcileNeverResendsARefreshTokenWhoseCallMayHaveReachedTheBank(t *tes
 	}
 	f.clock.Step(time.Minute)
 	f.reconcile()
-	f.expectCalls(3)
-	if f.bank.lastGrant() != providers.GrantPassword {
-		t.Fatal("the refresh token was sent again")
-	}
+	f.expectLastCall(3, providers.GrantPassword, "the refresh token was sent again")
 }
 
 func TestReconcileKeepsARefreshTokenThatNeverReachedTheBank(t *testing.T) {
@@ -307,10 +298,7 @@ func TestReconcileNeverSendsTheSameRefreshTokenTwiceWhenStoringItsReplacementFai
 	f.expectCalls(2)
 	f.failWrites = nil
 	f.reconcile()
-	f.expectCalls(3)
-	if f.bank.lastGrant() != providers.GrantPassword {
-		t.Fatal("the spent refresh token was sent again")
-	}
+	f.expectLastCall(3, providers.GrantPassword, "the spent refresh token was sent again")
 }
 
 // A process that stops between sending a refresh token and writing the answer leaves the
@@ -327,10 +315,7 @@ func TestReconcileTreatsARefreshTokenMarkedInFlightAsSpentAfterARestart(t *testi
 		return nil
 	}
 	f.reconcileExpectingError()
-	f.expectCalls(2)
-	if f.bank.lastGrant() != providers.GrantRefreshToken {
-		t.Fatal("the renewal did not send the refresh token")
-	}
+	f.expectLastCall(2, providers.GrantRefreshToken, "the renewal did not send the refresh token")
 	if f.secret(refreshSecretName(f.resource())).Annotations[annotationRefreshInFlight] == "" {
 		t.Fatal("no in-flight mark was written before the refresh token was sent")
 	}
@@ -339,10 +324,7 @@ func TestReconcileTreatsARefreshTokenMarkedInFlightAsSpentAfterARestart(t *testi
 	f.r = &BankTokenRequestReconciler{Client: f.client, APIReader: f.client, Fetcher: f.bank, Recorder: f.recorder,
 		Clock: f.clock, DefaultTokenLifetime: time.Hour}
 	f.reconcile()
-	f.expectCalls(3)
-	if f.bank.lastGrant() != providers.GrantPassword {
-		t.Fatal("a restarted operator sent a refresh token whose call may have reached the bank")
-	}
+	f.expectLastCall(3, providers.GrantPassword, "a restarted operator sent a refresh token whose call may have reached the bank")
 	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
 	if f.secret(refreshSecretName(f.resource())).Annotations[annotationRefreshInFlight] != "" {
 		t.Fatal("the in-flight mark outlived the primary grant")
@@ -409,4 +391,56 @@ func TestReconcileFinishesARenewalWhenTheManagerStops(t *testing.T) {
 	if f.bank.cancelled != 0 || f.accessToken() != "fixture-access-2" || f.refreshToken() != "fixture-refresh-2" {
 		t.Fatalf("the renewal was cut short (%d cancelled calls)", f.bank.cancelled)
 	}
+}
+
+func TestOwnWritesRecognisesEveryRecentWriteOfASecret(t *testing.T) {
+	var own ownWrites
+	secret := &corev1.Secret{}
+	secret.Namespace, secret.Name = "payments", "paymob-refresh-token"
+	for _, version := range []string{"10", "11"} {
+		secret.ResourceVersion = version
+		own.record(secret)
+	}
+	for version, want := range map[string]bool{"10": true, "11": true, "12": false} {
+		secret.ResourceVersion = version
+		if own.isOwn(secret) != want {
+			t.Errorf("version %s: own = %v, want %v", version, !want, want)
+		}
+	}
+}
+
+// A refresh the bank refused in any shape is followed at once by the primary grant; only the
+// primary grant's answer decides Ready and Stalled.
+func TestReconcileFallsBackAtOnceWhenARefreshIsRefusedInAnyShape(t *testing.T) {
+	for name, refusal := range map[string]*providers.Error{
+		"a gateway's 401":        {Class: providers.ClassPermanent, Reason: providers.ReasonInvalidCredentials, StatusCode: 401},
+		"a proxy's HTML 400":     {Class: providers.ClassTransient, Reason: providers.ReasonInvalidResponse, StatusCode: 400},
+		"a 500":                  {Class: providers.ClassTransient, Reason: providers.ReasonServerError, StatusCode: 500},
+		"an unreadable 200":      {Class: providers.ClassTransient, Reason: providers.ReasonInvalidResponse, StatusCode: 200},
+		"invalid_grant, 400":     {Class: providers.ClassRefreshTokenRejected, Reason: providers.ReasonRefreshTokenRejected, StatusCode: 400},
+		"unsupported_grant_type": {Class: providers.ClassPermanent, Reason: providers.ReasonUnsupportedGrantType, StatusCode: 400},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			refusal.Message = "refused"
+			f.renewAnswering(refusal)
+			f.expectLastCall(3, providers.GrantPassword, "no primary grant in the same reconcile")
+			f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
+			f.expectCondition(tokensv1alpha1.ConditionStalled, false)
+			if f.resource().Status.FailedAttempts != 0 {
+				t.Fatal("a refused refresh followed by a good primary grant counted as a failure")
+			}
+		})
+	}
+}
+
+func TestReconcileStoresNoRefreshTokenForAProviderThatCannotUseIt(t *testing.T) {
+	f := newFixture(t, func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Provider = tokensv1alpha1.ProviderRAKBankPartner })
+	f.issue()
+	if f.refreshToken() != "" {
+		t.Fatal("a refresh token was stored for an endpoint without the refresh_token grant")
+	}
+	f.stepToRenewal()
+	f.reconcile()
+	f.expectLastCall(2, providers.GrantPassword, "a renewal of the partner endpoint did not use its primary grant")
 }

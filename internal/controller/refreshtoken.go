@@ -46,6 +46,8 @@ func (r *BankTokenRequestReconciler) usableRefreshToken(g *gathered) (providers.
 		boundTo = g.Held.RequestHash
 	}
 	switch inFlight := annotations[annotationRefreshInFlight]; {
+	case !refreshable(&g.Request.Spec):
+		return "", "the provider's token endpoint takes no refresh_token grant"
 	case r.spent.contains(rt):
 		return "", "it was spent by an earlier call"
 	case inFlight != "" && (g.OutputSecret == nil || g.OutputSecret.Annotations[annotationRefreshCompleted] != inFlight):
@@ -78,9 +80,9 @@ func (r *BankTokenRequestReconciler) markInFlight(ctx context.Context, btr *toke
 }
 
 // store writes next down, bound to the inputs it was issued under, with no call in flight;
-// an empty next clears a dead one. Labels and annotations others put on the Secret stay.
+// an empty next clears a dead one, and so does a provider that cannot use one. Labels and annotations others put on the Secret stay.
 func (r *BankTokenRequestReconciler) store(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, s *refreshTokenSecret, next providers.Secret, requestHash string) error {
-	if s.current == nil && next.IsZero() {
+	if s.current == nil && (next.IsZero() || !refreshable(&btr.Spec)) {
 		return nil
 	}
 	annotations := map[string]string{}
@@ -90,7 +92,7 @@ func (r *BankTokenRequestReconciler) store(ctx context.Context, btr *tokensv1alp
 	delete(annotations, annotationRefreshInFlight)
 	delete(annotations, annotationInputHash)
 	data := map[string][]byte{}
-	if !next.IsZero() {
+	if !next.IsZero() && refreshable(&btr.Spec) {
 		data[refreshTokenKey] = []byte(next.Reveal())
 		annotations[annotationInputHash] = requestHash
 	}

@@ -74,6 +74,10 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 	if got.refreshMark != "" {
 		annotations[annotationRefreshCompleted] = got.refreshMark
 	}
+	if requested := btr.Annotations[tokensv1alpha1.RefreshRequestedAtAnnotation]; requested != "" {
+		annotations[annotationRefreshRequestedAt] = requested
+		held.RefreshRequestedAt = requested
+	}
 	if err := r.writeOutputSecret(ctx, btr, g, data, annotations); err != nil {
 		o.kind, o.err = outcomeAPIError, err
 		return o

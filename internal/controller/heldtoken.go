@@ -18,6 +18,10 @@ const (
 	annotationIssuedAt  = "tokens.banktoken.io/issued-at"
 	annotationInputHash = "tokens.banktoken.io/request-hash"
 	annotationChecksum  = "tokens.banktoken.io/checksum"
+	// annotationRefreshRequestedAt records the forced refresh (the resource's annotation
+	// value) the token answered: read fresh with the Secret, it keeps a reconcile that sees
+	// a status older than its own last write from acting on the same request twice.
+	annotationRefreshRequestedAt = "tokens.banktoken.io/refresh-requested-at"
 )
 
 // heldToken is what the output Secret says the workload holds.
@@ -29,6 +33,8 @@ type heldToken struct {
 	ExpiresAt   time.Time
 	// RequestHash fingerprints the inputs the token was issued for.
 	RequestHash string
+	// RefreshRequestedAt is the forced refresh the token answered, "" when none.
+	RefreshRequestedAt string
 }
 
 func (h *heldToken) validAt(now time.Time) bool { return h != nil && now.Before(h.ExpiresAt) }
@@ -51,12 +57,13 @@ func readHeldToken(secret *corev1.Secret) (*heldToken, string) {
 		return nil, "the output Secret has no valid issued-at annotation"
 	}
 	return &heldToken{
-		AccessToken: providers.Secret(secret.Data[tokensv1alpha1.SecretKeyAccessToken]),
-		TokenType:   string(secret.Data[tokensv1alpha1.SecretKeyTokenType]),
-		Scope:       string(secret.Data[tokensv1alpha1.SecretKeyScope]),
-		IssuedAt:    issuedAt,
-		ExpiresAt:   expiresAt,
-		RequestHash: secret.Annotations[annotationInputHash],
+		AccessToken:        providers.Secret(secret.Data[tokensv1alpha1.SecretKeyAccessToken]),
+		TokenType:          string(secret.Data[tokensv1alpha1.SecretKeyTokenType]),
+		Scope:              string(secret.Data[tokensv1alpha1.SecretKeyScope]),
+		IssuedAt:           issuedAt,
+		ExpiresAt:          expiresAt,
+		RequestHash:        secret.Annotations[annotationInputHash],
+		RefreshRequestedAt: secret.Annotations[annotationRefreshRequestedAt],
 	}, ""
 }
 
@@ -79,7 +86,7 @@ func outputSecretData(tok *providers.Token) map[string][]byte {
 // template's, so that a template change can drop what it no longer sets.
 func tokenAnnotations(secret *corev1.Secret) map[string]string {
 	keep := map[string]string{}
-	for _, k := range []string{annotationIssuedAt, annotationInputHash, annotationChecksum, annotationRefreshCompleted} {
+	for _, k := range []string{annotationIssuedAt, annotationInputHash, annotationChecksum, annotationRefreshCompleted, annotationRefreshRequestedAt} {
 		if v, ok := secret.Annotations[k]; ok {
 			keep[k] = v
 		}

@@ -66,7 +66,8 @@ func requestChanged(in policyInput) (string, string, bool) {
 
 func refreshRequested(in policyInput) (string, string, bool) {
 	requested := in.Request.Annotations[tokensv1alpha1.RefreshRequestedAtAnnotation]
-	if requested != "" && requested != in.Request.Status.LastRefreshRequestedAt {
+	answered := in.Request.Status.LastRefreshRequestedAt == requested || (in.Held != nil && in.Held.RefreshRequestedAt == requested)
+	if requested != "" && !answered {
 		return issueReasonRefreshRequested, fmt.Sprintf("a refresh was requested (%s)", requested), true
 	}
 	return "", "", false

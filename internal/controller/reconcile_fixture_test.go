@@ -89,6 +89,9 @@ type fixture struct {
 	// writes counts the reconciler's writes to the apiserver; failWrites makes them fail.
 	writes     []string
 	failWrites func(obj client.Object) error
+	// staleResource, when set, is what reads of the BankTokenRequest return, as a cache that
+	// has not caught up with the reconciler's own status write would.
+	staleResource *tokensv1alpha1.BankTokenRequest
 }
 
 var fixtureStart = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
@@ -126,7 +129,8 @@ func credentialsSecret(password string) *corev1.Secret {
 			"username": []byte("fixture-user"), "password": []byte(password)}}
 }
 
-// interceptWrites records every write, and fails it when failWrites says so.
+// interceptWrites records every write, and fails it when failWrites says so; reads of the
+// resource return staleResource when it is set.
 func (f *fixture) interceptWrites() interceptor.Funcs {
 	record := func(verb string, obj client.Object) error {
 		if f.failWrites != nil {
@@ -138,6 +142,13 @@ func (f *fixture) interceptWrites() interceptor.Funcs {
 		return nil
 	}
 	return interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if btr, ok := obj.(*tokensv1alpha1.BankTokenRequest); ok && f.staleResource != nil {
+				f.staleResource.DeepCopyInto(btr)
+				return nil
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			if err := record("create", obj); err != nil {
 				return err

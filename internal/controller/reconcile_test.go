@@ -444,3 +444,29 @@ func TestReconcileStoresNoRefreshTokenForAProviderThatCannotUseIt(t *testing.T) 
 	f.reconcile()
 	f.expectLastCall(2, providers.GrantPassword, "a renewal of the partner endpoint did not use its primary grant")
 }
+
+// The reconcile that follows the operator's own writes may read the resource from a cache
+// that has not seen the status just written: it must not act on the same request again.
+func TestReconcileOfAStaleCachedResourceMakesNoSecondCall(t *testing.T) {
+	f := newFixture(t)
+	f.issue()
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Annotations = map[string]string{tokensv1alpha1.RefreshRequestedAtAnnotation: "2026-11-30T09:05:00Z"}
+	})
+	cached := f.resource()
+	f.reconcile()
+	f.expectCalls(2)
+
+	f.staleResource = cached
+	if result := f.reconcile(); result.RequeueAfter != cacheCatchUpDelay {
+		t.Fatalf("requeue after %s, want a wait of %s for the cache", result.RequeueAfter, cacheCatchUpDelay)
+	}
+	f.expectCalls(2)
+
+	// A restarted reconciler has no memory of its writes: the stale status still asks for
+	// the refresh, but the output Secret, read fresh, shows the token it already produced.
+	f.r = &BankTokenRequestReconciler{Client: f.client, APIReader: f.client, Fetcher: f.bank, Recorder: f.recorder,
+		Clock: f.clock, DefaultTokenLifetime: time.Hour}
+	f.reconcile()
+	f.expectCalls(2)
+}

@@ -45,6 +45,7 @@ func main() {
 		kubeAPIBurst         int
 		requestTimeout       time.Duration
 		defaultLifetime      time.Duration
+		propagationDelay     time.Duration
 		issueEvents          bool
 	)
 	// Leader election is on by default when running inside a cluster, where more than one
@@ -74,6 +75,10 @@ func main() {
 			"keep the Pod's terminationGracePeriodSeconds (60 by default) above that.")
 	flag.DurationVar(&defaultLifetime, "default-token-lifetime", time.Hour,
 		"Lifetime assumed for a token whose response states none and which is not a JWT with exp.")
+	flag.DurationVar(&propagationDelay, "secret-propagation-delay", internalcontroller.DefaultSecretPropagationDelay,
+		"How late a workload may see a renewed output Secret (a mounted Secret syncs after the kubelet's sync period "+
+			"plus its cache TTL). The token a renewal replaces stays usable at the bank at least this long, and renewal "+
+			"leaves this much before expiry when the lifetime allows.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -130,6 +135,7 @@ func main() {
 	reconciler.Metrics = metrics
 	reconciler.AllowInsecureEndpoints = allowInsecure
 	reconciler.DefaultTokenLifetime = defaultLifetime
+	reconciler.SecretPropagationDelay = propagationDelay
 	reconciler.IssueEvents = issueEvents
 	if err := reconciler.SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		setupLog.Error(err, "unable to set up the BankTokenRequest controller")

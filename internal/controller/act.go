@@ -45,7 +45,7 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 	log := logf.FromContext(ctx)
 	log.V(1).Info("obtaining a token", "reason", o.why.reason, "detail", o.why.message)
 	o.replaced = g.Held != nil || g.OutputSecret != nil
-	got := r.obtain(ctx, btr, g)
+	got := r.obtain(ctx, btr, g, r.Clock.Now())
 	o.refreshTokenRejected = got.refreshTokenRejected
 	o.err = got.storeErr
 	if got.failure != nil {

@@ -46,6 +46,11 @@ type BankTokenRequestReconciler struct {
 	AllowInsecureEndpoints bool
 	// DefaultTokenLifetime applies when the bank states no lifetime and the token is no JWT.
 	DefaultTokenLifetime time.Duration
+	// SecretPropagationDelay is how late a workload may read the output Secret (the kubelet
+	// syncs a mounted Secret about a minute after a change): the token a renewal replaces
+	// stays usable at least this long, and renewal leaves it before expiry when the
+	// lifetime allows.
+	SecretPropagationDelay time.Duration
 	// IssueEvents emits TokenIssued and TokenRefreshed events for routine issues. Off by
 	// default: status and metrics record every issue, and an event is a third apiserver
 	// write per token. Failures, recoveries and rejected refresh tokens always get one.
@@ -68,12 +73,13 @@ type BankTokenRequestReconciler struct {
 // the --default-token-lifetime default.
 func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReconciler {
 	return &BankTokenRequestReconciler{
-		Client:               mgr.GetClient(),
-		APIReader:            mgr.GetAPIReader(),
-		Fetcher:              fetcher,
-		Recorder:             mgr.GetEventRecorder("bank-token-operator"),
-		Clock:                clock.RealClock{},
-		DefaultTokenLifetime: time.Hour,
+		Client:                 mgr.GetClient(),
+		APIReader:              mgr.GetAPIReader(),
+		Fetcher:                fetcher,
+		Recorder:               mgr.GetEventRecorder("bank-token-operator"),
+		Clock:                  clock.RealClock{},
+		DefaultTokenLifetime:   time.Hour,
+		SecretPropagationDelay: DefaultSecretPropagationDelay,
 	}
 }
 
@@ -93,9 +99,9 @@ func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	o := outcome{kind: outcomeReadFailed, err: err}
 	if err == nil {
 		o = r.act(ctx, btr, g, decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem,
-			RequestHash: g.RequestHash, Now: now}, g.Problem))
+			RequestHash: g.RequestHash, Now: now, PropagationDelay: r.SecretPropagationDelay}, g.Problem))
 	}
-	report(btr, o, now)
+	report(btr, o, now, r.SecretPropagationDelay)
 	r.emitEvents(btr, o, original.Status.FailedAttempts)
 	if !equality.Semantic.DeepEqual(original.Status, btr.Status) {
 		o.err = errors.Join(o.err, r.writeStatus(ctx, original, btr))

@@ -82,7 +82,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 
 	It("rotates Paymob refresh tokens, uses each once, and falls back to the password grant when one is revoked", func() {
 		ns := newNamespace()
-		bank.SetLifetime(providers.Paymob, 6*time.Second)
+		bank.SetLifetime(providers.Paymob, 8*time.Second)
 		btr := applyBank(ns, providers.Paymob)
 		eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 		rt1 := refreshTokenIn(btr)
@@ -90,11 +90,12 @@ var _ = Describe("BankTokenRequest controller", func() {
 		Expect(outputSecret(btr).Data).NotTo(HaveKey("refresh_token"), "workloads must not see the refresh token")
 		refreshesBefore := bank.Issued(providers.Paymob, providers.GrantRefreshToken)
 
+		// Paymob's refresh revokes the access token it was issued with: the first renewal
+		// opens a second chain, later ones refresh the standby chain.
 		Eventually(refreshTokenIn).WithArguments(btr).ShouldNot(Equal(rt1))
-		rt2 := refreshTokenIn(btr)
-		Expect(bank.Issued(providers.Paymob, providers.GrantRefreshToken)).To(BeNumerically(">", refreshesBefore))
-		Expect(bank.RefreshTokenValid(providers.Paymob, rt1)).To(BeFalse(), "the first refresh token was used")
-		Eventually(refreshTokenIn).WithArguments(btr).ShouldNot(Equal(rt2))
+		Eventually(func() int { return bank.Issued(providers.Paymob, providers.GrantRefreshToken) }).
+			Should(BeNumerically(">", refreshesBefore))
+		Eventually(func() bool { return bank.RefreshTokenValid(providers.Paymob, rt1) }).Should(BeFalse(), "the first chain was never refreshed")
 		Expect(bank.Rejected(providers.Paymob)).To(BeEmpty(), "no spent refresh token was ever sent")
 
 		passwordGrants := bank.Issued(providers.Paymob, providers.GrantPassword)

@@ -43,7 +43,10 @@ type gathered struct {
 	HeldProblem string
 
 	RefreshSecret *corev1.Secret
-	RefreshToken  providers.Secret
+	// RefreshToken is the active chain's, StandbyRefreshToken the standby chain's (see
+	// refreshtoken.go); either is empty when none is held.
+	RefreshToken        providers.Secret
+	StandbyRefreshToken providers.Secret
 }
 
 // gather reads the resource's inputs. Secrets and ConfigMaps are read from the apiserver,
@@ -85,6 +88,7 @@ func (r *BankTokenRequestReconciler) readOwnedSecrets(ctx context.Context, btr *
 	}
 	if g.RefreshSecret != nil {
 		g.RefreshToken = providers.Secret(g.RefreshSecret.Data[refreshTokenKey])
+		g.StandbyRefreshToken = providers.Secret(g.RefreshSecret.Data[standbyRefreshTokenKey])
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"time"
 
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -23,19 +24,19 @@ type obtained struct {
 	storeErr error
 }
 
-// obtain gets a token: with the refresh token when one may be sent (see usableRefreshToken),
-// falling back at once to the primary grant when the bank rejects it. A refresh token that
+// obtain gets a token: with a refresh token when one may be sent (see refreshTokenToSend),
+// falling back at once to the primary grant when the bank refuses it. A refresh token that
 // may have reached the bank in a failed call is never sent again.
-func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) obtained {
+func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, now time.Time) obtained {
 	req := r.providerRequest(btr, g)
 	rts := &refreshTokenSecret{current: g.RefreshSecret}
-	rt, unusable := r.usableRefreshToken(g)
-	if unusable != "" {
+	rt, unusable := r.refreshTokenToSend(g, now)
+	if unusable != "" && unusable != "none is held" {
 		logf.FromContext(ctx).Info("not sending the stored refresh token; using the primary grant", "why", unusable)
 	}
 	var got obtained
 	if !rt.IsZero() {
-		if done, result := r.refresh(ctx, btr, g, req, rts, rt); done {
+		if done, result := r.refresh(ctx, btr, g, req, rts, rt, now); done {
 			return result
 		}
 		got.refreshTokenRejected = true
@@ -43,21 +44,19 @@ func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1al
 	tok, failure := r.fetch(ctx, btr, req, primaryGrant(&btr.Spec))
 	if failure != nil {
 		got.failure = failure
-		if !g.RefreshToken.IsZero() {
-			// Rejected or not to be sent: forget it, so that no restart sends it again.
-			got.storeErr = r.store(ctx, btr, rts, "", "")
-		}
+		// Rejected or not to be used: forget it, so that no restart sends it again.
+		got.storeErr = r.store(ctx, btr, rts, r.chainsKept(g), g.RequestHash, now)
 		return got
 	}
 	got.token = tok
-	got.storeErr = r.store(ctx, btr, rts, tok.RefreshToken, g.RequestHash)
+	got.storeErr = r.store(ctx, btr, rts, r.chainsAfter(g, "", tok.RefreshToken), g.RequestHash, now)
 	return got
 }
 
 // refresh sends the refresh token, marked in flight first. done is false only when the bank
-// rejected the token, so that the primary grant is tried at once.
-func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, req providers.Request, rts *refreshTokenSecret, rt providers.Secret) (bool, obtained) {
-	mark := refreshMark(rt, r.Clock.Now())
+// refused it, so that the primary grant is tried at once.
+func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, req providers.Request, rts *refreshTokenSecret, rt providers.Secret, now time.Time) (bool, obtained) {
+	mark := refreshMark(rt, now)
 	if err := r.markInFlight(ctx, btr, rts, mark); err != nil {
 		return true, obtained{storeErr: err} // nothing was sent
 	}
@@ -66,11 +65,12 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 	switch {
 	case failure == nil:
 		got := obtained{token: tok, refreshMark: mark}
-		if !tok.RefreshToken.IsZero() {
-			got.storeErr = r.store(ctx, btr, rts, tok.RefreshToken, g.RequestHash)
+		// When the chains change (a rotated token, a new standby), the store clears the mark;
+		// when they do not, the output Secret written next records it as answered, and the
+		// refresh costs no second write here.
+		if next := r.chainsAfter(g, rt, tok.RefreshToken); next != (refreshChains{g.RefreshToken, g.StandbyRefreshToken}) {
+			got.storeErr = r.store(ctx, btr, rts, next, g.RequestHash, now)
 		}
-		// RFC 6749 §6: without a new one the current refresh token stays valid; the output
-		// Secret written next records the mark as answered.
 		return true, got
 	case failure.Class == providers.ClassRefreshTokenRejected, answeredWithoutToken(failure):
 		// A refusal in any shape (invalid_grant, a gateway's 401, a proxy's HTML 400, a 5xx,
@@ -80,10 +80,10 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 		return false, obtained{}
 	case !failure.MayHaveBeenProcessed():
 		// The bank never saw it: it is still good; take the mark back.
-		return true, obtained{failure: failure, storeErr: r.store(ctx, btr, rts, rt, g.RequestHash)}
+		return true, obtained{failure: failure, storeErr: r.store(ctx, btr, rts, r.chainsKept(g), g.RequestHash, now)}
 	default:
 		r.spent.add(rt)
-		return true, obtained{failure: failure, storeErr: r.store(ctx, btr, rts, "", "")}
+		return true, obtained{failure: failure, storeErr: r.store(ctx, btr, rts, r.chainsKept(g), g.RequestHash, now)}
 	}
 }
 

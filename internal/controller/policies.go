@@ -16,6 +16,8 @@ type policyInput struct {
 	HeldProblem string
 	RequestHash string
 	Now         time.Time
+	// PropagationDelay is the reconciler's SecretPropagationDelay.
+	PropagationDelay time.Duration
 }
 
 // policy says whether a new token must be obtained, and why. Like cert-manager's
@@ -81,7 +83,7 @@ func tokenExpired(in policyInput) (string, string, bool) {
 }
 
 func renewalDue(in policyInput) (string, string, bool) {
-	renewAt := renewalTime(&in.Request.Spec, in.Request.UID, in.Held.IssuedAt, in.Held.ExpiresAt)
+	renewAt := renewalTime(&in.Request.Spec, in.Request.UID, in.Held.IssuedAt, in.Held.ExpiresAt, in.PropagationDelay)
 	if !in.Now.Before(renewAt) {
 		return issueReasonRenewalDue, "the renewal time " + formatTime(renewAt) + " has come", true
 	}

@@ -63,24 +63,35 @@ func TestRenewalTime(t *testing.T) {
 		spec             tokensv1alpha1.BankTokenRequestSpec
 		lifetime         time.Duration
 		earliest, latest time.Duration // after issue
+		delay            time.Duration // the secret propagation delay; 2m when zero
 	}{
 		{"default: two thirds of the lifetime, up to 20% of the last third earlier", tokensv1alpha1.BankTokenRequestSpec{},
-			time.Hour, 36 * time.Minute, 40 * time.Minute},
+			time.Hour, 36 * time.Minute, 40 * time.Minute, 0},
 		{"renewBefore", tokensv1alpha1.BankTokenRequestSpec{RenewBefore: &metav1.Duration{Duration: 5 * time.Minute}},
-			time.Hour, 54 * time.Minute, 55 * time.Minute},
+			time.Hour, 54 * time.Minute, 55 * time.Minute, 0},
 		{"renewBefore longer than the lifetime falls back to two thirds", tokensv1alpha1.BankTokenRequestSpec{RenewBefore: &metav1.Duration{Duration: 2 * time.Hour}},
-			time.Hour, 36 * time.Minute, 40 * time.Minute},
+			time.Hour, 36 * time.Minute, 40 * time.Minute, 0},
 		{"renewBeforePercentage", tokensv1alpha1.BankTokenRequestSpec{RenewBeforePercentage: ptr.To[int32](25)},
-			time.Hour, 42 * time.Minute, 45 * time.Minute},
+			time.Hour, 42 * time.Minute, 45 * time.Minute, 0},
 		{"a three-year token is refreshed within the default 24h", tokensv1alpha1.BankTokenRequestSpec{},
-			99992564 * time.Second, 24*time.Hour - 24*time.Hour/5, 24 * time.Hour},
+			99992564 * time.Second, 24*time.Hour - 24*time.Hour/5, 24 * time.Hour, 0},
 		{"maxRefreshInterval caps it", tokensv1alpha1.BankTokenRequestSpec{MaxRefreshInterval: &metav1.Duration{Duration: 10 * time.Minute}},
-			time.Hour, 8 * time.Minute, 10 * time.Minute},
+			time.Hour, 8 * time.Minute, 10 * time.Minute, 0},
 		{"a tiny lifetime is not a hot loop", tokensv1alpha1.BankTokenRequestSpec{},
-			time.Second, time.Second, time.Second},
+			time.Second, time.Second, time.Second, 0},
+		{"Banfico's 300 s token leaves the 2m propagation delay: renewed by 180 s", tokensv1alpha1.BankTokenRequestSpec{},
+			300 * time.Second, 156 * time.Second, 180 * time.Second, 0},
+		{"a lifetime under twice the delay keeps two thirds", tokensv1alpha1.BankTokenRequestSpec{},
+			200 * time.Second, 126 * time.Second, 134 * time.Second, 0},
+		{"no propagation delay: two thirds", tokensv1alpha1.BankTokenRequestSpec{},
+			300 * time.Second, 180 * time.Second, 200 * time.Second, time.Nanosecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := renewalTime(&tc.spec, uid, t0, t0.Add(tc.lifetime)).Sub(t0)
+			delay := tc.delay
+			if delay == 0 {
+				delay = DefaultSecretPropagationDelay
+			}
+			got := renewalTime(&tc.spec, uid, t0, t0.Add(tc.lifetime), delay).Sub(t0)
 			if got < tc.earliest || got > tc.latest {
 				t.Fatalf("renewal %s after issue, want between %s and %s", got, tc.earliest, tc.latest)
 			}
@@ -94,7 +105,7 @@ func TestRenewalTimesSpreadAcrossResources(t *testing.T) {
 	window := 20 * time.Minute // the last third of a one-hour token
 	earliest, latest := t0.Add(time.Hour), t0
 	for i := range 1000 {
-		at := renewalTime(spec, types.UID(string(rune('a'+i%26))+time.Duration(i).String()), t0, t0.Add(time.Hour))
+		at := renewalTime(spec, types.UID(string(rune('a'+i%26))+time.Duration(i).String()), t0, t0.Add(time.Hour), DefaultSecretPropagationDelay)
 		earliest, latest = minTime(earliest, at), maxTime(latest, at)
 	}
 	if spread := latest.Sub(earliest); spread < window/10 {

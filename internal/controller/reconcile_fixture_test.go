@@ -39,6 +39,12 @@ type scriptedBank struct {
 	issued   int
 	// cancelled counts calls that arrived with their context already cancelled.
 	cancelled int
+	// revokeOnRefresh: a refresh revokes the access token issued with the refresh token it
+	// spends, as Django OAuth Toolkit does. issuedWith maps a refresh token to that access
+	// token; revoked and spent record what no longer works.
+	revokeOnRefresh bool
+	issuedWith      map[string]string
+	revoked, spent  map[string]bool
 }
 
 func (b *scriptedBank) Fetch(ctx context.Context, req providers.Request) (*providers.Token, error) {
@@ -53,13 +59,36 @@ func (b *scriptedBank) Fetch(ctx context.Context, req providers.Request) (*provi
 		return nil, err
 	}
 	b.issued++
+	if sent := req.RefreshToken.Reveal(); sent != "" {
+		if b.spent[sent] {
+			return nil, &providers.Error{Class: providers.ClassRefreshTokenRejected, Reason: providers.ReasonRefreshTokenRejected,
+				StatusCode: 400, Message: "invalid_grant"}
+		}
+		b.spent[sent] = b.rotate
+		b.revoked[b.issuedWith[sent]] = b.revokeOnRefresh
+	}
 	now := b.clock.Now()
 	tok := &providers.Token{AccessToken: providers.Secret(fmt.Sprintf("fixture-access-%d", b.issued)),
 		TokenType: "Bearer", Scope: req.Scope, IssuedAt: now, ExpiresAt: now.Add(b.lifetime)}
 	if b.rotate || req.RefreshToken.IsZero() {
 		tok.RefreshToken = providers.Secret(fmt.Sprintf("fixture-refresh-%d", b.issued))
+		b.issuedWith[tok.RefreshToken.Reveal()] = tok.AccessToken.Reveal()
 	}
 	return tok, nil
+}
+
+// accepts says whether the bank still accepts an access token it issued.
+func (b *scriptedBank) accepts(access string) bool { return access != "" && !b.revoked[access] }
+
+// liveGrants counts the refresh tokens issued and not yet spent: the grants the bank holds.
+func (b *scriptedBank) liveGrants() int {
+	live := 0
+	for rt := range b.issuedWith {
+		if !b.spent[rt] {
+			live++
+		}
+	}
+	return live
 }
 
 // failWith scripts the next answers.
@@ -105,22 +134,30 @@ func newFixture(t *testing.T, mutate ...func(*tokensv1alpha1.BankTokenRequest)) 
 	btr := &tokensv1alpha1.BankTokenRequest{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: "paymob", UID: "uid-paymob", Generation: 1},
 		Spec: tokensv1alpha1.BankTokenRequestSpec{
-			Provider: tokensv1alpha1.ProviderPaymob, Endpoint: "https://paymob.example/o/token/", Scope: "read",
+			// A plain RFC 6749 endpoint: the refresh protocol without a bank's quirks.
+			Provider: tokensv1alpha1.ProviderOAuth2, GrantType: tokensv1alpha1.GrantType(providers.GrantPassword),
+			Endpoint: "https://paymob.example/o/token/", Scope: "read",
 			CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: "paymob-credentials"},
 		},
 	}
 	for _, m := range mutate {
 		m(btr)
 	}
-	f := &fixture{t: t, clock: clk, bank: &scriptedBank{clock: clk, lifetime: time.Hour, rotate: true},
+	f := &fixture{t: t, clock: clk, bank: &scriptedBank{clock: clk, lifetime: time.Hour, rotate: true,
+		issuedWith: map[string]string{}, revoked: map[string]bool{}, spent: map[string]bool{}},
 		recorder: events.NewFakeRecorder(100), key: client.ObjectKeyFromObject(btr)}
 	f.client = fake.NewClientBuilder().WithScheme(scheme).
 		WithObjects(btr, credentialsSecret("fixture-password")).
 		WithStatusSubresource(&tokensv1alpha1.BankTokenRequest{}).
 		WithInterceptorFuncs(f.interceptWrites()).Build()
-	f.r = &BankTokenRequestReconciler{Client: f.client, APIReader: f.client, Fetcher: f.bank, Recorder: f.recorder,
-		Clock: clk, DefaultTokenLifetime: time.Hour}
+	f.r = f.newReconciler()
 	return f
+}
+
+// newReconciler is a reconciler with no memory of earlier calls, as after a restart.
+func (f *fixture) newReconciler() *BankTokenRequestReconciler {
+	return &BankTokenRequestReconciler{Client: f.client, APIReader: f.client, Fetcher: f.bank, Recorder: f.recorder,
+		Clock: f.clock, DefaultTokenLifetime: time.Hour, SecretPropagationDelay: DefaultSecretPropagationDelay}
 }
 
 func credentialsSecret(password string) *corev1.Secret {

@@ -321,8 +321,7 @@ func TestReconcileTreatsARefreshTokenMarkedInFlightAsSpentAfterARestart(t *testi
 	}
 
 	f.failWrites = nil
-	f.r = &BankTokenRequestReconciler{Client: f.client, APIReader: f.client, Fetcher: f.bank, Recorder: f.recorder,
-		Clock: f.clock, DefaultTokenLifetime: time.Hour}
+	f.r = f.newReconciler()
 	f.reconcile()
 	f.expectLastCall(3, providers.GrantPassword, "a restarted operator sent a refresh token whose call may have reached the bank")
 	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
@@ -465,8 +464,56 @@ func TestReconcileOfAStaleCachedResourceMakesNoSecondCall(t *testing.T) {
 
 	// A restarted reconciler has no memory of its writes: the stale status still asks for
 	// the refresh, but the output Secret, read fresh, shows the token it already produced.
-	f.r = &BankTokenRequestReconciler{Client: f.client, APIReader: f.client, Fetcher: f.bank, Recorder: f.recorder,
-		Clock: f.clock, DefaultTokenLifetime: time.Hour}
+	f.r = f.newReconciler()
 	f.reconcile()
 	f.expectCalls(2)
+}
+
+// At a bank whose refresh revokes the access token issued with the refresh token it spends
+// (Paymob's Django OAuth Toolkit), the chain whose token is published is never refreshed:
+// a workload that reads the output Secret late keeps a working token, renewal after renewal,
+// and the bank never holds more than two live grants.
+func TestReconcileNeverRevokesTheTokenAWorkloadMayStillHold(t *testing.T) {
+	f := newFixture(t, func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Provider = tokensv1alpha1.ProviderPaymob })
+	f.bank.revokeOnRefresh = true
+	f.issue()
+	grants := []providers.GrantType{}
+	for renewal := range 6 {
+		replaced := f.accessToken()
+		f.stepToRenewal()
+		f.reconcile()
+		grants = append(grants, f.bank.lastGrant())
+		if !f.bank.accepts(replaced) {
+			t.Fatalf("renewal %d revoked the token it replaced, which workloads may still hold", renewal+1)
+		}
+		if live := f.bank.liveGrants(); live > 2 {
+			t.Fatalf("after renewal %d the bank holds %d live grants", renewal+1, live)
+		}
+		f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
+	}
+	want := []providers.GrantType{providers.GrantPassword, providers.GrantRefreshToken, providers.GrantRefreshToken,
+		providers.GrantRefreshToken, providers.GrantRefreshToken, providers.GrantRefreshToken}
+	if !slices.Equal(grants, want) {
+		t.Fatalf("grants %v, want a second chain once, then refreshes of the standby chain %v", grants, want)
+	}
+}
+
+// A forced refresh right after a renewal cannot refresh the standby chain yet: its access
+// token was superseded too recently. The primary grant is used instead.
+func TestReconcileUsesThePrimaryGrantWhenTheStandbyChainIsTooFresh(t *testing.T) {
+	f := newFixture(t, func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Provider = tokensv1alpha1.ProviderPaymob })
+	f.bank.revokeOnRefresh = true
+	f.issue()
+	f.stepToRenewal()
+	f.reconcile() // a second chain: the first becomes standby now
+	replaced := f.accessToken()
+	f.clock.Step(time.Minute)
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Annotations = map[string]string{tokensv1alpha1.RefreshRequestedAtAnnotation: "now"}
+	})
+	f.reconcile()
+	f.expectLastCall(3, providers.GrantPassword, "a standby chain superseded a minute ago was refreshed")
+	if !f.bank.accepts(replaced) {
+		t.Fatal("the forced refresh revoked a token workloads may still hold")
+	}
 }

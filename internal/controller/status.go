@@ -14,7 +14,7 @@ import (
 // report writes into status what the outcome means for the workload: a pure function of
 // the resource as read, the outcome and the time. Each outcome has one named setter; they
 // are the only code that touches conditions.
-func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time) {
+func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, propagationDelay time.Duration) {
 	if o.kind == outcomeReadFailed {
 		setReconciling(btr, tokensv1alpha1.ReasonInternalError, "reading referenced objects failed; retrying")
 		return
@@ -26,9 +26,9 @@ func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time) {
 	case outcomeSuspended:
 		setSuspended(btr, o.held, now)
 	case outcomeKept:
-		setIssued(btr, o.held)
+		setIssued(btr, o.held, propagationDelay)
 	case outcomeIssued:
-		setIssued(btr, o.held)
+		setIssued(btr, o.held, propagationDelay)
 		btr.Status.LastRefreshRequestedAt = btr.Annotations[tokensv1alpha1.RefreshRequestedAtAnnotation]
 	case outcomeWaiting:
 		setWaiting(btr, o.held, now)
@@ -40,14 +40,14 @@ func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time) {
 }
 
 // setIssued: the output Secret holds a good token; nothing is failing.
-func setIssued(btr *tokensv1alpha1.BankTokenRequest, held *heldToken) {
+func setIssued(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, propagationDelay time.Duration) {
 	status := &btr.Status
 	status.SecretName = outputSecretName(btr)
 	status.TokenType = held.TokenType
 	status.Scope = held.Scope
 	status.IssuedAt = &metav1.Time{Time: held.IssuedAt.Truncate(time.Second)}
 	status.ExpiresAt = &metav1.Time{Time: held.ExpiresAt.Truncate(time.Second)}
-	renewAt := renewalTime(&btr.Spec, btr.UID, held.IssuedAt, held.ExpiresAt)
+	renewAt := renewalTime(&btr.Spec, btr.UID, held.IssuedAt, held.ExpiresAt, propagationDelay)
 	status.RenewalTime = &metav1.Time{Time: renewAt.Truncate(time.Second)}
 	setReady(btr, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued,
 		fmt.Sprintf("token valid until %s, renewal at %s", formatTime(held.ExpiresAt), formatTime(renewAt)))

@@ -101,6 +101,8 @@ func startManager() {
 	Expect(err).NotTo(HaveOccurred())
 	r := NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}))
 	r.Metrics = NewMetrics()
+	// Tokens here live seconds: workloads are taken to read the output Secret 3 s late.
+	r.SecretPropagationDelay = workloadLag
 	reconciler, managerCache = r, mgr.GetCache()
 	skipNameValidation := true
 	Expect(r.SetupWithManager(suiteCtx, mgr, controller.Options{
@@ -191,6 +193,9 @@ func (b *syncBuffer) String() string {
 }
 
 var resyncPeriod = 4 * time.Second
+
+// workloadLag is the secret propagation delay the suite's manager runs with.
+const workloadLag = 3 * time.Second
 
 var _ = metav1.Now
 

@@ -11,6 +11,9 @@ import (
 )
 
 const (
+	// DefaultSecretPropagationDelay is how late a workload may see a new output Secret: the
+	// kubelet's sync period (1 m) plus its Secret cache TTL (1 m) for a mounted volume.
+	DefaultSecretPropagationDelay = 2 * time.Minute
 	// DefaultMaxRefreshInterval caps the time between refreshes when the spec does not.
 	DefaultMaxRefreshInterval = 24 * time.Hour
 	// renewalJitterShare is the share of the renewal window (the time between the nominal
@@ -27,10 +30,12 @@ const (
 
 // renewalTime says when a token issued at issuedAt and expiring at expiresAt should be
 // renewed: renewBefore or renewBeforePercentage ahead of expiry (default: at two thirds of
-// the lifetime), never later than maxRefreshInterval after issue, moved earlier by a
+// the lifetime, or the propagation delay ahead of expiry when that is earlier and the
+// lifetime leaves at least twice the delay, so that workloads reading the output Secret
+// late still hold a valid token), never later than maxRefreshInterval after issue, moved earlier by a
 // jitter derived from the resource's UID so that tokens issued together are renewed apart.
 // The result is in whole seconds.
-func renewalTime(spec *tokensv1alpha1.BankTokenRequestSpec, uid types.UID, issuedAt, expiresAt time.Time) time.Time {
+func renewalTime(spec *tokensv1alpha1.BankTokenRequestSpec, uid types.UID, issuedAt, expiresAt time.Time, propagationDelay time.Duration) time.Time {
 	lifetime := expiresAt.Sub(issuedAt)
 	if lifetime <= 0 {
 		return issuedAt.Add(minRenewalDelay)
@@ -41,6 +46,8 @@ func renewalTime(spec *tokensv1alpha1.BankTokenRequestSpec, uid types.UID, issue
 		renewBefore = spec.RenewBefore.Duration
 	case spec.RenewBeforePercentage != nil:
 		renewBefore = lifetime * time.Duration(*spec.RenewBeforePercentage) / 100
+	case propagationDelay > renewBefore && propagationDelay <= lifetime/2:
+		renewBefore = propagationDelay
 	}
 	renewAt := expiresAt.Add(-renewBefore)
 

@@ -33,6 +33,11 @@ type Preset struct {
 	Grants []GrantType
 	// SupportsRefresh says the endpoint takes grant_type=refresh_token.
 	SupportsRefresh bool
+	// RefreshRevokesAccessToken says a refresh revokes, at once, the access token issued
+	// with the refresh token it spends (Django OAuth Toolkit; Spring's OAuth2 token services).
+	// A workload still holding that token is then cut off, so the caller must never refresh
+	// the chain whose access token is published.
+	RefreshRevokesAccessToken bool
 	// DefaultClientAuthentication is used when Request.ClientAuthentication is empty.
 	DefaultClientAuthentication ClientAuthentication
 	ClientAuthentications       []ClientAuthentication
@@ -97,12 +102,19 @@ var presetTable = []Preset{
 		ClientAuthentications:       []ClientAuthentication{ClientAuthBody},
 		Body:                        BodyForm,
 		RequiredHeaders:             []string{HeaderMbanqTenant},
+		// MBANQ is built on Apache Fineract, whose Spring token services drop the previous
+		// access token on refresh; assumed until MBANQ documents otherwise.
+		RefreshRevokesAccessToken: true,
 	},
-	passwordOnly(rfc6749(Paymob)),
+	// Paymob runs Django OAuth Toolkit: a refresh revokes the access token issued with the
+	// refresh token it spends (measured against DOT 1.7).
+	revokesOnRefresh(passwordOnly(rfc6749(Paymob))),
 	rfc6749(OAuth2),
 }
 
 func scopeRequired(p Preset) Preset { p.ScopeRequired = true; return p }
+
+func revokesOnRefresh(p Preset) Preset { p.RefreshRevokesAccessToken = true; return p }
 
 func passwordOnly(p Preset) Preset {
 	p.DefaultGrant, p.Grants = GrantPassword, []GrantType{GrantPassword}

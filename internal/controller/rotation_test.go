@@ -48,7 +48,7 @@ var _ = Describe("Rotation", func() {
 				fewest = min(fewest, w.renewalsSeen())
 			}
 			return fewest
-		}).WithTimeout(60*time.Second).WithPolling(time.Second).Should(BeNumerically(">=", 5))
+		}).WithTimeout(60 * time.Second).WithPolling(time.Second).Should(BeNumerically(">=", 5))
 		close(done)
 		wg.Wait()
 		for name, w := range workloads {

@@ -36,9 +36,6 @@ var fapiEndpoints = map[providers.Name]struct {
 	MTLSServer:     {providers.OAuth2, providers.ClientAuthTLS},
 }
 
-// mtlsClientSubject is the subject DN registered for MTLSServer's client.
-const mtlsClientSubject = "CN=demo-mtls-client"
-
 // fapiClient is what a FAPI endpoint registered of its one client, and its replay cache.
 type fapiClient struct {
 	method providers.ClientAuthentication
@@ -46,8 +43,8 @@ type fapiClient struct {
 	keyPEM    []byte
 	keyID     string
 	publicKey any
-	// certPEM and certKeyPEM: a client certificate with the registered subject (MTLSServer).
-	certPEM, certKeyPEM []byte
+	// subject is the registered certificate subject, tls_client_auth_subject_dn (MTLSServer).
+	subject string
 	// usedJTIs remembers each assertion's jti until it expires.
 	usedJTIs map[string]time.Time
 }
@@ -95,7 +92,8 @@ func fapiBanks() map[providers.Name]*bank {
 }
 
 // registerFAPIClients makes each FAPI endpoint's client: an ES256 key for the signed-JWT
-// realm, a CA-issued certificate with the registered subject for the mTLS server.
+// realm; for the mTLS server, the subject of the client certificate RAKBANK partner's
+// mutual TLS takes too, so that one client certificate Secret serves both.
 func (s *Server) registerFAPIClients() error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -109,12 +107,12 @@ func (s *Server) registerFAPIClients() error {
 		keyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), keyID: "demo-signed-jwt-key-1",
 		publicKey: &key.PublicKey, usedJTIs: map[string]time.Time{}}
 
-	now := time.Now()
-	certPEM, keyPEM, err := s.ca.Issue(Leaf{CommonName: "demo-mtls-client", Client: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour)})
+	block, _ := pem.Decode(s.clientCertPEM)
+	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
 		return err
 	}
-	s.banks[MTLSServer].fapi = &fapiClient{method: providers.ClientAuthTLS, certPEM: certPEM, certKeyPEM: keyPEM}
+	s.banks[MTLSServer].fapi = &fapiClient{method: providers.ClientAuthTLS, subject: cert.Subject.String()}
 	return nil
 }
 
@@ -125,12 +123,6 @@ func (s *Server) ClientAssertionKey() (keyPEM []byte, keyID string) {
 	defer s.mu.Unlock()
 	c := s.banks[SignedJWTRealm].fapi
 	return slices.Clone(c.keyPEM), c.keyID
-}
-
-// MTLSClientCertificate is a PEM pair with the subject MTLSServer registered for its client.
-func (s *Server) MTLSClientCertificate() (certPEM, keyPEM []byte) {
-	c := s.banks[MTLSServer].fapi
-	return slices.Clone(c.certPEM), slices.Clone(c.certKeyPEM)
 }
 
 // SetAssertionPublicKey registers another public key (a crypto.PublicKey) for
@@ -150,8 +142,8 @@ func (s *Server) fapiRequest(name providers.Name, req *providers.Request) {
 		req.ClientAuthentication = providers.ClientAuthPrivateKeyJWT
 		req.Credentials.AssertionKey = providers.AssertionKey{PrivateKey: providers.Secret(keyPEM), KeyID: keyID}
 	case MTLSServer:
-		certPEM, keyPEM := s.MTLSClientCertificate()
 		req.GrantType, req.ClientAuthentication = providers.GrantClientCredentials, providers.ClientAuthTLS
+		certPEM, keyPEM := s.ClientCertificate()
 		req.TLS.ClientCertificate, req.TLS.ClientKey = certPEM, providers.Secret(keyPEM)
 	}
 }

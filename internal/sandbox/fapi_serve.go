@@ -101,7 +101,7 @@ func serveTLSClientAuth(s *Server, b *bank, r *http.Request, body []byte) reply 
 		return fail(http.StatusUnauthorized, "invalid_client", "no client certificate was presented")
 	case form.Get("client_id") != b.creds.ClientID:
 		return fail(http.StatusUnauthorized, "invalid_client", "unknown client_id")
-	case r.TLS.PeerCertificates[0].Subject.String() != mtlsClientSubject:
+	case r.TLS.PeerCertificates[0].Subject.String() != b.fapi.subject:
 		return fail(http.StatusUnauthorized, "invalid_client", "the client certificate's subject is not the one registered (tls_client_auth_subject_dn)")
 	case grant != string(providers.GrantClientCredentials):
 		return fail(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is served")

@@ -100,7 +100,7 @@ func TestMTLSServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		certPEM, _ := s.MTLSClientCertificate()
+		certPEM, _ := s.ClientCertificate()
 		if want := sandbox.CertificateThumbprint(certPEM); tok.CertificateThumbprint != want || want == "" {
 			t.Errorf("thumbprint %q, want %q", tok.CertificateThumbprint, want)
 		}
@@ -109,11 +109,15 @@ func TestMTLSServer(t *testing.T) {
 		}
 	})
 	t.Run("a certificate from the same CA with another subject is refused", func(t *testing.T) {
-		_, err := fapiFetch(s, sandbox.MTLSServer, client, func(r *providers.Request) {
-			certPEM, keyPEM := s.ClientCertificate()
+		certPEM, keyPEM, err := s.CertificateAuthority().Issue(sandbox.Leaf{CommonName: "someone-else", Client: true,
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, perr := fapiFetch(s, sandbox.MTLSServer, client, func(r *providers.Request) {
 			r.TLS.ClientCertificate, r.TLS.ClientKey = certPEM, providers.Secret(keyPEM)
 		})
-		wantRefused(t, err, providers.ReasonClientCertificateRejected)
+		wantRefused(t, perr, providers.ReasonClientCertificateRejected)
 	})
 	t.Run("another client id is refused", func(t *testing.T) {
 		_, err := fapiFetch(s, sandbox.MTLSServer, client, func(r *providers.Request) { r.Credentials.ClientID = "someone-else" })

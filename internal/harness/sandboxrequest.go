@@ -75,7 +75,7 @@ func AssertionKeySecret(bank *sandbox.Server, btr *tokensv1alpha1.BankTokenReque
 	ref := btr.Spec.ClientAssertion.PrivateKeySecretRef
 	keyPEM, keyID := bank.ClientAssertionKey()
 	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: btr.Namespace}, Data: map[string][]byte{
-		cmp.Or(ref.Key, tokensv1alpha1.DefaultPrivateKeyKey):  keyPEM,
+		cmp.Or(ref.Key, tokensv1alpha1.DefaultPrivateKeyKey): keyPEM,
 		cmp.Or(ref.KeyIDKey, tokensv1alpha1.DefaultKeyIDKey): []byte(keyID),
 	}}
 }

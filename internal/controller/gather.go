@@ -215,12 +215,8 @@ func clientCertificateStatus(chainPEM []byte, held *heldToken) *tokensv1alpha1.C
 		return nil
 	}
 	sum := sha256.Sum256(cert.Raw)
-	pairs := make([]string, len(sum))
-	for i, b := range sum {
-		pairs[i] = fmt.Sprintf("%02X", b)
-	}
 	status := &tokensv1alpha1.ClientCertificateStatus{
-		SHA256Fingerprint: strings.Join(pairs, ":"),
+		SHA256Fingerprint: strings.ReplaceAll(fmt.Sprintf("% X", sum), " ", ":"),
 		NotAfter:          &metav1.Time{Time: cert.NotAfter.UTC()},
 	}
 	if held != nil && cert.NotAfter.Before(held.ExpiresAt) {

@@ -51,13 +51,8 @@ func (k credentialKeyNames) required() []string {
 
 // clientAuthentication is how the client proves who it is: the spec's choice or the provider's default.
 func clientAuthentication(spec *tokensv1alpha1.BankTokenRequestSpec) providers.ClientAuthentication {
-	if spec.ClientAuthentication != "" {
-		return providers.ClientAuthentication(spec.ClientAuthentication)
-	}
-	if preset, ok := providers.PresetFor(providers.Name(spec.Provider)); ok {
-		return preset.DefaultClientAuthentication
-	}
-	return providers.ClientAuthBasic
+	return specOrDefault(providers.ClientAuthentication(spec.ClientAuthentication), spec.Provider,
+		func(p providers.Preset) providers.ClientAuthentication { return p.DefaultClientAuthentication }, providers.ClientAuthBasic)
 }
 
 // assertionKeyNames are the keys read from the client assertion key's Secret.
@@ -67,13 +62,20 @@ func assertionKeyNames(ref tokensv1alpha1.PrivateKeySecretReference) (privateKey
 
 // primaryGrant is the grant that obtains a new token without a refresh token.
 func primaryGrant(spec *tokensv1alpha1.BankTokenRequestSpec) providers.GrantType {
-	if spec.GrantType != "" {
-		return providers.GrantType(spec.GrantType)
+	return specOrDefault(providers.GrantType(spec.GrantType), spec.Provider,
+		func(p providers.Preset) providers.GrantType { return p.DefaultGrant }, providers.GrantClientCredentials)
+}
+
+// specOrDefault is the spec's value; unset, the provider's default; for an unknown
+// provider, fallback.
+func specOrDefault[T ~string](value T, provider tokensv1alpha1.Provider, presetDefault func(providers.Preset) T, fallback T) T {
+	if value != "" {
+		return value
 	}
-	if preset, ok := providers.PresetFor(providers.Name(spec.Provider)); ok {
-		return preset.DefaultGrant
+	if preset, ok := providers.PresetFor(providers.Name(provider)); ok {
+		return presetDefault(preset)
 	}
-	return providers.GrantClientCredentials
+	return fallback
 }
 
 // refreshable says whether the provider's endpoint takes the refresh_token grant: a refresh

@@ -24,14 +24,11 @@ const assertionLeeway = 5 * time.Second
 // ES256), name the client as iss and sub, be addressed to this token endpoint or the realm,
 // be unexpired, and carry a jti never seen before. Tokens are then Keycloak's, as Banfico's.
 func serveSignedJWT(s *Server, b *bank, r *http.Request, body []byte) reply {
-	form, bad := parseForm(r, body)
+	call, bad := beginFAPICall(b, r, body, providers.ClientAuthPrivateKeyJWT)
 	if bad != nil {
 		return *bad
 	}
-	grant, method := form.Get("grant_type"), providers.ClientAuthPrivateKeyJWT
-	fail := func(status int, code, description string) reply {
-		return oauthError(status, code, description).withCall(grant, method)
-	}
+	form, fail := call.form, call.fail
 	switch {
 	case refuseSecrets(r, form):
 		return fail(http.StatusUnauthorized, "unauthorized_client", "This client authenticates with a signed JWT only; no client secret is configured")
@@ -41,8 +38,17 @@ func serveSignedJWT(s *Server, b *bank, r *http.Request, body []byte) reply {
 	if description := s.checkAssertion(b, r, form); description != "" {
 		return fail(http.StatusUnauthorized, "unauthorized_client", "Client authentication with signed JWT failed: "+description)
 	}
-	call := &formCall{form: form, grant: grant, client: clientAuth{method: method, id: b.creds.ClientID}}
 	return serveBanfico(s, b, call)
+}
+
+// beginFAPICall parses the form of a call whose client authenticates by method, with no
+// secret; the client is the endpoint's one, once the caller has checked its proof.
+func beginFAPICall(b *bank, r *http.Request, body []byte, method providers.ClientAuthentication) (*formCall, *reply) {
+	form, bad := parseForm(r, body)
+	if bad != nil {
+		return nil, bad
+	}
+	return &formCall{form: form, grant: form.Get("grant_type"), client: clientAuth{method: method, id: b.creds.ClientID}}, nil
 }
 
 // checkAssertion verifies the client assertion as Keycloak's JWT client authenticator
@@ -86,14 +92,11 @@ func (s *Server) checkAssertion(b *bank, r *http.Request, form url.Values) strin
 // certificate's subject the one registered for it. Access tokens are JWTs bound to the
 // certificate (cnf x5t#S256, RFC 8705 §3.1).
 func serveTLSClientAuth(s *Server, b *bank, r *http.Request, body []byte) reply {
-	form, bad := parseForm(r, body)
+	call, bad := beginFAPICall(b, r, body, providers.ClientAuthTLS)
 	if bad != nil {
 		return *bad
 	}
-	grant, method := form.Get("grant_type"), providers.ClientAuthTLS
-	fail := func(status int, code, description string) reply {
-		return oauthError(status, code, description).withCall(grant, method)
-	}
+	form, grant, fail := call.form, call.grant, call.fail
 	switch {
 	case refuseSecrets(r, form) || form.Has("client_assertion"):
 		return fail(http.StatusBadRequest, "invalid_request", "this client authenticates by tls_client_auth only")
@@ -123,5 +126,5 @@ func serveTLSClientAuth(s *Server, b *bank, r *http.Request, body []byte) reply 
 	b.recordAccessToken(s, providers.GrantClientCredentials, access)
 	return reply{status: http.StatusOK, body: map[string]any{
 		"access_token": access, "token_type": "Bearer", "expires_in": seconds(b.lifetime), "scope": scope,
-	}}.withCall(grant, method)
+	}}.withCall(grant, call.client.method)
 }

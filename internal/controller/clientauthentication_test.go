@@ -99,10 +99,11 @@ var _ = Describe("Open-banking client authentication", func() {
 		Expect(harness.CreateOrUpdate(suiteCtx, k8sClient, renewed)).To(Succeed())
 		Eventually(func() []byte { return outputSecret(btr).Data[tokensv1alpha1.SecretKeyCertificateThumbprint] }).
 			Should(Equal([]byte(sandbox.CertificateThumbprint(shortPEM))))
-		status = getBTR(btr).Status.ClientCertificate
-		Expect(status.SHA256Fingerprint).To(Equal(opensslFingerprint(shortPEM)))
-		Expect(status.ExpiresBeforeToken).To(BeTrue())
-		Expect(status.Message).To(ContainSubstring("before the token"))
+		// Status is written after the Secret.
+		Eventually(func() *tokensv1alpha1.ClientCertificateStatus { return getBTR(btr).Status.ClientCertificate }).Should(And(
+			HaveField("SHA256Fingerprint", opensslFingerprint(shortPEM)),
+			HaveField("ExpiresBeforeToken", true),
+			HaveField("Message", ContainSubstring("before the token"))))
 		Eventually(func() []string { return eventReasons(btr) }).Should(ContainElement(reasonClientCertificateExpiresBeforeToken))
 	})
 

@@ -1,6 +1,11 @@
 package v1alpha1_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"strings"
 	"sync"
@@ -29,7 +34,32 @@ type matrixCase struct {
 	scope                namedValue[string]
 	headers              namedValue[[]tokensv1alpha1.HTTPHeader]
 	metadata             namedValue[map[string]string]
+	proof                clientProof
 }
+
+// clientProof is what the spec names beside the credentials Secret for the client to prove
+// itself with: a key that signs client assertions, a client certificate.
+type clientProof struct{ key, certificate bool }
+
+func (p clientProof) String() string {
+	return fmt.Sprintf("key=%v certificate=%v", p.key, p.certificate)
+}
+
+var allProofs = []clientProof{{}, {key: true}, {certificate: true}, {key: true, certificate: true}}
+
+// proofFor is the proof a client authentication needs.
+func proofFor(a providers.ClientAuthentication) clientProof {
+	return clientProof{key: a == providers.ClientAuthPrivateKeyJWT, certificate: a.IsCertificateBased()}
+}
+
+// contractKeyPEM is a real signing key: providers.Check parses the key it is given.
+var contractKeyPEM = sync.OnceValue(func() providers.Secret {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	Expect(err).NotTo(HaveOccurred())
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	Expect(err).NotTo(HaveOccurred())
+	return providers.Secret(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+})
 
 type namedValue[T any] struct {
 	name  string
@@ -37,11 +67,24 @@ type namedValue[T any] struct {
 }
 
 func (c matrixCase) String() string {
-	return fmt.Sprintf("provider=%s grantType=%q clientAuthentication=%q scope=%s headers=%s metadata=%s",
-		c.provider, c.grantType, c.clientAuthentication, c.scope.name, c.headers.name, c.metadata.name)
+	return fmt.Sprintf("provider=%s grantType=%q clientAuthentication=%q scope=%s headers=%s metadata=%s %s",
+		c.provider, c.grantType, c.clientAuthentication, c.scope.name, c.headers.name, c.metadata.name, c.proof)
 }
 
 func (c matrixCase) spec() tokensv1alpha1.BankTokenRequestSpec {
+	spec := c.specWithoutProof()
+	if c.proof.key {
+		spec.ClientAssertion = &tokensv1alpha1.ClientAssertion{
+			PrivateKeySecretRef: tokensv1alpha1.PrivateKeySecretReference{Name: "signing-key"}}
+	}
+	if c.proof.certificate {
+		spec.TLS = &tokensv1alpha1.TLSConfig{
+			ClientCertificateSecretRef: &tokensv1alpha1.LocalSecretReference{Name: "client-tls"}}
+	}
+	return spec
+}
+
+func (c matrixCase) specWithoutProof() tokensv1alpha1.BankTokenRequestSpec {
 	return tokensv1alpha1.BankTokenRequestSpec{
 		Provider:             c.provider,
 		Endpoint:             "https://bank.example/oauth/token",
@@ -71,6 +114,13 @@ func (c matrixCase) request() providers.Request {
 	}
 	for _, h := range spec.Headers {
 		req.Headers = append(req.Headers, providers.Header{Name: h.Name, Value: h.Value})
+	}
+	if c.proof.key {
+		req.Credentials.AssertionKey.PrivateKey = contractKeyPEM()
+	}
+	if c.proof.certificate {
+		// Check does not read TLS material; it only needs to know there is a certificate.
+		req.TLS.ClientCertificate, req.TLS.ClientKey = []byte("tls.crt"), "tls.key"
 	}
 	return req
 }
@@ -103,7 +153,15 @@ func allMatrixCases() []matrixCase {
 				for _, s := range scopes {
 					for _, h := range headers {
 						for _, m := range metadata {
-							cases = append(cases, matrixCase{tokensv1alpha1.Provider(p), tokensv1alpha1.GrantType(g), tokensv1alpha1.ClientAuthentication(a), s, h, m})
+							// Every proof against every client authentication, without the
+							// header and metadata variations; those with the proof each needs.
+							proofs := []clientProof{proofFor(a)}
+							if h.value == nil && m.value == nil {
+								proofs = allProofs
+							}
+							for _, proof := range proofs {
+								cases = append(cases, matrixCase{tokensv1alpha1.Provider(p), tokensv1alpha1.GrantType(g), tokensv1alpha1.ClientAuthentication(a), s, h, m, proof})
+							}
 						}
 					}
 				}

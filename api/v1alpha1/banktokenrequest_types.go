@@ -23,6 +23,20 @@ const (
 	DefaultUsernameKey     = "username"
 	DefaultPasswordKey     = "password"
 	DefaultCABundleKey     = "ca.crt"
+	// DefaultPrivateKeyKey holds the PEM key that signs PrivateKeyJWT client assertions.
+	DefaultPrivateKeyKey = "private.key"
+	// DefaultKeyIDKey, when present in the key's Secret, is the assertion's kid.
+	DefaultKeyIDKey = "kid"
+)
+
+// Keys of the output Secret written only for a certificate-bound token (RFC 8705 §3).
+const (
+	// SecretKeyCertificateBound is "true" when the bank bound the token to the client
+	// certificate: a workload must present that certificate with the token.
+	SecretKeyCertificateBound = "certificate_bound"
+	// SecretKeyCertificateThumbprint is the bound certificate's SHA-256 thumbprint as the
+	// bank wrote it (cnf x5t#S256: base64url of the DER's SHA-256).
+	SecretKeyCertificateThumbprint = "certificate_thumbprint"
 )
 
 // Annotations a user may set on a BankTokenRequest.
@@ -38,13 +52,13 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBankPartner' || !has(self.clientAuthentication) || self.clientAuthentication in ['Headers']",message="provider RAKBankPartner supports only clientAuthentication Headers"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBankPartner' || (has(self.scope) && self.scope.trim() != '' && size(self.scope) <= 500)",message="provider RAKBankPartner needs a scope of 1 to 500 characters, not only spaces"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'Banfico' || !has(self.grantType) || self.grantType in ['client_credentials']",message="provider Banfico supports only grantType client_credentials"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'Banfico' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic']",message="provider Banfico supports only clientAuthentication Basic"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'Banfico' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'PrivateKeyJWT', 'TLSClientAuth']",message="provider Banfico supports only clientAuthentication Basic, PrivateKeyJWT or TLSClientAuth"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || !has(self.grantType) || self.grantType in ['password']",message="provider Mbanq supports only grantType password"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || !has(self.clientAuthentication) || self.clientAuthentication in ['Body']",message="provider Mbanq supports only clientAuthentication Body"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || (has(self.headers) && self.headers.exists(h, h.name.lowerAscii() == 'tenantid' && h.value != ''))",message="provider Mbanq needs a tenantId header with a value"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'Paymob' || !has(self.grantType) || self.grantType in ['password']",message="provider Paymob supports only grantType password"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'Paymob' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body']",message="provider Paymob supports only clientAuthentication Basic or Body"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'OAuth2' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body']",message="provider OAuth2 supports only clientAuthentication Basic or Body"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'OAuth2' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body', 'PrivateKeyJWT', 'TLSClientAuth', 'SelfSignedTLSClientAuth']",message="provider OAuth2 supports only clientAuthentication Basic, Body, PrivateKeyJWT, TLSClientAuth or SelfSignedTLSClientAuth"
 // +kubebuilder:validation:XValidation:rule="!has(self.metadata) || size(self.metadata) == 0 || self.provider in ['RAKBankPartner']",message="metadata (oauth_metadata) is sent only by provider RAKBankPartner"
 // END bankmatrix spec-rules
 
@@ -52,6 +66,9 @@ const (
 // where the credentials are, and where to write the token.
 //
 // +kubebuilder:validation:XValidation:rule="!(has(self.renewBefore) && has(self.renewBeforePercentage))",message="set at most one of renewBefore and renewBeforePercentage"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'PrivateKeyJWT' || has(self.clientAssertion)",message="clientAuthentication PrivateKeyJWT needs clientAssertion.privateKeySecretRef: the private key that signs the client assertion"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || (has(self.clientAuthentication) && self.clientAuthentication == 'PrivateKeyJWT')",message="clientAssertion is used only with clientAuthentication PrivateKeyJWT"
+// +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || !(self.clientAuthentication in ['TLSClientAuth', 'SelfSignedTLSClientAuth']) || (has(self.tls) && has(self.tls.clientCertificateSecretRef))",message="clientAuthentication TLSClientAuth and SelfSignedTLSClientAuth need tls.clientCertificateSecretRef: the client certificate is what authenticates the client"
 type BankTokenRequestSpec struct {
 	// provider selects the bank's dialect: grant, client authentication, body encoding,
 	// required headers and error format. One of RAKBank (internal client auth),
@@ -89,12 +106,24 @@ type BankTokenRequestSpec struct {
 	// +required
 	CredentialsSecretRef CredentialsSecretReference `json:"credentialsSecretRef"`
 
-	// clientAuthentication says how the client id and secret are sent: Basic (HTTP Basic),
-	// Body (client_id and client_secret form fields) or Headers (X-IBM-Client-Id and
-	// X-IBM-Client-Secret, RAKBankPartner only). Defaults to the provider's: Headers for
-	// RAKBankPartner, Body for Mbanq, Basic otherwise.
+	// clientAuthentication says how the client proves who it is: Basic (client id and secret
+	// as HTTP Basic), Body (client_id and client_secret form fields), Headers
+	// (X-IBM-Client-Id and X-IBM-Client-Secret, RAKBankPartner only), PrivateKeyJWT (a JWT
+	// signed with the key in clientAssertion.privateKeySecretRef, RFC 7523; OAuth2 and
+	// Banfico), TLSClientAuth (the CA-issued client certificate of
+	// tls.clientCertificateSecretRef, RFC 8705 §2.1; OAuth2 and Banfico) or
+	// SelfSignedTLSClientAuth (a self-signed certificate registered at the bank, RFC 8705
+	// §2.2; OAuth2). With PrivateKeyJWT and the certificate methods only client_id is read
+	// from the credentials Secret, and no secret is sent. Defaults to the provider's:
+	// Headers for RAKBankPartner, Body for Mbanq, Basic otherwise.
 	// +optional
 	ClientAuthentication ClientAuthentication `json:"clientAuthentication,omitempty"`
+
+	// clientAssertion configures PrivateKeyJWT client authentication: the private key that
+	// signs each call's client assertion, and the assertion's kid, algorithm and audience.
+	// Required with clientAuthentication PrivateKeyJWT, refused with any other.
+	// +optional
+	ClientAssertion *ClientAssertion `json:"clientAssertion,omitempty"`
 
 	// headers are extra, non-secret request headers, for example MBANQ's tenantId and
 	// device headers. Headers the operator sets itself (Authorization, Content-Type, MsgId,
@@ -189,6 +218,55 @@ type CredentialsSecretReference struct {
 	PasswordKey string `json:"passwordKey,omitempty"`
 }
 
+// ClientAssertion is how PrivateKeyJWT client assertions are signed. Each token call sends
+// a fresh assertion: iss and sub are the client id, jti is unique, and it expires 60
+// seconds after it is made.
+type ClientAssertion struct {
+	// privateKeySecretRef names a Secret in the same namespace holding the PEM private key
+	// (PKCS #8 as openssl genpkey writes it, PKCS #1 or SEC 1): RSA of at least 2048 bits or
+	// EC P-256. The bank must hold its public key.
+	// +required
+	PrivateKeySecretRef PrivateKeySecretReference `json:"privateKeySecretRef"`
+
+	// keyID is sent as the assertion's kid header, naming the key in the set the bank holds.
+	// Defaults to the value of the key's Secret under keyIDKey, if there is one; otherwise
+	// no kid is sent.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	KeyID string `json:"keyID,omitempty"`
+
+	// signingAlgorithm is RS256, PS256 or ES256. Defaults to RS256 for an RSA key and
+	// ES256 for an EC key.
+	// +optional
+	// +kubebuilder:validation:Enum=RS256;PS256;ES256
+	SigningAlgorithm string `json:"signingAlgorithm,omitempty"`
+
+	// audience is the assertion's aud claim. Defaults to the endpoint; some servers want
+	// their issuer instead, for example https://bank.example/realms/open-banking.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Audience string `json:"audience,omitempty"`
+}
+
+// PrivateKeySecretReference names a Secret holding a private key, and the keys to read.
+type PrivateKeySecretReference struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key holding the PEM private key. Defaults to private.key.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key,omitempty"`
+
+	// keyIDKey is the key that, when present, holds the kid. Defaults to kid.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	KeyIDKey string `json:"keyIDKey,omitempty"`
+}
+
 // BEGIN bankmatrix header-rules: generated from internal/providers by make manifests; do not edit.
 // +kubebuilder:validation:XValidation:rule="!(self.name.lowerAscii() in ['authorization', 'content-type', 'content-length', 'host', 'accept', 'transfer-encoding', 'connection', 'x-ibm-client-id', 'x-ibm-client-secret', 'msgid'])",message="this header is set by the operator and cannot be overridden"
 // END bankmatrix header-rules
@@ -217,7 +295,9 @@ type TLSConfig struct {
 	CABundleRef *CABundleReference `json:"caBundleRef,omitempty"`
 
 	// clientCertificateSecretRef names a kubernetes.io/tls Secret (keys tls.crt and tls.key)
-	// presented as the client certificate for mutual TLS, as RAKBANK's UAT and production demand.
+	// presented as the client certificate for mutual TLS, as RAKBANK's UAT and production
+	// demand. With clientAuthentication TLSClientAuth or SelfSignedTLSClientAuth it is
+	// what authenticates the client.
 	// +optional
 	ClientCertificateSecretRef *LocalSecretReference `json:"clientCertificateSecretRef,omitempty"`
 }
@@ -318,6 +398,33 @@ type BankTokenRequestStatus struct {
 	// annotation acted on.
 	// +optional
 	LastRefreshRequestedAt string `json:"lastRefreshRequestedAt,omitempty"`
+
+	// clientCertificate describes the client certificate of tls.clientCertificateSecretRef,
+	// the one a certificate-bound token is bound to; absent without one.
+	// +optional
+	ClientCertificate *ClientCertificateStatus `json:"clientCertificate,omitempty"`
+}
+
+// ClientCertificateStatus describes the client certificate presented to the bank.
+type ClientCertificateStatus struct {
+	// sha256Fingerprint is the SHA-256 of the certificate's DER, in upper-case hex pairs
+	// separated by colons, as openssl x509 -noout -fingerprint -sha256 prints it.
+	// +optional
+	SHA256Fingerprint string `json:"sha256Fingerprint,omitempty"`
+
+	// notAfter is when the certificate expires.
+	// +optional
+	NotAfter *metav1.Time `json:"notAfter,omitempty"`
+
+	// expiresBeforeToken is true when the certificate expires before the token held: a
+	// certificate-bound token stops working with it, and mutual TLS fails from then on.
+	// message says what to do.
+	// +optional
+	ExpiresBeforeToken bool `json:"expiresBeforeToken,omitempty"`
+
+	// message is a warning about the certificate, empty when there is none.
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // BankTokenRequest obtains an access token from a bank's token endpoint, keeps it in a

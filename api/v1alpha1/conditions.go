@@ -27,6 +27,8 @@ const (
 	ReasonCredentialsKeyMissing = "CredentialsKeyMissing"
 	// ReasonTLSSecretNotFound: a CA bundle or client certificate object does not exist.
 	ReasonTLSSecretNotFound = "TLSSecretNotFound"
+	// ReasonKeySecretNotFound: the Secret of the key that signs client assertions does not exist.
+	ReasonKeySecretNotFound = "KeySecretNotFound"
 	// ReasonInsecureEndpoint: the endpoint is http and the operator was not started to allow it.
 	ReasonInsecureEndpoint = "InsecureEndpoint"
 	// ReasonSecretConflict: the output or refresh-token Secret exists and belongs to something else.

@@ -107,6 +107,23 @@ var _ = Describe("BankTokenRequest validation", func() {
 				s.TLS = &tokensv1alpha1.TLSConfig{CABundleRef: &tokensv1alpha1.CABundleReference{Kind: "Pod", Name: "ca"}}
 			},
 			`spec.tls.caBundleRef.kind: Unsupported value: "Pod"`),
+		Entry("PrivateKeyJWT without a key", func(s *spec) {
+			s.Provider, s.GrantType, s.ClientAuthentication = tokensv1alpha1.ProviderOAuth2, "", tokensv1alpha1.ClientAuthenticationPrivateKeyJWT
+		}, "clientAuthentication PrivateKeyJWT needs clientAssertion.privateKeySecretRef"),
+		Entry("a signing key with another client authentication", func(s *spec) {
+			s.ClientAssertion = &tokensv1alpha1.ClientAssertion{PrivateKeySecretRef: tokensv1alpha1.PrivateKeySecretReference{Name: "key"}}
+		}, "clientAssertion is used only with clientAuthentication PrivateKeyJWT"),
+		Entry("an assertion signing algorithm FAPI does not allow", func(s *spec) {
+			s.Provider, s.GrantType, s.ClientAuthentication = tokensv1alpha1.ProviderOAuth2, "", tokensv1alpha1.ClientAuthenticationPrivateKeyJWT
+			s.ClientAssertion = &tokensv1alpha1.ClientAssertion{PrivateKeySecretRef: tokensv1alpha1.PrivateKeySecretReference{Name: "key"}, SigningAlgorithm: "HS256"}
+		}, `spec.clientAssertion.signingAlgorithm: Unsupported value: "HS256"`),
+		Entry("TLSClientAuth without a client certificate", func(s *spec) {
+			s.Provider, s.GrantType, s.ClientAuthentication = tokensv1alpha1.ProviderOAuth2, "", tokensv1alpha1.ClientAuthenticationTLSClientAuth
+		}, "clientAuthentication TLSClientAuth and SelfSignedTLSClientAuth need tls.clientCertificateSecretRef"),
+		Entry("SelfSignedTLSClientAuth with only a CA bundle", func(s *spec) {
+			s.Provider, s.GrantType, s.ClientAuthentication = tokensv1alpha1.ProviderOAuth2, "", tokensv1alpha1.ClientAuthenticationSelfSignedTLSClientAuth
+			s.TLS = &tokensv1alpha1.TLSConfig{CABundleRef: &tokensv1alpha1.CABundleReference{Name: "ca"}}
+		}, "clientAuthentication TLSClientAuth and SelfSignedTLSClientAuth need tls.clientCertificateSecretRef"),
 	)
 
 	It("refuses an output Secret that defaults to the credentials Secret", func() {
@@ -114,10 +131,11 @@ var _ = Describe("BankTokenRequest validation", func() {
 		Expect(k8sClient.Create(ctx, btr)).To(MatchError(ContainSubstring("must not be the credentials Secret")))
 	})
 
-	It("accepts every sample in config/samples (one per bank)", func() {
+	It("accepts every sample in config/samples (one per bank, and one per open-banking client authentication)", func() {
 		files, err := filepath.Glob(filepath.Join("..", "..", "config", "samples", "tokens_v1alpha1_*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(files).To(HaveLen(5))
+		Expect(files).To(HaveLen(7))
+		methods := map[tokensv1alpha1.ClientAuthentication]bool{}
 		providers := map[tokensv1alpha1.Provider]bool{}
 		for _, file := range files {
 			raw, err := os.ReadFile(file)
@@ -127,7 +145,14 @@ var _ = Describe("BankTokenRequest validation", func() {
 			btr.Namespace = namespace
 			Expect(k8sClient.Create(ctx, btr)).To(Succeed(), file)
 			providers[btr.Spec.Provider] = true
+			methods[btr.Spec.ClientAuthentication] = true
 		}
-		Expect(providers).To(HaveLen(5), "one sample per bank")
+		Expect(providers).To(HaveKey(tokensv1alpha1.ProviderRAKBank))
+		Expect(providers).To(HaveKey(tokensv1alpha1.ProviderRAKBankPartner))
+		Expect(providers).To(HaveKey(tokensv1alpha1.ProviderBanfico))
+		Expect(providers).To(HaveKey(tokensv1alpha1.ProviderMbanq))
+		Expect(providers).To(HaveKey(tokensv1alpha1.ProviderPaymob))
+		Expect(methods).To(HaveKey(tokensv1alpha1.ClientAuthenticationPrivateKeyJWT))
+		Expect(methods).To(HaveKey(tokensv1alpha1.ClientAuthenticationTLSClientAuth))
 	})
 })

@@ -25,12 +25,15 @@ const (
 	GrantTypePassword          GrantType = "password"
 )
 
-// ClientAuthentication says how the client id and secret are sent to the token endpoint.
-// +kubebuilder:validation:Enum=Basic;Body;Headers
+// ClientAuthentication says how the client proves who it is to the token endpoint.
+// +kubebuilder:validation:Enum=Basic;Body;Headers;PrivateKeyJWT;TLSClientAuth;SelfSignedTLSClientAuth
 type ClientAuthentication string
 
 const (
-	ClientAuthenticationBasic   ClientAuthentication = "Basic"
-	ClientAuthenticationBody    ClientAuthentication = "Body"
-	ClientAuthenticationHeaders ClientAuthentication = "Headers"
+	ClientAuthenticationBasic                   ClientAuthentication = "Basic"
+	ClientAuthenticationBody                    ClientAuthentication = "Body"
+	ClientAuthenticationHeaders                 ClientAuthentication = "Headers"
+	ClientAuthenticationPrivateKeyJWT           ClientAuthentication = "PrivateKeyJWT"
+	ClientAuthenticationTLSClientAuth           ClientAuthentication = "TLSClientAuth"
+	ClientAuthenticationSelfSignedTLSClientAuth ClientAuthentication = "SelfSignedTLSClientAuth"
 )

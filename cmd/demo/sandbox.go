@@ -30,7 +30,7 @@ const (
 
 func (d *demo) startSandbox() error {
 	lifetimes := map[providers.Name]time.Duration{}
-	for _, b := range sandbox.Banks() {
+	for _, b := range sandbox.AllBanks() {
 		lifetimes[b] = d.opts.lifetime
 	}
 	logFile, err := os.Create(filepath.Join(d.runDir, "sandbox-bank.log"))
@@ -71,8 +71,9 @@ func (d *demo) prepareRequests() error {
 		if btr.Kind != "BankTokenRequest" {
 			continue
 		}
-		name := providers.Name(btr.Spec.Provider)
-		if !slices.Contains(sandbox.Banks(), name) {
+		// The sandbox endpoint for the sample's provider and client authentication.
+		name := harness.SandboxBank(btr)
+		if !slices.Contains(sandbox.AllBanks(), name) {
 			say("skipping %s: the sandbox has no %s bank", f, name)
 			continue
 		}
@@ -84,7 +85,7 @@ func (d *demo) prepareRequests() error {
 
 	say("applying %s, rewritten for the sandbox:", d.opts.samples)
 	d.bankOf = map[string]providers.Name{}
-	for _, name := range sandbox.Banks() {
+	for _, name := range sandbox.AllBanks() {
 		btr, ok := byBank[name]
 		if !ok {
 			return fmt.Errorf("%s has no sample BankTokenRequest for %s", d.opts.samples, name)
@@ -131,7 +132,11 @@ func rewriteForSandbox(btr *tokensv1alpha1.BankTokenRequest, bank *sandbox.Serve
 	if btr.Spec.TLS.ClientCertificateSecretRef != nil {
 		tlsChange += ", client certificate → Secret " + clientTLSName
 	}
-	return append(changes, tlsChange)
+	changes = append(changes, tlsChange)
+	if btr.Spec.ClientAssertion != nil {
+		changes = append(changes, "signing key → the sandbox's, in Secret "+btr.Spec.ClientAssertion.PrivateKeySecretRef.Name)
+	}
+	return changes
 }
 
 // scopeWithin reports whether every word of requested is one the bank grants.
@@ -163,13 +168,18 @@ func (d *demo) applySupportingObjects(ctx context.Context) error {
 	}
 	var created []string
 	for _, btr := range d.requests {
-		secret := harness.CredentialsSecret(d.bank, btr)
-		if err := d.k8s.Create(ctx, secret); err != nil {
-			return fmt.Errorf("creating Secret %s: %w", secret.Name, err)
+		// The signing key (its kid from the sample's spec, else the sandbox's) goes next to the credentials.
+		for _, secret := range []*corev1.Secret{harness.CredentialsSecret(d.bank, btr), harness.AssertionKeySecret(d.bank, btr)} {
+			if secret == nil {
+				continue
+			}
+			if err := d.k8s.Create(ctx, secret); err != nil {
+				return fmt.Errorf("creating Secret %s: %w", secret.Name, err)
+			}
+			created = append(created, secret.Name)
 		}
-		created = append(created, secret.Name)
 	}
-	say("created in namespace %s: ConfigMap %s, Secret %s (mTLS), credentials Secrets %s",
+	say("created in namespace %s: ConfigMap %s, Secret %s (mTLS), credentials and signing-key Secrets %s",
 		ns, caConfigMapName, clientTLSName, strings.Join(created, ", "))
 	return nil
 }

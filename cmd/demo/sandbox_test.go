@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
@@ -20,8 +21,8 @@ func TestSamplesRewrittenForSandbox(t *testing.T) {
 	if err := d.prepareRequests(); err != nil {
 		t.Fatal(err)
 	}
-	if len(d.requests) != len(sandbox.Banks()) {
-		t.Fatalf("want one request per bank, got %d", len(d.requests))
+	if len(d.requests) != len(sandbox.AllBanks()) {
+		t.Fatalf("want one request per sandbox bank, got %d", len(d.requests))
 	}
 	for _, btr := range d.requests {
 		name := d.bankOf[btr.Name]
@@ -51,6 +52,14 @@ func TestSamplesRewrittenForSandbox(t *testing.T) {
 			}
 			if btr.Spec.Metadata["account_id"] != creds.Metadata["account_id"] {
 				t.Errorf("%s: metadata %v", btr.Name, btr.Spec.Metadata)
+			}
+		case sandbox.MTLSServer:
+			if btr.Spec.ClientAuthentication != "TLSClientAuth" || btr.Spec.TLS.ClientCertificateSecretRef == nil {
+				t.Errorf("%s: not tls_client_auth with a client certificate: %+v", btr.Name, btr.Spec)
+			}
+		case sandbox.SignedJWTRealm:
+			if key := harness.AssertionKeySecret(bank, btr); key == nil || key.Name != "banfico-signing-key" {
+				t.Errorf("%s: the sample's signing key Secret is not kept: %v", btr.Name, btr.Spec.ClientAssertion)
 			}
 		case providers.Paymob:
 			// What the sample says and the sandbox accepts is kept.

@@ -14,7 +14,7 @@ func enumsFile() string {
 	writeEnum(&b, "Provider", "Provider names a bank's token endpoint dialect.", providers.Names())
 	writeEnum(&b, "GrantType", "GrantType is the OAuth2 grant used to obtain a new token. The refresh_token grant is not\n"+
 		"// listed: the operator uses it by itself whenever the bank has issued a refresh token.", providers.PrimaryGrants())
-	writeEnum(&b, "ClientAuthentication", "ClientAuthentication says how the client id and secret are sent to the token endpoint.", providers.ClientAuthentications())
+	writeEnum(&b, "ClientAuthentication", "ClientAuthentication says how the client proves who it is to the token endpoint.", providers.ClientAuthentications())
 	return b.String()
 }
 

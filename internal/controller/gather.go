@@ -1,7 +1,11 @@
 package controller
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net/url"
 	"strings"
@@ -65,12 +69,43 @@ func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1al
 	if err != nil || g.Problem != nil {
 		return g, err
 	}
+	keyVersion, err := r.readAssertionKey(ctx, btr, g)
+	if err != nil || g.Problem != nil {
+		return g, err
+	}
 	tlsVersions, err := r.readTLS(ctx, btr, g)
 	if err != nil || g.Problem != nil {
 		return g, err
 	}
-	g.RequestHash = requestHash(&btr.Spec, append([]string{credentialsVersion}, tlsVersions...))
+	versions := append([]string{credentialsVersion}, tlsVersions...)
+	if keyVersion != "" {
+		versions = append(versions, keyVersion)
+	}
+	g.RequestHash = requestHash(&btr.Spec, versions)
 	return g, nil
+}
+
+// readAssertionKey reads the private key that signs PrivateKeyJWT client assertions, and
+// returns its Secret's version; "" when the spec names no key.
+func (r *BankTokenRequestReconciler) readAssertionKey(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) (string, error) {
+	assertion := btr.Spec.ClientAssertion
+	if assertion == nil {
+		return "", nil
+	}
+	ref := assertion.PrivateKeySecretRef
+	secret, err := r.requiredSecret(ctx, btr.Namespace, ref.Name, "client assertion key", tokensv1alpha1.ReasonKeySecretNotFound, g)
+	privateKeyKey, keyIDKey := assertionKeyNames(ref)
+	if secret == nil || !hasKeys(secret, []string{privateKeyKey}, "client assertion key", g) {
+		return "", err
+	}
+	g.Credentials.AssertionKey = providers.AssertionKey{
+		PrivateKey: providers.Secret(secret.Data[privateKeyKey]),
+		// A kid written with kubectl --from-file keeps the file's newline.
+		KeyID:     cmp.Or(assertion.KeyID, strings.TrimSpace(string(secret.Data[keyIDKey]))),
+		Algorithm: assertion.SigningAlgorithm,
+		Audience:  assertion.Audience,
+	}
+	return objectVersion("Secret", secret.Name, secret.UID, secret.ResourceVersion), nil
 }
 
 // readOwnedSecrets reads the output and refresh-token Secrets, refusing either when it
@@ -149,8 +184,51 @@ func (r *BankTokenRequestReconciler) readTLS(ctx context.Context, btr *tokensv1a
 		g.TLS.ClientCertificate = secret.Data[corev1.TLSCertKey]
 		g.TLS.ClientKey = providers.Secret(secret.Data[corev1.TLSPrivateKeyKey])
 		versions = append(versions, objectVersion("Secret", secret.Name, secret.UID, secret.ResourceVersion))
+		r.recordClientCertificate(btr, g)
 	}
 	return versions, nil
+}
+
+// recordClientCertificate writes what the client certificate just read is into status: the
+// fingerprint a bound token is bound to, its expiry, and a warning (status and, when it first
+// appears, an event) when it expires before the token held. It is recorded here, where the
+// certificate is read, because a certificate outliving its token is a fact about the inputs,
+// true whatever this reconcile goes on to do.
+func (r *BankTokenRequestReconciler) recordClientCertificate(btr *tokensv1alpha1.BankTokenRequest, g *gathered) {
+	previous := btr.Status.ClientCertificate
+	current := clientCertificateStatus(g.TLS.ClientCertificate, g.Held)
+	btr.Status.ClientCertificate = current
+	if current != nil && current.ExpiresBeforeToken && (previous == nil || !previous.ExpiresBeforeToken) && r.Recorder != nil {
+		r.Recorder.Eventf(btr, nil, corev1.EventTypeWarning, reasonClientCertificateExpiresBeforeToken, "CheckClientCertificate", "%s", current.Message)
+	}
+}
+
+// reasonClientCertificateExpiresBeforeToken is the event a client certificate that expires
+// before the token held raises.
+const reasonClientCertificateExpiresBeforeToken = "ClientCertificateExpiresBeforeToken"
+
+// clientCertificateStatus describes the first certificate of a PEM chain; nil when there is
+// none to read (the providers client then reports the certificate itself).
+func clientCertificateStatus(chainPEM []byte, held *heldToken) *tokensv1alpha1.ClientCertificateStatus {
+	block, _ := pem.Decode(chainPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil
+	}
+	sum := sha256.Sum256(cert.Raw)
+	status := &tokensv1alpha1.ClientCertificateStatus{
+		SHA256Fingerprint: strings.ReplaceAll(fmt.Sprintf("% X", sum), " ", ":"),
+		NotAfter:          &metav1.Time{Time: cert.NotAfter.UTC()},
+	}
+	if held != nil && cert.NotAfter.Before(held.ExpiresAt) {
+		status.ExpiresBeforeToken = true
+		status.Message = fmt.Sprintf("the client certificate expires at %s, before the token (%s): renew the certificate "+
+			"and update its Secret; the operator then obtains a new token with it at once", formatTime(cert.NotAfter), formatTime(held.ExpiresAt))
+	}
+	return status
 }
 
 // requiredSecret reads a referenced Secret; a missing one becomes the input problem

@@ -73,13 +73,19 @@ func outputSecretData(tok *providers.Token) map[string][]byte {
 	if tokenType == "" {
 		tokenType = "Bearer"
 	}
-	return map[string][]byte{
+	data := map[string][]byte{
 		tokensv1alpha1.SecretKeyAccessToken:   []byte(tok.AccessToken.Reveal()),
 		tokensv1alpha1.SecretKeyTokenType:     []byte(tokenType),
 		tokensv1alpha1.SecretKeyExpiresAt:     []byte(tok.ExpiresAt.UTC().Truncate(time.Second).Format(time.RFC3339)),
 		tokensv1alpha1.SecretKeyScope:         []byte(tok.Scope),
 		tokensv1alpha1.SecretKeyAuthorization: []byte(tokenType + " " + tok.AccessToken.Reveal()),
 	}
+	// A certificate-bound token works only with the client certificate: say so (RFC 8705 §3).
+	if tok.CertificateThumbprint != "" {
+		data[tokensv1alpha1.SecretKeyCertificateBound] = []byte("true")
+		data[tokensv1alpha1.SecretKeyCertificateThumbprint] = []byte(tok.CertificateThumbprint)
+	}
+	return data
 }
 
 // tokenAnnotations are the operator's own annotations of an output Secret, without the

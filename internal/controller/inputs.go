@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +16,8 @@ import (
 type credentialKeyNames struct {
 	clientID, clientSecret, username, password string
 	passwordGrant                              bool
+	// withoutSecret: the client proves itself with a key or a certificate, not a secret.
+	withoutSecret bool
 }
 
 func credentialKeys(btr *tokensv1alpha1.BankTokenRequest) credentialKeyNames {
@@ -31,25 +34,48 @@ func credentialKeys(btr *tokensv1alpha1.BankTokenRequest) credentialKeyNames {
 		username:      orDefault(ref.UsernameKey, tokensv1alpha1.DefaultUsernameKey),
 		password:      orDefault(ref.PasswordKey, tokensv1alpha1.DefaultPasswordKey),
 		passwordGrant: primaryGrant(&btr.Spec) == providers.GrantPassword,
+		withoutSecret: !clientAuthentication(&btr.Spec).SendsClientSecret(),
 	}
 }
 
 func (k credentialKeyNames) required() []string {
-	if k.passwordGrant {
-		return []string{k.clientID, k.clientSecret, k.username, k.password}
+	keys := []string{k.clientID}
+	if !k.withoutSecret {
+		keys = append(keys, k.clientSecret)
 	}
-	return []string{k.clientID, k.clientSecret}
+	if k.passwordGrant {
+		keys = append(keys, k.username, k.password)
+	}
+	return keys
+}
+
+// clientAuthentication is how the client proves who it is: the spec's choice or the provider's default.
+func clientAuthentication(spec *tokensv1alpha1.BankTokenRequestSpec) providers.ClientAuthentication {
+	return specOrDefault(providers.ClientAuthentication(spec.ClientAuthentication), spec.Provider,
+		func(p providers.Preset) providers.ClientAuthentication { return p.DefaultClientAuthentication }, providers.ClientAuthBasic)
+}
+
+// assertionKeyNames are the keys read from the client assertion key's Secret.
+func assertionKeyNames(ref tokensv1alpha1.PrivateKeySecretReference) (privateKey, keyID string) {
+	return cmp.Or(ref.Key, tokensv1alpha1.DefaultPrivateKeyKey), cmp.Or(ref.KeyIDKey, tokensv1alpha1.DefaultKeyIDKey)
 }
 
 // primaryGrant is the grant that obtains a new token without a refresh token.
 func primaryGrant(spec *tokensv1alpha1.BankTokenRequestSpec) providers.GrantType {
-	if spec.GrantType != "" {
-		return providers.GrantType(spec.GrantType)
+	return specOrDefault(providers.GrantType(spec.GrantType), spec.Provider,
+		func(p providers.Preset) providers.GrantType { return p.DefaultGrant }, providers.GrantClientCredentials)
+}
+
+// specOrDefault is the spec's value; unset, the provider's default; for an unknown
+// provider, fallback.
+func specOrDefault[T ~string](value T, provider tokensv1alpha1.Provider, presetDefault func(providers.Preset) T, fallback T) T {
+	if value != "" {
+		return value
 	}
-	if preset, ok := providers.PresetFor(providers.Name(spec.Provider)); ok {
-		return preset.DefaultGrant
+	if preset, ok := providers.PresetFor(providers.Name(provider)); ok {
+		return presetDefault(preset)
 	}
-	return providers.GrantClientCredentials
+	return fallback
 }
 
 // refreshable says whether the provider's endpoint takes the refresh_token grant: a refresh
@@ -77,8 +103,10 @@ func requestHash(spec *tokensv1alpha1.BankTokenRequestSpec, versions []string) s
 		Credentials          tokensv1alpha1.CredentialsSecretReference
 		TLS                  *tokensv1alpha1.TLSConfig
 		Versions             []string
+		// Omitted when unset, so that the hash of a request without it is what it always was.
+		ClientAssertion *tokensv1alpha1.ClientAssertion `json:",omitempty"`
 	}{spec.Provider, spec.Endpoint, spec.Scope, spec.GrantType, spec.ClientAuthentication,
-		spec.Headers, spec.Metadata, spec.CredentialsSecretRef, spec.TLS, versions}
+		spec.Headers, spec.Metadata, spec.CredentialsSecretRef, spec.TLS, versions, spec.ClientAssertion}
 	raw, _ := json.Marshal(fingerprint) // plain structs and maps: cannot fail
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:16])

@@ -26,6 +26,9 @@ func referencedObjects(obj client.Object) []string {
 		return nil
 	}
 	refs := []string{"Secret/" + btr.Spec.CredentialsSecretRef.Name}
+	if assertion := btr.Spec.ClientAssertion; assertion != nil {
+		refs = append(refs, "Secret/"+assertion.PrivateKeySecretRef.Name)
+	}
 	if tls := btr.Spec.TLS; tls != nil {
 		if ca := tls.CABundleRef; ca != nil {
 			kind := ca.Kind

@@ -38,7 +38,7 @@ func TestSandboxRequestCarriesWhatEachBankRequires(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bank.Close()
-	for _, name := range sandbox.Banks() {
+	for _, name := range sandbox.AllBanks() {
 		r := NewSandboxRequest(bank, name, "ns", "req")
 		creds := bank.Credentials(name)
 		spec := r.Request.Spec
@@ -48,8 +48,15 @@ func TestSandboxRequestCarriesWhatEachBankRequires(t *testing.T) {
 		if string(r.Credentials.Data["client_id"]) != creds.ClientID || r.Credentials.Name != spec.CredentialsSecretRef.Name {
 			t.Errorf("%s: credentials Secret %s does not hold the bank's client", name, r.Credentials.Name)
 		}
-		if wantCert := name == providers.RAKBankPartner; (r.ClientCertificate != nil) != wantCert {
+		if wantCert := name == providers.RAKBankPartner || name == sandbox.MTLSServer; (r.ClientCertificate != nil) != wantCert {
 			t.Errorf("%s: client certificate present = %v, want %v", name, r.ClientCertificate != nil, wantCert)
+		}
+		if wantKey := name == sandbox.SignedJWTRealm; (r.AssertionKey != nil) != wantKey ||
+			(wantKey && r.AssertionKey.Name != spec.ClientAssertion.PrivateKeySecretRef.Name) {
+			t.Errorf("%s: assertion key Secret %v, want one: %v", name, r.AssertionKey, wantKey)
+		}
+		if SandboxBank(r.Request) != name {
+			t.Errorf("%s: the request is served by %s", name, SandboxBank(r.Request))
 		}
 	}
 }

@@ -29,17 +29,21 @@ type SandboxRequest struct {
 	CABundle    *corev1.ConfigMap
 	// ClientCertificate is nil unless the bank asks for mutual TLS.
 	ClientCertificate *corev1.Secret
-	Request           *tokensv1alpha1.BankTokenRequest
+	// AssertionKey is nil unless the client signs client assertions (sandbox.SignedJWTRealm).
+	AssertionKey *corev1.Secret
+	Request      *tokensv1alpha1.BankTokenRequest
 }
 
-// NewSandboxRequest builds a request named name for the sandbox bank bankName: its
-// endpoint, scope, headers and metadata are the bank's, and its credentials Secret
-// (name-credentials) holds the bank's fixture credentials, which are not secrets.
+// NewSandboxRequest builds a request named name for the sandbox bank bankName (one of
+// sandbox.AllBanks): its endpoint, scope, headers, metadata and client authentication are
+// the bank's, and its credentials Secret (name-credentials) holds the bank's fixture
+// credentials, which are not secrets.
 func NewSandboxRequest(bank *sandbox.Server, bankName providers.Name, namespace, name string) SandboxRequest {
 	btr := &tokensv1alpha1.BankTokenRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: tokensv1alpha1.BankTokenRequestSpec{
-			Provider:             tokensv1alpha1.Provider(bankName),
+			Provider:             tokensv1alpha1.Provider(sandbox.ProviderOf(bankName)),
+			ClientAuthentication: tokensv1alpha1.ClientAuthentication(sandbox.ClientAuthenticationOf(bankName)),
 			CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: name + "-credentials"},
 		},
 	}
@@ -52,14 +56,36 @@ func NewSandboxRequest(bank *sandbox.Server, bankName providers.Name, namespace,
 	if btr.Spec.TLS.ClientCertificateSecretRef != nil {
 		out.ClientCertificate = ClientCertificateSecret(bank, namespace, ClientCertificateSecretName)
 	}
+	out.AssertionKey = AssertionKeySecret(bank, btr)
 	return out
 }
 
-// PointAtSandbox sets what of btr's spec the sandbox bank of its provider dictates: the
-// endpoint, scope, headers, metadata and TLS (the CA ConfigMap caName; the client
-// certificate Secret clientCertName where the bank asks for one).
+// SandboxBank is the sandbox endpoint that serves btr: its provider's bank, or for
+// PrivateKeyJWT and TLSClientAuth the FAPI endpoint that accepts only that.
+func SandboxBank(btr *tokensv1alpha1.BankTokenRequest) providers.Name {
+	return sandbox.BankFor(providers.Name(btr.Spec.Provider), providers.ClientAuthentication(btr.Spec.ClientAuthentication))
+}
+
+// AssertionKeySecret is the Secret btr's clientAssertion names, holding the key (and kid)
+// sandbox.SignedJWTRealm holds the public key of; nil when btr signs no assertions.
+func AssertionKeySecret(bank *sandbox.Server, btr *tokensv1alpha1.BankTokenRequest) *corev1.Secret {
+	if btr.Spec.ClientAssertion == nil {
+		return nil
+	}
+	ref := btr.Spec.ClientAssertion.PrivateKeySecretRef
+	keyPEM, keyID := bank.ClientAssertionKey()
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: btr.Namespace}, Data: map[string][]byte{
+		cmp.Or(ref.Key, tokensv1alpha1.DefaultPrivateKeyKey): keyPEM,
+		cmp.Or(ref.KeyIDKey, tokensv1alpha1.DefaultKeyIDKey): []byte(keyID),
+	}}
+}
+
+// PointAtSandbox sets what of btr's spec the sandbox bank of its provider and client
+// authentication dictates: the endpoint, scope, headers, metadata, TLS (the CA ConfigMap
+// caName; the client certificate Secret clientCertName where the bank asks for one) and,
+// for a client that signs assertions without naming its key's Secret, name-signing-key.
 func PointAtSandbox(btr *tokensv1alpha1.BankTokenRequest, bank *sandbox.Server, caName, clientCertName string) {
-	bankName := providers.Name(btr.Spec.Provider)
+	bankName := SandboxBank(btr)
 	creds := bank.Credentials(bankName)
 	btr.Spec.Endpoint = bank.TokenURL(bankName)
 	btr.Spec.Scope = creds.Scope
@@ -70,19 +96,23 @@ func PointAtSandbox(btr *tokensv1alpha1.BankTokenRequest, bank *sandbox.Server, 
 	btr.Spec.Metadata = maps.Clone(creds.Metadata)
 	btr.Spec.TLS = &tokensv1alpha1.TLSConfig{CABundleRef: &tokensv1alpha1.CABundleReference{
 		Kind: "ConfigMap", Name: caName, Key: tokensv1alpha1.DefaultCABundleKey}}
-	if bankName == providers.RAKBankPartner {
+	if bankName == providers.RAKBankPartner || bankName == sandbox.MTLSServer {
 		btr.Spec.TLS.ClientCertificateSecretRef = &tokensv1alpha1.LocalSecretReference{Name: clientCertName}
+	}
+	if bankName == sandbox.SignedJWTRealm && btr.Spec.ClientAssertion == nil {
+		btr.Spec.ClientAssertion = &tokensv1alpha1.ClientAssertion{
+			PrivateKeySecretRef: tokensv1alpha1.PrivateKeySecretReference{Name: btr.Name + "-signing-key"}}
 	}
 }
 
 // CredentialsSecret is the Secret btr's credentialsSecretRef names, holding the sandbox
 // bank's fixture credentials under the keys the reference asks for.
 func CredentialsSecret(bank *sandbox.Server, btr *tokensv1alpha1.BankTokenRequest) *corev1.Secret {
-	creds := bank.Credentials(providers.Name(btr.Spec.Provider))
+	creds := bank.Credentials(SandboxBank(btr))
 	ref := btr.Spec.CredentialsSecretRef
-	data := map[string][]byte{
-		cmp.Or(ref.ClientIDKey, tokensv1alpha1.DefaultClientIDKey):         []byte(creds.ClientID),
-		cmp.Or(ref.ClientSecretKey, tokensv1alpha1.DefaultClientSecretKey): []byte(creds.ClientSecret),
+	data := map[string][]byte{cmp.Or(ref.ClientIDKey, tokensv1alpha1.DefaultClientIDKey): []byte(creds.ClientID)}
+	if creds.ClientSecret != "" { // the FAPI endpoints' clients have none
+		data[cmp.Or(ref.ClientSecretKey, tokensv1alpha1.DefaultClientSecretKey)] = []byte(creds.ClientSecret)
 	}
 	if creds.Username != "" {
 		data[cmp.Or(ref.UsernameKey, tokensv1alpha1.DefaultUsernameKey)] = []byte(creds.Username)
@@ -121,6 +151,9 @@ func (r SandboxRequest) supporting() []client.Object {
 	objects := []client.Object{r.Credentials, r.CABundle}
 	if r.ClientCertificate != nil {
 		objects = append(objects, r.ClientCertificate)
+	}
+	if r.AssertionKey != nil {
+		objects = append(objects, r.AssertionKey)
 	}
 	return objects
 }

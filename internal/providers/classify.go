@@ -27,6 +27,41 @@ func (c *call) failure(a answer, tr *tokenResponse, m masker, now time.Time) *Er
 	if tr == nil {
 		tr, _ = decodeTokenResponse(a.body)
 	}
+	return c.blameClientProof(c.classify(a, tr, m, now), a, tr)
+}
+
+// clientRefusals are the error codes with which a server refuses the client's proof of
+// identity; jti_known is fosite's and Ory Hydra's answer to a replayed assertion.
+var clientRefusals = []string{"invalid_client", "unauthorized_client", "unauthorized", "jti_known"}
+
+// blameClientProof points a refused client at its key or certificate when one was its proof
+// of identity (PrivateKeyJWT, TLSClientAuth, SelfSignedTLSClientAuth), not at a secret.
+func (c *call) blameClientProof(err *Error, a answer, tr *tokenResponse) *Error {
+	refused := a.status == http.StatusUnauthorized || (tr != nil && slices.Contains(clientRefusals, strings.ToLower(tr.Error)))
+	if !refused || err.Class == ClassRateLimited || err.Class == ClassTransient {
+		return err
+	}
+	switch {
+	case c.clientAuth == ClientAuthPrivateKeyJWT:
+		err.Class, err.Reason = ClassPermanent, ReasonInvalidClientAssertion
+		err.Message += fmt.Sprintf(" (the bank refused the signed client assertion: check that it holds the public key%s, "+
+			"that it accepts the audience %s, and the operator's clock)", keyIDNote(c.signer.keyID), stripQuery(c.signer.audience))
+	case c.clientAuth.IsCertificateBased():
+		err.Class, err.Reason = ClassPermanent, ReasonClientCertificateRejected
+		err.Message += " (the bank did not accept the client certificate as this client's: check the certificate registered for the client id)"
+	}
+	return err
+}
+
+func keyIDNote(keyID string) string {
+	if keyID == "" {
+		return ""
+	}
+	return fmt.Sprintf(" of kid %q", keyID)
+}
+
+// classify maps a failed answer to a class and a reason.
+func (c *call) classify(a answer, tr *tokenResponse, m masker, now time.Time) *Error {
 	what := fmt.Sprintf("%s token endpoint %s answered %d", c.preset.Name, redactURL(c.endpoint), a.status)
 	if detail := describe(tr, a, m); detail != "" {
 		what += ": " + detail

@@ -28,6 +28,9 @@ type ClientOptions struct {
 	Clock Clock
 	// NewMessageID makes RAKBANK partner's MsgId; default uuid.NewString.
 	NewMessageID func() string
+	// NewAssertionID makes a client assertion's jti, which must never repeat; default
+	// uuid.NewString.
+	NewAssertionID func() string
 }
 
 // Clock tells the time. It is the Now of k8s.io/utils/clock.PassiveClock, so any
@@ -43,15 +46,16 @@ func (systemClock) Now() time.Time { return time.Now() }
 // Client makes token calls. It is safe for concurrent use and caches one *http.Transport
 // per distinct TLSMaterial (keyed by a hash) so connections are reused across calls.
 type Client struct {
-	timeout      time.Duration
-	clock        Clock
-	newMessageID func() string
-	transports   transportCache
+	timeout        time.Duration
+	clock          Clock
+	newMessageID   func() string
+	newAssertionID func() string
+	transports     transportCache
 }
 
 // NewClient returns a Client with opts' defaults filled in.
 func NewClient(opts ClientOptions) *Client {
-	c := &Client{timeout: opts.Timeout, clock: opts.Clock, newMessageID: opts.NewMessageID}
+	c := &Client{timeout: opts.Timeout, clock: opts.Clock, newMessageID: opts.NewMessageID, newAssertionID: opts.NewAssertionID}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
@@ -60,6 +64,9 @@ func NewClient(opts ClientOptions) *Client {
 	}
 	if c.newMessageID == nil {
 		c.newMessageID = uuid.NewString
+	}
+	if c.newAssertionID == nil {
+		c.newAssertionID = uuid.NewString
 	}
 	return c
 }
@@ -96,6 +103,12 @@ func (c *Client) fetch(ctx context.Context, req Request) (*Token, *Error) {
 		return nil, perr
 	}
 	m := newMasker(req)
+	if call.signer != nil {
+		if call.assertion, perr = call.signer.sign(req.Credentials.ClientID, c.newAssertionID(), c.clock.Now()); perr != nil {
+			return nil, perr
+		}
+		m.add(call.assertion.Reveal())
+	}
 	ct, perr := c.transports.get(req.TLS)
 	if perr != nil {
 		return nil, perr

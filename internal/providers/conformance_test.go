@@ -37,15 +37,7 @@ const (
 
 func startOAuthServer(t *testing.T, clients ...conformanceClient) *oauthServer {
 	t.Helper()
-	config := &fosite.Config{
-		AccessTokenLifespan: 15 * time.Minute,
-		GlobalSecret:        []byte("conformance-global-secret-32-byt"),
-		// Every grant gets a refresh token, not only "offline" scopes.
-		RefreshTokenScopes: []string{},
-		HashCost:           bcrypt.MinCost,
-	}
-	store := storage.NewMemoryStore()
-	store.Users[conformanceUser] = storage.MemoryUserRelation{Username: conformanceUser, Password: conformancePassword}
+	config, store := newOAuthConfig(), storage.NewMemoryStore()
 	for _, c := range clients {
 		hash, err := bcrypt.GenerateFromPassword([]byte(c.secret), bcrypt.MinCost)
 		if err != nil {
@@ -58,6 +50,24 @@ func startOAuthServer(t *testing.T, clients ...conformanceClient) *oauthServer {
 			Scopes:     []string{"read", "write"},
 		}
 	}
+	return serveOAuth(t, config, store)
+}
+
+func newOAuthConfig() *fosite.Config {
+	return &fosite.Config{
+		AccessTokenLifespan: 15 * time.Minute,
+		GlobalSecret:        []byte("conformance-global-secret-32-byt"),
+		// Every grant gets a refresh token, not only "offline" scopes.
+		RefreshTokenScopes: []string{},
+		HashCost:           bcrypt.MinCost,
+	}
+}
+
+// serveOAuth serves fosite with config and store over TLS; config.TokenURL becomes the
+// server's token URL, the audience fosite demands of client assertions.
+func serveOAuth(t *testing.T, config *fosite.Config, store *storage.MemoryStore) *oauthServer {
+	t.Helper()
+	store.Users[conformanceUser] = storage.MemoryUserRelation{Username: conformanceUser, Password: conformancePassword}
 	provider := compose.Compose(config, store, compose.NewOAuth2HMACStrategy(config),
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
@@ -88,6 +98,7 @@ func startOAuthServer(t *testing.T, clients ...conformanceClient) *oauthServer {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	s.url, s.ca = srv.URL+"/oauth2/token", p.ca.CertPEM()
+	config.TokenURL = s.url
 	return s
 }
 

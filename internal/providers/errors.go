@@ -47,6 +47,12 @@ const (
 	ReasonInsecureEndpoint       = "InsecureEndpoint"
 	ReasonInvalidEndpoint        = "InvalidEndpoint"
 	ReasonInvalidProviderRequest = "InvalidProviderRequest"
+	// ReasonInvalidClientAssertion: the PrivateKeyJWT key cannot sign, or the bank refused
+	// the signed assertion (unknown key, audience, expiry, a replayed jti).
+	ReasonInvalidClientAssertion = "InvalidClientAssertion"
+	// ReasonClientCertificateRejected: the bank did not accept the client certificate as
+	// the client's (TLSClientAuth, SelfSignedTLSClientAuth).
+	ReasonClientCertificateRejected = "ClientCertificateRejected"
 )
 
 // Error is a classified failure. Its message never holds a secret, a token or a raw

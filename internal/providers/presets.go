@@ -90,8 +90,10 @@ var presetTable = []Preset{
 		Grants:                      []GrantType{GrantClientCredentials},
 		SupportsRefresh:             true, // Keycloak offline tokens
 		DefaultClientAuthentication: ClientAuthBasic,
-		ClientAuthentications:       []ClientAuthentication{ClientAuthBasic},
-		Body:                        BodyForm,
+		// Keycloak's client authenticators: "Client Id and Secret", "Signed JWT" and
+		// "X509 Certificate" (a CA-issued certificate matched by subject, RFC 8705 §2.1).
+		ClientAuthentications: []ClientAuthentication{ClientAuthBasic, ClientAuthPrivateKeyJWT, ClientAuthTLS},
+		Body:                  BodyForm,
 	},
 	{
 		Name:                        Mbanq,
@@ -109,7 +111,14 @@ var presetTable = []Preset{
 	// Paymob runs Django OAuth Toolkit: a refresh revokes the access token issued with the
 	// refresh token it spends (measured against DOT 1.7).
 	revokesOnRefresh(passwordOnly(rfc6749(Paymob))),
-	rfc6749(OAuth2),
+	openBanking(rfc6749(OAuth2)),
+}
+
+// openBanking adds the client authentications open-banking (FAPI) servers require.
+func openBanking(p Preset) Preset {
+	p.ClientAuthentications = append(slices.Clone(p.ClientAuthentications),
+		ClientAuthPrivateKeyJWT, ClientAuthTLS, ClientAuthSelfSignedTLS)
+	return p
 }
 
 func scopeRequired(p Preset) Preset { p.ScopeRequired = true; return p }

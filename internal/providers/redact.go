@@ -23,7 +23,8 @@ type masker struct {
 
 func newMasker(req Request) masker {
 	var m masker
-	for _, s := range []Secret{req.Credentials.ClientSecret, req.Credentials.Password, req.RefreshToken, req.TLS.ClientKey} {
+	for _, s := range []Secret{req.Credentials.ClientSecret, req.Credentials.Password, req.RefreshToken, req.TLS.ClientKey,
+		req.Credentials.AssertionKey.PrivateKey} {
 		m.add(s.Reveal())
 	}
 	if !req.Credentials.ClientSecret.IsZero() {

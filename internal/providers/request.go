@@ -48,6 +48,10 @@ type call struct {
 	primaryGrant GrantType
 	clientAuth   ClientAuthentication
 	req          Request
+	// signer signs the client assertion of PrivateKeyJWT; assertion is this call's, made
+	// just before it is sent.
+	signer    *assertionSigner
+	assertion Secret
 }
 
 // isRefresh reports whether the call spends a refresh token.
@@ -134,14 +138,36 @@ func (c *call) checkCredentials() *Error {
 	if cred.ClientID == "" {
 		return configError(ReasonInvalidProviderRequest, "client id is required")
 	}
-	if c.clientAuth != ClientAuthBody && cred.ClientSecret.IsZero() {
+	if (c.clientAuth == ClientAuthBasic || c.clientAuth == ClientAuthHeaders) && cred.ClientSecret.IsZero() {
 		return configError(ReasonInvalidProviderRequest, "client secret is required for %s client authentication", c.clientAuth)
+	}
+	if err := c.checkClientProof(); err != nil {
+		return err
 	}
 	if c.clientAuth == ClientAuthHeaders && !validHeaderValues(cred.ClientID, cred.ClientSecret.Reveal()) {
 		return configError(ReasonInvalidProviderRequest, "client id and secret must be printable to travel as headers")
 	}
 	if c.grant == GrantPassword && (cred.Username == "" || cred.Password.IsZero()) {
 		return configError(ReasonInvalidProviderRequest, "the password grant needs a username and a password")
+	}
+	return nil
+}
+
+// checkClientProof checks the key or certificate that PrivateKeyJWT and the RFC 8705
+// methods authenticate the client with, and that no other method is handed a signing key.
+func (c *call) checkClientProof() *Error {
+	key := c.req.Credentials.AssertionKey
+	switch {
+	case c.clientAuth == ClientAuthPrivateKeyJWT:
+		signer, err := newAssertionSigner(key, c.endpoint.String())
+		if err != nil {
+			return err
+		}
+		c.signer = signer
+	case key != AssertionKey{}:
+		return configError(ReasonInvalidProviderRequest, "a client assertion key is used only with PrivateKeyJWT client authentication, not %s", c.clientAuth)
+	case c.clientAuth.IsCertificateBased() && len(c.req.TLS.ClientCertificate) == 0:
+		return configError(ReasonInvalidTLSConfig, "%s client authentication needs a client certificate", c.clientAuth)
 	}
 	return nil
 }
@@ -240,11 +266,20 @@ func (c *call) form() url.Values {
 	if req.Scope != "" {
 		form.Set("scope", req.Scope)
 	}
-	if c.clientAuth == ClientAuthBody {
+	switch {
+	case c.clientAuth == ClientAuthBody:
 		form.Set("client_id", req.Credentials.ClientID)
 		if !req.Credentials.ClientSecret.IsZero() {
 			form.Set("client_secret", req.Credentials.ClientSecret.Reveal())
 		}
+	case c.clientAuth == ClientAuthPrivateKeyJWT:
+		// RFC 7523 §3 makes client_id optional beside an assertion; FAPI servers want it.
+		form.Set("client_id", req.Credentials.ClientID)
+		form.Set("client_assertion_type", ClientAssertionType)
+		form.Set("client_assertion", c.assertion.Reveal())
+	case c.clientAuth.IsCertificateBased():
+		// RFC 8705 §2: the certificate authenticates; client_id says whose it should be.
+		form.Set("client_id", req.Credentials.ClientID)
 	}
 	return form
 }

@@ -257,10 +257,11 @@ func TestPresets(t *testing.T) {
 	}{
 		{RAKBank, GrantClientCredentials, []GrantType{GrantClientCredentials, GrantPassword}, ClientAuthBasic, []ClientAuthentication{ClientAuthBasic, ClientAuthBody}, BodyForm, true},
 		{RAKBankPartner, GrantClientCredentials, []GrantType{GrantClientCredentials}, ClientAuthHeaders, []ClientAuthentication{ClientAuthHeaders}, BodyJSON, false},
-		{Banfico, GrantClientCredentials, []GrantType{GrantClientCredentials}, ClientAuthBasic, []ClientAuthentication{ClientAuthBasic}, BodyForm, true},
+		{Banfico, GrantClientCredentials, []GrantType{GrantClientCredentials}, ClientAuthBasic, []ClientAuthentication{ClientAuthBasic, ClientAuthPrivateKeyJWT, ClientAuthTLS}, BodyForm, true},
 		{Mbanq, GrantPassword, []GrantType{GrantPassword}, ClientAuthBody, []ClientAuthentication{ClientAuthBody}, BodyForm, true},
 		{Paymob, GrantPassword, []GrantType{GrantPassword}, ClientAuthBasic, []ClientAuthentication{ClientAuthBasic, ClientAuthBody}, BodyForm, true},
-		{OAuth2, GrantClientCredentials, []GrantType{GrantClientCredentials, GrantPassword}, ClientAuthBasic, []ClientAuthentication{ClientAuthBasic, ClientAuthBody}, BodyForm, true},
+		{OAuth2, GrantClientCredentials, []GrantType{GrantClientCredentials, GrantPassword}, ClientAuthBasic,
+			[]ClientAuthentication{ClientAuthBasic, ClientAuthBody, ClientAuthPrivateKeyJWT, ClientAuthTLS, ClientAuthSelfSignedTLS}, BodyForm, true},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.name), func(t *testing.T) {

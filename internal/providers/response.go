@@ -2,6 +2,8 @@ package providers
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math"
@@ -199,11 +201,12 @@ func parseTokenResponse(body []byte, opts tokenOptions) (*Token, *tokenResponse,
 	}
 
 	t := &Token{
-		AccessToken:  Secret(tr.AccessToken),
-		TokenType:    tokenType,
-		RefreshToken: Secret(tr.RefreshToken),
-		Scope:        strings.TrimSpace(string(tr.Scope)),
-		IssuedAt:     opts.now,
+		AccessToken:           Secret(tr.AccessToken),
+		TokenType:             tokenType,
+		RefreshToken:          Secret(tr.RefreshToken),
+		Scope:                 strings.TrimSpace(string(tr.Scope)),
+		IssuedAt:              opts.now,
+		CertificateThumbprint: jwtCertificateThumbprint(tr.AccessToken),
 	}
 	if t.Scope == "" {
 		t.Scope = opts.requestedScope
@@ -262,14 +265,39 @@ func isToken68(s string) bool {
 	return true
 }
 
-// jwtExpiry reads exp from an unverified JWT: we only need to know when the bank will
-// stop accepting it, not whether to trust it.
-func jwtExpiry(accessToken string) (time.Time, bool) {
+// jwtClaims reads the claims of an unverified JWT: we only need to know what the bank says
+// of its token (when it expires, what it is bound to), not whether to trust it.
+func jwtClaims(accessToken string) (jwt.MapClaims, bool) {
 	if strings.Count(accessToken, ".") != 2 {
-		return time.Time{}, false
+		return nil, false
 	}
 	claims := jwt.MapClaims{}
 	if _, _, err := jwt.NewParser().ParseUnverified(accessToken, claims); err != nil {
+		return nil, false
+	}
+	return claims, true
+}
+
+// jwtCertificateThumbprint reads cnf.x5t#S256 (RFC 8705 §3.1): the token is bound to the
+// client certificate of that SHA-256 thumbprint.
+func jwtCertificateThumbprint(accessToken string) string {
+	claims, ok := jwtClaims(accessToken)
+	if !ok {
+		return ""
+	}
+	cnf, _ := claims["cnf"].(map[string]any)
+	thumbprint, _ := cnf["x5t#S256"].(string)
+	// Only a well-formed SHA-256 thumbprint is passed on: it is written where workloads read it.
+	if digest, err := base64.RawURLEncoding.DecodeString(thumbprint); err != nil || len(digest) != sha256.Size {
+		return ""
+	}
+	return thumbprint
+}
+
+// jwtExpiry reads exp from an unverified JWT.
+func jwtExpiry(accessToken string) (time.Time, bool) {
+	claims, ok := jwtClaims(accessToken)
+	if !ok {
 		return time.Time{}, false
 	}
 	exp, err := claims.GetExpirationTime()

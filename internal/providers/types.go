@@ -35,7 +35,7 @@ const (
 	GrantRefreshToken      GrantType = "refresh_token"
 )
 
-// ClientAuthentication says where the client id and secret travel.
+// ClientAuthentication says how the client proves who it is to the token endpoint.
 type ClientAuthentication string
 
 const (
@@ -45,7 +45,27 @@ const (
 	ClientAuthBody ClientAuthentication = "Body"
 	// ClientAuthHeaders sends them as vendor headers (X-IBM-Client-Id / X-IBM-Client-Secret).
 	ClientAuthHeaders ClientAuthentication = "Headers"
+	// ClientAuthPrivateKeyJWT sends client_id and a JWT the client signed with its private
+	// key (RFC 7523 §2.2, OpenID Connect private_key_jwt); no client secret travels.
+	ClientAuthPrivateKeyJWT ClientAuthentication = "PrivateKeyJWT"
+	// ClientAuthTLS authenticates the client by the CA-issued certificate it presents in
+	// the TLS handshake (RFC 8705 §2.1, tls_client_auth); only client_id travels.
+	ClientAuthTLS ClientAuthentication = "TLSClientAuth"
+	// ClientAuthSelfSignedTLS authenticates the client by a self-signed certificate the bank
+	// has registered (RFC 8705 §2.2, self_signed_tls_client_auth); only client_id travels.
+	ClientAuthSelfSignedTLS ClientAuthentication = "SelfSignedTLSClientAuth"
 )
+
+// SendsClientSecret says whether the method sends the client secret (Body may send none,
+// for a public client).
+func (a ClientAuthentication) SendsClientSecret() bool {
+	return a == ClientAuthBasic || a == ClientAuthBody || a == ClientAuthHeaders
+}
+
+// IsCertificateBased says whether the client certificate authenticates the client (RFC 8705).
+func (a ClientAuthentication) IsCertificateBased() bool {
+	return a == ClientAuthTLS || a == ClientAuthSelfSignedTLS
+}
 
 // Secret is a credential or token. It prints as [redacted] so that a stray %v, %s, %q or
 // %#v in a log line or error cannot leak it; use Reveal where the value is really needed.
@@ -71,6 +91,21 @@ type Credentials struct {
 	ClientSecret Secret
 	Username     string
 	Password     Secret
+	// AssertionKey signs the client assertion of PrivateKeyJWT client authentication; it is
+	// zero for every other method.
+	AssertionKey AssertionKey
+}
+
+// AssertionKey is the private key that signs PrivateKeyJWT client assertions, and how.
+type AssertionKey struct {
+	// PrivateKey is a PEM private key: PKCS #8, PKCS #1 (RSA) or SEC 1 (EC).
+	PrivateKey Secret
+	// KeyID is sent as the JWS kid header when set, so the bank can pick the key from its set.
+	KeyID string
+	// Algorithm is RS256, PS256 or ES256; empty means RS256 for an RSA key, ES256 for a P-256 key.
+	Algorithm string
+	// Audience is the assertion's aud; empty means the token endpoint.
+	Audience string
 }
 
 // Header is a non-secret extra request header.
@@ -126,4 +161,8 @@ type Token struct {
 	ExpiresAt time.Time
 	// RefreshExpiresAt is zero when unknown or when the refresh token does not expire by time.
 	RefreshExpiresAt time.Time
+	// CertificateThumbprint is the cnf x5t#S256 claim of a JWT access token bound to the
+	// client certificate (RFC 8705 §3.1): base64url SHA-256 of the certificate's DER. It is
+	// empty when the bank did not say the token is bound (or the token is not a JWT).
+	CertificateThumbprint string
 }

@@ -114,6 +114,9 @@ type bank struct {
 	rateLimitedFor    time.Duration
 	secondFactorUsers map[string]bool
 	msgIDs            map[string]bool
+
+	// fapi is the registered client of a FAPI endpoint (fapi.go); nil for the five banks.
+	fapi *fapiClient
 }
 
 func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*bank {
@@ -151,6 +154,7 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 			},
 		},
 	}
+	maps.Copy(banks, fapiBanks())
 	for name, b := range banks {
 		b.name = name
 		b.secretGeneration = 1

@@ -75,6 +75,9 @@ func StartOn(addr string, opts Options) (*Server, error) {
 	}
 
 	s.banks = newBanks(opts.Lifetimes)
+	if err := s.registerFAPIClients(); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	for _, b := range s.banks {
 		mux.Handle(b.path, s.handler(b))
@@ -309,7 +312,7 @@ func (s *Server) SetSecondFactorRequired(username string, on bool) {
 func (s *Server) Request(name providers.Name) providers.Request {
 	c := s.Credentials(name)
 	req := providers.Request{
-		Provider:      name,
+		Provider:      ProviderOf(name),
 		TokenEndpoint: s.TokenURL(name),
 		Scope:         c.Scope,
 		Credentials:   c.ProviderCredentials(),
@@ -320,6 +323,7 @@ func (s *Server) Request(name providers.Name) providers.Request {
 	if name == providers.RAKBankPartner {
 		req.TLS.ClientCertificate, req.TLS.ClientKey = s.clientCertPEM, providers.Secret(s.clientKeyPEM)
 	}
+	s.fapiRequest(name, &req)
 	return req
 }
 

@@ -22,8 +22,6 @@ import (
 
 var _ = Describe("BankTokenRequest controller", func() {
 	BeforeEach(func() {
-		SetDefaultEventuallyTimeout(20 * time.Second)
-		SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
 		DeferCleanup(func() {
 			for _, name := range sandbox.Banks() {
 				bank.SetLifetime(name, time.Hour)

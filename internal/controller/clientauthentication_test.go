@@ -29,9 +29,6 @@ import (
 // mTLS server takes the client certificate from the TLS handshake (verified against its CA)
 // and refuses a call without one or with another subject.
 var _ = Describe("Open-banking client authentication", func() {
-	// A token call through the manager takes a few seconds on a loaded machine.
-	BeforeEach(func() { SetDefaultEventuallyTimeout(20 * time.Second) })
-
 	It("PrivateKeyJWT: obtains a token with a signed assertion and no client secret, and acts at once on a rotated key", func() {
 		ns := newNamespace()
 		keyPEM, _ := bank.ClientAssertionKey()

@@ -14,11 +14,6 @@ import (
 // writes (Secrets, status, events) must not renew again. A bank that rate-limits or alerts
 // on logins would otherwise see every renewal twice.
 var _ = Describe("One call per renewal", func() {
-	BeforeEach(func() {
-		SetDefaultEventuallyTimeout(20 * time.Second)
-		SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
-	})
-
 	It("makes exactly one successful token call after a credentials change, a fallback and a forced refresh", func() {
 		ns := newNamespace()
 		start := time.Now()

@@ -16,11 +16,6 @@ import (
 // A refresh token belongs to the inputs it was issued under: these run against the sandbox
 // Paymob, whose refresh tokens rotate, through the real manager and kube-apiserver.
 var _ = Describe("Refresh tokens bound to their inputs", func() {
-	BeforeEach(func() {
-		SetDefaultEventuallyTimeout(20 * time.Second)
-		SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
-	})
-
 	It("proves rotated credentials with the password grant at once, and fails a wrong password now while keeping the valid token", func() {
 		ns := newNamespace()
 		original := bank.Credentials(providers.Paymob)

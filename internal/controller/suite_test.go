@@ -68,6 +68,12 @@ var _ = BeforeSuite(func() {
 	startManager()
 })
 
+// Every spec waits up to 20 s, polling every 100 ms: tokens here live seconds.
+var _ = BeforeEach(func() {
+	SetDefaultEventuallyTimeout(20 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
+})
+
 var _ = AfterSuite(func() {
 	// Teardown is deferred so that a failing leak check cannot leave etcd and kube-apiserver running.
 	defer func() {

@@ -181,6 +181,12 @@ func describe(tr *tokenResponse, a answer, m masker) string {
 			}
 		}
 	}
+	if tr.GatewayMessage != "" || tr.GatewayInformation != "" {
+		parts = append(parts, "gateway "+m.cleanDescription(strings.TrimSpace(string(tr.GatewayCode)+" "+tr.GatewayMessage)))
+		if tr.GatewayInformation != "" {
+			parts = append(parts, m.cleanDescription(tr.GatewayInformation))
+		}
+	}
 	if len(parts) == 0 && tr.secondFactor {
 		parts = append(parts, "a second-factor challenge instead of a token")
 	}

@@ -24,7 +24,8 @@ const FallbackLifetime = time.Hour
 const maxLifetime = 100 * 365 * 24 * time.Hour
 
 // tokenResponse is the union of every bank's answer: RFC 6749 §5.1 success, §5.2 error,
-// RAKBANK's IBM-style error, and the second-factor markers we recognise.
+// RAKBANK's IBM-style error, IBM API Connect's gateway error, and the second-factor
+// markers we recognise.
 type tokenResponse struct {
 	AccessToken      string  `json:"access_token"`
 	TokenType        string  `json:"token_type"`
@@ -40,6 +41,12 @@ type tokenResponse struct {
 	ResponseCode    flexString `json:"response_code"`
 	ResponseMessage string     `json:"response_message"`
 	Description     string     `json:"description"`
+
+	// IBM API Connect's gateway answers its own refusals (RAKBANK's gateway) this way:
+	// {"httpCode":"401","httpMessage":"Unauthorized","moreInformation":"..."}.
+	GatewayCode        flexString `json:"httpCode"`
+	GatewayMessage     string     `json:"httpMessage"`
+	GatewayInformation string     `json:"moreInformation"`
 
 	secondFactor bool
 }

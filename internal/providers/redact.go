@@ -3,6 +3,7 @@ package providers
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"regexp"
 	"slices"
@@ -39,20 +40,45 @@ func (m *masker) add(v string) {
 		return
 	}
 	quoted, _ := json.Marshal(v)
-	for _, form := range []string{
+	percentEncoded := []string{url.QueryEscape(v), url.PathEscape(v), javaURLEncode(v)}
+	for _, form := range percentEncoded {
+		// Java and Keycloak write percent escapes in upper case, other stacks in lower.
+		percentEncoded = append(percentEncoded, percentEscape.ReplaceAllStringFunc(form, strings.ToLower))
+	}
+	forms := append([]string{
 		v,
-		url.QueryEscape(v),
-		url.PathEscape(v),
 		strings.Trim(string(quoted), `"`),
 		base64.StdEncoding.EncodeToString([]byte(v)),
 		base64.RawURLEncoding.EncodeToString([]byte(v)),
-	} {
+	}, percentEncoded...)
+	for _, form := range forms {
 		if form != "" && !slices.Contains(m.values, form) {
 			m.values = append(m.values, form)
 		}
 	}
 	// Longest first, so a value is not half-masked by a shorter one it contains.
 	slices.SortFunc(m.values, func(a, b string) int { return len(b) - len(a) })
+}
+
+// percentEscape is one %XX escape.
+var percentEscape = regexp.MustCompile(`%[0-9A-Fa-f]{2}`)
+
+// javaURLEncode is java.net.URLEncoder's form encoding, which Keycloak (Banfico) and
+// Spring (MBANQ) use when they echo a parameter: it keeps '*' and escapes '~', where Go's
+// url.QueryEscape does the opposite. Written by hand: no Go library speaks Java's dialect.
+func javaURLEncode(v string) string {
+	var b strings.Builder
+	for _, c := range []byte(v) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-', c == '*', c == '_':
+			b.WriteByte(c)
+		case c == ' ':
+			b.WriteByte('+')
+		default:
+			b.WriteString(fmt.Sprintf("%%%02X", c))
+		}
+	}
+	return b.String()
 }
 
 func (m masker) mask(s string) string {

@@ -29,6 +29,7 @@ func newNamespace() string {
 	// envtest runs no namespace controller: delete the test's resources so that none keeps
 	// calling the shared fake banks during later tests.
 	DeferCleanup(func() {
+		recordStatus(name)
 		Expect(k8sClient.DeleteAllOf(suiteCtx, &tokensv1alpha1.BankTokenRequest{}, client.InNamespace(name))).To(Succeed())
 		Eventually(func() ([]tokensv1alpha1.BankTokenRequest, error) {
 			list := &tokensv1alpha1.BankTokenRequestList{}

@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 	"github.com/banktoken/bank-token-operator/internal/sandbox"
@@ -205,7 +207,23 @@ const workloadLag = 3 * time.Second
 
 var _ = metav1.Now
 
-// checkNoSecretsLeaked: no secret may reach a log line or an event, over everything the suite did.
+// statusSeen collects the status of every resource as each test leaves it, for the leak
+// check: conditions carry the bank's own (cleaned) words, and the viewer role reads them.
+var statusSeen = &syncBuffer{}
+
+// recordStatus adds the status of every BankTokenRequest in namespace to statusSeen.
+func recordStatus(namespace string) {
+	list := &tokensv1alpha1.BankTokenRequestList{}
+	Expect(k8sClient.List(suiteCtx, list, client.InNamespace(namespace))).To(Succeed())
+	for _, btr := range list.Items {
+		raw, err := json.Marshal(btr.Status)
+		Expect(err).NotTo(HaveOccurred())
+		_, _ = statusSeen.Write(append(raw, '\n'))
+	}
+}
+
+// checkNoSecretsLeaked: no secret may reach a log line, an event or a status, over
+// everything the suite did.
 func checkNoSecretsLeaked() {
 	for _, name := range sandbox.Banks() {
 		c := bank.Credentials(name)
@@ -222,10 +240,13 @@ func checkNoSecretsLeaked() {
 	for _, e := range list.Items {
 		eventText.WriteString(e.Reason + " " + e.Note + "\n")
 	}
+	conditions := statusSeen.String()
+	Expect(conditions).NotTo(BeEmpty())
 	for _, v := range seenSecrets.values {
 		Expect(strings.Contains(logs, v)).To(BeFalse(), "a secret value appeared in the manager's logs")
 		Expect(strings.Contains(eventText.String(), v)).To(BeFalse(), "a secret value appeared in an event")
+		Expect(strings.Contains(conditions, v)).To(BeFalse(), "a secret value appeared in a status the viewer role reads")
 	}
-	GinkgoWriter.Printf("leak check: %d secret values, %d bytes of logs, %d events: none leaked\n",
-		len(seenSecrets.values), len(logs), len(list.Items))
+	GinkgoWriter.Printf("leak check: %d secret values, %d bytes of logs, %d events, %d bytes of status: none leaked\n",
+		len(seenSecrets.values), len(logs), len(list.Items), len(conditions))
 }

@@ -517,3 +517,20 @@ func TestReconcileUsesThePrimaryGrantWhenTheStandbyChainIsTooFresh(t *testing.T)
 		t.Fatal("the forced refresh revoked a token workloads may still hold")
 	}
 }
+
+// A Secret of the output's name that something else owns is never overwritten: the
+// resource stalls with SecretConflict and calls no bank, and the Secret stays as it was.
+func TestReconcileNeverOverwritesASecretItDoesNotOwn(t *testing.T) {
+	f := newFixture(t)
+	theirs := &corev1.Secret{}
+	theirs.Namespace, theirs.Name = "payments", "paymob"
+	theirs.Data = map[string][]byte{"config": []byte("someone else's")}
+	must(t, f.client.Create(context.Background(), theirs))
+	f.reconcile()
+	f.expectCalls(0)
+	f.expectReady(metav1.ConditionFalse, tokensv1alpha1.ReasonSecretConflict, "payments/paymob", "not owned")
+	f.expectCondition(tokensv1alpha1.ConditionStalled, true)
+	if got := f.secret("paymob"); string(got.Data["config"]) != "someone else's" || len(got.Data) != 1 || len(got.OwnerReferences) != 0 {
+		t.Fatal("a Secret the operator does not own was changed")
+	}
+}

@@ -1,7 +1,9 @@
 # bank-token-operator. Tools are pinned and installed into ./bin from the Go module proxy.
 
-# Image URL to use all building/pushing image targets.
-IMG ?= ghcr.io/banktoken/bank-token-operator:latest
+# Image URL to use all building/pushing image targets: by default the release the chart
+# names (its appVersion), never a moving "latest" tag.
+APP_VERSION := $(shell sed -n 's/^appVersion: "\(.*\)"$$/\1/p' dist/chart/Chart.yaml)
+IMG ?= ghcr.io/banktoken/bank-token-operator:$(APP_VERSION)
 # Kubernetes version of the local control plane (built from source by hack/setup-envtest.sh).
 ENVTEST_K8S_VERSION ?= 1.37.1
 

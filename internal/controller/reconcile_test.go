@@ -534,3 +534,25 @@ func TestReconcileNeverOverwritesASecretItDoesNotOwn(t *testing.T) {
 		t.Fatal("a Secret the operator does not own was changed")
 	}
 }
+
+// A conflict on a Secret write (someone labelled it since it was read) is retried with a
+// fresh read in the same reconcile: the bank's answer is not thrown away.
+func TestReconcileRetriesAConflictingSecretWriteWithAFreshRead(t *testing.T) {
+	f := newFixture(t)
+	f.issue()
+	f.stepToRenewal()
+	conflicts := 0
+	f.failWrites = func(obj client.Object) error {
+		if _, ok := obj.(*corev1.Secret); ok && obj.GetName() == "paymob" && conflicts == 0 {
+			conflicts++
+			return apierrors.NewConflict(schema.GroupResource{Resource: "secrets"}, obj.GetName(), errors.New("changed"))
+		}
+		return nil
+	}
+	f.reconcile()
+	f.expectCalls(2)
+	if conflicts != 1 || f.accessToken() != "fixture-access-2" {
+		t.Fatalf("after %d conflicts the Secret holds %q, want the new token", conflicts, f.accessToken())
+	}
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
+}

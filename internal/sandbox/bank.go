@@ -122,7 +122,7 @@ type bank struct {
 	revokeRefreshToken bool
 	// answerDelay holds each answer back after the call is decided, so that a client
 	// killed meanwhile leaves the bank having acted on a call it never heard back from.
-	answerDelay time.Duration
+	answerDelay   time.Duration
 	callsInFlight int
 
 	unavailable       bool

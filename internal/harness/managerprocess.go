@@ -172,6 +172,21 @@ func (m *ManagerProcess) Stop(timeout time.Duration) error {
 	}
 }
 
+// Kill sends SIGKILL at once, as a node failure or an OOM kill would, and waits for the
+// process to be gone.
+func (m *ManagerProcess) Kill() error {
+	m.mu.Lock()
+	m.stopping = true
+	m.mu.Unlock()
+	_ = syscall.Kill(-m.PID(), syscall.SIGKILL)
+	select {
+	case <-m.done:
+		return nil
+	case <-time.After(5 * time.Second):
+		return errors.New("the manager survived SIGKILL")
+	}
+}
+
 // LogTail is the end of the manager's log, for a failed run.
 func (m *ManagerProcess) LogTail(lines int) string {
 	data, err := os.ReadFile(m.logPath)

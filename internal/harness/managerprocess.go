@@ -129,6 +129,17 @@ func (m *ManagerProcess) WaitStarted(timeout time.Duration) error {
 	}
 }
 
+// Started reports, without waiting, whether the manager's workers run: with leader
+// election, whether it has become the leader.
+func (m *ManagerProcess) Started() bool {
+	select {
+	case <-m.started:
+		return true
+	default:
+		return false
+	}
+}
+
 func (m *ManagerProcess) exitError() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -6,16 +6,9 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
-
-// rotatingBanks are the banks whose refresh tokens are single-use: Paymob rotates them,
-// and Banfico (Keycloak with "Revoke Refresh Token") also revokes the grant of a reused one.
-var rotatingBanks = []providers.Name{providers.Paymob, providers.Banfico}
 
 // killNine is scenario 1: the manager SIGKILLed at random moments while it rotates
 // refresh tokens, and restarted at once.
@@ -28,8 +21,7 @@ type killNine struct {
 	lifetime      time.Duration
 	answerDelay   time.Duration
 
-	watch    *tokenWatch
-	requests []*tokensv1alpha1.BankTokenRequest
+	set      *tokenSet
 	rows     map[providers.Name]*killRow
 	manager  *harness.ManagerProcess
 	failures []string
@@ -37,13 +29,11 @@ type killNine struct {
 
 // killRow is one bank's line of the scenario's table.
 type killRow struct {
-	bankName                         providers.Name
-	kills, midCall, restarts         int
-	refreshes, primaryGrants, reuses int
-	maxToGood, longestRefused        time.Duration
-	lost, empty                      int
-	refreshesBefore, primaryBefore   int
-	reusesBefore                     int
+	bankName                  providers.Name
+	kills, midCall, restarts  int
+	counts                    bankCounts
+	maxToGood, longestRefused time.Duration
+	lost, empty               int
 }
 
 const killNamespace = "chaos-kill"
@@ -64,37 +54,25 @@ func (k *killNine) run(ctx context.Context) ([]killRow, []string) {
 }
 
 func (k *killNine) setUp(ctx context.Context) error {
-	k.rows = map[providers.Name]*killRow{}
-	k.watch = newTokenWatch(k.w.cp.Client, k.w.bank, k.restartWindow)
-	if err := k.w.createNamespace(ctx, killNamespace); err != nil {
-		return err
-	}
 	k.w.bank.SetRevokeRefreshToken(providers.Banfico, true)
 	for _, b := range rotatingBanks {
 		k.w.bank.SetAnswerDelay(b, k.answerDelay)
-		btr, err := k.w.applyRequest(ctx, killNamespace, b)
-		if err != nil {
-			return err
-		}
-		k.requests = append(k.requests, btr)
-		k.watch.add(btr)
-		k.rows[b] = &killRow{bankName: b, reusesBefore: k.w.bank.ReusedRefreshTokens(b),
-			refreshesBefore: k.w.bank.Issued(b, providers.GrantRefreshToken), primaryBefore: primaryGrants(k.w, b)}
 	}
-	go k.watch.run(ctx)
 	var err error
+	if k.set, err = newTokenSet(ctx, k.w, killNamespace, k.restartWindow, nil); err != nil {
+		return err
+	}
+	k.rows = map[providers.Name]*killRow{}
+	for _, b := range rotatingBanks {
+		k.rows[b] = &killRow{bankName: b}
+	}
 	if k.manager, err = k.w.startManager("kill", "--watch-namespaces="+killNamespace); err != nil {
 		return err
 	}
 	if err := k.manager.WaitStarted(60 * time.Second); err != nil {
 		return err
 	}
-	for _, btr := range k.requests {
-		if _, ok := k.watch.waitValid(ctx, outputKey(btr), time.Now(), 30*time.Second); !ok {
-			return fmt.Errorf("%s: no first token within 30s; see %s", btr.Name, k.manager.LogPath())
-		}
-	}
-	return nil
+	return k.set.waitFirstTokens(ctx, 30*time.Second)
 }
 
 // killAndRestart waits for a random moment, kills the manager, restarts it and checks that
@@ -117,10 +95,10 @@ func (k *killNine) killAndRestart(ctx context.Context, i int) bool {
 		k.failf("kill #%d: restarting: %v", i, err)
 		return false
 	}
-	for _, btr := range k.requests {
+	for _, btr := range k.set.requests {
 		row := k.rows[providers.Name(btr.Spec.Provider)]
 		row.restarts++
-		toGood, ok := k.watch.waitValid(ctx, outputKey(btr), restartedAt, k.restartWindow)
+		toGood, ok := k.set.watch.waitValid(ctx, outputKey(btr), restartedAt, k.restartWindow)
 		row.maxToGood = max(row.maxToGood, toGood)
 		if !ok {
 			k.failf("kill #%d: %s: no token the bank accepts within %s of the restart; see %s", i, btr.Name, k.restartWindow, k.manager.LogPath())
@@ -155,13 +133,10 @@ func (k *killNine) waitForMoment(ctx context.Context, i int) {
 
 func (k *killNine) finish() []killRow {
 	var rows []killRow
-	for _, btr := range k.requests {
-		b := providers.Name(btr.Spec.Provider)
-		row := k.rows[b]
-		row.reuses = k.w.bank.ReusedRefreshTokens(b) - row.reusesBefore
-		row.refreshes = k.w.bank.Issued(b, providers.GrantRefreshToken) - row.refreshesBefore
-		row.primaryGrants = primaryGrants(k.w, b) - row.primaryBefore
-		seen := k.watch.snapshot(outputKey(btr))
+	for _, btr := range k.set.requests {
+		row := k.rows[providers.Name(btr.Spec.Provider)]
+		row.counts = k.set.counts(row.bankName)
+		seen := k.set.watch.snapshot(outputKey(btr))
 		row.lost, row.empty, row.longestRefused = seen.lost, seen.empty, seen.longestInvalid
 		k.check(row)
 		rows = append(rows, *row)
@@ -170,33 +145,20 @@ func (k *killNine) finish() []killRow {
 }
 
 func (k *killNine) check(row *killRow) {
-	if row.reuses > 0 {
-		k.failf("kill -9: %s received %d spent refresh token(s) again (reuse); see the manager logs in %s", row.bankName, row.reuses, k.w.runDir)
+	if row.counts.reuses > 0 {
+		k.failf("kill -9: %s received %d spent refresh token(s) again (reuse); see the manager logs in %s", row.bankName, row.counts.reuses, k.w.runDir)
 	}
 	if row.lost > 0 || row.empty > 0 {
 		k.failf("kill -9: %s lost its token: %d stretch(es) over %s with a refused token, %d reads of an empty Secret",
 			row.bankName, row.lost, k.restartWindow, row.empty)
 	}
-	if row.refreshes == 0 {
+	if row.counts.refreshes == 0 {
 		k.failf("kill -9: %s never refreshed a token: the kills hit no rotation (lifetime %s too long?)", row.bankName, k.lifetime)
 	}
 }
 
 func (k *killNine) failf(format string, args ...any) {
 	k.failures = append(k.failures, fmt.Sprintf(format, args...))
-}
-
-// primaryGrants counts the tokens bank issued by anything but a refresh.
-func primaryGrants(w *world, b providers.Name) int {
-	return w.bank.Issued(b, providers.GrantPassword) + w.bank.Issued(b, providers.GrantClientCredentials)
-}
-
-func outputKey(btr *tokensv1alpha1.BankTokenRequest) client.ObjectKey {
-	name := btr.Spec.SecretName
-	if name == "" {
-		name = btr.Name
-	}
-	return client.ObjectKey{Namespace: btr.Namespace, Name: name}
 }
 
 func sleep(ctx context.Context, d time.Duration) {

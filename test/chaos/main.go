@@ -33,6 +33,7 @@ type options struct {
 	seed            uint64
 	kills           int
 	leaderKills     int
+	leaderLease     time.Duration
 	lifetime        time.Duration
 	answerDelay     time.Duration
 	restartWindow   time.Duration
@@ -47,6 +48,7 @@ func parseOptions() options {
 	flag.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "Seed of the kill moments; the report prints it, to repeat a run.")
 	flag.IntVar(&o.kills, "kills", 100, "SIGKILLs of the manager during rotating refreshes.")
 	flag.IntVar(&o.leaderKills, "leader-kills", 20, "SIGKILLs of the leader of two replicas.")
+	flag.DurationVar(&o.leaderLease, "leader-lease", 3*time.Second, "Leader election lease duration of the two replicas (renew deadline 2/3 of it, retry period 1/6).")
 	flag.DurationVar(&o.lifetime, "token-lifetime", 4*time.Second, "Access token lifetime at the sandbox banks in the kill -9 scenario.")
 	flag.DurationVar(&o.answerDelay, "answer-delay", 300*time.Millisecond, "How long the banks hold each answer, so that kills land mid-call.")
 	flag.DurationVar(&o.restartWindow, "restart-window", 10*time.Second, "How soon after a restart the output Secret must hold an accepted token.")
@@ -68,10 +70,12 @@ func main() {
 	w, err := prepare(&o)
 	fatalIf(err)
 	r := report{seed: o.seed, runDir: w.runDir}
-	kill := &killNine{w: w, rng: rand.New(rand.NewPCG(o.seed, 1)), kills: o.kills,
-		restartWindow: o.restartWindow, lifetime: o.lifetime, answerDelay: o.answerDelay}
-	logf("kill -9: %d kills of the manager during rotating refreshes (tokens live %s)", o.kills, o.lifetime)
-	r.kills, r.failures = kill.run(ctx)
+	r.kills, r.failures = runKillNine(ctx, w, o)
+	if ctx.Err() == nil && o.leaderKills > 0 {
+		var failures []string
+		r.leader, failures = runLeaderKill(ctx, w, o)
+		r.failures = append(r.failures, failures...)
+	}
 	w.close()
 	r.took = time.Since(started)
 	r.print(os.Stdout)
@@ -81,6 +85,22 @@ func main() {
 	if len(r.failures) > 0 {
 		os.Exit(1)
 	}
+}
+
+func runKillNine(ctx context.Context, w *world, o options) ([]killRow, []string) {
+	logf("kill -9: %d kills of the manager during rotating refreshes (tokens live %s)", o.kills, o.lifetime)
+	k := &killNine{w: w, rng: rand.New(rand.NewPCG(o.seed, 1)), kills: o.kills,
+		restartWindow: o.restartWindow, lifetime: o.lifetime, answerDelay: o.answerDelay}
+	return k.run(ctx)
+}
+
+// runLeaderKill gives tokens 10s with renewBefore 6s: a renewed token outlives a takeover.
+func runLeaderKill(ctx context.Context, w *world, o options) (leaderResult, []string) {
+	logf("leader election: %d kills of the leader of two replicas (lease %s)", o.leaderKills, o.leaderLease)
+	l := &leaderKill{w: w, rng: rand.New(rand.NewPCG(o.seed, 2)), kills: o.leaderKills,
+		lease: o.leaderLease, renewDeadline: o.leaderLease * 2 / 3, retry: o.leaderLease / 6,
+		lifetime: 10 * time.Second, renewBefore: 6 * time.Second}
+	return l.run(ctx)
 }
 
 // prepare builds the manager if asked to and starts the world in a fresh run directory.

@@ -14,6 +14,7 @@ type report struct {
 	runDir   string
 	took     time.Duration
 	kills    []killRow
+	leader   leaderResult
 	failures []string
 }
 
@@ -25,10 +26,11 @@ func (r report) print(out io.Writer) {
 		fmt.Fprintln(tw, "BANK\tKILLS\tMID-CALL\tRESTARTS\tREFRESHES\tPRIMARY GRANTS\tMAX TO GOOD TOKEN\tLONGEST REFUSED\tREUSES\tLOST")
 		for _, row := range r.kills {
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%d\t%d\n", row.bankName, row.kills, row.midCall, row.restarts,
-				row.refreshes, row.primaryGrants, roundDuration(row.maxToGood), roundDuration(row.longestRefused), row.reuses, row.lost+row.empty)
+				row.counts.refreshes, row.counts.primaryGrants, roundDuration(row.maxToGood), roundDuration(row.longestRefused), row.counts.reuses, row.lost+row.empty)
 		}
 		_ = tw.Flush()
 	}
+	r.printLeader(out)
 	fmt.Fprintln(out)
 	for _, f := range r.failures {
 		fmt.Fprintln(out, "FAIL: "+f)
@@ -41,3 +43,18 @@ func (r report) print(out io.Writer) {
 }
 
 func roundDuration(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+
+func (r report) printLeader(out io.Writer) {
+	if len(r.leader.rows) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "\ntwo replicas, leader killed %d times: slowest takeover %s (bound: lease + retry period + 1s = %s)\n",
+		r.leader.kills, roundDuration(r.leader.maxTakeover), r.leader.takeoverMax)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BANK\tREFRESHES\tPRIMARY GRANTS\tREUSES\tEXPIRED UNRENEWED\tLONGEST REFUSED\tLOST")
+	for _, row := range r.leader.rows {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%d\n", row.bankName, row.counts.refreshes, row.counts.primaryGrants,
+			row.counts.reuses, row.expired, roundDuration(row.longestRefused), row.lost)
+	}
+	_ = tw.Flush()
+}

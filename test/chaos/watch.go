@@ -152,3 +152,12 @@ func (tw *tokenWatch) snapshot(key client.ObjectKey) watchedToken {
 	t.token, t.expiredToken = "", ""
 	return t
 }
+
+// outputKey names btr's output Secret.
+func outputKey(btr *tokensv1alpha1.BankTokenRequest) client.ObjectKey {
+	name := btr.Spec.SecretName
+	if name == "" {
+		name = btr.Name
+	}
+	return client.ObjectKey{Namespace: btr.Namespace, Name: name}
+}

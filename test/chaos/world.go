@@ -81,12 +81,16 @@ func (w *world) createNamespace(ctx context.Context, name string) error {
 	return w.cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
 }
 
-// applyRequest creates a BankTokenRequest named after its bank in namespace. Banfico asks
-// for an offline token, so that it holds a refresh token to rotate.
-func (w *world) applyRequest(ctx context.Context, namespace string, bankName providers.Name) (*tokensv1alpha1.BankTokenRequest, error) {
+// applyRequest creates a BankTokenRequest named after its bank in namespace, changed by
+// adjust when given. Banfico asks for an offline token, so that it holds a refresh token.
+func (w *world) applyRequest(ctx context.Context, namespace string, bankName providers.Name,
+	adjust func(*tokensv1alpha1.BankTokenRequest)) (*tokensv1alpha1.BankTokenRequest, error) {
 	req := harness.NewSandboxRequest(w.bank, bankName, namespace, resourceName(bankName))
 	if bankName == providers.Banfico {
 		req.Request.Spec.Scope += " offline_access"
+	}
+	if adjust != nil {
+		adjust(req.Request)
 	}
 	if err := req.Apply(ctx, w.cp.Client); err != nil {
 		return nil, err

@@ -7,8 +7,10 @@ package harness
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -84,6 +86,8 @@ func StartControlPlane(opts ControlPlaneOptions) (*ControlPlane, error) {
 		}
 		cp.apiServerCertDir = dir
 		env.ControlPlane.GetAPIServer().CertDir = dir
+		// kube-apiserver drains open watches for a long while on SIGTERM: SIGKILL sooner.
+		env.ControlPlane.GetAPIServer().StopTimeout = apiServerStopTimeout
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -138,12 +142,27 @@ func (cp *ControlPlane) Stop() error {
 	return err
 }
 
-// StopAPIServer stops kube-apiserver alone; etcd keeps the cluster's state.
+// apiServerStopTimeout is how long a restartable kube-apiserver gets to stop on SIGTERM.
+const apiServerStopTimeout = 5 * time.Second
+
+// StopAPIServer stops kube-apiserver alone (SIGTERM, SIGKILL after a few seconds) and
+// waits until its port refuses connections; etcd keeps the cluster's state.
 func (cp *ControlPlane) StopAPIServer() error {
 	if cp.apiServerCertDir == "" {
 		return errors.New("the control plane was not started with RestartableAPIServer")
 	}
-	return cp.Env.ControlPlane.GetAPIServer().Stop()
+	apiServer := cp.Env.ControlPlane.GetAPIServer()
+	// A timeout here means envtest sent SIGKILL: the port check below says whether it worked.
+	stopErr := apiServer.Stop()
+	address := apiServer.SecureServing.ListenAddr.HostPort()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		conn, err := net.DialTimeout("tcp", address, time.Second)
+		if err != nil {
+			return nil
+		}
+		conn.Close()
+	}
+	return fmt.Errorf("kube-apiserver still listens on %s after being stopped (%v)", address, stopErr)
 }
 
 // StartAPIServer starts kube-apiserver again after StopAPIServer, on the same port and

@@ -34,6 +34,7 @@ type options struct {
 	kills           int
 	leaderKills     int
 	leaderLease     time.Duration
+	outage          time.Duration
 	lifetime        time.Duration
 	answerDelay     time.Duration
 	restartWindow   time.Duration
@@ -42,7 +43,7 @@ type options struct {
 
 func parseOptions() options {
 	var o options
-	short := flag.Bool("short", false, "The short run of make test: 10 kills, 3 leader kills, no apiserver outage.")
+	short := flag.Bool("short", false, "The short run of make test: 8 kills, 3 leader kills, no apiserver outage.")
 	flag.StringVar(&o.assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory with etcd and kube-apiserver (default $KUBEBUILDER_ASSETS).")
 	flag.StringVar(&o.manager, "manager", "", "A prebuilt manager binary; default: go build ./cmd into bin/chaos/manager.")
 	flag.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "Seed of the kill moments; the report prints it, to repeat a run.")
@@ -52,10 +53,11 @@ func parseOptions() options {
 	flag.DurationVar(&o.lifetime, "token-lifetime", 4*time.Second, "Access token lifetime at the sandbox banks in the kill -9 scenario.")
 	flag.DurationVar(&o.answerDelay, "answer-delay", 300*time.Millisecond, "How long the banks hold each answer, so that kills land mid-call.")
 	flag.DurationVar(&o.restartWindow, "restart-window", 10*time.Second, "How soon after a restart the output Secret must hold an accepted token.")
+	flag.DurationVar(&o.outage, "apiserver-outage", 30*time.Second, "How long kube-apiserver is stopped in the outage scenario; 0 skips it.")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "Keep the run directory (manager and bank logs) even when every check passes.")
 	flag.Parse()
 	if *short {
-		o.kills, o.leaderKills = min(o.kills, 10), min(o.leaderKills, 3)
+		o.kills, o.leaderKills, o.outage = min(o.kills, 8), min(o.leaderKills, 3), 0
 	}
 	return o
 }
@@ -74,6 +76,11 @@ func main() {
 	if ctx.Err() == nil && o.leaderKills > 0 {
 		var failures []string
 		r.leader, failures = runLeaderKill(ctx, w, o)
+		r.failures = append(r.failures, failures...)
+	}
+	if ctx.Err() == nil && o.outage > 0 {
+		var failures []string
+		r.outage, failures = (&apiserverOutage{w: w, duration: o.outage}).run(ctx)
 		r.failures = append(r.failures, failures...)
 	}
 	w.close()

@@ -15,6 +15,7 @@ type report struct {
 	took     time.Duration
 	kills    []killRow
 	leader   leaderResult
+	outage   outageResult
 	failures []string
 }
 
@@ -31,6 +32,7 @@ func (r report) print(out io.Writer) {
 		_ = tw.Flush()
 	}
 	r.printLeader(out)
+	r.printOutage(out)
 	fmt.Fprintln(out)
 	for _, f := range r.failures {
 		fmt.Fprintln(out, "FAIL: "+f)
@@ -55,6 +57,24 @@ func (r report) printLeader(out io.Writer) {
 	for _, row := range r.leader.rows {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%d\n", row.bankName, row.counts.refreshes, row.counts.primaryGrants,
 			row.counts.reuses, row.expired, roundDuration(row.longestRefused), row.lost)
+	}
+	_ = tw.Flush()
+}
+
+func (r report) printOutage(out io.Writer) {
+	if len(r.outage.rows) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "\nkube-apiserver stopped for %s while renewals fell due (tokens with 75s of 90s left)\n", r.outage.duration)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BANK\tCALLS WHILE DOWN\tRENEWED AFTER RETURN\tREFRESHES\tPRIMARY GRANTS\tREUSES\tEXPIRED\tLONGEST REFUSED\tLOST")
+	for _, row := range r.outage.rows {
+		renewed := "never"
+		if row.renewedAfter > 0 {
+			renewed = roundDuration(row.renewedAfter).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%d\n", row.bankName, row.callsDuring, renewed, row.counts.refreshes,
+			row.counts.primaryGrants, row.counts.reuses, row.expired, roundDuration(row.longestRefused), row.lost)
 	}
 	_ = tw.Flush()
 }

@@ -35,6 +35,8 @@ func startWorld(assets, runDir, managerBin string, lifetime time.Duration) (*wor
 		AssetsDirectory: assets,
 		KubeconfigPath:  filepath.Join(runDir, "kubeconfig"),
 		KubeconfigUser:  "chaos-manager",
+		// The outage scenario stops and starts kube-apiserver under the manager.
+		RestartableAPIServer: true,
 	})
 	if err != nil {
 		return nil, err

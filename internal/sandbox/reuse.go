@@ -46,32 +46,33 @@ func (s *Server) callAnswered(b *bank) {
 	b.callsInFlight--
 }
 
+// withBank runs fn on bank's state under the server's lock.
+func (s *Server) withBank(name providers.Name, fn func(b *bank)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s.bank(name))
+}
+
 // SetRevokeRefreshToken turns on Keycloak's "Revoke Refresh Token" at bank (Banfico):
 // every refresh rotates the refresh token, and a rotated-away one sent again revokes
 // every token of its grant chain. Off (the default), Banfico reuses its offline token.
 func (s *Server) SetRevokeRefreshToken(name providers.Name, on bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.bank(name).revokeRefreshToken = on
+	s.withBank(name, func(b *bank) { b.revokeRefreshToken = on })
 }
 
 // ReusedRefreshTokens is how many times bank received a spent refresh token again.
-func (s *Server) ReusedRefreshTokens(name providers.Name) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.bank(name).reusedRefreshTokens
+func (s *Server) ReusedRefreshTokens(name providers.Name) (n int) {
+	s.withBank(name, func(b *bank) { n = b.reusedRefreshTokens })
+	return n
 }
 
 // SetAnswerDelay makes bank hold each answer for d after deciding it.
 func (s *Server) SetAnswerDelay(name providers.Name, d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.bank(name).answerDelay = d
+	s.withBank(name, func(b *bank) { b.answerDelay = d })
 }
 
 // CallsInFlight is the number of bank's calls received and not yet answered.
-func (s *Server) CallsInFlight(name providers.Name) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.bank(name).callsInFlight
+func (s *Server) CallsInFlight(name providers.Name) (n int) {
+	s.withBank(name, func(b *bank) { n = b.callsInFlight })
+	return n
 }

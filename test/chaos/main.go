@@ -70,7 +70,10 @@ func main() {
 	defer cancel()
 	started := time.Now()
 	w, err := prepare(&o)
-	fatalIf(err)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "chaos: %v\n", err)
+		os.Exit(1)
+	}
 	r := report{seed: o.seed, runDir: w.runDir}
 	r.kills, r.failures = runKillNine(ctx, w, o)
 	if ctx.Err() == nil && o.leaderKills > 0 {
@@ -137,11 +140,4 @@ func prepare(o *options) (*world, error) {
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "chaos %s: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-}
-
-func fatalIf(err error) {
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "chaos: %v\n", err)
-		os.Exit(1)
-	}
 }

@@ -124,6 +124,7 @@ type bank struct {
 	// killed meanwhile leaves the bank having acted on a call it never heard back from.
 	answerDelay   time.Duration
 	callsInFlight int
+	fault         Fault
 
 	unavailable       bool
 	rateLimitedFor    time.Duration
@@ -226,10 +227,13 @@ func (s *Server) handler(b *bank) http.Handler {
 		rep.call.At = s.now()
 		rep.call.Status = rep.status
 		b.calls = append(b.calls, rep.call)
-		delay := b.answerDelay
+		delay, fault := b.answerDelay, b.fault
 		s.mu.Unlock()
 		defer s.callAnswered(b)
 		time.Sleep(delay)
+		if writeSpoiled(w, r, fault, rep) {
+			return
+		}
 
 		if s.logf != nil {
 			c := rep.call
@@ -256,6 +260,11 @@ func (s *Server) decide(b *bank, r *http.Request, body []byte, readErr error) re
 		return reply{status: http.StatusRequestEntityTooLarge,
 			body: map[string]string{"error": "invalid_request", "error_description": "request body too large"},
 			call: Call{Error: "invalid_request", Reason: "request body too large"}}
+	}
+	if rep, ok := b.fault.answerInsteadOfBank(body); ok {
+		return rep
+	}
+	switch {
 	case b.unavailable:
 		return reply{status: http.StatusServiceUnavailable,
 			html: "<html><body><h1>503 Service Unavailable</h1>No server is available to handle this request.</body></html>",

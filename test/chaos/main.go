@@ -18,6 +18,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/banktoken/bank-token-operator/internal/harness"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 // options are the run's knobs; --short picks the make test sizes.
@@ -35,6 +38,8 @@ type options struct {
 	leaderKills     int
 	leaderLease     time.Duration
 	outage          time.Duration
+	faults          string
+	faultWindow     time.Duration
 	lifetime        time.Duration
 	answerDelay     time.Duration
 	restartWindow   time.Duration
@@ -54,10 +59,12 @@ func parseOptions() options {
 	flag.DurationVar(&o.answerDelay, "answer-delay", 300*time.Millisecond, "How long the banks hold each answer, so that kills land mid-call.")
 	flag.DurationVar(&o.restartWindow, "restart-window", 10*time.Second, "How soon after a restart the output Secret must hold an accepted token.")
 	flag.DurationVar(&o.outage, "apiserver-outage", 30*time.Second, "How long kube-apiserver is stopped in the outage scenario; 0 skips it.")
+	flag.StringVar(&o.faults, "faults", "all", "Faults of the matrix, comma-separated names as the report prints them, \"all\" or \"none\".")
+	flag.DurationVar(&o.faultWindow, "fault-window", 12*time.Second, "How long each fault of the matrix stays on.")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "Keep the run directory (manager and bank logs) even when every check passes.")
 	flag.Parse()
 	if *short {
-		o.kills, o.leaderKills, o.outage = min(o.kills, 8), min(o.leaderKills, 3), 0
+		o.kills, o.leaderKills, o.outage, o.faults = min(o.kills, 8), min(o.leaderKills, 3), 0, "none"
 	}
 	return o
 }
@@ -75,7 +82,9 @@ func main() {
 		os.Exit(1)
 	}
 	r := report{seed: o.seed, runDir: w.runDir}
-	r.kills, r.failures = runKillNine(ctx, w, o)
+	if o.kills > 0 {
+		r.kills, r.failures = runKillNine(ctx, w, o)
+	}
 	if ctx.Err() == nil && o.leaderKills > 0 {
 		var failures []string
 		r.leader, failures = runLeaderKill(ctx, w, o)
@@ -84,6 +93,11 @@ func main() {
 	if ctx.Err() == nil && o.outage > 0 {
 		var failures []string
 		r.outage, failures = (&apiserverOutage{w: w, duration: o.outage}).run(ctx)
+		r.failures = append(r.failures, failures...)
+	}
+	if faults := selectFaults(o.faults); ctx.Err() == nil && len(faults) > 0 {
+		var failures []string
+		r.matrix, failures = (&faultMatrix{w: w, banks: sandbox.Banks(), faults: faults, window: o.faultWindow}).run(ctx)
 		r.failures = append(r.failures, failures...)
 	}
 	w.close()
@@ -111,6 +125,24 @@ func runLeaderKill(ctx context.Context, w *world, o options) (leaderResult, []st
 		lease: o.leaderLease, renewDeadline: o.leaderLease * 2 / 3, retry: o.leaderLease / 6,
 		lifetime: 10 * time.Second, renewBefore: 6 * time.Second}
 	return l.run(ctx)
+}
+
+// selectFaults picks the matrix's faults by name; an unknown name stops the run.
+func selectFaults(names string) []faultCase {
+	if names == "none" || names == "" {
+		return nil
+	}
+	var picked []faultCase
+	for _, fc := range allFaults() {
+		if names == "all" || slices.Contains(strings.Split(names, ","), fc.name) {
+			picked = append(picked, fc)
+		}
+	}
+	if names != "all" && len(picked) != len(strings.Split(names, ",")) {
+		fmt.Fprintf(os.Stderr, "chaos: --faults=%q names a fault the matrix does not have\n", names)
+		os.Exit(2)
+	}
+	return picked
 }
 
 // prepare builds the manager if asked to and starts the world in a fresh run directory.

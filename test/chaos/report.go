@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -16,6 +18,7 @@ type report struct {
 	kills    []killRow
 	leader   leaderResult
 	outage   outageResult
+	matrix   []matrixCell
 	failures []string
 }
 
@@ -33,6 +36,7 @@ func (r report) print(out io.Writer) {
 	}
 	r.printLeader(out)
 	r.printOutage(out)
+	r.printMatrix(out)
 	fmt.Fprintln(out)
 	for _, f := range r.failures {
 		fmt.Fprintln(out, "FAIL: "+f)
@@ -75,6 +79,35 @@ func (r report) printOutage(out io.Writer) {
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%d\n", row.bankName, row.callsDuring, renewed, row.counts.refreshes,
 			row.counts.primaryGrants, row.counts.reuses, row.expired, roundDuration(row.longestRefused), row.lost)
+	}
+	_ = tw.Flush()
+}
+
+func (r report) printMatrix(out io.Writer) {
+	if len(r.matrix) == 0 {
+		return
+	}
+	fmt.Fprintln(out, "\nfault matrix: each fault on at every bank while renewals fall due (every 5s), then cleared")
+	fmt.Fprintln(out, "(TLS faults are the server's: CALLS counts every bank's handshakes together)")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FAULT\tBANK\tCALLS\tATTEMPTS\tMIN GAP\tREADY REASONS DURING FAULT\tLONGEST REFUSED\tRECOVERED AFTER")
+	for _, c := range r.matrix {
+		attempts, gap := strconv.Itoa(c.attempts), "-"
+		if c.serverWide {
+			attempts = "-"
+		} else if c.attempts > 1 {
+			gap = roundDuration(c.minGap).String()
+		}
+		recovered := "never"
+		if c.recoveredOK {
+			recovered = roundDuration(c.recovered).String()
+		}
+		ready := strings.Join(c.reasons, ", ")
+		if c.readyFalse {
+			ready += " (False)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.fault, c.bankName, c.calls, attempts, gap, ready,
+			roundDuration(c.longestRefused), recovered)
 	}
 	_ = tw.Flush()
 }

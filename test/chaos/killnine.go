@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -21,10 +20,10 @@ type killNine struct {
 	lifetime      time.Duration
 	answerDelay   time.Duration
 
-	set      *tokenSet
-	rows     map[providers.Name]*killRow
-	manager  *harness.ManagerProcess
-	failures []string
+	set     *tokenSet
+	rows    map[providers.Name]*killRow
+	manager *harness.ManagerProcess
+	checkLog
 }
 
 // killRow is one bank's line of the scenario's table.
@@ -155,10 +154,6 @@ func (k *killNine) check(row *killRow) {
 	if row.counts.refreshes == 0 {
 		k.failf("kill -9: %s never refreshed a token: the kills hit no rotation (lifetime %s too long?)", row.bankName, k.lifetime)
 	}
-}
-
-func (k *killNine) failf(format string, args ...any) {
-	k.failures = append(k.failures, fmt.Sprintf(format, args...))
 }
 
 func sleep(ctx context.Context, d time.Duration) {

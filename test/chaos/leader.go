@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
@@ -29,7 +25,7 @@ type leaderKill struct {
 	set             *tokenSet
 	leader, standby *harness.ManagerProcess
 	maxTakeover     time.Duration
-	failures        []string
+	checkLog
 }
 
 // leaderResult is the scenario's table and its takeover times.
@@ -79,9 +75,7 @@ func (l *leaderKill) setUp(ctx context.Context) error {
 	// answered leaves a refused token until the next leader's primary grant replaces it.
 	refusedAtMost := l.takeoverBound() + time.Second
 	var err error
-	l.set, err = newTokenSet(ctx, l.w, leaderNamespace, refusedAtMost, func(btr *tokensv1alpha1.BankTokenRequest) {
-		btr.Spec.RenewBefore = &metav1.Duration{Duration: l.renewBefore}
-	})
+	l.set, err = newTokenSet(ctx, l.w, leaderNamespace, refusedAtMost, renewingBefore(l.renewBefore))
 	if err != nil {
 		return err
 	}
@@ -162,8 +156,4 @@ func (l *leaderKill) finish() []leaderRow {
 		rows = append(rows, row)
 	}
 	return rows
-}
-
-func (l *leaderKill) failf(format string, args ...any) {
-	l.failures = append(l.failures, fmt.Sprintf(format, args...))
 }

@@ -1,7 +1,7 @@
 // Command chaos breaks the operator's surroundings on purpose and checks that no token is
 // lost and no refresh token is sent twice: the manager SIGKILLed at random moments during
-// rotating refreshes, two replicas with leader election whose leader is killed, and
-// kube-apiserver stopped and started again.
+// rotating refreshes, two replicas with leader election whose leader is killed,
+// kube-apiserver stopped and started again, and a matrix of twelve faults at five banks.
 //
 // It starts etcd and kube-apiserver (envtest), the sandbox banks (internal/sandbox, on
 // 127.0.0.1 only) and the manager (go build ./cmd) as real processes, and prints one report.
@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,7 +18,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -27,47 +25,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/banktoken/bank-token-operator/internal/harness"
+	"github.com/banktoken/bank-token-operator/internal/providers"
 	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
-
-// options are the run's knobs; --short picks the make test sizes.
-type options struct {
-	assets, manager string
-	seed            uint64
-	kills           int
-	leaderKills     int
-	leaderLease     time.Duration
-	outage          time.Duration
-	faults          string
-	faultWindow     time.Duration
-	lifetime        time.Duration
-	answerDelay     time.Duration
-	restartWindow   time.Duration
-	keepLogs        bool
-}
-
-func parseOptions() options {
-	var o options
-	short := flag.Bool("short", false, "The short run of make test: 8 kills, 3 leader kills, no apiserver outage.")
-	flag.StringVar(&o.assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory with etcd and kube-apiserver (default $KUBEBUILDER_ASSETS).")
-	flag.StringVar(&o.manager, "manager", "", "A prebuilt manager binary; default: go build ./cmd into bin/chaos/manager.")
-	flag.Uint64Var(&o.seed, "seed", uint64(time.Now().UnixNano()), "Seed of the kill moments; the report prints it, to repeat a run.")
-	flag.IntVar(&o.kills, "kills", 100, "SIGKILLs of the manager during rotating refreshes.")
-	flag.IntVar(&o.leaderKills, "leader-kills", 20, "SIGKILLs of the leader of two replicas.")
-	flag.DurationVar(&o.leaderLease, "leader-lease", 3*time.Second, "Leader election lease duration of the two replicas (renew deadline 2/3 of it, retry period 1/6).")
-	flag.DurationVar(&o.lifetime, "token-lifetime", 4*time.Second, "Access token lifetime at the sandbox banks in the kill -9 scenario.")
-	flag.DurationVar(&o.answerDelay, "answer-delay", 300*time.Millisecond, "How long the banks hold each answer, so that kills land mid-call.")
-	flag.DurationVar(&o.restartWindow, "restart-window", 10*time.Second, "How soon after a restart the output Secret must hold an accepted token.")
-	flag.DurationVar(&o.outage, "apiserver-outage", 30*time.Second, "How long kube-apiserver is stopped in the outage scenario; 0 skips it.")
-	flag.StringVar(&o.faults, "faults", "all", "Faults of the matrix, comma-separated names as the report prints them, \"all\" or \"none\".")
-	flag.DurationVar(&o.faultWindow, "fault-window", 12*time.Second, "How long each fault of the matrix stays on.")
-	flag.BoolVar(&o.keepLogs, "keep-logs", false, "Keep the run directory (manager and bank logs) even when every check passes.")
-	flag.Parse()
-	if *short {
-		o.kills, o.leaderKills, o.outage, o.faults = min(o.kills, 8), min(o.leaderKills, 3), 0, "none"
-	}
-	return o
-}
 
 func main() {
 	o := parseOptions()
@@ -82,24 +42,19 @@ func main() {
 		os.Exit(1)
 	}
 	r := report{seed: o.seed, runDir: w.runDir}
-	if o.kills > 0 {
-		r.kills, r.failures = runKillNine(ctx, w, o)
+	var alongside chan matrixOutcome
+	if o.faultsAlongside {
+		alongside = make(chan matrixOutcome, 1)
+		go func() { alongside <- runMatrix(ctx, w, o) }()
 	}
-	if ctx.Err() == nil && o.leaderKills > 0 {
-		var failures []string
-		r.leader, failures = runLeaderKill(ctx, w, o)
-		r.failures = append(r.failures, failures...)
+	runRestartScenarios(ctx, w, o, &r)
+	var matrix matrixOutcome
+	if alongside != nil {
+		matrix = <-alongside
+	} else {
+		matrix = runMatrix(ctx, w, o)
 	}
-	if ctx.Err() == nil && o.outage > 0 {
-		var failures []string
-		r.outage, failures = (&apiserverOutage{w: w, duration: o.outage}).run(ctx)
-		r.failures = append(r.failures, failures...)
-	}
-	if faults := selectFaults(o.faults); ctx.Err() == nil && len(faults) > 0 {
-		var failures []string
-		r.matrix, failures = (&faultMatrix{w: w, banks: sandbox.Banks(), faults: faults, window: o.faultWindow}).run(ctx)
-		r.failures = append(r.failures, failures...)
-	}
+	r.matrix, r.failures = matrix.cells, append(r.failures, matrix.failures...)
 	w.close()
 	r.took = time.Since(started)
 	r.print(os.Stdout)
@@ -109,6 +64,45 @@ func main() {
 	if len(r.failures) > 0 {
 		os.Exit(1)
 	}
+}
+
+// runRestartScenarios runs, in turn, the kills, the leader kills and the apiserver outage.
+func runRestartScenarios(ctx context.Context, w *world, o options, r *report) {
+	var failures []string
+	if o.kills > 0 {
+		r.kills, failures = runKillNine(ctx, w, o)
+		r.failures = append(r.failures, failures...)
+	}
+	if ctx.Err() == nil && o.leaderKills > 0 {
+		r.leader, failures = runLeaderKill(ctx, w, o)
+		r.failures = append(r.failures, failures...)
+	}
+	if ctx.Err() == nil && o.outage > 0 {
+		r.outage, failures = (&apiserverOutage{w: w, duration: o.outage}).run(ctx)
+		r.failures = append(r.failures, failures...)
+	}
+}
+
+// matrixOutcome is what the fault matrix hands back, from whichever goroutine ran it.
+type matrixOutcome struct {
+	cells    []matrixCell
+	failures []string
+}
+
+// runMatrix runs the fault matrix at every bank, or alongside the other scenarios at the
+// banks they leave alone.
+func runMatrix(ctx context.Context, w *world, o options) matrixOutcome {
+	faults := selectFaults(o.faults)
+	if len(faults) == 0 || ctx.Err() != nil {
+		return matrixOutcome{}
+	}
+	banks := sandbox.Banks()
+	if o.faultsAlongside {
+		banks = slices.DeleteFunc(banks, func(b providers.Name) bool { return slices.Contains(rotatingBanks, b) })
+	}
+	m := &faultMatrix{w: w, banks: banks, faults: faults, window: o.faultWindow}
+	cells, failures := m.run(ctx)
+	return matrixOutcome{cells, failures}
 }
 
 func runKillNine(ctx context.Context, w *world, o options) ([]killRow, []string) {
@@ -125,24 +119,6 @@ func runLeaderKill(ctx context.Context, w *world, o options) (leaderResult, []st
 		lease: o.leaderLease, renewDeadline: o.leaderLease * 2 / 3, retry: o.leaderLease / 6,
 		lifetime: 10 * time.Second, renewBefore: 6 * time.Second}
 	return l.run(ctx)
-}
-
-// selectFaults picks the matrix's faults by name; an unknown name stops the run.
-func selectFaults(names string) []faultCase {
-	if names == "none" || names == "" {
-		return nil
-	}
-	var picked []faultCase
-	for _, fc := range allFaults() {
-		if names == "all" || slices.Contains(strings.Split(names, ","), fc.name) {
-			picked = append(picked, fc)
-		}
-	}
-	if names != "all" && len(picked) != len(strings.Split(names, ",")) {
-		fmt.Fprintf(os.Stderr, "chaos: --faults=%q names a fault the matrix does not have\n", names)
-		os.Exit(2)
-	}
-	return picked
 }
 
 // prepare builds the manager if asked to and starts the world in a fresh run directory.

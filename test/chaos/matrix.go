@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/harness"
@@ -82,7 +80,7 @@ type faultMatrix struct {
 	requests []*tokensv1alpha1.BankTokenRequest
 	manager  *harness.ManagerProcess
 	before   map[providers.Name]bankCounts
-	failures []string
+	checkLog
 }
 
 func (m *faultMatrix) run(ctx context.Context) ([]matrixCell, []string) {
@@ -115,9 +113,7 @@ func (m *faultMatrix) setUp(ctx context.Context) error {
 	m.before = map[providers.Name]bankCounts{}
 	for _, b := range m.banks {
 		m.w.bank.SetLifetime(b, matrixTokenLifetime)
-		btr, err := m.w.applyRequest(ctx, matrixNamespace, b, func(btr *tokensv1alpha1.BankTokenRequest) {
-			btr.Spec.RenewBefore = &metav1.Duration{Duration: matrixRenewBefore}
-		})
+		btr, err := m.w.applyRequest(ctx, matrixNamespace, b, renewingBefore(matrixRenewBefore))
 		if err != nil {
 			return err
 		}
@@ -133,18 +129,8 @@ func (m *faultMatrix) setUp(ctx context.Context) error {
 	return m.manager.WaitStarted(60 * time.Second)
 }
 
-// readStatus reads btr's Ready condition and failed attempts.
-func (m *faultMatrix) readStatus(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest) (ready metav1.Condition, st tokensv1alpha1.BankTokenRequestStatus, err error) {
-	got := &tokensv1alpha1.BankTokenRequest{}
-	if err = m.w.cp.Client.Get(ctx, client.ObjectKeyFromObject(btr), got); err != nil {
-		return ready, st, err
-	}
-	if c := meta.FindStatusCondition(got.Status.Conditions, tokensv1alpha1.ConditionReady); c != nil {
-		ready = *c
-	}
-	return ready, got.Status, nil
-}
-
-func (m *faultMatrix) failf(format string, args ...any) {
-	m.failures = append(m.failures, fmt.Sprintf(format, args...))
+// readStatus reads btr's Ready condition and status.
+func (m *faultMatrix) readStatus(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest) (metav1.Condition, tokensv1alpha1.BankTokenRequestStatus, error) {
+	st, ready, err := harness.ReadStatus(ctx, m.w.cp.Client, btr)
+	return ready, st, err
 }

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/harness"
@@ -21,9 +18,9 @@ type apiserverOutage struct {
 	w        *world
 	duration time.Duration
 
-	set      *tokenSet
-	manager  *harness.ManagerProcess
-	failures []string
+	set     *tokenSet
+	manager *harness.ManagerProcess
+	checkLog
 }
 
 const (
@@ -86,9 +83,7 @@ func (a *apiserverOutage) setUp(ctx context.Context) error {
 		a.w.bank.SetLifetime(b, outageTokenLifetime)
 	}
 	var err error
-	a.set, err = newTokenSet(ctx, a.w, outageNamespace, 2*time.Second, func(btr *tokensv1alpha1.BankTokenRequest) {
-		btr.Spec.RenewBefore = &metav1.Duration{Duration: outageRenewBefore}
-	})
+	a.set, err = newTokenSet(ctx, a.w, outageNamespace, 2*time.Second, renewingBefore(outageRenewBefore))
 	if err != nil {
 		return err
 	}
@@ -147,8 +142,4 @@ func (a *apiserverOutage) finishRow(btr *tokensv1alpha1.BankTokenRequest, callsD
 		a.failf("apiserver outage: %s: %d token(s) with over 60s left expired, %d refused or missing for over 2s", b, row.expired, row.lost)
 	}
 	return row
-}
-
-func (a *apiserverOutage) failf(format string, args ...any) {
-	a.failures = append(a.failures, fmt.Sprintf(format, args...))
 }

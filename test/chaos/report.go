@@ -87,7 +87,7 @@ func (r report) printMatrix(out io.Writer) {
 	if len(r.matrix) == 0 {
 		return
 	}
-	fmt.Fprintln(out, "\nfault matrix: each fault on at every bank while renewals fall due (every 5s), then cleared")
+	fmt.Fprintln(out, "\nfault matrix: each fault on at the banks below while renewals fall due (every 5s), then cleared")
 	fmt.Fprintln(out, "(TLS faults are the server's: CALLS counts every bank's handshakes together)")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FAULT\tBANK\tCALLS\tATTEMPTS\tMIN GAP\tREADY REASONS DURING FAULT\tLONGEST REFUSED\tRECOVERED AFTER")
@@ -110,4 +110,13 @@ func (r report) printMatrix(out io.Writer) {
 			roundDuration(c.longestRefused), recovered)
 	}
 	_ = tw.Flush()
+}
+
+// checkLog collects a scenario's failed checks, one line each.
+type checkLog struct {
+	failures []string
+}
+
+func (c *checkLog) failf(format string, args ...any) {
+	c.failures = append(c.failures, fmt.Sprintf(format, args...))
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
@@ -73,4 +75,9 @@ func (s *tokenSet) waitFirstTokens(ctx context.Context, timeout time.Duration) e
 // counts are bank's counters since the set began.
 func (s *tokenSet) counts(b providers.Name) bankCounts {
 	return countsAt(s.w, b).since(s.before[b])
+}
+
+// renewingBefore adjusts a request to be renewed d before its token expires.
+func renewingBefore(d time.Duration) func(*tokensv1alpha1.BankTokenRequest) {
+	return func(btr *tokensv1alpha1.BankTokenRequest) { btr.Spec.RenewBefore = &metav1.Duration{Duration: d} }
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,7 +26,8 @@ type world struct {
 	managerBin string
 	cp         *harness.ControlPlane
 	bank       *sandbox.Server
-	starts     int
+	// starts numbers manager logs; scenarios may run at once.
+	starts atomic.Int32
 }
 
 func startWorld(assets, runDir, managerBin string, lifetime time.Duration) (*world, error) {
@@ -69,11 +71,10 @@ func (w *world) close() {
 
 // startManager starts one more manager process, with its own log file, and extra flags.
 func (w *world) startManager(label string, args ...string) (*harness.ManagerProcess, error) {
-	w.starts++
 	return harness.StartManagerProcess(harness.ManagerProcessOptions{
 		Binary:     w.managerBin,
 		Kubeconfig: w.cp.Kubeconfig,
-		LogPath:    filepath.Join(w.runDir, fmt.Sprintf("manager-%03d-%s.log", w.starts, label)),
+		LogPath:    filepath.Join(w.runDir, fmt.Sprintf("manager-%03d-%s.log", w.starts.Add(1), label)),
 		Args:       args,
 	})
 }

@@ -19,6 +19,8 @@ type killNine struct {
 	restartWindow time.Duration
 	lifetime      time.Duration
 	answerDelay   time.Duration
+	// proveChecks replays refresh tokens midway, for the run to show its reuse check fail.
+	proveChecks bool
 
 	set     *tokenSet
 	rows    map[providers.Name]*killRow
@@ -44,6 +46,9 @@ func (k *killNine) run(ctx context.Context) ([]killRow, []string) {
 	for i := 1; i <= k.kills && ctx.Err() == nil; i++ {
 		if !k.killAndRestart(ctx, i) {
 			break
+		}
+		if k.proveChecks && i == k.kills/2 {
+			k.replayRefreshTokens(ctx)
 		}
 	}
 	if err := k.manager.Stop(10 * time.Second); err != nil {
@@ -89,11 +94,12 @@ func (k *killNine) killAndRestart(ctx context.Context, i int) bool {
 		return false
 	}
 	restartedAt := time.Now()
-	var err error
-	if k.manager, err = k.w.startManager("kill", "--watch-namespaces="+killNamespace); err != nil {
+	restarted, err := k.w.startManager("kill", "--watch-namespaces="+killNamespace)
+	if err != nil {
 		k.failf("kill #%d: restarting: %v", i, err)
 		return false
 	}
+	k.manager = restarted
 	for _, btr := range k.set.requests {
 		row := k.rows[providers.Name(btr.Spec.Provider)]
 		row.restarts++

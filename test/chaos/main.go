@@ -108,7 +108,7 @@ func runMatrix(ctx context.Context, w *world, o options) matrixOutcome {
 func runKillNine(ctx context.Context, w *world, o options) ([]killRow, []string) {
 	logf("kill -9: %d kills of the manager during rotating refreshes (tokens live %s)", o.kills, o.lifetime)
 	k := &killNine{w: w, rng: rand.New(rand.NewPCG(o.seed, 1)), kills: o.kills,
-		restartWindow: o.restartWindow, lifetime: o.lifetime, answerDelay: o.answerDelay}
+		restartWindow: o.restartWindow, lifetime: o.lifetime, answerDelay: o.answerDelay, proveChecks: o.proveChecks}
 	return k.run(ctx)
 }
 

@@ -26,6 +26,7 @@ type options struct {
 	answerDelay     time.Duration
 	restartWindow   time.Duration
 	keepLogs        bool
+	proveChecks     bool
 }
 
 func parseOptions() options {
@@ -45,6 +46,8 @@ func parseOptions() options {
 	flag.StringVar(&o.faults, "faults", "all", "Faults of the matrix, comma-separated names as the report prints them, \"all\" or \"none\".")
 	flag.DurationVar(&o.faultWindow, "fault-window", 12*time.Second, "How long each fault of the matrix stays on.")
 	flag.BoolVar(&o.faultsAlongside, "faults-alongside", false, "Run the fault matrix at the banks the other scenarios leave alone, at the same time as them.")
+	flag.BoolVar(&o.proveChecks, "prove-checks", false, "Midway through the kills, send each rotating bank's stored refresh token twice, "+
+		"as a broken operator would: the run must then FAIL on reuse. Shows the checks can fail.")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "Keep the run directory (manager and bank logs) even when every check passes.")
 	flag.Parse()
 	if *short {

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -31,8 +32,11 @@ import (
 
 func main() {
 	o := parseOptions()
-	// envtest logs through controller-runtime: keep the report readable.
-	ctrllog.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	// envtest logs through controller-runtime, client-go through klog: keep the report
+	// readable (a watch read cut off by its timeout is counted, not logged).
+	discard := zap.New(zap.WriteTo(io.Discard))
+	ctrllog.SetLogger(discard)
+	klog.SetLogger(discard)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	started := time.Now()

@@ -88,11 +88,15 @@ func (m *faultMatrix) run(ctx context.Context) ([]matrixCell, []string) {
 		return nil, []string{"fault matrix: setting up: " + err.Error()}
 	}
 	var cells []matrixCell
-	for _, fc := range m.faults {
+	for i, fc := range m.faults {
 		if ctx.Err() != nil {
 			break
 		}
 		logf("fault matrix: %s at %d banks", fc.name, len(m.banks))
+		if err := m.freshRequests(ctx, i+1); err != nil {
+			m.failf("fault matrix: %s: creating its requests: %v", fc.name, err)
+			break
+		}
 		cells = append(cells, m.runFault(ctx, fc)...)
 	}
 	for _, b := range m.banks {
@@ -113,11 +117,6 @@ func (m *faultMatrix) setUp(ctx context.Context) error {
 	m.before = map[providers.Name]bankCounts{}
 	for _, b := range m.banks {
 		m.w.bank.SetLifetime(b, matrixTokenLifetime)
-		btr, err := m.w.applyRequest(ctx, matrixNamespace, b, renewingBefore(matrixRenewBefore))
-		if err != nil {
-			return err
-		}
-		m.requests = append(m.requests, btr)
 		m.before[b] = countsAt(m.w, b)
 	}
 	var err error
@@ -127,6 +126,28 @@ func (m *faultMatrix) setUp(ctx context.Context) error {
 		return err
 	}
 	return m.manager.WaitStarted(60 * time.Second)
+}
+
+// freshRequests replaces the requests with new ones for fault number n, so that what one
+// fault leaves behind (a Stalled request, a spent grant) does not spill into the next.
+func (m *faultMatrix) freshRequests(ctx context.Context, n int) error {
+	for _, btr := range m.requests {
+		if err := m.w.cp.Client.Delete(ctx, btr); err != nil {
+			return err
+		}
+	}
+	m.requests = nil
+	for _, b := range m.banks {
+		btr, err := m.w.applyRequest(ctx, matrixNamespace, b, func(btr *tokensv1alpha1.BankTokenRequest) {
+			renewingBefore(matrixRenewBefore)(btr)
+			btr.Name = fmt.Sprintf("%s-%d", btr.Name, n)
+		})
+		if err != nil {
+			return err
+		}
+		m.requests = append(m.requests, btr)
+	}
+	return nil
 }
 
 // readStatus reads btr's Ready condition and status.

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
@@ -35,16 +38,18 @@ type matrixCell struct {
 	readyFalse         bool
 	failedSeen         bool
 	renewedDuringFault bool
-	recovered          time.Duration
-	recoveredOK        bool
-	longestRefused     time.Duration
-	emptied            int
+	// stalled: the operator gave up retrying (a failure it judged permanent).
+	stalled        bool
+	recovered      time.Duration
+	recoveredOK    bool
+	longestRefused time.Duration
+	emptied        int
 }
 
 // statusSeen is what polling a request's status during a fault saw.
 type statusSeen struct {
-	reasons                         []string
-	readyFalse, failedSeen, renewed bool
+	reasons                                  []string
+	readyFalse, failedSeen, renewed, stalled bool
 }
 
 func (m *faultMatrix) runFault(ctx context.Context, fc faultCase) []matrixCell {
@@ -77,7 +82,7 @@ func (m *faultMatrix) runFault(ctx context.Context, fc faultCase) []matrixCell {
 			cell.calls, cell.attempts, cell.minGap = callsBetween(m.w, b, start, clearedAt)
 		}
 		s := seen[btr.Name]
-		cell.reasons, cell.readyFalse, cell.failedSeen, cell.renewedDuringFault = s.reasons, s.readyFalse, s.failedSeen, s.renewed
+		cell.reasons, cell.readyFalse, cell.failedSeen, cell.renewedDuringFault, cell.stalled = s.reasons, s.readyFalse, s.failedSeen, s.renewed, s.stalled
 		cell.recovered, cell.recoveredOK = recovered[btr.Name], recovered[btr.Name] >= 0
 		watched := watch.snapshot(outputKey(btr))
 		cell.longestRefused, cell.emptied = watched.longestInvalid, watched.empty
@@ -115,16 +120,30 @@ func (m *faultMatrix) observe(ctx context.Context, start time.Time) map[string]*
 				continue
 			}
 			s := seen[btr.Name]
-			if ready.Reason != "" && !slices.Contains(s.reasons, ready.Reason) {
-				s.reasons = append(s.reasons, ready.Reason)
+			if said := readySays(ready); said != "" && !slices.Contains(s.reasons, said) {
+				s.reasons = append(s.reasons, said)
 			}
 			s.readyFalse = s.readyFalse || ready.Status == metav1.ConditionFalse
 			s.failedSeen = s.failedSeen || st.FailedAttempts > 0 || ready.Reason != tokensv1alpha1.ReasonTokenIssued
 			s.renewed = s.renewed || !st.IssuedAt.Equal(issuedBefore[btr.Name])
+			s.stalled = s.stalled || meta.IsStatusConditionTrue(st.Conditions, tokensv1alpha1.ConditionStalled)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 	return seen
+}
+
+// failureInMessage finds the failure's own reason in a Ready message such as "token valid
+// until …, but refreshing it failed (ServerError): …".
+var failureInMessage = regexp.MustCompile(`failing \((\w+)\)|failed \((\w+)\)`)
+
+// readySays is Ready's reason, with the failure's reason from the message when it names one.
+func readySays(ready metav1.Condition) string {
+	m := failureInMessage.FindStringSubmatch(ready.Message)
+	if m == nil {
+		return ready.Reason
+	}
+	return ready.Reason + "(" + m[1] + m[2] + ")"
 }
 
 // waitRecovered waits until every request is Ready with no failed attempt and holds a
@@ -204,6 +223,9 @@ func (m *faultMatrix) check(fc faultCase, c *matrixCell) {
 	if !c.renewedDuringFault && !c.failedSeen {
 		m.failf("%s: no new token, yet Ready stayed TokenIssued with no failed attempt", where)
 	}
+	if c.failedSeen && !slices.ContainsFunc(c.reasons, func(r string) bool { return strings.Contains(r, "(") }) {
+		m.failf("%s: Ready never named the failure (reasons %v)", where, c.reasons)
+	}
 	wantGap := max(minBackoff, fc.retryAfter-time.Second)
 	if !c.serverWide && c.attempts > 1 && c.minGap < wantGap {
 		m.failf("%s: attempts %s apart, under the %s that backoff and Retry-After allow", where, roundDuration(c.minGap), wantGap)
@@ -211,7 +233,11 @@ func (m *faultMatrix) check(fc faultCase, c *matrixCell) {
 	if most := 1 + int(m.window/minBackoff); !c.serverWide && c.attempts > most {
 		m.failf("%s: %d attempts in %s, over the %d backoff allows", where, c.attempts, m.window, most)
 	}
-	if !c.recoveredOK {
+	switch {
+	case !c.recoveredOK && c.stalled:
+		m.failf("%s: Stalled during the fault (judged permanent: no retry until the spec or credentials change), "+
+			"so no new token within %s of the fault's end; the held token will expire", where, matrixRecovery)
+	case !c.recoveredOK:
 		m.failf("%s: not Ready with a new token within %s of the fault's end", where, matrixRecovery)
 	}
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
@@ -12,8 +15,8 @@ import (
 const outageNamespace = "chaos-outage"
 
 // apiserverOutage is scenario 3: kube-apiserver stopped for a while, then started again
-// on the same address, while renewals fall due. Tokens live 90s and are renewed 75s
-// before they expire, so each falls due during the outage with more than 60s left.
+// on the same address. The outage begins just before the first renewal falls due, when
+// each token has a little over 60s left: none may expire.
 type apiserverOutage struct {
 	w        *world
 	duration time.Duration
@@ -25,7 +28,7 @@ type apiserverOutage struct {
 
 const (
 	outageTokenLifetime = 90 * time.Second
-	outageRenewBefore   = 75 * time.Second
+	outageRenewBefore   = 61 * time.Second
 	// outageRecovery is how long after the apiserver returns every token must be renewed.
 	outageRecovery = 45 * time.Second
 )
@@ -38,6 +41,8 @@ type outageResult struct {
 
 type outageRow struct {
 	bankName providers.Name
+	// leftAtStart is the held token's remaining lifetime when the apiserver stopped.
+	leftAtStart time.Duration
 	// callsDuring are token calls while the apiserver was down: their answers cannot be
 	// written, so at most one per request is honest.
 	callsDuring    int
@@ -51,6 +56,10 @@ func (a *apiserverOutage) run(ctx context.Context) (outageResult, []string) {
 	result := outageResult{duration: a.duration}
 	if err := a.setUp(ctx); err != nil {
 		return result, []string{"apiserver outage: setting up: " + err.Error()}
+	}
+	left, err := a.waitForFirstRenewal(ctx)
+	if err != nil {
+		return result, []string{"apiserver outage: " + err.Error()}
 	}
 	callsBefore := a.tokenCalls()
 	if err := a.w.cp.StopAPIServer(); err != nil {
@@ -68,7 +77,7 @@ func (a *apiserverOutage) run(ctx context.Context) (outageResult, []string) {
 	sleep(ctx, time.Second) // the watch reads the renewed Secrets
 	for _, btr := range a.set.requests {
 		b := providers.Name(btr.Spec.Provider)
-		result.rows = append(result.rows, a.finishRow(btr, callsDuring[b]-callsBefore[b], renewed[b]))
+		result.rows = append(result.rows, a.finishRow(btr, left[b], callsDuring[b]-callsBefore[b], renewed[b]))
 	}
 	if exited, err := a.manager.Exited(); exited {
 		a.failf("apiserver outage: the manager exited (%v) instead of recovering; see %s", err, a.manager.LogPath())
@@ -94,6 +103,29 @@ func (a *apiserverOutage) setUp(ctx context.Context) error {
 		return err
 	}
 	return a.set.waitFirstTokens(ctx, 30*time.Second)
+}
+
+// waitForFirstRenewal waits until half a second before the first renewal time in status
+// and says how long each held token then has left.
+func (a *apiserverOutage) waitForFirstRenewal(ctx context.Context) (map[providers.Name]time.Duration, error) {
+	var first time.Time
+	expires := map[providers.Name]time.Time{}
+	for _, btr := range a.set.requests {
+		st, _, err := harness.ReadStatus(ctx, a.w.cp.Client, btr)
+		if err != nil || st.RenewalTime == nil || st.ExpiresAt == nil {
+			return nil, fmt.Errorf("%s: no renewal time or expiry in status (%v)", btr.Name, err)
+		}
+		if first.IsZero() || st.RenewalTime.Before(&metav1.Time{Time: first}) {
+			first = st.RenewalTime.Time
+		}
+		expires[providers.Name(btr.Spec.Provider)] = st.ExpiresAt.Time
+	}
+	sleep(ctx, time.Until(first.Add(-500*time.Millisecond)))
+	left := map[providers.Name]time.Duration{}
+	for b, at := range expires {
+		left[b] = time.Until(at)
+	}
+	return left, nil
 }
 
 func (a *apiserverOutage) tokenCalls() map[providers.Name]int {
@@ -124,10 +156,10 @@ func (a *apiserverOutage) waitRenewals(ctx context.Context, backAt time.Time) ma
 	return renewed
 }
 
-func (a *apiserverOutage) finishRow(btr *tokensv1alpha1.BankTokenRequest, callsDuring int, renewedAfter time.Duration) outageRow {
+func (a *apiserverOutage) finishRow(btr *tokensv1alpha1.BankTokenRequest, left time.Duration, callsDuring int, renewedAfter time.Duration) outageRow {
 	b := providers.Name(btr.Spec.Provider)
 	seen := a.set.watch.snapshot(outputKey(btr))
-	row := outageRow{bankName: b, callsDuring: callsDuring, renewedAfter: renewedAfter, counts: a.set.counts(b),
+	row := outageRow{bankName: b, leftAtStart: left, callsDuring: callsDuring, renewedAfter: renewedAfter, counts: a.set.counts(b),
 		expired: seen.expired, lost: seen.lost + seen.empty, longestRefused: seen.longestInvalid}
 	if callsDuring > 1 {
 		a.failf("apiserver outage: %s got %d token calls while the apiserver was down: duplicates of a call whose answer could not be written", b, callsDuring)
@@ -139,7 +171,8 @@ func (a *apiserverOutage) finishRow(btr *tokensv1alpha1.BankTokenRequest, callsD
 		a.failf("apiserver outage: %s received %d spent refresh token(s) again", b, row.counts.reuses)
 	}
 	if row.expired > 0 || row.lost > 0 {
-		a.failf("apiserver outage: %s: %d token(s) with over 60s left expired, %d refused or missing for over 2s", b, row.expired, row.lost)
+		a.failf("apiserver outage: %s: %d token(s) expired (it had %s left when the apiserver stopped), %d refused or missing for over 2s",
+			b, row.expired, left, row.lost)
 	}
 	return row
 }

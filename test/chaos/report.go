@@ -69,15 +69,15 @@ func (r report) printOutage(out io.Writer) {
 	if len(r.outage.rows) == 0 {
 		return
 	}
-	fmt.Fprintf(out, "\nkube-apiserver stopped for %s while renewals fell due (tokens with 75s of 90s left)\n", r.outage.duration)
+	fmt.Fprintf(out, "\nkube-apiserver stopped for %s, just before the first renewal fell due (tokens live 90s, renewed 61s before expiry)\n", r.outage.duration)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BANK\tCALLS WHILE DOWN\tRENEWED AFTER RETURN\tREFRESHES\tPRIMARY GRANTS\tREUSES\tEXPIRED\tLONGEST REFUSED\tLOST")
+	fmt.Fprintln(tw, "BANK\tLEFT AT STOP\tCALLS WHILE DOWN\tRENEWED AFTER RETURN\tREFRESHES\tPRIMARY GRANTS\tREUSES\tEXPIRED\tLONGEST REFUSED\tLOST")
 	for _, row := range r.outage.rows {
 		renewed := "never"
 		if row.renewedAfter > 0 {
 			renewed = roundDuration(row.renewedAfter).String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%d\n", row.bankName, row.callsDuring, renewed, row.counts.refreshes,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%d\n", row.bankName, roundDuration(row.leftAtStart), row.callsDuring, renewed, row.counts.refreshes,
 			row.counts.primaryGrants, row.counts.reuses, row.expired, roundDuration(row.longestRefused), row.lost)
 	}
 	_ = tw.Flush()
@@ -105,6 +105,9 @@ func (r report) printMatrix(out io.Writer) {
 		ready := strings.Join(c.reasons, ", ")
 		if c.readyFalse {
 			ready += " (False)"
+		}
+		if c.stalled {
+			ready += " +Stalled"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.fault, c.bankName, c.calls, attempts, gap, ready,
 			roundDuration(c.longestRefused), recovered)

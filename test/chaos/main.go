@@ -103,6 +103,8 @@ func runMatrix(ctx context.Context, w *world, o options) matrixOutcome {
 	banks := sandbox.Banks()
 	if o.faultsAlongside {
 		banks = slices.DeleteFunc(banks, func(b providers.Name) bool { return slices.Contains(rotatingBanks, b) })
+		// A TLS fault is the whole server's: it would break the other scenarios' banks too.
+		faults = slices.DeleteFunc(faults, func(fc faultCase) bool { return fc.serverWide })
 	}
 	m := &faultMatrix{w: w, banks: banks, faults: faults, window: o.faultWindow}
 	cells, failures := m.run(ctx)

@@ -39,6 +39,9 @@ type faultCase struct {
 	retryAfter time.Duration
 	// serverWide faults are on for every bank at once (TLS): calls cannot be told apart.
 	serverWide bool
+	// permanent faults stall a request by design (bad credentials): it waits for a change
+	// of its inputs, so the fault is followed by the user's fix, new credentials.
+	permanent bool
 }
 
 func bankFault(f sandbox.Fault) faultCase {
@@ -61,11 +64,13 @@ func allFaults() []faultCase {
 			s.SetRateLimited(b, map[bool]time.Duration{true: matrixRetryAfter}[on])
 			return nil
 		}}
+	badCredentials := bankFault(sandbox.FaultInvalidGrantOnPrimary)
+	badCredentials.permanent = true
 	return []faultCase{
 		bankFault(sandbox.FaultServerError), rateLimited, bankFault(sandbox.FaultTimeout),
 		bankFault(sandbox.FaultResetMidBody), bankFault(sandbox.FaultGatewayHTMLPage), bankFault(sandbox.FaultTruncatedJSON),
 		bankFault(sandbox.FaultHugeBody), tlsFault(sandbox.TLSFaultUnknownCA), tlsFault(sandbox.TLSFaultExpiredCertificate),
-		bankFault(sandbox.FaultInvalidGrantOnRefresh), bankFault(sandbox.FaultInvalidGrantOnPrimary), bankFault(sandbox.FaultOneBytePerSecond),
+		bankFault(sandbox.FaultInvalidGrantOnRefresh), badCredentials, bankFault(sandbox.FaultOneBytePerSecond),
 	}
 }
 
@@ -148,6 +153,17 @@ func (m *faultMatrix) freshRequests(ctx context.Context, n int) error {
 		m.requests = append(m.requests, btr)
 	}
 	return nil
+}
+
+// fixCredentials is what a user does about a refused primary grant: the bank issues a
+// new client secret and the credentials Secret gets it.
+func (m *faultMatrix) fixCredentials(ctx context.Context) {
+	for _, btr := range m.requests {
+		m.w.bank.RotateClientSecret(providers.Name(btr.Spec.Provider))
+		if err := harness.CreateOrUpdate(ctx, m.w.cp.Client, harness.CredentialsSecret(m.w.bank, btr)); err != nil {
+			m.failf("fault matrix: %s: new credentials: %v", btr.Name, err)
+		}
+	}
 }
 
 // readStatus reads btr's Ready condition and status.

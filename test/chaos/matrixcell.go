@@ -70,6 +70,9 @@ func (m *faultMatrix) runFault(ctx context.Context, fc faultCase) []matrixCell {
 	handshakes := m.w.bank.TLSFaultHandshakes()
 	m.setFault(fc, false)
 	clearedAt := time.Now()
+	if fc.permanent {
+		m.fixCredentials(ctx)
+	}
 	recovered := map[string]time.Duration{}
 	if err := m.waitRecovered(ctx, clearedAt, recovered, matrixRecovery); err != nil {
 		m.failf("fault matrix: %s: %v; see %s", fc.name, err, m.manager.LogPath())
@@ -226,14 +229,20 @@ func (m *faultMatrix) check(fc faultCase, c *matrixCell) {
 	if c.failedSeen && !slices.ContainsFunc(c.reasons, func(r string) bool { return strings.Contains(r, "(") }) {
 		m.failf("%s: Ready never named the failure (reasons %v)", where, c.reasons)
 	}
+	// Attempts are retries only when no renewal got through; otherwise they are renewals.
+	retries := !c.serverWide && !c.renewedDuringFault
 	wantGap := max(minBackoff, fc.retryAfter-time.Second)
-	if !c.serverWide && c.attempts > 1 && c.minGap < wantGap {
+	if retries && c.attempts > 1 && c.minGap < wantGap {
 		m.failf("%s: attempts %s apart, under the %s that backoff and Retry-After allow", where, roundDuration(c.minGap), wantGap)
 	}
-	if most := 1 + int(m.window/minBackoff); !c.serverWide && c.attempts > most {
+	if most := 1 + int(m.window/minBackoff); retries && c.attempts > most {
 		m.failf("%s: %d attempts in %s, over the %d backoff allows", where, c.attempts, m.window, most)
 	}
 	switch {
+	case fc.permanent && c.stalled && c.attempts > 1:
+		m.failf("%s: %d attempts after a failure it judged permanent", where, c.attempts)
+	case !c.recoveredOK && c.stalled && fc.permanent:
+		m.failf("%s: no new token within %s of the credentials' fix", where, matrixRecovery)
 	case !c.recoveredOK && c.stalled:
 		m.failf("%s: Stalled during the fault (judged permanent: no retry until the spec or credentials change), "+
 			"so no new token within %s of the fault's end; the held token will expire", where, matrixRecovery)

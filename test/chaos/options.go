@@ -53,6 +53,8 @@ func parseOptions() options {
 	if *short {
 		o.kills, o.leaderKills, o.outage = min(o.kills, 8), min(o.leaderKills, 3), 0
 		o.faults, o.faultsAlongside = "500 server_error,truncated JSON", true
+		// Long enough for a failure and one retry; shorter, so that the run stays under a minute.
+		o.faultWindow = min(o.faultWindow, 8*time.Second)
 	}
 	selectFaults(o.faults) // stops the run now on an unknown name, not after the setup
 	return o

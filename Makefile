@@ -54,6 +54,7 @@ verify: controller-gen ## Fail when generated files are stale or code is not gof
 test: test-prerequisites setup-envtest ## Run all tests against a local control plane (built once, then cached in ./bin).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" go test ./... -coverprofile cover.out -timeout 12m
 	$(MAKE) --no-print-directory demo DEMO_FLAGS="--duration=45s --require-refreshes"
+	$(MAKE) --no-print-directory chaos CHAOS_FLAGS=--short
 	go test ./internal/providers -run='^$$' -fuzz=FuzzParseTokenResponse -fuzztime=$(FUZZ_EXECS_IN_TEST)
 
 # The fuzz budget is a count of executions, not a duration. With a duration, Go 1.26's fuzz
@@ -257,3 +258,13 @@ BENCH_FLAGS ?=
 .PHONY: bench
 bench: setup-envtest ## Scale benchmark: N=100/1,000/5,000 tokens, refresh spread, memory (about 10 minutes; not part of make test).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./test/bench $(BENCH_FLAGS)
+
+##@ Resilience
+
+# CHAOS_FLAGS are passed to test/chaos: --short is the run make test does; --seed=N repeats
+# a run's kill moments; --keep-logs keeps the manager and bank logs; go run ./test/chaos --help.
+CHAOS_FLAGS ?=
+
+.PHONY: chaos
+chaos: setup-envtest ## Chaos run: 100 kill -9s during rotating refreshes, 20 leader kills, an apiserver outage (not the short run of make test).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./test/chaos $(CHAOS_FLAGS)

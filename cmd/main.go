@@ -47,6 +47,9 @@ func main() {
 		defaultLifetime      time.Duration
 		propagationDelay     time.Duration
 		issueEvents          bool
+		leaseDuration        time.Duration
+		renewDeadline        time.Duration
+		retryPeriod          time.Duration
 	)
 	// Leader election is on by default when running inside a cluster, where more than one
 	// replica may run; out of cluster (make run, make demo) it is off by default.
@@ -58,6 +61,14 @@ func main() {
 		"Enable leader election, so that only one replica reconciles at a time. Default: on in a cluster, off outside.")
 	flag.StringVar(&leaderElectNamespace, "leader-election-namespace", "",
 		"Namespace of the leader election lease. Default: the namespace the manager runs in.")
+	// client-go's defaults; shorter ones let a standby take over sooner after a leader dies
+	// without releasing its lease (make chaos kills leaders).
+	flag.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second,
+		"How long a standby waits after the leader's last renewal before taking the lease.")
+	flag.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second,
+		"How long the leader retries renewing its lease before giving up leadership.")
+	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second,
+		"How often leader election clients try to acquire or renew the lease.")
 	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces to watch. Default: all namespaces.")
 	flag.BoolVar(&allowInsecure, "allow-insecure-endpoints", false,
@@ -112,6 +123,7 @@ func main() {
 	options.LeaderElection = leaderElect
 	options.LeaderElectionID = "bank-token-operator.tokens.banktoken.io"
 	options.LeaderElectionNamespace = leaderElectNamespace
+	options.LeaseDuration, options.RenewDeadline, options.RetryPeriod = &leaseDuration, &renewDeadline, &retryPeriod
 	// Hand the lease over at once on a clean shutdown rather than waiting for it to expire.
 	options.LeaderElectionReleaseOnCancel = true
 	// A renewal under way when the manager stops is finished (a token call cut off after

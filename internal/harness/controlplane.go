@@ -7,8 +7,10 @@ package harness
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -38,6 +40,10 @@ type ControlPlaneOptions struct {
 	// kubectl) is written, as KubeconfigUser in system:masters.
 	KubeconfigPath string
 	KubeconfigUser string
+	// RestartableAPIServer keeps kube-apiserver's certificates in a directory of the
+	// harness's, so that StopAPIServer and StartAPIServer bring it back on the same port
+	// with the same CA: kubeconfigs written before stay valid.
+	RestartableAPIServer bool
 }
 
 // ControlPlane is a running etcd and kube-apiserver with an admin client.
@@ -49,6 +55,8 @@ type ControlPlane struct {
 	Client client.Client
 	// Kubeconfig is the path of the written kubeconfig, if one was asked for.
 	Kubeconfig string
+	// apiServerCertDir is removed at Stop; set with RestartableAPIServer.
+	apiServerCertDir string
 }
 
 // StartControlPlane starts etcd and kube-apiserver; on any error nothing is left running.
@@ -69,13 +77,25 @@ func StartControlPlane(opts ControlPlaneOptions) (*ControlPlane, error) {
 	if opts.AdmissionPlugins {
 		env.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
 	}
+	cp := &ControlPlane{Env: env}
+	if opts.RestartableAPIServer {
+		// envtest regenerates the certificates of a directory it made itself on restart.
+		dir, err := os.MkdirTemp("", "harness-apiserver-certs-")
+		if err != nil {
+			return nil, err
+		}
+		cp.apiServerCertDir = dir
+		env.ControlPlane.GetAPIServer().CertDir = dir
+		// kube-apiserver drains open watches for a long while on SIGTERM: SIGKILL sooner.
+		env.ControlPlane.GetAPIServer().StopTimeout = apiServerStopTimeout
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		// A half-started control plane (etcd up, apiserver not) must not outlive the caller.
-		_ = env.Stop()
+		_ = cp.Stop()
 		return nil, fmt.Errorf("starting the control plane (KUBEBUILDER_ASSETS=%s): %w", os.Getenv("KUBEBUILDER_ASSETS"), err)
 	}
-	cp := &ControlPlane{Env: env, Config: cfg}
+	cp.Config = cfg
 	if err := cp.connect(opts); err != nil {
 		return nil, errors.Join(err, cp.Stop())
 	}
@@ -115,7 +135,40 @@ func (cp *ControlPlane) Stop() error {
 	if cp.Kubeconfig != "" {
 		_ = os.Remove(cp.Kubeconfig)
 	}
-	return cp.Env.Stop()
+	err := cp.Env.Stop()
+	if cp.apiServerCertDir != "" {
+		_ = os.RemoveAll(cp.apiServerCertDir)
+	}
+	return err
+}
+
+// apiServerStopTimeout is how long a restartable kube-apiserver gets to stop on SIGTERM.
+const apiServerStopTimeout = 5 * time.Second
+
+// StopAPIServer stops kube-apiserver alone (SIGTERM, SIGKILL after a few seconds) and
+// waits until its port refuses connections; etcd keeps the cluster's state.
+func (cp *ControlPlane) StopAPIServer() error {
+	if cp.apiServerCertDir == "" {
+		return errors.New("the control plane was not started with RestartableAPIServer")
+	}
+	apiServer := cp.Env.ControlPlane.GetAPIServer()
+	// A timeout here means envtest sent SIGKILL: the port check below says whether it worked.
+	stopErr := apiServer.Stop()
+	address := apiServer.SecureServing.ListenAddr.HostPort()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		conn, err := net.DialTimeout("tcp", address, time.Second)
+		if err != nil {
+			return nil
+		}
+		conn.Close()
+	}
+	return fmt.Errorf("kube-apiserver still listens on %s after being stopped (%v)", address, stopErr)
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer, on the same port and
+// with the same certificates, and waits until it is healthy.
+func (cp *ControlPlane) StartAPIServer() error {
+	return cp.Env.ControlPlane.GetAPIServer().Start()
 }
 
 // NewScheme knows the core Kubernetes types and BankTokenRequest.

@@ -129,6 +129,17 @@ func (m *ManagerProcess) WaitStarted(timeout time.Duration) error {
 	}
 }
 
+// Started reports, without waiting, whether the manager's workers run: with leader
+// election, whether it has become the leader.
+func (m *ManagerProcess) Started() bool {
+	select {
+	case <-m.started:
+		return true
+	default:
+		return false
+	}
+}
+
 func (m *ManagerProcess) exitError() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -167,6 +178,21 @@ func (m *ManagerProcess) Stop(timeout time.Duration) error {
 	select {
 	case <-m.done:
 		return fmt.Errorf("the manager did not stop within %s of SIGTERM; killed it", timeout)
+	case <-time.After(5 * time.Second):
+		return errors.New("the manager survived SIGKILL")
+	}
+}
+
+// Kill sends SIGKILL at once, as a node failure or an OOM kill would, and waits for the
+// process to be gone.
+func (m *ManagerProcess) Kill() error {
+	m.mu.Lock()
+	m.stopping = true
+	m.mu.Unlock()
+	_ = syscall.Kill(-m.PID(), syscall.SIGKILL)
+	select {
+	case <-m.done:
+		return nil
 	case <-time.After(5 * time.Second):
 		return errors.New("the manager survived SIGKILL")
 	}

@@ -42,3 +42,16 @@ func WaitForReady(ctx context.Context, c client.Reader, btr *tokensv1alpha1.Bank
 		}
 	}
 }
+
+// ReadStatus reads btr's status and its Ready condition (the zero condition when absent).
+func ReadStatus(ctx context.Context, c client.Reader, btr *tokensv1alpha1.BankTokenRequest) (tokensv1alpha1.BankTokenRequestStatus, metav1.Condition, error) {
+	got := &tokensv1alpha1.BankTokenRequest{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(btr), got); err != nil {
+		return got.Status, metav1.Condition{}, err
+	}
+	var ready metav1.Condition
+	if c := meta.FindStatusCondition(got.Status.Conditions, tokensv1alpha1.ConditionReady); c != nil {
+		ready = *c
+	}
+	return got.Status, ready, nil
+}

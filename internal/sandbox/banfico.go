@@ -31,7 +31,8 @@ var banficoForm = formContract{
 
 // serveBanfico is Banfico's Keycloak realm: Basic client authentication only,
 // client_credentials, RS256 JWT access tokens whose exp agrees with expires_in, and an
-// offline refresh token when offline_access is asked for.
+// offline refresh token when offline_access is asked for, rotated on every refresh when
+// SetRevokeRefreshToken is on.
 func serveBanfico(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
 
@@ -51,6 +52,9 @@ func serveBanfico(s *Server, b *bank, call *formCall) reply {
 			return fail(http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
 		}
 		refresh, scope = form.Get("refresh_token"), rt.scope
+		if b.revokeRefreshToken {
+			refresh = b.rotateRefreshToken(rt)
+		}
 	default:
 		return call.refuseGrant(b)
 	}
@@ -73,6 +77,9 @@ func serveBanfico(s *Server, b *bank, call *formCall) reply {
 		return fail(http.StatusInternalServerError, "server_error", "cannot sign token")
 	}
 	b.recordAccessToken(s, providers.GrantType(grant), access)
+	if rt, ok := b.refreshTokens[refresh]; ok {
+		b.accessTokens[access].chain = rt.chain
+	}
 
 	resp := map[string]any{
 		"access_token":       access,

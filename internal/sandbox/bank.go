@@ -75,6 +75,8 @@ type accessToken struct {
 	revoked   bool
 	// refreshToken is the one issued alongside (Paymob revokes the pair together).
 	refreshToken string
+	// chain is the grant chain it belongs to, when its bank rotates refresh tokens.
+	chain string
 }
 
 type refreshToken struct {
@@ -84,6 +86,9 @@ type refreshToken struct {
 	// used marks a rotated-away token (Paymob); revoked marks RevokeRefreshTokens.
 	used    bool
 	revoked bool
+	// chain names the grant the token descends from: rotation keeps it, a primary grant
+	// starts a new one. Reuse detection revokes a whole chain.
+	chain string
 }
 
 func (rt *refreshToken) usable() bool { return !rt.used && !rt.revoked }
@@ -109,6 +114,17 @@ type bank struct {
 	issued        map[providers.GrantType]int
 	accessTokens  map[string]*accessToken
 	refreshTokens map[string]*refreshToken
+
+	// reusedRefreshTokens counts spent (rotated-away) refresh tokens sent again.
+	reusedRefreshTokens int
+	// revokeRefreshToken is Keycloak's realm setting of that name: refresh tokens rotate
+	// and a reused one revokes its whole chain (RFC 9700 §4.14.2).
+	revokeRefreshToken bool
+	// answerDelay holds each answer back after the call is decided, so that a client
+	// killed meanwhile leaves the bank having acted on a call it never heard back from.
+	answerDelay   time.Duration
+	callsInFlight int
+	fault         Fault
 
 	unavailable       bool
 	rateLimitedFor    time.Duration
@@ -210,11 +226,18 @@ func (s *Server) handler(b *bank) http.Handler {
 		body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 
 		s.mu.Lock()
+		b.callsInFlight++
 		rep := s.decide(b, r, body, readErr)
 		rep.call.At = s.now()
 		rep.call.Status = rep.status
 		b.calls = append(b.calls, rep.call)
+		delay, fault := b.answerDelay, b.fault
 		s.mu.Unlock()
+		defer s.callAnswered(b)
+		time.Sleep(delay)
+		if writeSpoiled(w, r, fault, rep) {
+			return
+		}
 
 		if s.logf != nil {
 			c := rep.call
@@ -241,6 +264,11 @@ func (s *Server) decide(b *bank, r *http.Request, body []byte, readErr error) re
 		return reply{status: http.StatusRequestEntityTooLarge,
 			body: map[string]string{"error": "invalid_request", "error_description": "request body too large"},
 			call: Call{Error: "invalid_request", Reason: "request body too large"}}
+	}
+	if rep, ok := b.fault.answerInsteadOfBank(body); ok {
+		return rep
+	}
+	switch {
 	case b.unavailable:
 		return reply{status: http.StatusServiceUnavailable,
 			html: "<html><body><h1>503 Service Unavailable</h1>No server is available to handle this request.</body></html>",
@@ -303,15 +331,20 @@ func (b *bank) recordAccessToken(s *Server, grant providers.GrantType, access st
 	b.accessTokens[access] = &accessToken{expiresAt: s.now().Add(b.lifetime)}
 }
 
+// newRefreshToken issues a refresh token that starts a grant chain of its own.
 func (b *bank) newRefreshToken(clientID, username, scope string) string {
 	rt := newOpaqueToken(b.slug + "-rt")
-	b.refreshTokens[rt] = &refreshToken{clientID: clientID, username: username, scope: scope}
+	b.refreshTokens[rt] = &refreshToken{clientID: clientID, username: username, scope: scope, chain: rt}
 	return rt
 }
 
-// lookupRefreshToken returns the usable refresh token issued to clientID, or nil.
+// lookupRefreshToken returns the usable refresh token issued to clientID, or nil. A spent
+// one sent again is counted as a reuse, and handled as the bank's reuse detection says.
 func (b *bank) lookupRefreshToken(token, clientID string) *refreshToken {
 	rt, ok := b.refreshTokens[token]
+	if ok && rt.used && rt.clientID == clientID {
+		b.noteReuse(rt)
+	}
 	if !ok || !rt.usable() || rt.clientID != clientID {
 		return nil
 	}

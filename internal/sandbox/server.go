@@ -58,6 +58,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	banks map[providers.Name]*bank
+	tls   tlsFaults
 }
 
 // Start serves on 127.0.0.1 at a free port.
@@ -74,6 +75,7 @@ func StartOn(addr string, opts Options) (*Server, error) {
 		return nil, err
 	}
 
+	s.tls = tlsFaults{serving: serverCert, faulty: map[TLSFault]tls.Certificate{}, conns: map[net.Conn]bool{}}
 	s.banks = newBanks(opts.Lifetimes)
 	if err := s.registerFAPIClients(); err != nil {
 		return nil, err
@@ -99,14 +101,15 @@ func StartOn(addr string, opts Options) (*Server, error) {
 	s.httpServer = &http.Server{
 		Handler: mux,
 		TLSConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{serverCert},
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: s.certificate,
 			// Verified if given; RAKBANK partner's handler demands one.
 			ClientAuth: tls.VerifyClientCertIfGiven,
 			ClientCAs:  s.ca.Pool(),
 		},
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          errorLog,
+		ConnState:         s.trackConnection,
 	}
 	go func() {
 		defer close(s.done)

@@ -11,6 +11,10 @@ SHELL = /usr/bin/env bash -o pipefail
 
 GOBIN ?= $(shell go env GOPATH)/bin
 
+# make test records how long each step took (hack/timed.sh) and prints the table at the end.
+TIMED = hack/timed.sh
+STEP_TIMES_FILE = $(CURDIR)/bin/step-times.txt
+
 .PHONY: all
 all: build
 
@@ -40,19 +44,26 @@ fmt: ## Run go fmt against code.
 
 .PHONY: vet
 vet: ## Run go vet against code.
-	go vet ./...
+	$(TIMED) vet go vet ./...
 
 .PHONY: verify
 verify: controller-gen ## Fail when generated files are stale or code is not gofmt-clean.
-	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
+	$(TIMED) verify-generated env CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted (run make fmt)"; exit 1; fi
 
 .PHONY: test
-test: test-prerequisites setup-envtest ## Run all tests against a local control plane (built once, then cached in ./bin).
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" go test ./... -coverprofile cover.out -timeout 12m
-	$(MAKE) --no-print-directory demo DEMO_FLAGS="--duration=45s --require-refreshes"
-	go test ./internal/providers -run='^$$' -fuzz=FuzzParseTokenResponse -fuzztime=$(FUZZ_EXECS_IN_TEST)
+test: export STEP_TIMES = $(STEP_TIMES_FILE)
+test: step-times-reset test-prerequisites setup-envtest ## Run all tests against a local control plane (built once, then cached in ./bin).
+	@{ KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" \
+	  $(TIMED) go-test go test ./... -coverprofile cover.out -timeout 12m \
+	  && $(MAKE) --no-print-directory demo DEMO_FLAGS="--duration=45s --require-refreshes" \
+	  && $(TIMED) fuzz go test ./internal/providers -run='^$$' -fuzz=FuzzParseTokenResponse -fuzztime=$(FUZZ_EXECS_IN_TEST); \
+	} ; code=$$?; hack/step-times.sh "$(STEP_TIMES)" "make test: where the time went"; exit $$code
+
+.PHONY: step-times-reset
+step-times-reset:
+	@mkdir -p $(dir $(STEP_TIMES_FILE)) && rm -f $(STEP_TIMES_FILE)
 
 # The fuzz budget is a count of executions, not a duration. With a duration, Go 1.26's fuzz
 # coordinator can report a bare "context deadline exceeded" when a busy machine starves a
@@ -128,7 +139,7 @@ KUSTOMIZE_VERSION ?= v5.8.2
 
 .PHONY: setup-envtest
 setup-envtest: $(LOCALBIN) ## Build etcd and kube-apiserver from the Go module proxy into ./bin/k8s (first time: ~8 minutes).
-	@$(eval ENVTEST_ASSETS := $(shell K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/setup-envtest.sh $(LOCALBIN)))
+	@$(eval ENVTEST_ASSETS := $(shell K8S_VERSION=$(ENVTEST_K8S_VERSION) STEP_TIMES=$(STEP_TIMES) $(TIMED) control-plane hack/setup-envtest.sh $(LOCALBIN)))
 	@test -n "$(ENVTEST_ASSETS)" || { echo "setup-envtest failed"; exit 1; }
 	@echo "KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS)"
 
@@ -161,7 +172,7 @@ $(HELM): $(LOCALBIN)
 	set -e; \
 	echo "Downloading helm.sh/helm/v3/cmd/helm@$(HELM_VERSION) (building it takes about 2 minutes)"; \
 	rm -f "$(HELM)"; \
-	GOBIN="$(LOCALBIN)" go install -trimpath $(TOOL_GCFLAGS) -ldflags "-s -w $(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); \
+	STEP_TIMES=$(STEP_TIMES) $(TIMED) helm env GOBIN="$(LOCALBIN)" go install -trimpath $(TOOL_GCFLAGS) -ldflags "-s -w $(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); \
 	mv "$(LOCALBIN)/helm" "$(HELM)-$(HELM_VERSION)"; \
 	}; \
 	ln -sf "helm-$(HELM_VERSION)" "$(HELM)"
@@ -175,7 +186,7 @@ set -e; \
 package=$(2)@$(3) ;\
 echo "Downloading $${package}" ;\
 rm -f "$(1)" ;\
-GOBIN="$(LOCALBIN)" go install $(TOOL_GCFLAGS) -ldflags "-s -w" $${package} ;\
+$(TIMED) $$(basename "$(1)") env GOBIN="$(LOCALBIN)" go install $(TOOL_GCFLAGS) -ldflags "-s -w" $${package} ;\
 mv "$(LOCALBIN)/$$(basename "$(1)")" "$(1)-$(3)" ;\
 } ;\
 ln -sf "$$(basename "$(1)-$(3)")" "$(1)"
@@ -193,9 +204,9 @@ demo: setup-envtest ## Run the operator against a sandbox of five banks on a loc
 	@start=$$(date +%s); shell=$$$$; \
 	( while sleep 5; do kill -0 $$shell 2>/dev/null || exit 0; echo "demo:   still building ($$(( $$(date +%s) - start ))s)..."; done ) & \
 	ticker=$$!; trap 'kill $$ticker 2>/dev/null' EXIT; \
-	go build -o bin/manager ./cmd; go build -o bin/demo ./cmd/demo; \
+	$(TIMED) demo-binaries sh -c 'go build -o bin/manager ./cmd && go build -o bin/demo ./cmd/demo'; \
 	echo "demo: built in $$(( $$(date +%s) - start ))s"
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" bin/demo $(DEMO_FLAGS)
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(TIMED) demo-run bin/demo $(DEMO_FLAGS)
 
 ##@ Packaging
 

@@ -18,10 +18,10 @@ sort -k2,2n -k3,3n "$file" | awk -v title="$title" '
         if (j < i && end[j] <= start[i] && (!prev || end[j] > end[prev])) prev = j
     }
     printf "%s (%ds in all; * marks the critical path):\n", title, end[last] - t0
-    printf "  %-28s %7s %7s\n", "step", "start", "took"
+    printf "  %-31s %7s %7s\n", "step", "start", "took"
     for (i = 1; i <= n; i++) {
       if (end[i] - start[i] < 1 && !code[i]) continue
-      printf "  %-28s %6ds %6ds %s%s\n", name[i], start[i] - t0, end[i] - start[i], \
+      printf "  %-31s %6ds %6ds %s%s\n", name[i], start[i] - t0, end[i] - start[i], \
         critical[i] ? "*" : " ", code[i] ? " FAILED (exit " code[i] ")" : ""
     }
   }'

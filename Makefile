@@ -250,7 +250,10 @@ control-plane-after-demo-binaries: demo-binaries
 .PHONY: demo-binaries
 demo-binaries: ## Build bin/manager (./cmd) and bin/demo (./cmd/demo).
 	@echo "demo: building bin/manager and bin/demo (a few minutes on a cold Go build cache)"
-	@$(TIMED) demo-binaries sh -c 'go build -o bin/manager ./cmd && go build -o bin/demo ./cmd/demo'
+	@start=$$(date +%s); \
+	( while sleep 30; do echo "demo:   still building bin/manager and bin/demo ($$(( $$(date +%s) - start ))s so far)..."; done ) & \
+	ticker=$$!; trap 'kill $$ticker 2>/dev/null' EXIT; \
+	$(TIMED) demo-binaries sh -c 'go build -o bin/manager ./cmd && go build -o bin/demo ./cmd/demo'
 
 ##@ Packaging
 

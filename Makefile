@@ -13,6 +13,20 @@ SHELL = /usr/bin/env bash -o pipefail
 
 GOBIN ?= $(shell go env GOPATH)/bin
 
+# Every go command run from here (builds, vet, tests, the scripts' go run) uses the flags
+# kube-apiserver is built with (hack/setup-envtest.sh). Flags are part of each package's
+# build-cache key: with the same flags, cgo setting and module versions
+# (hack/check-shared-versions.sh), the ~700 k8s.io and other packages the project shares with
+# kube-apiserver are compiled once on a fresh machine, not twice. No cgo and -trimpath, as in
+# the image (Dockerfile); no DWARF, which nobody reads here.
+GO_BUILD_FLAGS ?= -trimpath -gcflags=all=-dwarf=false
+export GOFLAGS := $(strip $(filter-out $(GO_BUILD_FLAGS),$(GOFLAGS)) $(GO_BUILD_FLAGS))
+export CGO_ENABLED ?= 0
+
+# make test records how long each step took (hack/timed.sh) and prints the table at the end.
+TIMED = hack/timed.sh
+STEP_TIMES_FILE = $(CURDIR)/bin/step-times.txt
+
 .PHONY: all
 all: build
 
@@ -42,20 +56,27 @@ fmt: ## Run go fmt against code.
 
 .PHONY: vet
 vet: ## Run go vet against code.
-	go vet ./...
+	$(TIMED) vet go vet ./...
 
 .PHONY: verify
 verify: controller-gen ## Fail when generated files are stale or code is not gofmt-clean.
-	CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
+	$(TIMED) verify-generated env CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
+	$(TIMED) check-shared-versions hack/check-shared-versions.sh
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted (run make fmt)"; exit 1; fi
 
 .PHONY: test
-test: test-prerequisites setup-envtest ## Run all tests against a local control plane (built once, then cached in ./bin).
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" go test ./... -coverprofile cover.out -timeout 12m
-	$(MAKE) --no-print-directory demo DEMO_FLAGS="--duration=45s --require-refreshes"
-	$(MAKE) --no-print-directory chaos CHAOS_FLAGS=--short
-	go test ./internal/providers -run='^$$' -fuzz=FuzzParseTokenResponse -fuzztime=$(FUZZ_EXECS_IN_TEST)
+test: export STEP_TIMES = $(STEP_TIMES_FILE)
+test: step-times-reset test-prerequisites setup-envtest ## Run all tests against a local control plane (built once, then cached in ./bin).
+	@{ KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" KUSTOMIZE="$(KUSTOMIZE)" \
+	  $(TIMED) go-test go test ./... -coverprofile cover.out -timeout 12m \
+	  && $(MAKE) --no-print-directory demo DEMO_FLAGS="--duration=45s --require-refreshes" \
+	  && $(MAKE) --no-print-directory chaos CHAOS_FLAGS=--short; \
+	} ; code=$$?; hack/step-times.sh "$(STEP_TIMES)" "make test: where the time went"; exit $$code
+
+.PHONY: step-times-reset
+step-times-reset:
+	@mkdir -p $(dir $(STEP_TIMES_FILE)) && rm -f $(STEP_TIMES_FILE)
 
 # The fuzz budget is a count of executions, not a duration. With a duration, Go 1.26's fuzz
 # coordinator can report a bare "context deadline exceeded" when a busy machine starves a
@@ -64,15 +85,28 @@ test: test-prerequisites setup-envtest ## Run all tests against a local control 
 FUZZ_EXECS_IN_TEST ?= 30000x
 FUZZTIME ?= 200000x
 
+# make test fuzzes beside the control-plane build: the fuzz test needs no cluster.
+.PHONY: fuzz-in-test
+fuzz-in-test:
+	@$(TIMED) fuzz go test ./internal/providers -run='^$$' -fuzz=FuzzParseTokenResponse -fuzztime=$(FUZZ_EXECS_IN_TEST)
+
 .PHONY: fuzz
 fuzz: ## Fuzz the token-response parser longer than make test does (FUZZTIME=1000000x for more).
 	go test ./internal/providers -run='^$$' -fuzz=FuzzParseTokenResponse -fuzztime=$(FUZZTIME)
 
-# On a fresh machine the control plane, the tools and the Go build cache are built together:
-# one build alone leaves a core idle much of the time (downloads, links, large single packages).
+# On a fresh machine the tools, etcd, the fuzz test (which compiles its own, instrumented copy
+# of what it imports) and the Go build cache are built together: one build alone leaves a core
+# idle much of the time (downloads, links, large single packages). kube-apiserver waits for
+# vet instead: the two share ~700 packages, which two concurrent go commands would both
+# compile; one after the other, the second finds them in the build cache.
 .PHONY: test-prerequisites
 test-prerequisites:
-	@$(MAKE) --no-print-directory -j3 --output-sync=line verify vet setup-envtest helm kustomize
+	@$(MAKE) --no-print-directory -j4 --output-sync=line \
+	  control-plane-after-vet download-control-plane-modules verify etcd kustomize fuzz-in-test
+
+.PHONY: control-plane-after-vet
+control-plane-after-vet: vet
+	@$(MAKE) --no-print-directory setup-envtest
 
 ##@ Build
 
@@ -131,9 +165,19 @@ KUSTOMIZE_VERSION ?= v5.8.2
 
 .PHONY: setup-envtest
 setup-envtest: $(LOCALBIN) ## Build etcd and kube-apiserver from the Go module proxy into ./bin/k8s (first time: ~8 minutes).
-	@$(eval ENVTEST_ASSETS := $(shell K8S_VERSION=$(ENVTEST_K8S_VERSION) hack/setup-envtest.sh $(LOCALBIN)))
+	@$(eval ENVTEST_ASSETS := $(shell K8S_VERSION=$(ENVTEST_K8S_VERSION) GO_BUILD_FLAGS="$(GO_BUILD_FLAGS)" CGO_ENABLED=$(CGO_ENABLED) STEP_TIMES=$(STEP_TIMES) \
+	  $(TIMED) control-plane hack/setup-envtest.sh $(LOCALBIN)))
 	@test -n "$(ENVTEST_ASSETS)" || { echo "setup-envtest failed"; exit 1; }
 	@echo "KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS)"
+
+.PHONY: etcd
+etcd: $(LOCALBIN) ## Build only etcd into ./bin/k8s (setup-envtest builds it too).
+	@K8S_VERSION=$(ENVTEST_K8S_VERSION) GO_BUILD_FLAGS="$(GO_BUILD_FLAGS)" ETCD_ONLY=1 $(TIMED) etcd hack/setup-envtest.sh $(LOCALBIN) >/dev/null
+
+# The control plane's modules are fetched while vet builds, so that its build starts compiling at once.
+.PHONY: download-control-plane-modules
+download-control-plane-modules:
+	@cd hack/controlplane && $(abspath $(TIMED)) download-control-plane-modules go mod download
 
 .PHONY: controller-gen
 controller-gen: $(CONTROLLER_GEN) ## Install controller-gen into ./bin.
@@ -146,8 +190,10 @@ $(KUSTOMIZE): $(LOCALBIN)
 	$(call go-install-tool,$(KUSTOMIZE),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
 
 HELM ?= $(LOCALBIN)/helm
-# helm v3.22.0 is the newest v3 whose go.mod asks for no more than Go 1.26 (go 1.26.0).
-HELM_VERSION ?= v3.22.0
+# The tests render and lint the chart with Helm's packages at the version go.mod requires
+# (helm v3.22.0: the newest v3 whose go.mod asks for no more than Go 1.26); the CLI that
+# helm-lint and helm-template use is built from the same version.
+HELM_VERSION ?= $(shell awk '$$1 == "helm.sh/helm/v3" { print $$2 }' go.mod)
 # The ldflags are those of helm's own release build. Without them helm reports no version and
 # assumes Kubernetes 1.20 for .Capabilities, kubeVersion checks and its deprecation lint.
 # HELM_K8S_MINOR is the minor of the k8s.io modules that helm version builds with.
@@ -164,7 +210,7 @@ $(HELM): $(LOCALBIN)
 	set -e; \
 	echo "Downloading helm.sh/helm/v3/cmd/helm@$(HELM_VERSION) (building it takes about 2 minutes)"; \
 	rm -f "$(HELM)"; \
-	GOBIN="$(LOCALBIN)" go install -trimpath $(TOOL_GCFLAGS) -ldflags "-s -w $(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); \
+	STEP_TIMES=$(STEP_TIMES) $(TIMED) helm env GOBIN="$(LOCALBIN)" go install -trimpath $(TOOL_GCFLAGS) -ldflags "-s -w $(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); \
 	mv "$(LOCALBIN)/helm" "$(HELM)-$(HELM_VERSION)"; \
 	}; \
 	ln -sf "helm-$(HELM_VERSION)" "$(HELM)"
@@ -178,7 +224,7 @@ set -e; \
 package=$(2)@$(3) ;\
 echo "Downloading $${package}" ;\
 rm -f "$(1)" ;\
-GOBIN="$(LOCALBIN)" go install $(TOOL_GCFLAGS) -ldflags "-s -w" $${package} ;\
+$(TIMED) $$(basename "$(1)") env GOBIN="$(LOCALBIN)" go install $(TOOL_GCFLAGS) -ldflags "-s -w" $${package} ;\
 mv "$(LOCALBIN)/$$(basename "$(1)")" "$(1)-$(3)" ;\
 } ;\
 ln -sf "$$(basename "$(1)-$(3)")" "$(1)"
@@ -191,14 +237,26 @@ endef
 DEMO_FLAGS ?=
 
 .PHONY: demo
-demo: setup-envtest ## Run the operator against a sandbox of five banks on a local control plane (DEMO_FLAGS="--duration=0": until Ctrl-C).
-	@echo "demo: building bin/manager (./cmd) and bin/demo (./cmd/demo); a cold Go build cache takes a few minutes"
-	@start=$$(date +%s); shell=$$$$; \
-	( while sleep 5; do kill -0 $$shell 2>/dev/null || exit 0; echo "demo:   still building ($$(( $$(date +%s) - start ))s)..."; done ) & \
+demo: demo-prerequisites setup-envtest ## Run the operator against a sandbox of five banks on a local control plane (DEMO_FLAGS="--duration=0": until Ctrl-C).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(TIMED) demo-run bin/demo $(DEMO_FLAGS)
+
+# As in test-prerequisites: etcd beside the demo's binaries, kube-apiserver after them, so that
+# it finds the packages they share in the build cache.
+.PHONY: demo-prerequisites
+demo-prerequisites:
+	@$(MAKE) --no-print-directory -j3 --output-sync=line etcd download-control-plane-modules control-plane-after-demo-binaries
+
+.PHONY: control-plane-after-demo-binaries
+control-plane-after-demo-binaries: demo-binaries
+	@$(MAKE) --no-print-directory setup-envtest
+
+.PHONY: demo-binaries
+demo-binaries: ## Build bin/manager (./cmd) and bin/demo (./cmd/demo).
+	@echo "demo: building bin/manager and bin/demo (a few minutes on a cold Go build cache)"
+	@start=$$(date +%s); \
+	( while sleep 30; do echo "demo:   still building bin/manager and bin/demo ($$(( $$(date +%s) - start ))s so far)..."; done ) & \
 	ticker=$$!; trap 'kill $$ticker 2>/dev/null' EXIT; \
-	go build -o bin/manager ./cmd; go build -o bin/demo ./cmd/demo; \
-	echo "demo: built in $$(( $$(date +%s) - start ))s"
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" bin/demo $(DEMO_FLAGS)
+	$(TIMED) demo-binaries sh -c 'go build -o bin/manager ./cmd && go build -o bin/demo ./cmd/demo'
 
 ##@ Packaging
 
@@ -267,4 +325,4 @@ CHAOS_FLAGS ?=
 
 .PHONY: chaos
 chaos: setup-envtest ## Chaos run: 100 kill -9s during rotating refreshes, 20 leader kills, an apiserver outage (not the short run of make test).
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./test/chaos $(CHAOS_FLAGS)
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" $(TIMED) chaos go run ./test/chaos $(CHAOS_FLAGS)

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds the envtest control plane (etcd + kube-apiserver) from the Go module proxy,
 # because these machines cannot download setup-envtest's prebuilt binaries.
+# kube-apiserver is built from hack/controlplane, a committed module whose dependency versions
+# equal the project's (hack/check-shared-versions.sh), with the Makefile's build flags: the
+# k8s.io packages it compiles are then build-cache hits for go vet, go test and bin/manager.
 # The result is cached in the layout setup-envtest uses; a second run is a no-op.
 #
 # Usage: hack/setup-envtest.sh [BIN_DIR]      prints the assets directory on stdout.
@@ -9,6 +12,11 @@ set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-1.37.1}"      # the proxy served v1.37.0 and v1.37.1, refused v1.37.2
 ETCD_VERSION="${ETCD_VERSION:-3.6.6}"
+CONTROLPLANE_MODULE="$(cd "$(dirname "$0")" && pwd)/controlplane"
+# The Makefile passes its own; they must be the same everywhere, since flags are part of the
+# build-cache key of every package (-ldflags is not: it only changes the link).
+GO_BUILD_FLAGS="${GO_BUILD_FLAGS:--trimpath -gcflags=all=-dwarf=false}"
+export CGO_ENABLED="${CGO_ENABLED:-0}"
 BIN_DIR="${1:-$(cd "$(dirname "$0")/.." && pwd)/bin}"
 ASSETS="${BIN_DIR}/k8s/${K8S_VERSION}-$(go env GOOS)-$(go env GOARCH)"
 
@@ -34,69 +42,53 @@ if have_right_versions "$ASSETS"; then
 fi
 
 mkdir -p "$ASSETS"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
 start=$(date +%s)
 
-if ! "$ASSETS/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION}"; then
-  say "building etcd v${ETCD_VERSION} from the Go module proxy (about a minute on a cold cache)..."
-  mkdir -p "$WORK/etcd"
-  (
-    cd "$WORK/etcd"
-    go mod init envtest/etcd >/dev/null 2>&1
-    go get "go.etcd.io/etcd/server/v3@v${ETCD_VERSION}" >&2
-    CGO_ENABLED=0 go build -trimpath -gcflags=all=-dwarf=false -ldflags "-s -w" -o "$ASSETS/etcd" go.etcd.io/etcd/server/v3
-  )
+build_etcd() {
+  say "building etcd v${ETCD_VERSION} from hack/controlplane/etcd (about a minute on a cold cache)..."
+  grep -q "go.etcd.io/etcd/server/v3 v${ETCD_VERSION}\b" "$CONTROLPLANE_MODULE/etcd/go.mod" \
+    || { say "hack/controlplane/etcd/go.mod does not require go.etcd.io/etcd/server/v3 v${ETCD_VERSION}"; return 1; }
+  (cd "$CONTROLPLANE_MODULE/etcd" && go build ${GO_BUILD_FLAGS} -ldflags "-s -w" -o "$ASSETS/etcd" go.etcd.io/etcd/server/v3)
   say "etcd built after $(( $(date +%s) - start ))s"
+}
+
+etcd_build="" etcd_pid=""
+"$ASSETS/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION}" || etcd_build=yes
+if [ -n "${ETCD_ONLY:-}" ]; then
+  # make test builds etcd on its own, beside the project's first build (it shares nothing with it).
+  [ -z "$etcd_build" ] || build_etcd
+  exit 0
 fi
 
-if ! "$ASSETS/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes v${K8S_VERSION}"; then
-  say "building kube-apiserver v${K8S_VERSION} from the Go module proxy."
+build_kube_apiserver() {
+  say "building kube-apiserver v${K8S_VERSION} from hack/controlplane (a module pinned to the"
+  say "project's dependency versions, so the compiled k8s.io packages are shared with go test)."
   say "The first build takes about 7 minutes and 3 GB of memory on 2 cores; it is cached afterwards."
-  mkdir -p "$WORK/apiserver"
-  cd "$WORK/apiserver"
-  kmod_json="$(go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}")"
-  kmod_gomod="$(printf '%s' "$kmod_json" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p')"
-  staging_version="v0${K8S_VERSION#1}"
-  {
-    echo "module envtest/apiserver"
-    echo
-    echo "go 1.25"
-    echo
-    echo "require k8s.io/kubernetes v${K8S_VERSION}"
-    echo
-    # k8s.io/kubernetes replaces its staging modules with ./staging paths; a dependency's
-    # replace lines are ignored, so point each at the released module of the same version.
-    grep -E '^[[:space:]]*k8s.io/[^ ]+ => \./staging/' "$kmod_gomod" \
-      | awk -v v="$staging_version" '{print "replace " $1 " => " $1 " " v}'
-  } > go.mod
-  cat > main.go <<'GO'
-package main
-
-import (
-	"os"
-
-	"k8s.io/component-base/cli"
-	"k8s.io/kubernetes/cmd/kube-apiserver/app"
-)
-
-func main() {
-	os.Exit(cli.Run(app.NewAPIServerCommand()))
-}
-GO
-  go mod tidy >&2
+  local now pkg ldflags minor
   now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   pkg=k8s.io/component-base/version
   ldflags="-s -w -X ${pkg}.gitVersion=v${K8S_VERSION} -X ${pkg}.gitMajor=${K8S_VERSION%%.*}"
   minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
   ldflags="${ldflags} -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=${now}"
-  ( while sleep 30; do say "still building kube-apiserver ($(( $(date +%s) - start ))s so far)..."; done ) &
-  ticker=$!
-  # No debug information (-dwarf=false, -s -w): nobody debugs these binaries, and it saves
-  # about 6% of the build.
-  CGO_ENABLED=0 go build -trimpath -gcflags=all=-dwarf=false -ldflags "$ldflags" -o "$ASSETS/kube-apiserver" . || { kill $ticker; exit 1; }
-  kill $ticker 2>/dev/null || true
+  grep -q "k8s.io/kubernetes v${K8S_VERSION}\$" "$CONTROLPLANE_MODULE/go.mod" \
+    || { say "hack/controlplane/go.mod does not require k8s.io/kubernetes v${K8S_VERSION}"; return 1; }
+  # The same flags as every other build of the Makefile (GO_BUILD_FLAGS), so that the
+  # packages compiled here are build-cache hits for go vet, go test and bin/manager.
+  (cd "$CONTROLPLANE_MODULE" && go build ${GO_BUILD_FLAGS} -ldflags "$ldflags" -o "$ASSETS/kube-apiserver" ./kube-apiserver)
   say "kube-apiserver built after $(( $(date +%s) - start ))s"
+}
+
+if ! "$ASSETS/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes v${K8S_VERSION}"; then
+  ( while sleep 30; do say "still building the control plane ($(( $(date +%s) - start ))s so far)..."; done ) &
+  ticker=$!
+  # etcd shares no compiled package with kube-apiserver (different grpc, otel, x/*), so it
+  # builds beside it rather than before it.
+  [ -z "$etcd_build" ] || { build_etcd & etcd_pid=$!; }
+  build_kube_apiserver || { kill $ticker; exit 1; }
+  [ -z "$etcd_pid" ] || wait "$etcd_pid" || { kill $ticker; exit 1; }
+  kill $ticker 2>/dev/null || true
+elif [ -n "$etcd_build" ]; then
+  build_etcd
 fi
 
 if [ ! -x "$ASSETS/kubectl" ]; then

@@ -119,15 +119,6 @@ func kustomizeBuild(t *testing.T, dir string) []byte {
 	return run(t, tool(t, "KUSTOMIZE", "kustomize"), "build", dir)
 }
 
-func helmTemplate(t *testing.T, setValues ...string) []byte {
-	t.Helper()
-	args := []string{"template", helmRelease, chartDir, "--namespace", operatorNamespace}
-	for _, v := range setValues {
-		args = append(args, "--set", v)
-	}
-	return run(t, tool(t, "HELM", "helm"), args...)
-}
-
 func readRepoFile(t *testing.T, path string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(repoRoot, path))

@@ -159,7 +159,7 @@ func tlsFailureCases(p *pki) []errorMatrixCase {
 	json := http.Header{"Content-Type": {"application/json"}}
 	return []errorMatrixCase{
 		{name: "a certificate from an unknown CA", cert: &p.otherCA, handler: reply(200, json, `{}`),
-			wantClass: providers.ClassConfiguration, wantReason: providers.ReasonTLSError, wantText: "unknown authority"},
+			wantClass: providers.ClassTransient, wantReason: providers.ReasonTLSError, wantText: "unknown authority"},
 		{name: "an expired certificate", cert: &p.expired, handler: reply(200, json, `{}`),
 			wantClass: providers.ClassTransient, wantReason: providers.ReasonTLSError, wantText: "expired"},
 		{name: "a certificate for another host", cert: &p.wrongHost, handler: reply(200, json, `{}`),

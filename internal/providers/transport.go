@@ -168,7 +168,10 @@ func (c *call) transportFailure(err error, timeout time.Duration, m masker) *Err
 	case errors.Is(err, context.Canceled):
 		return e(ClassTransient, ReasonEndpointUnreachable, "the call was canceled")
 	case errors.As(err, &unknownAuthority):
-		return e(ClassConfiguration, ReasonTLSError, "the server certificate is signed by an unknown authority; set the CA bundle")
+		// Transient, not Configuration: a wrong CA bundle is fixed by the user (a change that
+		// is retried at once), but a bank that rotated to a new chain fixes it on its own,
+		// and the held token must not expire for want of a retry (make chaos, unknown CA).
+		return e(ClassTransient, ReasonTLSError, "the server certificate is signed by an unknown authority; set the CA bundle")
 	case errors.As(err, &hostname):
 		return e(ClassConfiguration, ReasonTLSError, "the server certificate is not valid for this host")
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:

@@ -148,13 +148,19 @@ type failureCase struct {
 	wantInMessage  []string
 }
 
-func failureCases() []failureCase {
-	primary := Request{
+// classifyRequests are a password login and a refresh whose secrets must never reach a message.
+func classifyRequests() (primary, refreshing Request) {
+	primary = Request{
 		Provider: Paymob, TokenEndpoint: "https://bank.example/o/token/?api_key=leak",
 		Credentials: Credentials{ClientID: "client", ClientSecret: classifySecret, Username: "user", Password: classifyPassword},
 	}
-	refreshing := primary
+	refreshing = primary
 	refreshing.RefreshToken = classifyRefresh
+	return primary, refreshing
+}
+
+func failureCases() []failureCase {
+	primary, refreshing := classifyRequests()
 	retryDate := testNow.Add(90 * time.Second).Format(http.TimeFormat)
 
 	return []failureCase{

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -59,20 +60,7 @@ func serveBanfico(s *Server, b *bank, call *formCall) reply {
 		return call.refuseGrant(b)
 	}
 
-	now, lifetime := s.now(), b.lifetime
-	access, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-		"exp":           now.Add(lifetime).Unix(),
-		"iat":           now.Unix(),
-		"jti":           uuid.NewString(),
-		"iss":           banficoIssuer,
-		"aud":           client.id,
-		"sub":           "service-account-" + client.id,
-		"typ":           "Bearer",
-		"azp":           client.id,
-		"scope":         scope,
-		"clientId":      client.id,
-		"session_state": uuid.NewString(),
-	}).SignedString(s.jwtKey)
+	access, err := s.banficoAccessToken(client.id, scope, b.lifetime)
 	if err != nil {
 		return fail(http.StatusInternalServerError, "server_error", "cannot sign token")
 	}
@@ -83,7 +71,7 @@ func serveBanfico(s *Server, b *bank, call *formCall) reply {
 
 	resp := map[string]any{
 		"access_token":       access,
-		"expires_in":         seconds(lifetime),
+		"expires_in":         seconds(b.lifetime),
 		"refresh_expires_in": 0,
 		"token_type":         "Bearer",
 		"not-before-policy":  0,
@@ -94,6 +82,24 @@ func serveBanfico(s *Server, b *bank, call *formCall) reply {
 		resp["refresh_token"] = refresh
 	}
 	return reply{status: http.StatusOK, body: resp}.withCall(grant, client.method)
+}
+
+// banficoAccessToken is a Keycloak service-account access token: an RS256 JWT.
+func (s *Server) banficoAccessToken(clientID, scope string, lifetime time.Duration) (string, error) {
+	now := s.now()
+	return jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"exp":           now.Add(lifetime).Unix(),
+		"iat":           now.Unix(),
+		"jti":           uuid.NewString(),
+		"iss":           banficoIssuer,
+		"aud":           clientID,
+		"sub":           "service-account-" + clientID,
+		"typ":           "Bearer",
+		"azp":           clientID,
+		"scope":         scope,
+		"clientId":      clientID,
+		"session_state": uuid.NewString(),
+	}).SignedString(s.jwtKey)
 }
 
 // BanficoPublicKey verifies Banfico access tokens (RS256), for tests that check them.

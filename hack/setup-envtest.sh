@@ -22,11 +22,21 @@ ASSETS="${BIN_DIR}/k8s/${K8S_VERSION}-$(go env GOOS)-$(go env GOARCH)"
 
 say() { echo "setup-envtest: $*" >&2; }
 
+# reports BINARY PATTERN [GREP_FLAGS]: whether `BINARY --version` prints a line matching
+# PATTERN. The output is read whole before grep looks at it: with pipefail, `etcd --version
+# | grep -q` fails whenever grep stops reading before etcd has written its last line (etcd
+# dies of SIGPIPE), which made a second make test refuse good binaries now and then.
+reports() {
+  local out
+  out="$("$1" --version 2>/dev/null)" || return 1
+  grep -q ${3:-} -- "$2" <<<"$out"
+}
+
 have_right_versions() {
   local dir="$1"
   [ -x "$dir/etcd" ] && [ -x "$dir/kube-apiserver" ] && [ -x "$dir/kubectl" ] || return 1
-  "$dir/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes v${K8S_VERSION}" || return 1
-  "$dir/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION}" || return 1
+  reports "$dir/kube-apiserver" "Kubernetes v${K8S_VERSION}" -x || return 1
+  reports "$dir/etcd" "etcd Version: ${ETCD_VERSION}" || return 1
 }
 
 if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ "${KUBEBUILDER_ASSETS}" != "${ASSETS}" ] \
@@ -53,7 +63,7 @@ build_etcd() {
 }
 
 etcd_build="" etcd_pid=""
-"$ASSETS/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION}" || etcd_build=yes
+reports "$ASSETS/etcd" "etcd Version: ${ETCD_VERSION}" || etcd_build=yes
 if [ -n "${ETCD_ONLY:-}" ]; then
   # make test builds etcd on its own, beside the project's first build (it shares nothing with it).
   [ -z "$etcd_build" ] || build_etcd
@@ -78,7 +88,7 @@ build_kube_apiserver() {
   say "kube-apiserver built after $(( $(date +%s) - start ))s"
 }
 
-if ! "$ASSETS/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes v${K8S_VERSION}"; then
+if ! reports "$ASSETS/kube-apiserver" "Kubernetes v${K8S_VERSION}" -x; then
   ( while sleep 30; do say "still building the control plane ($(( $(date +%s) - start ))s so far)..."; done ) &
   ticker=$!
   # etcd shares no compiled package with kube-apiserver (different grpc, otel, x/*), so it

@@ -68,12 +68,15 @@ func (a *apiserverOutage) run(ctx context.Context) (outageResult, []string) {
 	logf("apiserver outage: kube-apiserver stopped for %s", a.duration)
 	sleep(ctx, a.duration)
 	callsDuring := a.tokenCalls()
+	// Counted before the start: the manager may renew while StartAPIServer still waits for
+	// readiness, and a renewal counted in the baseline would never be seen.
+	issuedBefore := a.issuedCounts()
+	backAt := time.Now()
 	if err := a.w.cp.StartAPIServer(); err != nil {
 		return result, []string{"apiserver outage: starting kube-apiserver again: " + err.Error()}
 	}
-	backAt := time.Now()
 	logf("apiserver outage: kube-apiserver is back; waiting up to %s for every token to be renewed", outageRecovery)
-	renewed := a.waitRenewals(ctx, backAt)
+	renewed := a.waitRenewals(ctx, backAt, issuedBefore)
 	sleep(ctx, time.Second) // the watch reads the renewed Secrets
 	for _, btr := range a.set.requests {
 		b := providers.Name(btr.Spec.Provider)
@@ -138,12 +141,19 @@ func (a *apiserverOutage) tokenCalls() map[providers.Name]int {
 
 // waitRenewals waits until each bank issued a token after the apiserver came back, and
 // says how long after that each did; a bank missing from the answer renewed nothing.
-func (a *apiserverOutage) waitRenewals(ctx context.Context, backAt time.Time) map[providers.Name]time.Duration {
+// issuedCounts are the tokens each rotating bank has issued so far.
+func (a *apiserverOutage) issuedCounts() map[providers.Name]int {
 	issued := map[providers.Name]int{}
 	for _, b := range rotatingBanks {
 		c := countsAt(a.w, b)
 		issued[b] = c.refreshes + c.primaryGrants
 	}
+	return issued
+}
+
+// waitRenewals waits for each rotating bank to issue a token beyond issued, and says how
+// long after backAt (when the apiserver was being started again) it came.
+func (a *apiserverOutage) waitRenewals(ctx context.Context, backAt time.Time, issued map[providers.Name]int) map[providers.Name]time.Duration {
 	renewed := map[providers.Name]time.Duration{}
 	for time.Since(backAt) < outageRecovery && len(renewed) < len(rotatingBanks) && ctx.Err() == nil {
 		for _, b := range rotatingBanks {

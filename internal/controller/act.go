@@ -2,19 +2,17 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
-	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
 // act carries out a decision and returns what it did. It writes the owned Secrets, never
 // status, and leaves the gathered snapshot as it was read.
 func (r *BankTokenRequestReconciler) act(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, d decision) outcome {
-	o := outcome{held: g.Held, why: d, requestHash: g.RequestHash}
+	o := outcome{held: g.Held, why: d, requestHash: g.RequestHash, clientCertificate: g.ClientCertificate}
 	switch d.action {
 	case actReportProblem:
 		o.kind, o.problem = outcomeInputProblem, g.Problem
@@ -84,14 +82,4 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 	}
 	o.kind, o.held = outcomeIssued, held
 	return o
-}
-
-// asFailure returns the classified failure of a token call. Any other error (a fetcher
-// that is not the providers client) is taken as transient and as having reached the bank.
-func asFailure(err error) *providers.Error {
-	var perr *providers.Error
-	if errors.As(err, &perr) {
-		return perr
-	}
-	return &providers.Error{Class: providers.ClassTransient, Reason: providers.ReasonInvalidResponse, Message: err.Error()}
 }

@@ -102,7 +102,7 @@ func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Req
 			RequestHash: g.RequestHash, Now: now, PropagationDelay: r.SecretPropagationDelay}, g.Problem))
 	}
 	report(btr, o, now, r.SecretPropagationDelay)
-	r.emitEvents(btr, o, original.Status.FailedAttempts)
+	r.emitEvents(btr, o, &original.Status)
 	if !equality.Semantic.DeepEqual(original.Status, btr.Status) {
 		o.err = errors.Join(o.err, r.writeStatus(ctx, original, btr))
 	}

@@ -61,7 +61,7 @@ func TestClientCertificateStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if clientCertificateStatus([]byte("not PEM"), nil) != nil {
+	if clientCertificateStatus(firstCertificate([]byte("not PEM")), nil) != nil {
 		t.Error("a status for no certificate")
 	}
 	long := &heldToken{ExpiresAt: time.Now().Add(2 * time.Hour)}
@@ -70,7 +70,7 @@ func TestClientCertificateStatus(t *testing.T) {
 		held *heldToken
 		want bool
 	}{{nil, false}, {short, false}, {long, true}} {
-		status := clientCertificateStatus(certPEM, tc.held)
+		status := clientCertificateStatus(firstCertificate(certPEM), tc.held)
 		if status.ExpiresBeforeToken != tc.want || (status.Message != "") != tc.want || len(status.SHA256Fingerprint) != 95 {
 			t.Errorf("held %v: status %+v, want expiresBeforeToken %v", tc.held, status, tc.want)
 		}

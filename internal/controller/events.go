@@ -14,11 +14,19 @@ const (
 	eventIssueFailed          = "IssueFailed"
 	eventRecovered            = "Recovered"
 	eventRefreshTokenRejected = "RefreshTokenRejected"
+	// reasonClientCertificateExpiresBeforeToken: the client certificate expires before the
+	// token held; emitted when that first becomes true.
+	reasonClientCertificateExpiresBeforeToken = "ClientCertificateExpiresBeforeToken"
 )
 
-// emitEvents tells what changed, from the outcome and the status just reported:
-// failedBefore is the count of failed attempts before this reconcile.
-func (r *BankTokenRequestReconciler) emitEvents(btr *tokensv1alpha1.BankTokenRequest, o outcome, failedBefore int32) {
+// emitEvents tells what changed, from the outcome and the status just reported compared
+// with the status before this reconcile.
+func (r *BankTokenRequestReconciler) emitEvents(btr *tokensv1alpha1.BankTokenRequest, o outcome, before *tokensv1alpha1.BankTokenRequestStatus) {
+	failedBefore := before.FailedAttempts
+	if now := btr.Status.ClientCertificate; now != nil && now.ExpiresBeforeToken &&
+		(before.ClientCertificate == nil || !before.ClientCertificate.ExpiresBeforeToken) {
+		r.event(btr, corev1.EventTypeWarning, reasonClientCertificateExpiresBeforeToken, "CheckClientCertificate", "%s", now.Message)
+	}
 	if o.refreshTokenRejected {
 		r.event(btr, corev1.EventTypeNormal, eventRefreshTokenRejected, "Refresh",
 			"the bank rejected the refresh token; falling back to the %s grant", primaryGrant(&btr.Spec))

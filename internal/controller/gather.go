@@ -3,7 +3,6 @@ package controller
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -36,6 +35,9 @@ type gathered struct {
 
 	Credentials providers.Credentials
 	TLS         providers.TLSMaterial
+	// ClientCertificate is the client certificate read (the first of its chain), nil when
+	// none is configured or it cannot be parsed (the providers client then reports it).
+	ClientCertificate *x509.Certificate
 	// RequestHash fingerprints the spec fields that shape the request and the versions of
 	// the referenced objects (never their values).
 	RequestHash string
@@ -184,32 +186,13 @@ func (r *BankTokenRequestReconciler) readTLS(ctx context.Context, btr *tokensv1a
 		g.TLS.ClientCertificate = secret.Data[corev1.TLSCertKey]
 		g.TLS.ClientKey = providers.Secret(secret.Data[corev1.TLSPrivateKeyKey])
 		versions = append(versions, objectVersion("Secret", secret.Name, secret.UID, secret.ResourceVersion))
-		r.recordClientCertificate(btr, g)
+		g.ClientCertificate = firstCertificate(g.TLS.ClientCertificate)
 	}
 	return versions, nil
 }
 
-// recordClientCertificate writes what the client certificate just read is into status: the
-// fingerprint a bound token is bound to, its expiry, and a warning (status and, when it first
-// appears, an event) when it expires before the token held. It is recorded here, where the
-// certificate is read, because a certificate outliving its token is a fact about the inputs,
-// true whatever this reconcile goes on to do.
-func (r *BankTokenRequestReconciler) recordClientCertificate(btr *tokensv1alpha1.BankTokenRequest, g *gathered) {
-	previous := btr.Status.ClientCertificate
-	current := clientCertificateStatus(g.TLS.ClientCertificate, g.Held)
-	btr.Status.ClientCertificate = current
-	if current != nil && current.ExpiresBeforeToken && (previous == nil || !previous.ExpiresBeforeToken) && r.Recorder != nil {
-		r.Recorder.Eventf(btr, nil, corev1.EventTypeWarning, reasonClientCertificateExpiresBeforeToken, "CheckClientCertificate", "%s", current.Message)
-	}
-}
-
-// reasonClientCertificateExpiresBeforeToken is the event a client certificate that expires
-// before the token held raises.
-const reasonClientCertificateExpiresBeforeToken = "ClientCertificateExpiresBeforeToken"
-
-// clientCertificateStatus describes the first certificate of a PEM chain; nil when there is
-// none to read (the providers client then reports the certificate itself).
-func clientCertificateStatus(chainPEM []byte, held *heldToken) *tokensv1alpha1.ClientCertificateStatus {
+// firstCertificate parses the first certificate of a PEM chain; nil when there is none.
+func firstCertificate(chainPEM []byte) *x509.Certificate {
 	block, _ := pem.Decode(chainPEM)
 	if block == nil || block.Type != "CERTIFICATE" {
 		return nil
@@ -218,17 +201,7 @@ func clientCertificateStatus(chainPEM []byte, held *heldToken) *tokensv1alpha1.C
 	if err != nil {
 		return nil
 	}
-	sum := sha256.Sum256(cert.Raw)
-	status := &tokensv1alpha1.ClientCertificateStatus{
-		SHA256Fingerprint: strings.ReplaceAll(fmt.Sprintf("% X", sum), " ", ":"),
-		NotAfter:          &metav1.Time{Time: cert.NotAfter.UTC()},
-	}
-	if held != nil && cert.NotAfter.Before(held.ExpiresAt) {
-		status.ExpiresBeforeToken = true
-		status.Message = fmt.Sprintf("the client certificate expires at %s, before the token (%s): renew the certificate "+
-			"and update its Secret; the operator then obtains a new token with it at once", formatTime(cert.NotAfter), formatTime(held.ExpiresAt))
-	}
-	return status
+	return cert
 }
 
 // requiredSecret reads a referenced Secret; a missing one becomes the input problem

@@ -22,17 +22,11 @@ type credentialKeyNames struct {
 
 func credentialKeys(btr *tokensv1alpha1.BankTokenRequest) credentialKeyNames {
 	ref := btr.Spec.CredentialsSecretRef
-	orDefault := func(v, d string) string {
-		if v == "" {
-			return d
-		}
-		return v
-	}
 	return credentialKeyNames{
-		clientID:      orDefault(ref.ClientIDKey, tokensv1alpha1.DefaultClientIDKey),
-		clientSecret:  orDefault(ref.ClientSecretKey, tokensv1alpha1.DefaultClientSecretKey),
-		username:      orDefault(ref.UsernameKey, tokensv1alpha1.DefaultUsernameKey),
-		password:      orDefault(ref.PasswordKey, tokensv1alpha1.DefaultPasswordKey),
+		clientID:      cmp.Or(ref.ClientIDKey, tokensv1alpha1.DefaultClientIDKey),
+		clientSecret:  cmp.Or(ref.ClientSecretKey, tokensv1alpha1.DefaultClientSecretKey),
+		username:      cmp.Or(ref.UsernameKey, tokensv1alpha1.DefaultUsernameKey),
+		password:      cmp.Or(ref.PasswordKey, tokensv1alpha1.DefaultPasswordKey),
 		passwordGrant: primaryGrant(&btr.Spec) == providers.GrantPassword,
 		withoutSecret: !clientAuthentication(&btr.Spec).SendsClientSecret(),
 	}
@@ -81,8 +75,14 @@ func specOrDefault[T ~string](value T, provider tokensv1alpha1.Provider, presetD
 // refreshable says whether the provider's endpoint takes the refresh_token grant: a refresh
 // token is stored only where it can be used (RAKBANK's partner endpoint cannot).
 func refreshable(spec *tokensv1alpha1.BankTokenRequestSpec) bool {
-	preset, ok := providers.PresetFor(providers.Name(spec.Provider))
+	preset, ok := presetFor(spec)
 	return !ok || preset.SupportsRefresh
+}
+
+// presetFor is the preset of the spec's provider; false for a provider the operator does
+// not know (the CRD's enum makes that an old or hand-made object).
+func presetFor(spec *tokensv1alpha1.BankTokenRequestSpec) (providers.Preset, bool) {
+	return providers.PresetFor(providers.Name(spec.Provider))
 }
 
 func objectVersion(kind, name string, uid types.UID, resourceVersion string) string {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -31,7 +32,7 @@ func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1al
 	req := r.providerRequest(btr, g)
 	rts := &refreshTokenSecret{current: g.RefreshSecret}
 	rt, unusable := r.refreshTokenToSend(g, now)
-	if unusable != "" && unusable != "none is held" {
+	if unusable != "" {
 		logf.FromContext(ctx).Info("not sending the stored refresh token; using the primary grant", "why", unusable)
 	}
 	var got obtained
@@ -78,11 +79,12 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 		// its answer can stall the resource.
 		r.spent.add(rt)
 		return false, obtained{}
-	case !failure.MayHaveBeenProcessed():
-		// The bank never saw it: it is still good; take the mark back.
-		return true, obtained{failure: failure, storeErr: r.store(ctx, btr, rts, r.chainsKept(g), g.RequestHash, now)}
 	default:
-		r.spent.add(rt)
+		// A call the bank may have acted on spent the token; one it never saw did not. Either
+		// way the mark is taken back, and the store keeps only what is still good.
+		if failure.MayHaveBeenProcessed() {
+			r.spent.add(rt)
+		}
 		return true, obtained{failure: failure, storeErr: r.store(ctx, btr, rts, r.chainsKept(g), g.RequestHash, now)}
 	}
 }
@@ -101,6 +103,16 @@ func (r *BankTokenRequestReconciler) fetch(ctx context.Context, btr *tokensv1alp
 		return nil, asFailure(err)
 	}
 	return tok, nil
+}
+
+// asFailure returns the classified failure of a token call. Any other error (a fetcher
+// that is not the providers client) is taken as transient and as having reached the bank.
+func asFailure(err error) *providers.Error {
+	var perr *providers.Error
+	if errors.As(err, &perr) {
+		return perr
+	}
+	return &providers.Error{Class: providers.ClassTransient, Reason: providers.ReasonInvalidResponse, Message: err.Error()}
 }
 
 func (r *BankTokenRequestReconciler) providerRequest(btr *tokensv1alpha1.BankTokenRequest, g *gathered) providers.Request {

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"crypto/x509"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -55,6 +56,8 @@ type outcome struct {
 	waitUntil time.Time
 	// err is the apiserver error of outcomeAPIError.
 	err error
+	// clientCertificate is the client certificate the reconcile read, nil when none.
+	clientCertificate *x509.Certificate
 }
 
 // requeue says when to come back, from the outcome and the status just reported: at the

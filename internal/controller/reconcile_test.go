@@ -556,3 +556,11 @@ func TestReconcileRetriesAConflictingSecretWriteWithAFreshRead(t *testing.T) {
 	}
 	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
 }
+
+// An error that is not the providers client's own (another fetcher's) must count as a call
+// the bank may have processed: a refresh token sent in it is spent.
+func TestAnUnclassifiedFetchErrorCountsAsPossiblyProcessed(t *testing.T) {
+	if failure := asFailure(errors.New("an error from elsewhere")); !failure.MayHaveBeenProcessed() || failure.Class != providers.ClassTransient {
+		t.Fatalf("an unclassified error became %s, processed %v", failure.Class, failure.MayHaveBeenProcessed())
+	}
+}

@@ -55,6 +55,9 @@ type refreshChains struct {
 // at now, or none and why not ("" when there is simply none to send).
 func (r *BankTokenRequestReconciler) refreshTokenToSend(g *gathered, now time.Time) (providers.Secret, string) {
 	if !revokesOnRefresh(&g.Request.Spec) {
+		if g.RefreshToken.IsZero() {
+			return "", ""
+		}
 		if why := r.chainUnusable(g, g.RefreshToken); why != "" {
 			return "", why
 		}
@@ -130,7 +133,7 @@ func (r *BankTokenRequestReconciler) chainsKept(g *gathered) refreshChains {
 
 // revokesOnRefresh: the provider's refresh revokes the access token of the chain it spends.
 func revokesOnRefresh(spec *tokensv1alpha1.BankTokenRequestSpec) bool {
-	preset, ok := providers.PresetFor(providers.Name(spec.Provider))
+	preset, ok := presetFor(spec)
 	return ok && preset.RefreshRevokesAccessToken
 }
 

@@ -1,7 +1,10 @@
 package controller
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
 	"fmt"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,6 +23,10 @@ func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, prop
 		return
 	}
 	btr.Status.ObservedGeneration = btr.Generation
+	if o.kind != outcomeInputProblem {
+		// Judged against the token held after this reconcile, a new one included.
+		btr.Status.ClientCertificate = clientCertificateStatus(o.clientCertificate, o.held)
+	}
 	switch o.kind {
 	case outcomeInputProblem:
 		setInputProblem(btr, o.held, o.problem, now)
@@ -192,4 +199,23 @@ func setAbnormalTrue(btr *tokensv1alpha1.BankTokenRequest, conditionType, reason
 func isReadyReason(btr *tokensv1alpha1.BankTokenRequest, reason string) bool {
 	c := meta.FindStatusCondition(btr.Status.Conditions, tokensv1alpha1.ConditionReady)
 	return c != nil && c.Reason == reason && c.ObservedGeneration == btr.Generation
+}
+
+// clientCertificateStatus is what status says of the client certificate: the fingerprint a
+// bound token is bound to, its expiry, and a warning when it expires before the token held.
+func clientCertificateStatus(cert *x509.Certificate, held *heldToken) *tokensv1alpha1.ClientCertificateStatus {
+	if cert == nil {
+		return nil
+	}
+	sum := sha256.Sum256(cert.Raw)
+	status := &tokensv1alpha1.ClientCertificateStatus{
+		SHA256Fingerprint: strings.ReplaceAll(fmt.Sprintf("% X", sum), " ", ":"),
+		NotAfter:          &metav1.Time{Time: cert.NotAfter.UTC()},
+	}
+	if held != nil && cert.NotAfter.Before(held.ExpiresAt) {
+		status.ExpiresBeforeToken = true
+		status.Message = fmt.Sprintf("the client certificate expires at %s, before the token (%s): renew the certificate "+
+			"and update its Secret; the operator then obtains a new token with it at once", formatTime(cert.NotAfter), formatTime(held.ExpiresAt))
+	}
+	return status
 }

@@ -100,16 +100,6 @@ func (e *Error) MayHaveBeenProcessed() bool {
 	return true
 }
 
-// MayHaveBeenProcessed is (*Error).MayHaveBeenProcessed for any error of a failed call: an
-// error that is not an *Error may have been processed, as far as anyone can tell.
-func MayHaveBeenProcessed(err error) bool {
-	var pe *Error
-	if errors.As(err, &pe) {
-		return pe.MayHaveBeenProcessed()
-	}
-	return true
-}
-
 // ClassOf returns the class of err, or ClassTransient for an unclassified error.
 func ClassOf(err error) Class {
 	var pe *Error

@@ -155,17 +155,11 @@ func TestMayHaveBeenProcessed(t *testing.T) {
 			if got := pe.MayHaveBeenProcessed(); got != tc.want {
 				t.Errorf("MayHaveBeenProcessed() = %v, want %v (NotSent %v, %s %s: %s)", got, tc.want, pe.NotSent, pe.Class, pe.Reason, pe.Message)
 			}
-			if got := providers.MayHaveBeenProcessed(err); got != tc.want {
-				t.Errorf("providers.MayHaveBeenProcessed(err) = %v, want %v", got, tc.want)
-			}
 		})
 	}
 }
 
 func TestMayHaveBeenProcessedIsConservative(t *testing.T) {
-	if !providers.MayHaveBeenProcessed(errors.New("an error from elsewhere")) {
-		t.Error("an unclassified error must count as possibly processed")
-	}
 	if !(&providers.Error{Class: providers.ClassTransient, Reason: providers.ReasonTimeout}).MayHaveBeenProcessed() {
 		t.Error("an *Error that does not say it was not sent must count as possibly processed")
 	}

@@ -62,7 +62,7 @@ func keyIDNote(keyID string) string {
 
 // classify maps a failed answer to a class and a reason.
 func (c *call) classify(a answer, tr *tokenResponse, m masker, now time.Time) *Error {
-	what := fmt.Sprintf("%s token endpoint %s answered %d", c.preset.Name, redactURL(c.endpoint), a.status)
+	what := fmt.Sprintf("%s answered %d", c.where(), a.status)
 	if detail := describe(tr, a, m); detail != "" {
 		what += ": " + detail
 	}

@@ -102,26 +102,36 @@ func (c *Client) fetch(ctx context.Context, req Request) (*Token, *Error) {
 	if perr != nil {
 		return nil, perr
 	}
-	m := newMasker(req)
-	if call.signer != nil {
-		if call.assertion, perr = call.signer.sign(req.Credentials.ClientID, c.newAssertionID(), c.clock.Now()); perr != nil {
-			return nil, perr
-		}
-		m.add(call.assertion.Reveal())
-	}
-	ct, perr := c.transports.get(req.TLS)
+	a, m, perr := c.send(ctx, call, newMasker(req))
 	if perr != nil {
 		return nil, perr
 	}
+	return call.readAnswer(a, m, c.clock.Now())
+}
+
+// send makes the call's one HTTP request and reads the whole answer; m learns the client
+// assertion, so that a bank echoing it cannot leak it.
+func (c *Client) send(ctx context.Context, call *call, m masker) (answer, masker, *Error) {
+	if call.signer != nil {
+		var perr *Error
+		if call.assertion, perr = call.signer.sign(call.req.Credentials.ClientID, c.newAssertionID(), c.clock.Now()); perr != nil {
+			return answer{}, m, perr
+		}
+		m.add(call.assertion.Reveal())
+	}
+	ct, perr := c.transports.get(call.req.TLS)
+	if perr != nil {
+		return answer{}, m, perr
+	}
 	if !ct.clientCertNotAfter.IsZero() && c.clock.Now().After(ct.clientCertNotAfter) {
-		return nil, configError(ReasonInvalidTLSConfig, "the client certificate expired at %s", ct.clientCertNotAfter.UTC().Format(time.RFC3339))
+		return answer{}, m, configError(ReasonInvalidTLSConfig, "the client certificate expired at %s", ct.clientCertNotAfter.UTC().Format(time.RFC3339))
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	httpReq, perr := call.newHTTPRequest(ctx, c.newMessageID())
 	if perr != nil {
-		return nil, perr
+		return answer{}, m, perr
 	}
 	httpClient := &http.Client{
 		Transport: ct.transport,
@@ -130,23 +140,23 @@ func (c *Client) fetch(ctx context.Context, req Request) (*Token, *Error) {
 	}
 	resp, err := httpClient.Do(httpReq)
 	if err != nil {
-		return nil, call.transportFailure(err, c.timeout, m)
+		return answer{}, m, call.transportFailure(err, c.timeout, m)
 	}
 	defer resp.Body.Close()
 
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return nil, call.transportFailure(err, c.timeout, m)
+		return answer{}, m, call.transportFailure(err, c.timeout, m)
 	}
-	return call.readAnswer(answer{status: resp.StatusCode, header: resp.Header, body: body}, m, c.clock.Now())
+	return answer{status: resp.StatusCode, header: resp.Header, body: body}, m, nil
 }
 
 // readAnswer turns a complete answer into a token or a classified failure.
 func (c *call) readAnswer(a answer, m masker, now time.Time) (*Token, *Error) {
 	if len(a.body) > MaxResponseBytes {
 		return nil, newError(ClassTransient, ReasonResponseTooLarge, a.status,
-			"%s token endpoint %s answered %d with more than %d bytes; a token response is never that large",
-			c.preset.Name, redactURL(c.endpoint), a.status, MaxResponseBytes)
+			"%s answered %d with more than %d bytes; a token response is never that large",
+			c.where(), a.status, MaxResponseBytes)
 	}
 	if a.status < 200 || a.status > 299 {
 		return nil, c.failure(a, nil, m, now)
@@ -162,8 +172,8 @@ func (c *call) readAnswer(a answer, m masker, now time.Time) (*Token, *Error) {
 			what = describeBody(a)
 		}
 		return nil, newError(ClassTransient, ReasonInvalidResponse, a.status,
-			"%s token endpoint %s answered %d without a usable token: %s",
-			c.preset.Name, redactURL(c.endpoint), a.status, what)
+			"%s answered %d without a usable token: %s",
+			c.where(), a.status, what)
 	}
 	return tok, nil
 }

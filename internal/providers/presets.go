@@ -52,6 +52,9 @@ type Preset struct {
 	AcceptsMetadata bool
 	// MessageIDHeader, when set, carries a fresh UUID on every call.
 	MessageIDHeader string
+	// Revocation is where the provider's server serves RFC 7009 revocation, zero when it
+	// serves none that is known (see DefaultRevocationEndpoint).
+	Revocation RevocationPath
 }
 
 // rfc6749 is a plain RFC 6749 endpoint: client_credentials or password, refresh, Basic or
@@ -89,6 +92,7 @@ var presetTable = []Preset{
 		DefaultGrant:                GrantClientCredentials,
 		Grants:                      []GrantType{GrantClientCredentials},
 		SupportsRefresh:             true, // Keycloak offline tokens
+		Revocation:                  keycloak,
 		DefaultClientAuthentication: ClientAuthBasic,
 		// Keycloak's client authenticators: "Client Id and Secret", "Signed JWT" and
 		// "X509 Certificate" (a CA-issued certificate matched by subject, RFC 8705 §2.1).
@@ -110,7 +114,7 @@ var presetTable = []Preset{
 	},
 	// Paymob runs Django OAuth Toolkit: a refresh revokes the access token issued with the
 	// refresh token it spends (measured against DOT 1.7).
-	revokesOnRefresh(passwordOnly(rfc6749(Paymob))),
+	withRevocation(revokesOnRefresh(passwordOnly(rfc6749(Paymob))), djangoOAuthToolkit),
 	openBanking(rfc6749(OAuth2)),
 }
 
@@ -124,6 +128,8 @@ func openBanking(p Preset) Preset {
 func scopeRequired(p Preset) Preset { p.ScopeRequired = true; return p }
 
 func revokesOnRefresh(p Preset) Preset { p.RefreshRevokesAccessToken = true; return p }
+
+func withRevocation(p Preset, r RevocationPath) Preset { p.Revocation = r; return p }
 
 func passwordOnly(p Preset) Preset {
 	p.DefaultGrant, p.Grants = GrantPassword, []GrantType{GrantPassword}

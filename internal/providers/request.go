@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -52,6 +53,18 @@ type call struct {
 	// just before it is sent.
 	signer    *assertionSigner
 	assertion Secret
+	// revoking, when set, makes this an RFC 7009 revocation of that refresh token, sent to
+	// endpoint (the revocation endpoint) instead of a token call.
+	revoking Secret
+}
+
+// where names the endpoint the call goes to, for messages.
+func (c *call) where() string {
+	kind := "token endpoint"
+	if !c.revoking.IsZero() {
+		kind = "revocation endpoint"
+	}
+	return fmt.Sprintf("%s %s %s", c.preset.Name, kind, redactURL(c.endpoint))
 }
 
 // isRefresh reports whether the call spends a refresh token.
@@ -255,17 +268,32 @@ func (c *call) body() ([]byte, string, *Error) {
 
 func (c *call) form() url.Values {
 	req := c.req
-	form := url.Values{"grant_type": {string(c.grant)}}
-	switch c.grant {
-	case GrantPassword:
+	form := url.Values{}
+	switch {
+	case !c.revoking.IsZero():
+		// RFC 7009 §2.1: the token and what kind it is; nothing of the grant.
+		form.Set("token", c.revoking.Reveal())
+		form.Set("token_type_hint", "refresh_token")
+	case c.grant == GrantPassword:
 		form.Set("username", req.Credentials.Username)
 		form.Set("password", req.Credentials.Password.Reveal())
-	case GrantRefreshToken:
+	case c.grant == GrantRefreshToken:
 		form.Set("refresh_token", req.RefreshToken.Reveal())
 	}
-	if req.Scope != "" {
-		form.Set("scope", req.Scope)
+	if c.revoking.IsZero() {
+		form.Set("grant_type", string(c.grant))
+		if req.Scope != "" {
+			form.Set("scope", req.Scope)
+		}
 	}
+	c.addClientAuthentication(form)
+	return form
+}
+
+// addClientAuthentication adds the form fields of the client authentication methods that
+// travel in the body; Basic and Headers travel as headers (newHTTPRequest).
+func (c *call) addClientAuthentication(form url.Values) {
+	req := c.req
 	switch {
 	case c.clientAuth == ClientAuthBody:
 		form.Set("client_id", req.Credentials.ClientID)
@@ -281,7 +309,6 @@ func (c *call) form() url.Values {
 		// RFC 8705 §2: the certificate authenticates; client_id says whose it should be.
 		form.Set("client_id", req.Credentials.ClientID)
 	}
-	return form
 }
 
 // partnerTokenRequest is RAKBANK partner's access_token_request schema, which forbids

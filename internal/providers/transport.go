@@ -143,7 +143,7 @@ func newTransport(m TLSMaterial) (*cachedTransport, *Error) {
 
 // transportFailure classifies an error from the HTTP round trip (no response received).
 func (c *call) transportFailure(err error, timeout time.Duration, m masker) *Error {
-	where := fmt.Sprintf("%s token endpoint %s", c.preset.Name, redactURL(c.endpoint))
+	where := c.where()
 	// url.Error repeats the full URL, query string included: keep only its cause.
 	var ue *url.Error
 	if errors.As(err, &ue) {

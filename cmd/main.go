@@ -143,7 +143,8 @@ func main() {
 	}
 	// One clock for every decision: the reconciler's and the token client's.
 	reconciler := internalcontroller.NewReconciler(mgr, nil)
-	reconciler.Fetcher = providers.NewClient(providers.ClientOptions{Timeout: requestTimeout, Clock: reconciler.Clock})
+	tokenClient := providers.NewClient(providers.ClientOptions{Timeout: requestTimeout, Clock: reconciler.Clock})
+	reconciler.Fetcher, reconciler.Revoker = tokenClient, tokenClient
 	reconciler.Metrics = metrics
 	reconciler.AllowInsecureEndpoints = allowInsecure
 	reconciler.DefaultTokenLifetime = defaultLifetime

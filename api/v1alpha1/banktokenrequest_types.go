@@ -55,11 +55,14 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.provider != 'Banfico' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'PrivateKeyJWT', 'TLSClientAuth']",message="provider Banfico supports only clientAuthentication Basic, PrivateKeyJWT or TLSClientAuth"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || !has(self.grantType) || self.grantType in ['password']",message="provider Mbanq supports only grantType password"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || !has(self.clientAuthentication) || self.clientAuthentication in ['Body']",message="provider Mbanq supports only clientAuthentication Body"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || (has(self.headers) && self.headers.exists(h, h.name.lowerAscii() == 'tenantid' && h.value != ''))",message="provider Mbanq needs a tenantId header with a value"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || (has(self.headers) && self.headers.exists(h, h.name.lowerAscii() == 'tenantid' && h.value != '')) || self.endpoint.matches('[?]tenantIdentifier=[^&#]+')",message="provider Mbanq needs a tenantId header with a value, or the endpoint's query parameter tenantIdentifier"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'Paymob' || !has(self.grantType) || self.grantType in ['password']",message="provider Paymob supports only grantType password"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'Paymob' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body']",message="provider Paymob supports only clientAuthentication Basic or Body"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'OAuth2' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body', 'PrivateKeyJWT', 'TLSClientAuth', 'SelfSignedTLSClientAuth']",message="provider OAuth2 supports only clientAuthentication Basic, Body, PrivateKeyJWT, TLSClientAuth or SelfSignedTLSClientAuth"
+// +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || !self.endpoint.contains('?') || self.endpoint.matches('^[^?#]*[?]tenantIdentifier=[^&#]*$')",message="provider Mbanq's endpoint may carry only the query parameter tenantIdentifier"
+// +kubebuilder:validation:XValidation:rule="self.provider in ['Mbanq'] || !self.endpoint.contains('?')",message="endpoint must not carry a query string: credentials and parameters go in the request, not the URL"
 // +kubebuilder:validation:XValidation:rule="!has(self.metadata) || size(self.metadata) == 0 || self.provider in ['RAKBankPartner']",message="metadata (oauth_metadata) is sent only by provider RAKBankPartner"
+// +kubebuilder:validation:XValidation:rule="!has(self.revocationEndpoint) || self.provider in ['RAKBank', 'Banfico', 'Mbanq', 'Paymob', 'OAuth2']",message="revocationEndpoint is used only by provider RAKBank, Banfico, Mbanq, Paymob or OAuth2: the others issue no refresh token to revoke"
 // END bankmatrix spec-rules
 
 // BankTokenRequestSpec is what the user asks for: which bank, which endpoint and scope,
@@ -69,11 +72,13 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'PrivateKeyJWT' || has(self.clientAssertion)",message="clientAuthentication PrivateKeyJWT needs clientAssertion.privateKeySecretRef: the private key that signs the client assertion"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || (has(self.clientAuthentication) && self.clientAuthentication == 'PrivateKeyJWT')",message="clientAssertion is used only with clientAuthentication PrivateKeyJWT"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || !(self.clientAuthentication in ['TLSClientAuth', 'SelfSignedTLSClientAuth']) || (has(self.tls) && has(self.tls.clientCertificateSecretRef))",message="clientAuthentication TLSClientAuth and SelfSignedTLSClientAuth need tls.clientCertificateSecretRef: the client certificate is what authenticates the client"
+// +kubebuilder:validation:XValidation:rule="!has(self.revocationEndpoint) || self.revocationEndpoint.lowerAscii().find('^[a-z][a-z0-9+.-]*://[^/?#]*') == self.endpoint.lowerAscii().find('^[a-z][a-z0-9+.-]*://[^/?#]*')",message="revocationEndpoint must be on the token endpoint's scheme and host: a refresh token is never sent to another host"
+// +kubebuilder:validation:XValidation:rule="!has(self.refreshRevokesAccessToken) || self.provider == 'OAuth2'",message="refreshRevokesAccessToken is set only for provider OAuth2: the other providers' behaviour is known"
 type BankTokenRequestSpec struct {
 	// provider selects the bank's dialect: grant, client authentication, body encoding,
 	// required headers and error format. One of RAKBank (internal client auth),
 	// RAKBankPartner (partner auth: JSON body, IBM client headers, MsgId, mTLS), Banfico
-	// (Keycloak), Mbanq (password grant, tenantId header), Paymob (password grant,
+	// (Keycloak), Mbanq (password grant, tenantId header or ?tenantIdentifier=), Paymob (password grant,
 	// rotating refresh tokens), or OAuth2 for any RFC 6749 token endpoint.
 	// +required
 	Provider Provider `json:"provider"`
@@ -85,8 +90,31 @@ type BankTokenRequestSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && url(self).getHostname() != ''",message="endpoint must be an absolute https URL such as https://bank.example/oauth/token"
-	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getQuery().size() == 0",message="endpoint must not carry a query string: credentials and parameters go in the request, not the URL"
+	// It carries no query string, except MBANQ's tenant as ?tenantIdentifier=.
 	Endpoint string `json:"endpoint"`
+
+	// revocationEndpoint is the bank's RFC 7009 token revocation endpoint, on the token
+	// endpoint's scheme and host. Refresh tokens the operator stops using (a primary grant
+	// replaced them, or the inputs they were issued under changed) are revoked there once
+	// the access token issued with them may no longer be in use, and every one left is
+	// revoked when this resource is deleted (a finalizer holds the deletion for at most
+	// 30s). Defaults to the provider's where its server software is known: Paymob (Django
+	// OAuth Toolkit: .../o/revoke_token/ beside .../o/token/) and Banfico (Keycloak:
+	// .../protocol/openid-connect/revoke beside .../token). Without one, grants the
+	// operator stops using stay live at the bank until they expire.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && url(self).getHostname() != ''",message="revocationEndpoint must be an absolute https URL such as https://bank.example/oauth/revoke"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getQuery().size() == 0",message="revocationEndpoint must not carry a query string"
+	RevocationEndpoint string `json:"revocationEndpoint,omitempty"`
+
+	// refreshRevokesAccessToken says that the bank's refresh revokes, at once, the access
+	// token issued with the refresh token it spends (Django OAuth Toolkit and Spring's
+	// OAuth2 token services do). The operator then keeps two refresh chains and never
+	// refreshes the one whose access token workloads may still hold. Only for provider
+	// OAuth2; the other providers' presets know (Paymob and Mbanq revoke).
+	// +optional
+	RefreshRevokesAccessToken *bool `json:"refreshRevokesAccessToken,omitempty"`
 
 	// scope is the space-separated scope requested, for example "read write". Required by
 	// RAKBank and RAKBankPartner (1 to 500 characters); optional elsewhere.

@@ -88,6 +88,9 @@ var _ = Describe("BankTokenRequest validation", func() {
 		Entry("a scope over the provider's limit",
 			func(s *spec) { s.Provider, s.Scope = tokensv1alpha1.ProviderRAKBankPartner, strings.Repeat("s", 501) },
 			"provider RAKBankPartner needs a scope of 1 to 500 characters"),
+		Entry("a query parameter MBANQ does not take", func(s *spec) {
+			s.Provider, s.Endpoint = tokensv1alpha1.ProviderMbanq, "https://mbanq.example/oauth/token?tenantIdentifier=t&client_secret=x"
+		}, "provider Mbanq's endpoint may carry only the query parameter tenantIdentifier"),
 		Entry("a header the provider requires, missing", func(s *spec) { s.Provider = tokensv1alpha1.ProviderMbanq }, "provider Mbanq needs a tenantId header"),
 		Entry("renewBefore and renewBeforePercentage together",
 			func(s *spec) { s.RenewBefore, s.RenewBeforePercentage = duration("5m"), ptr.To[int32](30) },
@@ -120,11 +123,41 @@ var _ = Describe("BankTokenRequest validation", func() {
 		Entry("TLSClientAuth without a client certificate", func(s *spec) {
 			s.Provider, s.GrantType, s.ClientAuthentication = tokensv1alpha1.ProviderOAuth2, "", tokensv1alpha1.ClientAuthenticationTLSClientAuth
 		}, "clientAuthentication TLSClientAuth and SelfSignedTLSClientAuth need tls.clientCertificateSecretRef"),
+		Entry("a revocation endpoint on another host", func(s *spec) {
+			s.RevocationEndpoint = "https://collector.example/o/revoke_token/"
+		}, "revocationEndpoint must be on the token endpoint's scheme and host"),
+		Entry("a revocation endpoint over another scheme", func(s *spec) {
+			s.RevocationEndpoint = "http://payouts.example/api/secure/o/revoke_token/"
+		}, "revocationEndpoint must be on the token endpoint's scheme and host"),
+		Entry("a revocation endpoint that is not a URL", func(s *spec) { s.RevocationEndpoint = "revoke" }, "revocationEndpoint must be an absolute https URL"),
+		Entry("a revocation endpoint for a provider without refresh tokens", func(s *spec) {
+			s.Provider, s.Scope = tokensv1alpha1.ProviderRAKBankPartner, "accounts"
+			s.RevocationEndpoint = "https://payouts.example/revoke"
+		}, "revocationEndpoint is used only by provider"),
+		Entry("refreshRevokesAccessToken for a provider whose behaviour is known", func(s *spec) {
+			s.RefreshRevokesAccessToken = ptr.To(false)
+		}, "refreshRevokesAccessToken is set only for provider OAuth2"),
 		Entry("SelfSignedTLSClientAuth with only a CA bundle", func(s *spec) {
 			s.Provider, s.GrantType, s.ClientAuthentication = tokensv1alpha1.ProviderOAuth2, "", tokensv1alpha1.ClientAuthenticationSelfSignedTLSClientAuth
 			s.TLS = &tokensv1alpha1.TLSConfig{CABundleRef: &tokensv1alpha1.CABundleReference{Name: "ca"}}
 		}, "clientAuthentication TLSClientAuth and SelfSignedTLSClientAuth need tls.clientCertificateSecretRef"),
 	)
+
+	It("accepts MBANQ's tenant in the query string instead of the tenantId header", func() {
+		btr := validPaymob("mbanq-tenant-query")
+		btr.Spec.Provider, btr.Spec.Scope = tokensv1alpha1.ProviderMbanq, ""
+		btr.Spec.Endpoint = "https://mbanq.example/oauth/token?tenantIdentifier=default"
+		Expect(k8sClient.Create(ctx, btr)).To(Succeed())
+	})
+
+	It("accepts a revocation endpoint on the token endpoint's host, and refreshRevokesAccessToken for OAuth2", func() {
+		btr := validPaymob("revocation")
+		btr.Spec.RevocationEndpoint = "https://payouts.example/api/secure/o/revoke_token/"
+		Expect(k8sClient.Create(ctx, btr)).To(Succeed())
+		oauth2 := validPaymob("revokes-on-refresh")
+		oauth2.Spec.Provider, oauth2.Spec.RefreshRevokesAccessToken = tokensv1alpha1.ProviderOAuth2, ptr.To(true)
+		Expect(k8sClient.Create(ctx, oauth2)).To(Succeed())
+	})
 
 	It("refuses an output Secret that defaults to the credentials Secret", func() {
 		btr := validPaymob("paymob-credentials")

@@ -26,7 +26,23 @@ func specRules() []rule {
 		rules = append(rules, scopeRules(p)...)
 		rules = append(rules, requiredHeaderRules(p)...)
 	}
-	return append(rules, metadataRule())
+	rules = append(rules, queryRules()...)
+	return append(rules, metadataRule(), revocationRule())
+}
+
+// revocationRule admits a revocation endpoint only where refresh tokens are used: a
+// provider without the refresh_token grant has nothing to revoke.
+func revocationRule() rule {
+	var refreshing []providers.Name
+	for _, name := range providers.Names() {
+		if p, _ := providers.PresetFor(name); p.SupportsRefresh {
+			refreshing = append(refreshing, name)
+		}
+	}
+	return rule{
+		cel:     fmt.Sprintf("!has(self.revocationEndpoint) || self.provider in %s", celList(refreshing)),
+		message: fmt.Sprintf("revocationEndpoint is used only by provider %s: the others issue no refresh token to revoke", orList(refreshing)),
+	}
 }
 
 func grantRules(p providers.Preset) []rule {
@@ -75,15 +91,44 @@ func scopeRules(p providers.Preset) []rule {
 
 // requiredHeaderRules match names case-insensitively and demand a value, as the provider does.
 // lowerAscii is enough: the schema allows only ASCII token characters in a header name.
+// A header whose value the endpoint's query may carry instead is satisfied by either.
+// String functions, not url(): the apiserver's cost estimate of url() at the spec's level
+// exceeds the CRD's budget.
 func requiredHeaderRules(p providers.Preset) []rule {
 	var rules []rule
 	for _, h := range p.RequiredHeaders {
-		rules = append(rules, rule{
+		r := rule{
 			cel:     fmt.Sprintf("self.provider != '%s' || (has(self.headers) && self.headers.exists(h, h.name.lowerAscii() == '%s' && h.value != ''))", p.Name, strings.ToLower(h)),
 			message: fmt.Sprintf("provider %s needs a %s header with a value", p.Name, h),
-		})
+		}
+		if param := p.HeaderQueryParameters[h]; param != "" {
+			r.cel += fmt.Sprintf(" || self.endpoint.matches('[?]%s=[^&#]+')", param)
+			r.message += fmt.Sprintf(", or the endpoint's query parameter %s", param)
+		}
+		rules = append(rules, r)
 	}
 	return rules
+}
+
+// queryRules refuse a query string in the endpoint, but for the one parameter a provider
+// may take there instead of a required header.
+func queryRules() []rule {
+	var allowing []providers.Name
+	var rules []rule
+	for _, name := range providers.Names() {
+		p, _ := providers.PresetFor(name)
+		for _, param := range p.HeaderQueryParameters {
+			allowing = append(allowing, name)
+			rules = append(rules, rule{
+				cel:     fmt.Sprintf("self.provider != '%s' || !self.endpoint.contains('?') || self.endpoint.matches('^[^?#]*[?]%s=[^&#]*$')", name, param),
+				message: fmt.Sprintf("provider %s's endpoint may carry only the query parameter %s", name, param),
+			})
+		}
+	}
+	return append(rules, rule{
+		cel:     fmt.Sprintf("self.provider in %s || !self.endpoint.contains('?')", celList(allowing)),
+		message: "endpoint must not carry a query string: credentials and parameters go in the request, not the URL",
+	})
 }
 
 func metadataRule() rule {

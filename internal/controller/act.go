@@ -20,16 +20,28 @@ func (r *BankTokenRequestReconciler) act(ctx context.Context, btr *tokensv1alpha
 		o.kind = outcomeSuspended
 	case actWait:
 		o.kind, o.waitUntil = outcomeWaiting, d.waitUntil
+		o.revocations, o.err = r.revokeDueGrants(ctx, btr, g)
 	case actKeep:
 		o.kind = outcomeKept
 		// A changed secretTemplate is applied without a new token.
 		if err := r.writeOutputSecret(ctx, btr, g, g.OutputSecret.Data, tokenAnnotations(g.OutputSecret)); err != nil {
 			o.kind, o.err = outcomeAPIError, err
+			return o
 		}
+		o.revocations, o.err = r.revokeDueGrants(ctx, btr, g)
 	case actObtain:
 		return r.renew(ctx, btr, g, o)
 	}
 	return o
+}
+
+// revokeDueGrants revokes the grants whose time has come, when nothing else calls the bank
+// in this reconcile; a renewal leaves them to the reconcile after it.
+func (r *BankTokenRequestReconciler) revokeDueGrants(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) (revocationReport, error) {
+	if r.Revoker == nil || len(g.Revocations) == 0 {
+		return revocationReport{}, nil
+	}
+	return r.revokeDue(ctx, btr, g, r.Clock.Now())
 }
 
 // renew obtains a token and publishes it: the refresh token it came with is already
@@ -45,6 +57,7 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 	o.replaced = g.Held != nil || g.OutputSecret != nil
 	got := r.obtain(ctx, btr, g, r.Clock.Now())
 	o.refreshTokenRejected = got.refreshTokenRejected
+	o.revocations.next = got.revocationDue
 	o.err = got.storeErr
 	if got.failure != nil {
 		log.Info("obtaining a token failed", "reason", got.failure.Reason, "class", got.failure.Class,

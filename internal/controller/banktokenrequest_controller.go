@@ -38,7 +38,10 @@ type BankTokenRequestReconciler struct {
 	// APIReader reads Secrets and ConfigMaps from the apiserver: their data is never cached.
 	APIReader client.Reader
 	Fetcher   TokenFetcher
-	Recorder  events.EventRecorder
+	// Revoker revokes the grants the operator stops using, and those left when a resource
+	// is deleted; nil turns revocation (and the finalizer) off.
+	Revoker  GrantRevoker
+	Recorder events.EventRecorder
 	// Clock is the one clock of every decision; the providers' client should share it.
 	Clock   clock.PassiveClock
 	Metrics *Metrics
@@ -72,7 +75,9 @@ type BankTokenRequestReconciler struct {
 // and a shared Clock where the fetcher has one; DefaultTokenLifetime starts at an hour,
 // the --default-token-lifetime default.
 func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReconciler {
+	revoker, _ := fetcher.(GrantRevoker)
 	return &BankTokenRequestReconciler{
+		Revoker:                revoker,
 		Client:                 mgr.GetClient(),
 		APIReader:              mgr.GetAPIReader(),
 		Fetcher:                fetcher,
@@ -92,10 +97,15 @@ func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	if btr == nil {
 		return ctrl.Result{RequeueAfter: retryAfter}, err
 	}
-	original := btr.DeepCopy()
+	if !btr.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, btr)
+	}
 	now := r.Clock.Now()
-
 	g, err := r.gather(ctx, btr)
+	if err == nil {
+		err = r.syncFinalizer(ctx, btr, g)
+	}
+	original := btr.DeepCopy()
 	o := outcome{kind: outcomeReadFailed, err: err}
 	if err == nil {
 		o = r.act(ctx, btr, g, decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem,
@@ -110,8 +120,9 @@ func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	return o.requeue(&btr.Status, now), o.err
 }
 
-// current returns the resource to reconcile, or nil when there is none to act on now: it
-// is gone, being deleted, or the cache has not yet caught up with our own last status write.
+// current returns the resource to reconcile (being deleted, perhaps), or nil when there is
+// none to act on now: it is gone, or the cache has not yet caught up with our own last
+// status write.
 func (r *BankTokenRequestReconciler) current(ctx context.Context, req ctrl.Request) (*tokensv1alpha1.BankTokenRequest, time.Duration, error) {
 	btr := &tokensv1alpha1.BankTokenRequest{}
 	if err := r.Client.Get(ctx, req.NamespacedName, btr); err != nil {
@@ -124,7 +135,7 @@ func (r *BankTokenRequestReconciler) current(ctx context.Context, req ctrl.Reque
 	}
 	if !btr.DeletionTimestamp.IsZero() {
 		r.statusWrites.forget(btr.UID)
-		return nil, 0, nil
+		return btr, 0, nil
 	}
 	if r.statusWrites.isStale(btr) {
 		return nil, cacheCatchUpDelay, nil
@@ -135,9 +146,15 @@ func (r *BankTokenRequestReconciler) current(ctx context.Context, req ctrl.Reque
 // writeStatus patches status, and remembers the version it replaced so that a reconcile of
 // that stale version from the cache can be recognised.
 func (r *BankTokenRequestReconciler) writeStatus(ctx context.Context, original, btr *tokensv1alpha1.BankTokenRequest) error {
+	replaced := []string{original.ResourceVersion}
+	if btr.ResourceVersion != original.ResourceVersion {
+		// act added the finalizer: that version is stale too, and the patch is of status only.
+		replaced = append(replaced, btr.ResourceVersion)
+		original.ResourceVersion, original.Finalizers = btr.ResourceVersion, btr.Finalizers
+	}
 	if err := r.Client.Status().Patch(ctx, btr, client.MergeFrom(original)); err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
-	r.statusWrites.record(btr.UID, original.ResourceVersion)
+	r.statusWrites.record(btr.UID, replaced...)
 	return nil
 }

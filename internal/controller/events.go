@@ -14,6 +14,10 @@ const (
 	eventIssueFailed          = "IssueFailed"
 	eventRecovered            = "Recovered"
 	eventRefreshTokenRejected = "RefreshTokenRejected"
+	// eventGrantsRevoked: grants the operator no longer uses were revoked at the bank.
+	eventGrantsRevoked = "GrantsRevoked"
+	// eventGrantsLeftLive: grants could not be revoked and stay live at the bank until they expire.
+	eventGrantsLeftLive = "GrantsLeftLive"
 	// reasonClientCertificateExpiresBeforeToken: the client certificate expires before the
 	// token held; emitted when that first becomes true.
 	reasonClientCertificateExpiresBeforeToken = "ClientCertificateExpiresBeforeToken"
@@ -31,6 +35,7 @@ func (r *BankTokenRequestReconciler) emitEvents(btr *tokensv1alpha1.BankTokenReq
 		r.event(btr, corev1.EventTypeNormal, eventRefreshTokenRejected, "Refresh",
 			"the bank rejected the refresh token; falling back to the %s grant", primaryGrant(&btr.Spec))
 	}
+	r.emitRevocationEvents(btr, o.revocations)
 	switch {
 	case o.kind == outcomeIssued && failedBefore > 0:
 		r.event(btr, corev1.EventTypeNormal, eventRecovered, "Recover",
@@ -47,6 +52,18 @@ func (r *BankTokenRequestReconciler) emitEvents(btr *tokensv1alpha1.BankTokenReq
 			reason = eventRefreshFailed
 		}
 		r.event(btr, corev1.EventTypeWarning, reason, "Issue", "%s: %s", o.failure.Reason, failureMessage(o.failure, &btr.Status))
+	}
+}
+
+func (r *BankTokenRequestReconciler) emitRevocationEvents(btr *tokensv1alpha1.BankTokenRequest, report revocationReport) {
+	if report.revoked > 0 {
+		r.event(btr, corev1.EventTypeNormal, eventGrantsRevoked, "Revoke",
+			"revoked %d grant(s) the operator no longer uses at the bank", report.revoked)
+	}
+	if report.leftLive > 0 {
+		r.event(btr, corev1.EventTypeWarning, eventGrantsLeftLive, "Revoke",
+			"%d grant(s) the operator no longer uses could not be revoked and stay live at the bank until they expire: %s",
+			report.leftLive, report.lastFailure)
 	}
 }
 

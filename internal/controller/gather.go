@@ -53,6 +53,8 @@ type gathered struct {
 	// refreshtoken.go); either is empty when none is held.
 	RefreshToken        providers.Secret
 	StandbyRefreshToken providers.Secret
+	// Revocations are the grants waiting to be revoked (see revocation.go).
+	Revocations []pendingRevocation
 }
 
 // gather reads the resource's inputs. Secrets and ConfigMaps are read from the apiserver,
@@ -126,6 +128,7 @@ func (r *BankTokenRequestReconciler) readOwnedSecrets(ctx context.Context, btr *
 	if g.RefreshSecret != nil {
 		g.RefreshToken = providers.Secret(g.RefreshSecret.Data[refreshTokenKey])
 		g.StandbyRefreshToken = providers.Secret(g.RefreshSecret.Data[standbyRefreshTokenKey])
+		g.Revocations = readRevocations(g.RefreshSecret)
 	}
 	return nil
 }

@@ -23,6 +23,8 @@ type obtained struct {
 	// storeErr: writing the refresh-token Secret failed. A token in the answer is then
 	// lost, and the refresh token sent is remembered as spent.
 	storeErr error
+	// revocationDue is when the first grant queued for revocation is due; zero when none is.
+	revocationDue time.Time
 }
 
 // obtain gets a token: with a refresh token when one may be sent (see refreshTokenToSend),
@@ -46,12 +48,22 @@ func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1al
 	if failure != nil {
 		got.failure = failure
 		// Rejected or not to be used: forget it, so that no restart sends it again.
-		got.storeErr = r.store(ctx, btr, rts, r.chainsKept(g), g.RequestHash, now)
+		got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, rts, r.chainsKept(g), false, now)
 		return got
 	}
 	got.token = tok
-	got.storeErr = r.store(ctx, btr, rts, r.chainsAfter(g, "", tok.RefreshToken), g.RequestHash, now)
+	got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, rts, r.chainsAfter(g, "", tok.RefreshToken), true, now)
 	return got
+}
+
+// storeChains stores next, queueing for revocation each held chain it drops that may still
+// be live; published says whether a new access token is about to be published.
+func (r *BankTokenRequestReconciler) storeChains(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, rts *refreshTokenSecret, next refreshChains, published bool, now time.Time) (time.Time, error) {
+	revocations, givenUp := boundedQueue(r.revocationsAfter(g, next, published, now))
+	if givenUp > 0 {
+		logf.FromContext(ctx).Info("too many grants waiting to be revoked; the oldest stay live at the bank until they expire", "givenUp", givenUp)
+	}
+	return earliestDue(revocations), r.store(ctx, btr, rts, next, revocations, g.RequestHash, now)
 }
 
 // refresh sends the refresh token, marked in flight first. done is false only when the bank
@@ -70,7 +82,9 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 		// when they do not, the output Secret written next records it as answered, and the
 		// refresh costs no second write here.
 		if next := r.chainsAfter(g, rt, tok.RefreshToken); next != (refreshChains{g.RefreshToken, g.StandbyRefreshToken}) {
-			got.storeErr = r.store(ctx, btr, rts, next, g.RequestHash, now)
+			got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, rts, next, true, now)
+		} else {
+			got.revocationDue = earliestDue(g.Revocations)
 		}
 		return true, got
 	case failure.Class == providers.ClassRefreshTokenRejected, answeredWithoutToken(failure):
@@ -85,7 +99,9 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 		if failure.MayHaveBeenProcessed() {
 			r.spent.add(rt)
 		}
-		return true, obtained{failure: failure, storeErr: r.store(ctx, btr, rts, r.chainsKept(g), g.RequestHash, now)}
+		got := obtained{failure: failure}
+		got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, rts, r.chainsKept(g), false, now)
+		return true, got
 	}
 }
 

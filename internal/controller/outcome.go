@@ -58,12 +58,25 @@ type outcome struct {
 	err error
 	// clientCertificate is the client certificate the reconcile read, nil when none.
 	clientCertificate *x509.Certificate
+	// revocations is what revoking grants the operator no longer uses did, and when the
+	// next is due.
+	revocations revocationReport
 }
 
 // requeue says when to come back, from the outcome and the status just reported: at the
 // renewal time, at the next retry, or at the held token's expiry (so that Ready turns false
 // on time), whichever the outcome calls for.
 func (o outcome) requeue(status *tokensv1alpha1.BankTokenRequestStatus, now time.Time) ctrl.Result {
+	result := o.requeueForToken(status, now)
+	if due := o.revocations.next; !due.IsZero() && (result.RequeueAfter == 0 || due.Before(now.Add(result.RequeueAfter))) {
+		if o.kind != outcomeAPIError && o.kind != outcomeReadFailed {
+			return requeueAt(due, now)
+		}
+	}
+	return result
+}
+
+func (o outcome) requeueForToken(status *tokensv1alpha1.BankTokenRequestStatus, now time.Time) ctrl.Result {
 	switch o.kind {
 	case outcomeKept, outcomeIssued:
 		return requeueAt(status.RenewalTime.Time, now)

@@ -65,15 +65,15 @@ func (o *ownWrites) forget(obj client.Object) {
 // twice, the same status written again), so such a reconcile waits for the cache instead.
 type statusWrites struct {
 	mu       sync.Mutex
-	replaced map[types.UID]string
+	replaced map[types.UID][]string
 }
 
 // record notes that the write replaced resourceVersion before.
-func (s *statusWrites) record(uid types.UID, before string) {
+func (s *statusWrites) record(uid types.UID, before ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.replaced == nil {
-		s.replaced = map[types.UID]string{}
+		s.replaced = map[types.UID][]string{}
 	}
 	s.replaced[uid] = before
 }
@@ -82,8 +82,7 @@ func (s *statusWrites) record(uid types.UID, before string) {
 func (s *statusWrites) isStale(obj client.Object) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	before, ok := s.replaced[obj.GetUID()]
-	return ok && before == obj.GetResourceVersion()
+	return slices.Contains(s.replaced[obj.GetUID()], obj.GetResourceVersion())
 }
 
 func (s *statusWrites) forget(uid types.UID) {

@@ -5,7 +5,8 @@ package controller
 // them (output and refresh-token Secrets); nothing is ever deleted by hand, garbage
 // collection removes owned Secrets with their BankTokenRequest.
 
-// +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests/finalizers,verbs=update
 // +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch

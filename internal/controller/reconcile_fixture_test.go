@@ -45,6 +45,27 @@ type scriptedBank struct {
 	revokeOnRefresh bool
 	issuedWith      map[string]string
 	revoked, spent  map[string]bool
+	// revocations are the RFC 7009 calls, as "<endpoint> <token>"; revocationFailures
+	// scripts their next answers; revocationDeadlines are the calls' context deadlines.
+	revocations         []string
+	revocationFailures  []error
+	revocationDeadlines []time.Time
+}
+
+// Revoke is an RFC 7009 endpoint with Django OAuth Toolkit's semantics: revoking a refresh
+// token revokes the access token issued with it.
+func (b *scriptedBank) Revoke(ctx context.Context, req providers.Request, endpoint string, refreshToken providers.Secret) error {
+	deadline, _ := ctx.Deadline()
+	b.revocationDeadlines = append(b.revocationDeadlines, deadline)
+	b.revocations = append(b.revocations, endpoint+" "+refreshToken.Reveal())
+	if len(b.revocationFailures) > 0 {
+		err := b.revocationFailures[0]
+		b.revocationFailures = b.revocationFailures[1:]
+		return err
+	}
+	b.spent[refreshToken.Reveal()] = true
+	b.revoked[b.issuedWith[refreshToken.Reveal()]] = true
+	return nil
 }
 
 func (b *scriptedBank) Fetch(ctx context.Context, req providers.Request) (*providers.Token, error) {
@@ -156,7 +177,7 @@ func newFixture(t *testing.T, mutate ...func(*tokensv1alpha1.BankTokenRequest)) 
 
 // newReconciler is a reconciler with no memory of earlier calls, as after a restart.
 func (f *fixture) newReconciler() *BankTokenRequestReconciler {
-	return &BankTokenRequestReconciler{Client: f.client, APIReader: f.client, Fetcher: f.bank, Recorder: f.recorder,
+	return &BankTokenRequestReconciler{Client: f.client, APIReader: f.client, Fetcher: f.bank, Revoker: f.bank, Recorder: f.recorder,
 		Clock: f.clock, DefaultTokenLifetime: time.Hour, SecretPropagationDelay: DefaultSecretPropagationDelay}
 }
 
@@ -197,6 +218,12 @@ func (f *fixture) interceptWrites() interceptor.Funcs {
 				return err
 			}
 			return c.Update(ctx, obj, opts...)
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if err := record("patch", obj); err != nil {
+				return err
+			}
+			return c.Patch(ctx, obj, patch, opts...)
 		},
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 			if err := record("patch/"+sub, obj); err != nil {

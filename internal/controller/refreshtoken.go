@@ -88,19 +88,27 @@ func (r *BankTokenRequestReconciler) chainUnusable(g *gathered, rt providers.Sec
 		// Stored before bindings were written: it came with the held token.
 		boundTo = g.Held.RequestHash
 	}
-	inFlight := annotations[annotationRefreshInFlight]
 	switch {
 	case !refreshable(&g.Request.Spec):
 		return "the provider's token endpoint takes no refresh_token grant"
 	case r.spent.contains(rt):
 		return "it was spent by an earlier call"
-	case strings.HasPrefix(inFlight, fingerprint(rt)+"@") &&
-		(g.OutputSecret == nil || g.OutputSecret.Annotations[annotationRefreshCompleted] != inFlight):
+	case inFlightUnanswered(g, rt):
 		return "a call with it was sent and its answer never written (the operator stopped or lost a write)"
 	case boundTo != g.RequestHash:
 		return "the inputs changed since it was issued (endpoint, scope, credentials or another request field)"
 	}
 	return ""
+}
+
+// inFlightUnanswered: a call with rt was marked in flight and its answer never written.
+func inFlightUnanswered(g *gathered, rt providers.Secret) bool {
+	if g.RefreshSecret == nil {
+		return false
+	}
+	inFlight := g.RefreshSecret.Annotations[annotationRefreshInFlight]
+	return strings.HasPrefix(inFlight, fingerprint(rt)+"@") &&
+		(g.OutputSecret == nil || g.OutputSecret.Annotations[annotationRefreshCompleted] != inFlight)
 }
 
 // chainsAfter says which refresh tokens to keep once a call that sent sent ("" for the
@@ -133,6 +141,9 @@ func (r *BankTokenRequestReconciler) chainsKept(g *gathered) refreshChains {
 
 // revokesOnRefresh: the provider's refresh revokes the access token of the chain it spends.
 func revokesOnRefresh(spec *tokensv1alpha1.BankTokenRequestSpec) bool {
+	if spec.Provider == tokensv1alpha1.ProviderOAuth2 && spec.RefreshRevokesAccessToken != nil {
+		return *spec.RefreshRevokesAccessToken
+	}
 	preset, ok := presetFor(spec)
 	return ok && preset.RefreshRevokesAccessToken
 }
@@ -163,25 +174,30 @@ func (r *BankTokenRequestReconciler) markInFlight(ctx context.Context, btr *toke
 }
 
 // store writes the chains down, bound to the inputs they were issued under, with no call
-// in flight; empty chains clear the Secret, and so does a provider that cannot use them.
-// Labels and annotations others put on the Secret stay.
-func (r *BankTokenRequestReconciler) store(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, s *refreshTokenSecret, next refreshChains, requestHash string, now time.Time) error {
+// in flight, and the grants waiting to be revoked; nothing to keep clears the Secret, and a
+// provider that cannot use refresh tokens keeps none. Labels and annotations others put on
+// the Secret stay.
+func (r *BankTokenRequestReconciler) store(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, s *refreshTokenSecret, next refreshChains, revocations []pendingRevocation, requestHash string, now time.Time) error {
 	if !refreshable(&btr.Spec) {
 		next = refreshChains{}
 	}
-	if s.current == nil && next.active.IsZero() && next.standby.IsZero() {
+	holdsChains := !next.active.IsZero() || !next.standby.IsZero()
+	if s.current == nil && !holdsChains && len(revocations) == 0 {
 		return nil
 	}
 	annotations := map[string]string{}
 	if s.current != nil {
 		maps.Copy(annotations, s.current.Annotations)
 	}
-	for _, k := range []string{annotationRefreshInFlight, annotationInputHash, annotationStandbySince} {
+	for _, k := range []string{annotationRefreshInFlight, annotationInputHash, annotationStandbySince, annotationRevocationEndpoint} {
 		delete(annotations, k)
 	}
 	data := map[string][]byte{}
-	if !next.active.IsZero() || !next.standby.IsZero() {
+	if holdsChains {
 		annotations[annotationInputHash] = requestHash
+		if endpoint := revocationEndpoint(&btr.Spec); endpoint != "" {
+			annotations[annotationRevocationEndpoint] = endpoint
+		}
 	}
 	if !next.active.IsZero() {
 		data[refreshTokenKey] = []byte(next.active.Reveal())
@@ -189,6 +205,14 @@ func (r *BankTokenRequestReconciler) store(ctx context.Context, btr *tokensv1alp
 	if !next.standby.IsZero() {
 		data[standbyRefreshTokenKey] = []byte(next.standby.Reveal())
 		annotations[annotationStandbySince] = standbySince(s.current, next.standby, now)
+	}
+	if len(revocations) > 0 {
+		data[revocationsKey] = encodeRevocations(revocations)
+	}
+	if annotations[annotationRevocationEndpoint] != "" || len(revocations) > 0 {
+		if err := r.ensureFinalizer(ctx, btr); err != nil {
+			return err
+		}
 	}
 	return r.writeRefreshSecret(ctx, btr, s, data, annotations)
 }

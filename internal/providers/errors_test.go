@@ -75,8 +75,9 @@ func startTLS(t *testing.T, cert tls.Certificate, h http.Handler, cfg func(*tls.
 
 func matrixRequest(endpoint string, caPEM []byte) providers.Request {
 	return providers.Request{
-		Provider:      providers.OAuth2,
-		TokenEndpoint: endpoint + "/token?tenant=matrix-query-value",
+		// MBANQ's tenant in the query: the one parameter an endpoint may carry, never shown.
+		Provider:      providers.Mbanq,
+		TokenEndpoint: endpoint + "/token?tenantIdentifier=matrix-query-value",
 		GrantType:     providers.GrantPassword,
 		Scope:         "read",
 		Credentials: providers.Credentials{

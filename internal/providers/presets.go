@@ -1,6 +1,9 @@
 package providers
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // BodyEncoding is how the token request's parameters are encoded.
 type BodyEncoding string
@@ -18,6 +21,8 @@ const (
 	HeaderIBMClientSecret = "X-IBM-Client-Secret"
 	HeaderMsgID           = "MsgId"
 	HeaderMbanqTenant     = "tenantId"
+	// QueryMbanqTenant carries the tenant in the token URL instead of the tenantId header.
+	QueryMbanqTenant = "tenantIdentifier"
 )
 
 // MaxPartnerScopeLength is the partner schema's maxLength for scope.
@@ -46,8 +51,13 @@ type Preset struct {
 	ScopeRequired bool
 	// MaxScopeLength is 0 when the bank sets no limit.
 	MaxScopeLength int
-	// RequiredHeaders must appear in Request.Headers (matched case-insensitively).
+	// RequiredHeaders must appear in Request.Headers (matched case-insensitively), or as
+	// their query parameter of HeaderQueryParameters in the token endpoint's URL.
 	RequiredHeaders []string
+	// HeaderQueryParameters name, for a required header, the query parameter of the token
+	// endpoint's URL that may carry its value instead. They are the only query parameters
+	// the CRD admits in an endpoint: credentials and parameters go in the request, not the URL.
+	HeaderQueryParameters map[string]string
 	// AcceptsMetadata says Request.Metadata is sent (as oauth_metadata).
 	AcceptsMetadata bool
 	// MessageIDHeader, when set, carries a fresh UUID on every call.
@@ -108,6 +118,8 @@ var presetTable = []Preset{
 		ClientAuthentications:       []ClientAuthentication{ClientAuthBody},
 		Body:                        BodyForm,
 		RequiredHeaders:             []string{HeaderMbanqTenant},
+		// MBANQ's tutorial passes the tenant as ?tenantIdentifier= on the token URL.
+		HeaderQueryParameters: map[string]string{HeaderMbanqTenant: QueryMbanqTenant},
 		// MBANQ is built on Apache Fineract, whose Spring token services drop the previous
 		// access token on refresh; assumed until MBANQ documents otherwise.
 		RefreshRevokesAccessToken: true,
@@ -155,6 +167,7 @@ func PresetFor(name Name) (Preset, bool) {
 	p.Grants = slices.Clone(p.Grants)
 	p.ClientAuthentications = slices.Clone(p.ClientAuthentications)
 	p.RequiredHeaders = slices.Clone(p.RequiredHeaders)
+	p.HeaderQueryParameters = maps.Clone(p.HeaderQueryParameters)
 	return p, true
 }
 

@@ -211,9 +211,13 @@ func (c *call) checkHeaders() *Error {
 		}
 	}
 	for _, name := range c.preset.RequiredHeaders {
-		if v, ok := c.header(name); !ok || v == "" {
-			return configError(ReasonInvalidProviderRequest, "provider %s requires header %q", c.preset.Name, name)
+		if v, ok := c.header(name); ok && v != "" {
+			continue
 		}
+		if param := c.preset.HeaderQueryParameters[name]; param != "" && c.endpoint.Query().Get(param) != "" {
+			continue
+		}
+		return configError(ReasonInvalidProviderRequest, "provider %s requires header %q", c.preset.Name, name)
 	}
 	return nil
 }

@@ -34,7 +34,15 @@
   verbs:
   - get
   - list
+  - patch
+  - update
   - watch
+- apiGroups:
+  - tokens.banktoken.io
+  resources:
+  - banktokenrequests/finalizers
+  verbs:
+  - update
 - apiGroups:
   - tokens.banktoken.io
   resources:

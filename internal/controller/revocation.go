@@ -1,0 +1,243 @@
+package controller
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+// Revocation of the grants the operator stops using (RFC 7009). A refresh token is a live
+// session at the bank (an offline session at Keycloak lives 30 days): one the operator
+// drops without revoking is a session nobody will ever end. So a chain the operator stops
+// keeping, and that may still be live, waits in the refresh-token Secret and is revoked at
+// the endpoint of the inputs it was issued under, once the access token issued with it may
+// no longer be in use (revoking a refresh token revokes its access tokens at Django OAuth
+// Toolkit and ends the whole session at Keycloak). When the resource is deleted, a
+// finalizer revokes every grant left before the deletion goes on.
+const (
+	// revocationsKey in the refresh-token Secret holds the grants waiting to be revoked.
+	revocationsKey = "revocations"
+	// annotationRevocationEndpoint on the refresh-token Secret: the revocation endpoint of
+	// the inputs its chains were issued under.
+	annotationRevocationEndpoint = "tokens.banktoken.io/revocation-endpoint"
+	// finalizerRevokeGrants holds a deletion until the resource's grants are revoked.
+	finalizerRevokeGrants = "tokens.banktoken.io/revoke-grants"
+
+	// maxPendingRevocations bounds the queue; the oldest is given up (and reported) first.
+	maxPendingRevocations = 8
+	// maxRevocationAttempts: a revocation that keeps failing is given up and reported.
+	maxRevocationAttempts = 5
+	// revocationRetryDelay is the first wait after a failed revocation; it doubles.
+	revocationRetryDelay = 30 * time.Second
+	// deletionRevocationBudget bounds how long a bank that is down can hold a deletion.
+	deletionRevocationBudget = 30 * time.Second
+)
+
+// GrantRevoker revokes a refresh token at an RFC 7009 endpoint; *providers.Client is the real one.
+type GrantRevoker interface {
+	Revoke(ctx context.Context, req providers.Request, endpoint string, refreshToken providers.Secret) error
+}
+
+// pendingRevocation is a grant the operator stopped using, to be revoked at Endpoint from NotBefore.
+type pendingRevocation struct {
+	Token     providers.Secret
+	Endpoint  string
+	NotBefore time.Time
+	Attempts  int
+}
+
+// storedRevocation is a pendingRevocation as the Secret holds it: providers.Secret marshals
+// as [redacted] on purpose, so the token is a plain string only here.
+type storedRevocation struct {
+	Token     string    `json:"token"`
+	Endpoint  string    `json:"endpoint"`
+	NotBefore time.Time `json:"notBefore"`
+	Attempts  int       `json:"attempts,omitempty"`
+}
+
+// readRevocations reads the queue; an unreadable one (edited by hand) is empty.
+func readRevocations(secret *corev1.Secret) []pendingRevocation {
+	if secret == nil || len(secret.Data[revocationsKey]) == 0 {
+		return nil
+	}
+	var stored []storedRevocation
+	if err := json.Unmarshal(secret.Data[revocationsKey], &stored); err != nil {
+		return nil
+	}
+	pending := make([]pendingRevocation, 0, len(stored))
+	for _, s := range stored {
+		if s.Token != "" && s.Endpoint != "" {
+			pending = append(pending, pendingRevocation{providers.Secret(s.Token), s.Endpoint, s.NotBefore, s.Attempts})
+		}
+	}
+	return pending
+}
+
+func encodeRevocations(pending []pendingRevocation) []byte {
+	stored := make([]storedRevocation, len(pending))
+	for i, p := range pending {
+		stored[i] = storedRevocation{p.Token.Reveal(), p.Endpoint, p.NotBefore.UTC().Truncate(time.Second), p.Attempts}
+	}
+	raw, _ := json.Marshal(stored) // strings, a time and an int: cannot fail
+	return raw
+}
+
+// revocationEndpoint is where the spec's grants are revoked: the spec's, else the
+// provider's default; "" when none is known or the provider issues no refresh token.
+func revocationEndpoint(spec *tokensv1alpha1.BankTokenRequestSpec) string {
+	if !refreshable(spec) {
+		return ""
+	}
+	return cmp.Or(spec.RevocationEndpoint, providers.DefaultRevocationEndpoint(providers.Name(spec.Provider), spec.Endpoint))
+}
+
+// recordedRevocationEndpoint is the revocation endpoint of the inputs the held chains were
+// issued under. A Secret written before it was recorded holds chains of the current inputs
+// when its binding says so.
+func recordedRevocationEndpoint(g *gathered) string {
+	if g.RefreshSecret == nil {
+		return ""
+	}
+	if recorded := g.RefreshSecret.Annotations[annotationRevocationEndpoint]; recorded != "" {
+		return recorded
+	}
+	if g.RefreshSecret.Annotations[annotationInputHash] == g.RequestHash {
+		return revocationEndpoint(&g.Request.Spec)
+	}
+	return ""
+}
+
+// mayBeLive says whether a held refresh token may still be a live grant that the operator
+// may send again, to revoke it: one spent or sent in a call whose answer was lost is not
+// sent again, even to revoke it.
+func (r *BankTokenRequestReconciler) mayBeLive(g *gathered, rt providers.Secret) bool {
+	return !rt.IsZero() && !r.spent.contains(rt) && !inFlightUnanswered(g, rt)
+}
+
+// revocationsAfter is the queue once next replaces the held chains: what was pending,
+// and each held chain next drops that may still be live. published says whether this
+// reconcile publishes a new access token; the active chain's access token stays in use
+// until workloads have read the new one, or, when none is published, until it expires.
+func (r *BankTokenRequestReconciler) revocationsAfter(g *gathered, next refreshChains, published bool, now time.Time) []pendingRevocation {
+	pending := slices.Clone(g.Revocations)
+	endpoint := recordedRevocationEndpoint(g)
+	if r.Revoker == nil {
+		endpoint = ""
+	}
+	activeFrom := now.Add(r.SecretPropagationDelay)
+	if !published && g.Held != nil && g.Held.ExpiresAt.After(activeFrom) {
+		activeFrom = g.Held.ExpiresAt
+	}
+	standbyFrom := now
+	if g.RefreshSecret != nil {
+		if since, err := time.Parse(time.RFC3339, g.RefreshSecret.Annotations[annotationStandbySince]); err == nil {
+			standbyFrom = since.Add(r.SecretPropagationDelay)
+		}
+	}
+	for _, held := range []struct {
+		rt   providers.Secret
+		from time.Time
+	}{{g.RefreshToken, activeFrom}, {g.StandbyRefreshToken, standbyFrom}} {
+		if held.rt == next.active || held.rt == next.standby || !r.mayBeLive(g, held.rt) {
+			continue
+		}
+		if endpoint == "" {
+			continue // nowhere to revoke it: it lives at the bank until it expires
+		}
+		pending = append(pending, pendingRevocation{Token: held.rt, Endpoint: endpoint, NotBefore: held.from})
+	}
+	return pending
+}
+
+// revocationReport is what revoking did, for events and the requeue.
+type revocationReport struct {
+	revoked int
+	// leftLive counts grants given up on; lastFailure says why the last one was.
+	leftLive    int
+	lastFailure string
+	// next is when the next pending revocation is due; zero when none is pending.
+	next time.Time
+}
+
+// revokeDue revokes the pending grants whose time has come and writes down what is left.
+// Only the queue is rewritten: the chains, their binding and any in-flight mark stay as
+// they are.
+func (r *BankTokenRequestReconciler) revokeDue(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, now time.Time) (revocationReport, error) {
+	var report revocationReport
+	var left []pendingRevocation
+	for _, p := range g.Revocations {
+		if now.Before(p.NotBefore) {
+			left = append(left, p)
+			continue
+		}
+		if kept, ok := r.revokeOne(ctx, btr, g, p, now, &report); ok {
+			left = append(left, kept)
+		}
+	}
+	report.next = earliestDue(left)
+	if len(left) == len(g.Revocations) && report.revoked == 0 && report.leftLive == 0 {
+		return report, nil
+	}
+	rts := &refreshTokenSecret{current: g.RefreshSecret}
+	return report, r.writeRevocations(ctx, btr, rts, left)
+}
+
+// revokeOne revokes one grant; ok says it stays queued (as kept) for another attempt.
+func (r *BankTokenRequestReconciler) revokeOne(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, p pendingRevocation, now time.Time, report *revocationReport) (pendingRevocation, bool) {
+	err := r.Revoker.Revoke(ctx, r.providerRequest(btr, g), p.Endpoint, p.Token)
+	if err == nil {
+		report.revoked++
+		return p, false
+	}
+	failure := asFailure(err)
+	logf.FromContext(ctx).Info("revoking a grant the operator no longer uses failed", "reason", failure.Reason,
+		"class", failure.Class, "attempt", p.Attempts+1, "message", failure.Message)
+	if !isPermanent(failure) && p.Attempts+1 < maxRevocationAttempts {
+		p.Attempts++
+		p.NotBefore = now.Add(max(revocationRetryDelay<<(p.Attempts-1), failure.RetryAfter))
+		return p, true
+	}
+	report.leftLive++
+	report.lastFailure = failure.Message
+	return p, false
+}
+
+func earliestDue(pending []pendingRevocation) time.Time {
+	var next time.Time
+	for _, p := range pending {
+		if next.IsZero() || p.NotBefore.Before(next) {
+			next = p.NotBefore
+		}
+	}
+	return next
+}
+
+// boundedQueue keeps the newest maxPendingRevocations and counts the oldest given up.
+func boundedQueue(pending []pendingRevocation) ([]pendingRevocation, int) {
+	if over := len(pending) - maxPendingRevocations; over > 0 {
+		return pending[over:], over
+	}
+	return pending, 0
+}
+
+// writeRevocations rewrites the refresh-token Secret's queue and nothing else.
+func (r *BankTokenRequestReconciler) writeRevocations(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, s *refreshTokenSecret, pending []pendingRevocation) error {
+	if s.current == nil {
+		return nil
+	}
+	data := maps.Clone(s.current.Data)
+	delete(data, revocationsKey)
+	if len(pending) > 0 {
+		data[revocationsKey] = encodeRevocations(pending)
+	}
+	return r.writeRefreshSecret(ctx, btr, s, data, s.current.Annotations)
+}

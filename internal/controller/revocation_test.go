@@ -1,0 +1,162 @@
+package controller
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
+)
+
+const fixtureRevocationEndpoint = "https://paymob.example/o/revoke_token/"
+
+// withRevocationEndpoint gives the fixture's OAuth2 endpoint an RFC 7009 endpoint.
+func withRevocationEndpoint(b *tokensv1alpha1.BankTokenRequest) {
+	b.Spec.RevocationEndpoint = fixtureRevocationEndpoint
+}
+
+// A grant the operator stops using (its inputs changed, so the primary grant replaced it)
+// is revoked at the bank, but only once workloads may have read the token that replaced
+// the one issued with it: revoking it revokes that access token too.
+func TestReconcileRevokesAGrantItStopsUsingOnceWorkloadsHaveMovedOn(t *testing.T) {
+	f := newFixture(t, withRevocationEndpoint)
+	f.issue()
+	if !controllerutil.ContainsFinalizer(f.resource(), finalizerRevokeGrants) {
+		t.Fatal("no finalizer on a resource whose grants can be revoked")
+	}
+	oldGrant, oldToken := f.refreshToken(), f.accessToken()
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Scope = "read write" })
+	result := f.reconcile()
+	f.expectLastCall(2, providers.GrantPassword, "the refresh token was sent under other inputs")
+	if len(f.bank.revocations) != 0 || !f.bank.accepts(oldToken) {
+		t.Fatal("the replaced grant was revoked before workloads could read the new token")
+	}
+	if result.RequeueAfter != f.r.SecretPropagationDelay {
+		t.Fatalf("requeue after %v; want the revocation's time, %v", result.RequeueAfter, f.r.SecretPropagationDelay)
+	}
+	f.clock.Step(f.r.SecretPropagationDelay - time.Second)
+	f.reconcile()
+	if len(f.bank.revocations) != 0 {
+		t.Fatal("the replaced grant was revoked within the propagation delay")
+	}
+
+	f.clock.Step(time.Second)
+	f.reconcile()
+	if want := []string{fixtureRevocationEndpoint + " " + oldGrant}; !slices.Equal(f.bank.revocations, want) {
+		t.Fatalf("revocations %q, want the replaced grant at the endpoint it was issued under", f.bank.revocations)
+	}
+	if live := f.bank.liveGrants(); live != 1 {
+		t.Fatalf("the bank holds %d live grants, want 1", live)
+	}
+	f.expectCalls(2)
+	if !slices.Contains(f.events(), eventGrantsRevoked) {
+		t.Fatal("no event for the revocation")
+	}
+	f.reconcile()
+	if len(f.bank.revocations) != 1 {
+		t.Fatal("a revoked grant was revoked again")
+	}
+}
+
+// Without a revocation endpoint there is nothing to revoke with: no finalizer, no extra write.
+func TestReconcileHoldsNoFinalizerWhereGrantsCannotBeRevoked(t *testing.T) {
+	f := newFixture(t)
+	f.issue()
+	if controllerutil.ContainsFinalizer(f.resource(), finalizerRevokeGrants) || slices.Contains(f.writes, "patch") {
+		t.Fatalf("finalizer written without a revocation endpoint (writes %v)", f.writes)
+	}
+}
+
+// A revocation that fails for a while is retried later; one the bank refuses for good is
+// given up with a Warning event. Neither disturbs the token held.
+func TestReconcileRetriesAFailedRevocationAndReportsOneGivenUp(t *testing.T) {
+	f := newFixture(t, withRevocationEndpoint)
+	f.issue()
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Scope = "read write" })
+	f.reconcile()
+	f.clock.Step(f.r.SecretPropagationDelay)
+	f.bank.revocationFailures = []error{
+		bankError(providers.ClassTransient, providers.ReasonServerError),
+		bankError(providers.ClassPermanent, providers.ReasonInvalidCredentials),
+	}
+	result := f.reconcile()
+	if len(f.bank.revocations) != 1 || result.RequeueAfter > revocationRetryDelay {
+		t.Fatalf("after a transient failure: %d revocations, requeue after %v", len(f.bank.revocations), result.RequeueAfter)
+	}
+	f.clock.Step(revocationRetryDelay)
+	f.reconcile()
+	if len(f.bank.revocations) != 2 || !slices.Contains(f.events(), eventGrantsLeftLive) {
+		t.Fatal("a permanently refused revocation was not given up with a Warning event")
+	}
+	if len(readRevocations(f.secret(refreshSecretName(f.resource())))) != 0 {
+		t.Fatal("a grant given up is still queued")
+	}
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
+}
+
+// A forced refresh soon after a renewal, at a bank whose refresh revokes the access
+// token, uses the primary grant; the standby grant it drops has an access token that
+// workloads may still hold, so it is revoked only once its own propagation delay is over.
+func TestReconcileRevokesADroppedStandbyGrantOnlyAfterItsDelay(t *testing.T) {
+	f := newFixture(t, withRevocationEndpoint, func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Spec.RefreshRevokesAccessToken = new(true)
+	})
+	f.bank.revokeOnRefresh = true
+	f.issue()
+	firstToken := f.accessToken()
+	f.stepToRenewal()
+	f.reconcile() // a second chain: the first becomes standby now
+	f.clock.Step(time.Minute)
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Annotations = map[string]string{tokensv1alpha1.RefreshRequestedAtAnnotation: "now"}
+	})
+	f.reconcile()
+	f.expectLastCall(3, providers.GrantPassword, "a standby chain superseded a minute ago was refreshed")
+	if len(f.bank.revocations) != 0 || !f.bank.accepts(firstToken) {
+		t.Fatal("the dropped standby grant was revoked while workloads may still hold its token")
+	}
+	f.clock.Step(f.r.SecretPropagationDelay - time.Minute)
+	f.reconcile()
+	if len(f.bank.revocations) != 1 || f.bank.liveGrants() != 2 {
+		t.Fatalf("after its delay: %d revocations, %d live grants; want the dropped standby revoked, 2 live",
+			len(f.bank.revocations), f.bank.liveGrants())
+	}
+}
+
+// Deleting a resource revokes every grant it holds before the finalizer goes, within a
+// bounded time; a bank that cannot be reached delays nothing further and is reported.
+func TestDeletionRevokesEveryGrantThenReleasesTheResource(t *testing.T) {
+	for name, bankDown := range map[string]bool{"bank answers": false, "bank down": true} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, withRevocationEndpoint)
+			f.issue()
+			grant := f.refreshToken()
+			if bankDown {
+				f.bank.revocationFailures = []error{bankError(providers.ClassTransient, providers.ReasonEndpointUnreachable)}
+			}
+			must(t, f.client.Delete(context.Background(), f.resource()))
+			f.reconcile()
+			if want := []string{fixtureRevocationEndpoint + " " + grant}; !slices.Equal(f.bank.revocations, want) {
+				t.Fatalf("revocations %q, want the held grant", f.bank.revocations)
+			}
+			if d := f.bank.revocationDeadlines[0]; d.IsZero() || time.Until(d) > deletionRevocationBudget {
+				t.Fatalf("revocation on deletion not bounded: deadline %v", d)
+			}
+			err := f.client.Get(context.Background(), f.key, &tokensv1alpha1.BankTokenRequest{})
+			if !apierrors.IsNotFound(err) {
+				t.Fatalf("the resource was not released: %v", err)
+			}
+			events := strings.Join(f.events(), " ")
+			if bankDown != strings.Contains(events, eventGrantsLeftLive) || bankDown == strings.Contains(events, eventGrantsRevoked) {
+				t.Fatalf("events %q do not say what happened to the grant", events)
+			}
+		})
+	}
+}

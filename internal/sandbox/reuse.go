@@ -15,18 +15,8 @@ import (
 // every refresh and access token of its chain.
 func (b *bank) noteReuse(reused *refreshToken) {
 	b.reusedRefreshTokens++
-	if !b.revokeRefreshToken {
-		return
-	}
-	for _, rt := range b.refreshTokens {
-		if rt.chain == reused.chain {
-			rt.revoked = true
-		}
-	}
-	for _, at := range b.accessTokens {
-		if at.chain == reused.chain {
-			at.revoked = true
-		}
+	if b.revokeRefreshToken {
+		b.revokeChain(reused.chain)
 	}
 }
 

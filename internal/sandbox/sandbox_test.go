@@ -30,12 +30,15 @@ type raw struct {
 	basic        string
 	basicEncoded bool
 	clientCert   bool
+	// url is where the call goes; the bank's token endpoint when empty.
+	url string
 }
 
 type answer struct {
 	status int
 	header http.Header
 	body   map[string]any
+	raw    []byte
 }
 
 func start(t *testing.T, opts sandbox.Options) *sandbox.Server {
@@ -68,7 +71,11 @@ func send(t *testing.T, s *sandbox.Server, bank providers.Name, r raw) answer {
 	if method == "" {
 		method = http.MethodPost
 	}
-	req, err := http.NewRequest(method, s.TokenURL(bank), strings.NewReader(r.body))
+	target := r.url
+	if target == "" {
+		target = s.TokenURL(bank)
+	}
+	req, err := http.NewRequest(method, target, strings.NewReader(r.body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +98,7 @@ func send(t *testing.T, s *sandbox.Server, bank providers.Name, r raw) answer {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	a := answer{status: resp.StatusCode, header: resp.Header}
+	a := answer{status: resp.StatusCode, header: resp.Header, raw: data}
 	_ = json.Unmarshal(data, &a.body)
 	return a
 }

@@ -61,7 +61,8 @@ func (s *Server) SetAnswerDelay(name providers.Name, d time.Duration) {
 	s.withBank(name, func(b *bank) { b.answerDelay = d })
 }
 
-// CallsInFlight is the number of bank's calls received and not yet answered.
+// CallsInFlight is the number of bank's calls (token and revocation) received and not
+// yet answered.
 func (s *Server) CallsInFlight(name providers.Name) (n int) {
 	s.withBank(name, func(b *bank) { n = b.callsInFlight })
 	return n

@@ -131,6 +131,8 @@ type bank struct {
 
 	// reusedRefreshTokens counts spent (rotated-away) refresh tokens sent again.
 	reusedRefreshTokens int
+	// revocationEndsEverySession: SetRevocationEndsEverySession.
+	revocationEndsEverySession bool
 	// revokeRefreshToken is Keycloak's realm setting of that name: refresh tokens rotate
 	// and a reused one revokes its whole chain (RFC 9700 §4.14.2).
 	revokeRefreshToken bool

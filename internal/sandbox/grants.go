@@ -38,6 +38,15 @@ func (b *bank) revokeChain(chain string) {
 	}
 }
 
+// revokeEverySessionOf revokes every chain of clientID's tokens for username.
+func (b *bank) revokeEverySessionOf(clientID, username string) {
+	for _, rt := range b.refreshTokens {
+		if rt.clientID == clientID && rt.username == username {
+			b.revokeChain(rt.chain)
+		}
+	}
+}
+
 // revokeAccessTokensIssuedWith revokes the access tokens issued with refresh.
 func (b *bank) revokeAccessTokensIssuedWith(refresh string) {
 	if refresh == "" {

@@ -112,6 +112,10 @@ func (b *bank) revoke(now time.Time, token, clientID string) (bool, string) {
 		case !rt.usable():
 			return false, "refresh token already invalid"
 		}
+		if b.revocationEndsEverySession {
+			b.revokeEverySessionOf(rt.clientID, rt.username)
+			return true, "every session of the client's user ended"
+		}
 		b.revocation.revokeRefreshToken(b, rt, token)
 		return true, b.revocation.refreshRevokedWord
 	}
@@ -126,6 +130,16 @@ func (b *bank) revoke(now time.Time, token, clientID string) (bool, string) {
 		return true, "access token revoked"
 	}
 	return false, "unknown token"
+}
+
+// SetRevocationEndsEverySession makes revoking a refresh token at bank end every session
+// of its user for the client, as Keycloak's TokenRevocationEndpoint does (revokeClient:
+// UserSessionManager.revokeOfflineToken(user, client) and every client session of the
+// user detached). For a client_credentials client the user is its service account, so
+// every grant of the client ends, not just the revoked token's chain. Off by default,
+// where a revocation ends the token's own chain.
+func (s *Server) SetRevocationEndsEverySession(name providers.Name, on bool) {
+	s.withBank(name, func(b *bank) { b.revocationEndsEverySession = on })
 }
 
 // RevocationURL is bank's RFC 7009 revocation endpoint; "" for a bank without one

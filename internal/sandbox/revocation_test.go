@@ -241,3 +241,20 @@ func TestRevocationsHoldNoToken(t *testing.T) {
 		t.Errorf("Revocations hold a token or secret: %s", recorded)
 	}
 }
+
+func TestKeycloakRevocationCanEndEverySessionOfTheClient(t *testing.T) {
+	s := start(t, sandbox.Options{})
+	s.SetRevocationEndsEverySession(providers.Banfico, true)
+	c := s.Credentials(providers.Banfico)
+	first, second := grant(t, s, providers.Banfico, banficoOfflineGrant(c)), grant(t, s, providers.Banfico, banficoOfflineGrant(c))
+	if got := s.LiveGrants(providers.Banfico, c.ClientID); got != 2 {
+		t.Fatalf("LiveGrants = %d before, want 2", got)
+	}
+	send(t, s, providers.Banfico, revoke(s, providers.Banfico, c, "token", first.refresh))
+	if s.RefreshTokenValid(providers.Banfico, second.refresh) || s.AccessTokenValid(providers.Banfico, second.access) {
+		t.Error("the other session of the same service account survived")
+	}
+	if got := s.LiveGrants(providers.Banfico, c.ClientID); got != 0 {
+		t.Errorf("LiveGrants = %d after, want 0", got)
+	}
+}

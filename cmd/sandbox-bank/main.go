@@ -83,6 +83,10 @@ func printBanks(w io.Writer, srv *sandbox.Server, lifetime time.Duration) {
 		c := srv.Credentials(name)
 		p, _ := providers.PresetFor(name)
 		fmt.Fprintf(w, "\n%s\n  token URL:     %s\n  grant:         %s\n  client auth:   %s\n", name, srv.TokenURL(name), p.DefaultGrant, p.DefaultClientAuthentication)
+		if u := srv.RevocationURL(name); u != "" {
+			fmt.Fprintf(w, "  revocation:    %s\n", u)
+		}
+		fmt.Fprintf(w, "  protected API: GET %s (Authorization: Bearer <token>)\n", srv.ProtectedAPIURL(name))
 		fmt.Fprintf(w, "  client_id:     %s\n  client_secret: %s\n", c.ClientID, c.ClientSecret)
 		if c.Username != "" {
 			fmt.Fprintf(w, "  username:      %s\n  password:      %s\n", c.Username, c.Password)

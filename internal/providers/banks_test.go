@@ -136,8 +136,8 @@ func TestRAKBank(t *testing.T) {
 		if got := tok.ExpiresAt.Sub(env.clock.Now()); got != time.Hour {
 			t.Errorf("lifetime = %v, want 1h", got)
 		}
-		if !tok.RefreshToken.IsZero() {
-			t.Error("client_credentials got a refresh token; RAKBANK issues one only for password")
+		if tok.RefreshToken.IsZero() {
+			t.Error("client_credentials got no refresh token; the document's client_credentials answer carries one")
 		}
 		if tok.Scope != "accounts payments" {
 			t.Errorf("Scope = %q", tok.Scope)

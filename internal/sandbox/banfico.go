@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,6 +15,12 @@ import (
 
 // keycloakOfflineScope makes Keycloak issue an offline refresh token (refresh_expires_in 0).
 const keycloakOfflineScope = "offline_access"
+
+// banficoDefaultScope is what Banfico's realm grants a client_credentials call that asks
+// for no scope: the document's request sends none and its answer has this scope and an
+// offline refresh token (seeds/002, providers.md §3), so the realm's default client scopes
+// include offline_access.
+const banficoDefaultScope = "profile offline_access email"
 
 const banficoIssuer = "https://auth.fakebank.example/auth/realms/provider"
 
@@ -30,15 +37,16 @@ var banficoForm = formContract{
 	},
 }
 
-// serveBanfico is Banfico's Keycloak realm: Basic client authentication only,
+// serveBanfico is Banfico's Keycloak realm (seeds/002): Basic client authentication only,
 // client_credentials, RS256 JWT access tokens whose exp agrees with expires_in, and an
-// offline refresh token when offline_access is asked for, rotated on every refresh when
-// SetRevokeRefreshToken is on.
+// offline refresh token (refresh_expires_in 0) when the scope granted has offline_access:
+// asked for, or the realm's default scopes when the call asks for none. The refresh token
+// is reused, or rotated on every refresh when SetRevokeRefreshToken is on.
 func serveBanfico(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
 
 	var refresh string
-	scope := scopeOr(form.Get("scope"), b.creds.Scope)
+	scope := scopeOr(form.Get("scope"), cmp.Or(b.defaultScope, b.creds.Scope))
 	switch providers.GrantType(grant) {
 	case providers.GrantClientCredentials:
 		if !b.scopeAllowed(scope) {
@@ -64,10 +72,7 @@ func serveBanfico(s *Server, b *bank, call *formCall) reply {
 	if err != nil {
 		return fail(http.StatusInternalServerError, "server_error", "cannot sign token")
 	}
-	b.recordAccessToken(s, providers.GrantType(grant), access)
-	if rt, ok := b.refreshTokens[refresh]; ok {
-		b.accessTokens[access].chain = rt.chain
-	}
+	b.recordAccessToken(s, providers.GrantType(grant), client.id, access, refresh)
 
 	resp := map[string]any{
 		"access_token":       access,

@@ -71,11 +71,13 @@ type Call struct {
 func (c Call) Accepted() bool { return c.Status == http.StatusOK }
 
 type accessToken struct {
+	clientID  string
 	expiresAt time.Time
 	revoked   bool
-	// refreshToken is the one issued alongside (Paymob revokes the pair together).
+	// refreshToken is the one it was issued with: Paymob and MBANQ revoke the access tokens
+	// issued with a refresh token when it is used, and DOT when it is revoked.
 	refreshToken string
-	// chain is the grant chain it belongs to, when its bank rotates refresh tokens.
+	// chain is the grant chain of that refresh token; "" when issued without one.
 	chain string
 }
 
@@ -83,7 +85,8 @@ type refreshToken struct {
 	clientID string
 	username string
 	scope    string
-	// used marks a rotated-away token (Paymob); revoked marks RevokeRefreshTokens.
+	// used marks a rotated-away token; revoked marks RevokeRefreshTokens, a revocation
+	// (RFC 7009) or reuse detection.
 	used    bool
 	revoked bool
 	// chain names the grant the token descends from: rotation keeps it, a primary grant
@@ -104,19 +107,32 @@ type bank struct {
 	// passed the checks of form, the bank's wording of its client and grant refusals.
 	serveForm func(s *Server, b *bank, call *formCall) reply
 	form      formContract
+	// revocation is the bank's RFC 7009 endpoint; nil where the real server has none.
+	revocation *revocationEndpoint
+	// protectedAPI is the path of the API a workload calls with the token; "" for none.
+	protectedAPI string
+	// tenantQuery names a query parameter that may carry the value of a required header
+	// instead (MBANQ's tenantIdentifier for tenantId).
+	tenantQuery map[string]string
 
-	creds            BankCredentials
+	creds BankCredentials
+	// defaultScope is granted when a call asks for none; creds.Scope when empty. Keycloak
+	// applies the realm's default client scopes.
+	defaultScope     string
 	extraScopes      []string
 	secretGeneration int
 	lifetime         time.Duration
 
 	calls         []Call
+	revocations   []Revocation
 	issued        map[providers.GrantType]int
 	accessTokens  map[string]*accessToken
 	refreshTokens map[string]*refreshToken
 
 	// reusedRefreshTokens counts spent (rotated-away) refresh tokens sent again.
 	reusedRefreshTokens int
+	// revocationEndsEverySession: SetRevocationEndsEverySession.
+	revocationEndsEverySession bool
 	// revokeRefreshToken is Keycloak's realm setting of that name: refresh tokens rotate
 	// and a reused one revokes its whole chain (RFC 9700 §4.14.2).
 	revokeRefreshToken bool
@@ -130,6 +146,9 @@ type bank struct {
 	rateLimitedFor    time.Duration
 	secondFactorUsers map[string]bool
 	msgIDs            map[string]bool
+	// partnerReturnsRefreshToken: RAKBANK partner's 200 also carries a refresh_token.
+	partnerReturnsRefreshToken bool
+	protectedAPIRefusals       int
 
 	// fapi is the registered client of a FAPI endpoint (fapi.go); nil for the five banks.
 	fapi *fapiClient
@@ -149,11 +168,14 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 		},
 		providers.Banfico: {
 			slug: "banfico", path: "/banfico/auth/realms/provider/protocol/openid-connect/token", serveForm: serveBanfico, form: banficoForm,
-			creds:       fixtureClient("banfico", "profile email"),
-			extraScopes: []string{keycloakOfflineScope},
+			revocation:   keycloakRevocation("/banfico/auth/realms/provider/protocol/openid-connect/revoke"),
+			creds:        fixtureClient("banfico", "profile email"),
+			defaultScope: banficoDefaultScope,
+			extraScopes:  []string{keycloakOfflineScope},
 		},
 		providers.Mbanq: {
 			slug: "mbanq", path: "/mbanq/oauth/token", serveForm: serveMbanq, form: mbanqForm,
+			tenantQuery: map[string]string{providers.HeaderMbanqTenant: mbanqTenantQuery},
 			creds: withHeaders(fixtureClientAndUser("mbanq", ""),
 				// The IP and device header names are not public: these are fixture names.
 				providers.Header{Name: providers.HeaderMbanqTenant, Value: "demo-tenant"},
@@ -162,6 +184,7 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 		},
 		providers.Paymob: {
 			slug: "paymob", path: "/paymob/api/secure/o/token/", serveForm: servePaymob, form: paymobForm,
+			revocation: djangoOAuthToolkitRevocation("/paymob/api/secure/o/revoke_token/"),
 			creds: BankCredentials{
 				// Characters that need RFC 6749 §2.3.1 encoding, as Paymob's own example has.
 				ClientID: "demo-paymob-client", ClientSecret: "demo-paymob-client-secret:1+1",
@@ -169,6 +192,9 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 				Scope: "read write",
 			},
 		},
+	}
+	for _, b := range banks {
+		b.protectedAPI = "/" + b.slug + "/api/accounts"
 	}
 	maps.Copy(banks, fapiBanks())
 	for name, b := range banks {
@@ -214,23 +240,39 @@ func withHeaders(c BankCredentials, headers ...providers.Header) BankCredentials
 type reply struct {
 	status int
 	header http.Header
-	// body is JSON-encoded unless html is set.
-	body any
-	html string
+	// body is JSON-encoded unless html or empty is set.
+	body  any
+	html  string
+	empty bool
+	// revocation is what a revocation call did, for Server.Revocations.
+	revocation Revocation
 
 	call Call
 }
 
-func (s *Server) handler(b *bank) http.Handler {
+// endpoint is one of a bank's endpoints: how it decides a call, and where it records it.
+type endpoint struct {
+	// logName is added to the bank's name in the log: "" for the token endpoint.
+	logName string
+	decide  func(s *Server, b *bank, r *http.Request, body []byte, readErr error) reply
+	record  func(b *bank, rep reply)
+}
+
+var tokenEndpoint = endpoint{
+	decide: (*Server).decide,
+	record: func(b *bank, rep reply) { b.calls = append(b.calls, rep.call) },
+}
+
+func (s *Server) handler(b *bank, e endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 
 		s.mu.Lock()
 		b.callsInFlight++
-		rep := s.decide(b, r, body, readErr)
+		rep := e.decide(s, b, r, body, readErr)
 		rep.call.At = s.now()
 		rep.call.Status = rep.status
-		b.calls = append(b.calls, rep.call)
+		e.record(b, rep)
 		delay, fault := b.answerDelay, b.fault
 		s.mu.Unlock()
 		defer s.callAnswered(b)
@@ -241,52 +283,64 @@ func (s *Server) handler(b *bank) http.Handler {
 
 		if s.logf != nil {
 			c := rep.call
-			s.logf("%s: %d grant=%q %s %s", b.name, c.Status, c.Grant, c.Error, c.Reason)
+			s.logf("%s%s: %d grant=%q %s %s", b.name, e.logName, c.Status, c.Grant, c.Error, c.Reason)
 		}
-		if rep.html != "" {
+		switch {
+		case rep.html != "":
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.WriteHeader(rep.status)
 			_, _ = io.WriteString(w, rep.html)
-			return
+		case rep.empty:
+			w.WriteHeader(rep.status)
+		default:
+			writeJSON(w, rep.status, rep.header, rep.body)
 		}
-		writeJSON(w, rep.status, rep.header, rep.body)
 	})
 }
 
 // decide applies what every bank's gateway does before the bank's own rules.
 func (s *Server) decide(b *bank, r *http.Request, body []byte, readErr error) reply {
+	if rep, refused := b.gateway(r, readErr, func() (reply, bool) { return b.fault.answerInsteadOfBank(body) }); refused {
+		return rep
+	}
+	if b.serveForm == nil {
+		return b.serve(s, b, r, body)
+	}
+	call, rejected := beginFormCall(b, r, body, b.form)
+	if rejected != nil {
+		return *rejected
+	}
+	return b.serveForm(s, b, call)
+}
+
+// gateway is what answers before the bank: the method, the body's size, a fault that
+// answers instead of the bank (faultAnswer), an outage and a rate limit.
+func (b *bank) gateway(r *http.Request, readErr error, faultAnswer func() (reply, bool)) (reply, bool) {
 	switch {
 	case r.Method != http.MethodPost:
 		return reply{status: http.StatusMethodNotAllowed, header: http.Header{"Allow": {http.MethodPost}},
-			body: map[string]string{"error": "invalid_request", "error_description": "the token endpoint takes POST only"},
-			call: Call{Error: "method_not_allowed", Reason: "method " + r.Method}}
+			body: map[string]string{"error": "invalid_request", "error_description": "this endpoint takes POST only"},
+			call: Call{Error: "method_not_allowed", Reason: "method " + r.Method}}, true
 	case readErr != nil:
 		return reply{status: http.StatusRequestEntityTooLarge,
 			body: map[string]string{"error": "invalid_request", "error_description": "request body too large"},
-			call: Call{Error: "invalid_request", Reason: "request body too large"}}
+			call: Call{Error: "invalid_request", Reason: "request body too large"}}, true
 	}
-	if rep, ok := b.fault.answerInsteadOfBank(body); ok {
-		return rep
+	if rep, ok := faultAnswer(); ok {
+		return rep, true
 	}
 	switch {
 	case b.unavailable:
 		return reply{status: http.StatusServiceUnavailable,
 			html: "<html><body><h1>503 Service Unavailable</h1>No server is available to handle this request.</body></html>",
-			call: Call{Error: "unavailable", Reason: "bank set unavailable"}}
+			call: Call{Error: "unavailable", Reason: "bank set unavailable"}}, true
 	case b.rateLimitedFor > 0:
 		secs := int((b.rateLimitedFor + time.Second - 1) / time.Second)
 		return reply{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {strconv.Itoa(secs)}},
 			body: map[string]string{"error": "too_many_requests", "error_description": "rate limit exceeded"},
-			call: Call{Error: "too_many_requests", Reason: "bank set rate limited"}}
+			call: Call{Error: "too_many_requests", Reason: "bank set rate limited"}}, true
 	}
-	if b.serveForm == nil {
-		return b.serve(s, b, r, body)
-	}
-	call, rejected := beginFormCall(b, r, body)
-	if rejected != nil {
-		return *rejected
-	}
-	return b.serveForm(s, b, call)
+	return reply{}, false
 }
 
 // oauthError is an RFC 6749 §5.2 error answer.
@@ -315,20 +369,22 @@ func writeJSON(w http.ResponseWriter, status int, header http.Header, body any) 
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// issue records a new access token (and, when withRefresh, a refresh token).
-func (b *bank) issue(s *Server, grant providers.GrantType, clientID, username, scope string, withRefresh bool) (access, refresh string, lifetime time.Duration) {
-	access = newOpaqueToken(b.slug + "-at")
-	b.recordAccessToken(s, grant, access)
-	if withRefresh {
-		refresh = b.newRefreshToken(clientID, username, scope)
-	}
-	return access, refresh, b.lifetime
+// issueAccessToken issues an opaque access token to clientID, with refresh ("" for none).
+func (b *bank) issueAccessToken(s *Server, grant providers.GrantType, clientID, refresh string) string {
+	access := newOpaqueToken(b.slug + "-at")
+	b.recordAccessToken(s, grant, clientID, access, refresh)
+	return access
 }
 
-// recordAccessToken counts an issue and remembers the token for AccessTokenValid.
-func (b *bank) recordAccessToken(s *Server, grant providers.GrantType, access string) {
+// recordAccessToken counts an issue and remembers the token for AccessTokenValid, with the
+// refresh token it was issued with and that token's grant chain.
+func (b *bank) recordAccessToken(s *Server, grant providers.GrantType, clientID, access, refresh string) {
 	b.issued[grant]++
-	b.accessTokens[access] = &accessToken{expiresAt: s.now().Add(b.lifetime)}
+	at := &accessToken{clientID: clientID, expiresAt: s.now().Add(b.lifetime), refreshToken: refresh}
+	if rt, ok := b.refreshTokens[refresh]; ok && refresh != "" {
+		at.chain = rt.chain
+	}
+	b.accessTokens[access] = at
 }
 
 // newRefreshToken issues a refresh token that starts a grant chain of its own.

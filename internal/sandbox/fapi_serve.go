@@ -123,7 +123,7 @@ func serveTLSClientAuth(s *Server, b *bank, r *http.Request, body []byte) reply 
 	if err != nil {
 		return fail(http.StatusInternalServerError, "server_error", "cannot sign token")
 	}
-	b.recordAccessToken(s, providers.GrantClientCredentials, access)
+	b.recordAccessToken(s, providers.GrantClientCredentials, b.creds.ClientID, access, "")
 	return reply{status: http.StatusOK, body: map[string]any{
 		"access_token": access, "token_type": "Bearer", "expires_in": seconds(b.lifetime), "scope": scope,
 	}}.withCall(grant, call.client.method)

@@ -37,6 +37,12 @@ const (
 	FaultHugeBody
 	// FaultOneBytePerSecond sends the bank's answer one byte a second.
 	FaultOneBytePerSecond
+	// FaultGateway401OnRefresh refuses refresh_token calls as IBM API Connect's gateway
+	// refuses a call itself (RAKBANK's gateway; seeds/000 and providers.md §1): 401 with
+	// {httpCode, httpMessage, moreInformation}, not an RFC 6749 error.
+	FaultGateway401OnRefresh
+	// FaultHTML400OnRefresh refuses refresh_token calls with a proxy's HTML 400 page.
+	FaultHTML400OnRefresh
 )
 
 var faultNames = map[Fault]string{
@@ -44,6 +50,7 @@ var faultNames = map[Fault]string{
 	FaultInvalidGrantOnRefresh: "invalid_grant on refresh", FaultInvalidGrantOnPrimary: "invalid_grant on primary grant",
 	FaultTimeout: "timeout", FaultResetMidBody: "reset mid-body", FaultTruncatedJSON: "truncated JSON",
 	FaultHugeBody: "2 MiB body", FaultOneBytePerSecond: "1 byte/s",
+	FaultGateway401OnRefresh: "gateway 401 on refresh", FaultHTML400OnRefresh: "HTML 400 on refresh",
 }
 
 func (f Fault) String() string { return faultNames[f] }
@@ -77,6 +84,21 @@ func (f Fault) answerToGrant(refresh bool) (reply, bool) {
 			html: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>"}, true
 	case f == FaultInvalidGrantOnRefresh && refresh, f == FaultInvalidGrantOnPrimary && !refresh:
 		return oauthError(http.StatusBadRequest, "invalid_grant", "fault injected: grant refused"), true
+	case f == FaultGateway401OnRefresh && refresh:
+		return reply{status: http.StatusUnauthorized, call: Call{Error: "401", Reason: "fault injected: gateway refusal"},
+			body: map[string]string{"httpCode": "401", "httpMessage": "Unauthorized", "moreInformation": "Invalid client id or secret."}}, true
+	case f == FaultHTML400OnRefresh && refresh:
+		return reply{status: http.StatusBadRequest, call: Call{Error: "bad_request", Reason: "fault injected: proxy page"},
+			html: "<html><head><title>400 Bad Request</title></head><body><center><h1>400 Bad Request</h1></center><hr><center>nginx</center></body></html>"}, true
+	}
+	return reply{}, false
+}
+
+// answerToRevocation is the reply of a fault that answers instead of a revocation
+// endpoint: the ones not tied to a grant.
+func (f Fault) answerToRevocation() (reply, bool) {
+	if f == FaultServerError || f == FaultGatewayHTMLPage {
+		return f.answerToGrant(false)
 	}
 	return reply{}, false
 }

@@ -59,11 +59,18 @@ func TestFaultsAnswerInsteadOfTheBank(t *testing.T) {
 		{sandbox.FaultInvalidGrantOnPrimary, offline, 400, `"invalid_grant"`},
 		{sandbox.FaultInvalidGrantOnRefresh, refresh, 400, `"invalid_grant"`},
 		{sandbox.FaultInvalidGrantOnRefresh, offline, 200, `"access_token"`},
+		{sandbox.FaultGateway401OnRefresh, refresh, 401, `{"httpCode":"401","httpMessage":"Unauthorized","moreInformation":"Invalid client id or secret."}`},
+		{sandbox.FaultGateway401OnRefresh, offline, 200, `"access_token"`},
+		{sandbox.FaultHTML400OnRefresh, refresh, 400, "<html>"},
+		{sandbox.FaultHTML400OnRefresh, offline, 200, `"access_token"`},
 	} {
 		t.Run(tc.fault.String(), func(t *testing.T) {
 			s := start(t, sandbox.Options{})
 			s.SetFault(providers.Banfico, tc.fault)
 			got := callWithTimeout(t, s, tc.body, 5*time.Second)
+			if tc.fault.String() == "" {
+				t.Error("the fault has no name")
+			}
 			if got.err != nil || got.status != tc.wantStatus || !strings.Contains(string(got.body), tc.wantInBody) {
 				t.Errorf("got %d %q (%v), want %d with %s", got.status, got.body, got.err, tc.wantStatus, tc.wantInBody)
 			}

@@ -76,6 +76,28 @@ func (c clientAuth) matches(creds BankCredentials) bool {
 	return c.id == creds.ClientID && c.secret == creds.ClientSecret && c.id != ""
 }
 
+// requiredHeaderProblem says what is wrong with r's copy of the required header h; "" when
+// it is right. Where the bank takes h's value as a query parameter instead (MBANQ's
+// tenantIdentifier), a call may send either, and what it sends must match.
+func requiredHeaderProblem(b *bank, r *http.Request, h providers.Header) string {
+	query, hasQuery := b.tenantQuery[h.Name]
+	if values, sent := r.URL.Query()[query]; hasQuery && sent {
+		if len(values) != 1 || values[0] != h.Value {
+			return "query parameter " + query + " does not match this banking instance"
+		}
+		if r.Header.Get(h.Name) == "" {
+			return ""
+		}
+	}
+	if r.Header.Get(h.Name) == "" {
+		return "header " + h.Name + " is required"
+	}
+	if !hasHeader(r, h.Name, h.Value) {
+		return "header " + h.Name + " does not match this banking instance"
+	}
+	return ""
+}
+
 // hasHeader reports whether r carries name with exactly value.
 func hasHeader(r *http.Request, name, value string) bool {
 	got := r.Header.Values(name)
@@ -125,9 +147,10 @@ type formCall struct {
 	client clientAuth
 }
 
-// beginFormCall parses the form and authenticates the client by the bank's contract,
-// including the headers the bank requires; a non-nil reply is the rejection to send.
-func beginFormCall(b *bank, r *http.Request, body []byte) (*formCall, *reply) {
+// beginFormCall parses the form and authenticates the client by contract (the token
+// endpoint's or the revocation endpoint's), including the headers the bank requires; a
+// non-nil reply is the rejection to send.
+func beginFormCall(b *bank, r *http.Request, body []byte, contract formContract) (*formCall, *reply) {
 	form, bad := parseForm(r, body)
 	if bad != nil {
 		return nil, bad
@@ -139,22 +162,18 @@ func beginFormCall(b *bank, r *http.Request, body []byte) (*formCall, *reply) {
 		return nil, &rejected
 	}
 	call := &formCall{form: form, grant: grant, client: client}
-	if rejected, ok := call.checkClient(b, r); !ok {
+	if rejected, ok := call.checkClient(b, r, contract); !ok {
 		return nil, &rejected
 	}
 	return call, nil
 }
 
-func (c *formCall) checkClient(b *bank, r *http.Request) (reply, bool) {
+func (c *formCall) checkClient(b *bank, r *http.Request, contract formContract) (reply, bool) {
 	for _, h := range b.creds.Headers {
-		if r.Header.Get(h.Name) == "" {
-			return c.fail(http.StatusBadRequest, "invalid_request", "header "+h.Name+" is required"), false
-		}
-		if !hasHeader(r, h.Name, h.Value) {
-			return c.fail(http.StatusBadRequest, "invalid_request", "header "+h.Name+" does not match this banking instance"), false
+		if problem := requiredHeaderProblem(b, r, h); problem != "" {
+			return c.fail(http.StatusBadRequest, "invalid_request", problem), false
 		}
 	}
-	contract := b.form
 	if only := contract.onlyClientAuth; only != nil && c.client.method != only.method {
 		return c.answer(only.refusal), false
 	}

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
@@ -15,9 +16,14 @@ var mbanqForm = formContract{
 	unsupportedGrant: "Unsupported grant type: {grant}",
 }
 
-// serveMbanq is MBANQ's /oauth/token: the tenant and device headers, client credentials
-// in the form only, the password grant with a refresh token that is reused (not rotated),
-// and an mfa_required challenge for users who must give a second factor.
+// mbanqTenantQuery is the query parameter MBANQ's authentication tutorial sends the
+// tenant in, instead of the tenantId header (providers.md §4).
+const mbanqTenantQuery = "tenantIdentifier"
+
+// serveMbanq is MBANQ's /oauth/token (seeds/003): the tenant (header tenantId or query
+// parameter tenantIdentifier) and device headers, client credentials in the form only, the
+// password grant with a refresh token that is reused (not rotated), and an mfa_required
+// challenge for users who must give a second factor.
 func serveMbanq(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
 	scope := form.Get("scope")
@@ -25,10 +31,10 @@ func serveMbanq(s *Server, b *bank, call *formCall) reply {
 		return fail(http.StatusBadRequest, "invalid_scope", "requested scope is not allowed")
 	}
 
-	var refresh, username string
+	var refresh string
 	switch providers.GrantType(grant) {
 	case providers.GrantPassword:
-		username = form.Get("username")
+		username := form.Get("username")
 		if username != b.creds.Username || form.Get("password") != b.creds.Password || username == "" {
 			return fail(http.StatusBadRequest, "invalid_grant", "Bad credentials")
 		}
@@ -37,29 +43,41 @@ func serveMbanq(s *Server, b *bank, call *formCall) reply {
 			rep.body.(map[string]string)["mfa_token"] = newOpaqueToken(b.slug + "-mfa")
 			return rep
 		}
+		refresh = b.newRefreshToken(client.id, username, scope)
 	case providers.GrantRefreshToken:
 		refresh = form.Get("refresh_token")
-		rt := b.lookupRefreshToken(refresh, client.id)
-		if rt == nil {
+		if b.lookupRefreshToken(refresh, client.id) == nil {
 			return fail(http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
 		}
-		username = rt.username
+		// MBANQ runs on Apache Fineract, whose Spring OAuth2 token services drop the access
+		// tokens issued earlier with a refresh token when it is used (providers.md §4).
+		b.revokeAccessTokensIssuedWith(refresh)
 	default:
 		return call.refuseGrant(b)
 	}
 
-	access, newRefresh, lifetime := b.issue(s, providers.GrantType(grant), client.id, username, scope, refresh == "")
-	if newRefresh != "" {
-		refresh = newRefresh
-	}
 	resp := map[string]any{
-		"access_token":  access,
+		"access_token":  b.issueAccessToken(s, providers.GrantType(grant), client.id, refresh),
 		"token_type":    "bearer",
 		"refresh_token": refresh,
-		"expires_in":    seconds(lifetime),
+		"expires_in":    seconds(b.lifetime),
 	}
 	if scope != "" {
 		resp["scope"] = scope
 	}
 	return reply{status: http.StatusOK, body: resp}.withCall(grant, client.method)
+}
+
+// TokenURLWithTenantQuery is MBANQ's token URL with the tenant as the query parameter
+// tenantIdentifier, as MBANQ's authentication tutorial sends it.
+func (s *Server) TokenURLWithTenantQuery(name providers.Name) string {
+	var tenant string
+	s.withBank(name, func(b *bank) {
+		for _, h := range b.creds.Headers {
+			if h.Name == providers.HeaderMbanqTenant {
+				tenant = h.Value
+			}
+		}
+	})
+	return s.TokenURL(name) + "?" + url.Values{mbanqTenantQuery: {tenant}}.Encode()
 }

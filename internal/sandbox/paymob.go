@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
@@ -13,9 +14,10 @@ var paymobForm = formContract{
 	refusedGrants: map[string]answer{string(providers.GrantClientCredentials): {http.StatusBadRequest, "unauthorized_client", ""}},
 }
 
-// servePaymob is Paymob payouts' Django OAuth Toolkit: client credentials by Basic or the
-// form, the password grant, and refresh tokens rotated on every use: a spent one gets
-// invalid_grant, and the access token it was issued with is revoked.
+// servePaymob is Paymob payouts' Django OAuth Toolkit (seeds/004): client credentials by
+// Basic or the form, the password grant, and refresh tokens rotated on every use within
+// their grant chain: a spent one gets invalid_grant, and the access token it was issued
+// with is revoked at once (DOT's default, providers.md §5).
 func servePaymob(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
 	scope := scopeOr(form.Get("scope"), b.creds.Scope)
@@ -23,13 +25,15 @@ func servePaymob(s *Server, b *bank, call *formCall) reply {
 		return fail(http.StatusBadRequest, "invalid_scope", "")
 	}
 
-	var username string
+	var refresh string
 	switch providers.GrantType(grant) {
 	case providers.GrantPassword:
-		username = form.Get("username")
+		username := form.Get("username")
 		if username != b.creds.Username || form.Get("password") != b.creds.Password || username == "" {
 			return fail(http.StatusBadRequest, "invalid_grant", "Invalid credentials given.")
 		}
+		// A new password grant leaves earlier tokens valid and starts a grant chain.
+		refresh = b.newRefreshToken(client.id, username, scope)
 	case providers.GrantRefreshToken:
 		old := form.Get("refresh_token")
 		rt := b.lookupRefreshToken(old, client.id)
@@ -37,22 +41,17 @@ func servePaymob(s *Server, b *bank, call *formCall) reply {
 			return fail(http.StatusBadRequest, "invalid_grant", "")
 		}
 		// Rotation with no grace period, as Django OAuth Toolkit does by default.
-		rt.used = true
-		username, scope = rt.username, rt.scope
-		for _, at := range b.accessTokens {
-			if at.refreshToken == old {
-				at.revoked = true
-			}
-		}
+		b.revokeAccessTokensIssuedWith(old)
+		refresh, scope = b.rotateRefreshToken(rt), rt.scope
 	default:
 		return call.refuseGrant(b)
 	}
 
-	access, refresh, lifetime := b.issue(s, providers.GrantType(grant), client.id, username, scope, true)
-	b.accessTokens[access].refreshToken = refresh
+	access := b.issueAccessToken(s, providers.GrantType(grant), client.id, refresh)
 	return reply{status: http.StatusOK, body: map[string]any{
-		"access_token":  access,
-		"expires_in":    seconds(lifetime),
+		"access_token": access,
+		// The response table (seeds/004) types expires_in as a String.
+		"expires_in":    strconv.Itoa(seconds(b.lifetime)),
 		"refresh_token": refresh,
 		"scope":         scope,
 		"token_type":    "Bearer",

@@ -16,9 +16,11 @@ var rakbankForm = formContract{
 	},
 }
 
-// serveRAKBank is RAKBANK's internal client auth, /v1/int_client_auth/token: a form,
-// client credentials by Basic or the form, scope required, a refresh token only for the
-// password grant, and the response schema's exact fields with token_type "bearer".
+// serveRAKBank is RAKBANK's internal client auth, /v1/int_client_auth/token (seeds/000):
+// a form, client credentials by Basic or the form, scope required, the response schema's
+// exact fields with token_type "bearer", and a refresh token for client_credentials and
+// password alike, as the document's client_credentials example answer carries one. The
+// refresh token is reused, not rotated.
 func serveRAKBank(s *Server, b *bank, call *formCall) reply {
 	form, grant, client, fail := call.form, call.grant, call.client, call.fail
 	scope := form.Get("scope")
@@ -29,15 +31,15 @@ func serveRAKBank(s *Server, b *bank, call *formCall) reply {
 		return fail(http.StatusBadRequest, "invalid_scope", "requested scope is not allowed for this client")
 	}
 
-	var withRefresh bool
 	var refresh string
 	switch providers.GrantType(grant) {
 	case providers.GrantClientCredentials:
+		refresh = b.newRefreshToken(client.id, "", scope)
 	case providers.GrantPassword:
 		if form.Get("username") != b.creds.Username || form.Get("password") != b.creds.Password || b.creds.Username == "" {
 			return fail(http.StatusBadRequest, "invalid_grant", "invalid resource owner credentials")
 		}
-		withRefresh = true
+		refresh = b.newRefreshToken(client.id, form.Get("username"), scope)
 	case providers.GrantRefreshToken:
 		refresh = form.Get("refresh_token")
 		if b.lookupRefreshToken(refresh, client.id) == nil {
@@ -47,19 +49,11 @@ func serveRAKBank(s *Server, b *bank, call *formCall) reply {
 		return call.refuseGrant(b)
 	}
 
-	access, newRefresh, lifetime := b.issue(s, providers.GrantType(grant), client.id, form.Get("username"), scope, withRefresh)
-	if newRefresh != "" {
-		refresh = newRefresh
-	}
-	resp := map[string]any{
-		"token_type":   "bearer",
-		"access_token": access,
-		"expires_in":   seconds(lifetime),
-		"scope":        scope,
-	}
-	if refresh != "" {
-		// The refresh token is not rotated: the same one keeps working.
-		resp["refresh_token"] = refresh
-	}
-	return reply{status: http.StatusOK, body: resp}.withCall(grant, client.method)
+	return reply{status: http.StatusOK, body: map[string]any{
+		"token_type":    "bearer",
+		"access_token":  b.issueAccessToken(s, providers.GrantType(grant), client.id, refresh),
+		"expires_in":    seconds(b.lifetime),
+		"scope":         scope,
+		"refresh_token": refresh,
+	}}.withCall(grant, client.method)
 }

@@ -76,15 +76,27 @@ func serveRAKBankPartner(s *Server, b *bank, r *http.Request, body []byte) reply
 		return rejected
 	}
 
-	access, _, lifetime := b.issue(s, providers.GrantClientCredentials, b.creds.ClientID, "", scope, false)
-	rep := reply{status: http.StatusOK, body: map[string]any{
+	granted := map[string]any{
 		"token_type":   "bearer",
-		"access_token": access,
-		"expires_in":   seconds(lifetime),
+		"access_token": b.issueAccessToken(s, providers.GrantClientCredentials, b.creds.ClientID, ""),
+		"expires_in":   seconds(b.lifetime),
 		"scope":        scope,
-	}}
+	}
+	if b.partnerReturnsRefreshToken {
+		// The response schema has additionalProperties: true (seeds/001). The token is not
+		// kept: this endpoint takes no refresh_token grant, so it opens no grant anyone can
+		// use, and RefreshTokenValid and LiveGrants do not know it.
+		granted["refresh_token"] = newOpaqueToken(b.slug + "-rt")
+	}
+	rep := reply{status: http.StatusOK, body: granted}
 	rep.call = Call{Grant: providers.GrantType(grant), ClientAuthentication: auth, MsgID: msgID, Metadata: metadata}
 	return rep
+}
+
+// SetPartnerReturnsRefreshToken makes RAKBANK partner's 200 also carry a refresh_token,
+// which its response schema allows; the endpoint still refuses the refresh_token grant.
+func (s *Server) SetPartnerReturnsRefreshToken(on bool) {
+	s.withBank(providers.RAKBankPartner, func(b *bank) { b.partnerReturnsRefreshToken = on })
 }
 
 // partnerFailure is an IBM-shaped error reply that records what is known of the call.

@@ -15,18 +15,8 @@ import (
 // every refresh and access token of its chain.
 func (b *bank) noteReuse(reused *refreshToken) {
 	b.reusedRefreshTokens++
-	if !b.revokeRefreshToken {
-		return
-	}
-	for _, rt := range b.refreshTokens {
-		if rt.chain == reused.chain {
-			rt.revoked = true
-		}
-	}
-	for _, at := range b.accessTokens {
-		if at.chain == reused.chain {
-			at.revoked = true
-		}
+	if b.revokeRefreshToken {
+		b.revokeChain(reused.chain)
 	}
 }
 
@@ -71,7 +61,8 @@ func (s *Server) SetAnswerDelay(name providers.Name, d time.Duration) {
 	s.withBank(name, func(b *bank) { b.answerDelay = d })
 }
 
-// CallsInFlight is the number of bank's calls received and not yet answered.
+// CallsInFlight is the number of bank's calls (token and revocation) received and not
+// yet answered.
 func (s *Server) CallsInFlight(name providers.Name) (n int) {
 	s.withBank(name, func(b *bank) { n = b.callsInFlight })
 	return n

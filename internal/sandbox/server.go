@@ -41,7 +41,8 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
-// Server is a TLS listener serving every bank's token endpoint at its documented path.
+// Server is a TLS listener serving every bank's token endpoint at its documented path, and
+// for the five banks a protected API; Paymob and Banfico also serve RFC 7009 revocation.
 type Server struct {
 	now     func() time.Time
 	logf    func(format string, args ...any)
@@ -82,7 +83,13 @@ func StartOn(addr string, opts Options) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	for _, b := range s.banks {
-		mux.Handle(b.path, s.handler(b))
+		mux.Handle(b.path, s.handler(b, tokenEndpoint))
+		if b.revocation != nil {
+			mux.Handle(b.revocation.path, s.handler(b, revocationCalls))
+		}
+		if b.protectedAPI != "" {
+			mux.Handle(b.protectedAPI, s.protectedAPIHandler(b))
+		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, nil, map[string]string{"error": "not_found", "error_description": "no token endpoint at this path"})
@@ -258,7 +265,8 @@ func (s *Server) Issued(name providers.Name, grant providers.GrantType) int {
 }
 
 // AccessTokenValid is the resource server's check: bank issued this token, it has not
-// expired (by Options.Now) and has not been revoked.
+// expired (by Options.Now) and has not been revoked: by revocation (RFC 7009), by a refresh
+// that revokes the token it replaces (Paymob, MBANQ), or with its grant chain (Keycloak).
 func (s *Server) AccessTokenValid(name providers.Name, accessToken string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -274,7 +282,8 @@ func (s *Server) RefreshTokenValid(name providers.Name, refreshToken string) boo
 	return ok && rt.usable()
 }
 
-// SetUnavailable makes bank answer 503 with an HTML page and no Retry-After while on.
+// SetUnavailable makes bank answer 503 with an HTML page and no Retry-After while on, at
+// its token and revocation endpoints.
 func (s *Server) SetUnavailable(name providers.Name, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

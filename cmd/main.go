@@ -50,6 +50,8 @@ func main() {
 		leaseDuration        time.Duration
 		renewDeadline        time.Duration
 		retryPeriod          time.Duration
+		callsPerNamespace    int
+		minRenewalInterval   time.Duration
 	)
 	// Leader election is on by default when running inside a cluster, where more than one
 	// replica may run; out of cluster (make run, make demo) it is off by default.
@@ -90,6 +92,12 @@ func main() {
 		"How late a workload may see a renewed output Secret (a mounted Secret syncs after the kubelet's sync period "+
 			"plus its cache TTL). The token a renewal replaces stays usable at the bank at least this long, and renewal "+
 			"leaves this much before expiry when the lifetime allows.")
+	flag.IntVar(&callsPerNamespace, "token-calls-per-namespace", 0,
+		"How many token calls one namespace may have under way at once; its other due renewals wait, so that its hung "+
+			"endpoints cannot take every worker. Default (0): a quarter of --max-concurrent-reconciles, at least 1.")
+	flag.DurationVar(&minRenewalInterval, "min-renewal-interval", internalcontroller.DefaultMinRenewalInterval,
+		"The least time between two renewals of a token, whatever lifetime the bank gives it. A token that lives less "+
+			"is expired in between, and its Ready condition says so.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -149,6 +157,8 @@ func main() {
 	reconciler.DefaultTokenLifetime = defaultLifetime
 	reconciler.SecretPropagationDelay = propagationDelay
 	reconciler.IssueEvents = issueEvents
+	reconciler.TokenCallsPerNamespace = callsPerNamespace
+	reconciler.MinRenewalInterval = minRenewalInterval
 	if err := reconciler.SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		setupLog.Error(err, "unable to set up the BankTokenRequest controller")
 		os.Exit(1)

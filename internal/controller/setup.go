@@ -64,6 +64,10 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 	if opts.RateLimiter == nil {
 		opts.RateLimiter = retryRateLimiter()
 	}
+	if r.TokenCallsPerNamespace == 0 {
+		r.TokenCallsPerNamespace = DefaultTokenCallsPerNamespace(opts.MaxConcurrentReconciles)
+	}
+	r.tokenCalls.limit = r.TokenCallsPerNamespace
 	r.references = newReferenceWatch(metadataClient, mgr.GetCache())
 	r.ownedSecrets = mgr.GetCache()
 	return ctrl.NewControllerManagedBy(mgr).

@@ -1,6 +1,7 @@
 package sharedcluster
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -39,7 +40,7 @@ func TestHungEndpointsInOneNamespaceDoNotDelayAnotherNamespacesRenewals(t *testi
 	defer bank.Close()
 	victimBank := providers.Paymob
 	bank.SetLifetime(victimBank, victimLifetime)
-	hung := startHungEndpoint(t)
+	hung := startHungEndpoint(t, bank.CertificateAuthority())
 
 	hostile, victim := createNamespace(t, "hostile"), createNamespace(t, "victim")
 	// The hostile resources are there first, so that they take every worker at once.
@@ -50,6 +51,7 @@ func TestHungEndpointsInOneNamespaceDoNotDelayAnotherNamespacesRenewals(t *testi
 			t.Fatal(err)
 		}
 	}
+	started := time.Now()
 	startManager(t, fmt.Sprintf("--max-concurrent-reconciles=%d", workers),
 		"--secret-propagation-delay=2s", "--min-renewal-interval=1s")
 	waitFor(t, 20*time.Second, "the hung endpoint to hold calls", func() bool { return hung.accepted() >= 1 })
@@ -65,8 +67,9 @@ func TestHungEndpointsInOneNamespaceDoNotDelayAnotherNamespacesRenewals(t *testi
 	w.run(t, victimRenewals, victimLifetime*time.Duration(victimRenewals+2))
 	t.Logf("victim: %d renewals of a %s token, %d checks, the bank refused none; hung endpoint: %d connections held",
 		w.renewals, victimLifetime, w.checks, hung.accepted())
-	if got := hung.accepted(); got < 1 {
-		t.Fatalf("the hung endpoint held %d connections: the hostile namespace never called it, the test proves nothing", got)
+	// Each call lasts 30 s: until then, every connection held is a call under way.
+	if got := hung.accepted(); got < 1 || (time.Since(started) < 30*time.Second && got > 1) {
+		t.Fatalf("the hung endpoint held %d connections, want the hostile namespace's one call under way (its cap with %d workers)", got, workers)
 	}
 	// Closing the hung connections ends the calls under way, so that the manager stops at once.
 	hung.close()
@@ -112,8 +115,10 @@ func (w *tokenWatch) run(t *testing.T, renewals int, timeout time.Duration) {
 	}
 }
 
-// hungEndpoint accepts TCP connections on loopback and never answers: not even the TLS
-// handshake. Every call to it lasts the manager's whole token-request timeout.
+// hungEndpoint accepts connections on loopback and completes the TLS handshake with a
+// certificate of the sandbox's CA, which the requests trust, then never answers: every call
+// to it lasts the manager's whole token-request timeout (a handshake left unanswered would
+// end sooner, at net/http's TLS handshake timeout).
 type hungEndpoint struct {
 	url      string
 	listener net.Listener
@@ -122,9 +127,14 @@ type hungEndpoint struct {
 	closed   bool
 }
 
-func startHungEndpoint(t *testing.T) *hungEndpoint {
+func startHungEndpoint(t *testing.T, ca *sandbox.CertificateAuthority) *hungEndpoint {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	cert, err := ca.IssueTLS(sandbox.Leaf{CommonName: "hung-bank", Hosts: []string{"127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +155,7 @@ func (h *hungEndpoint) accept() {
 			c.Close()
 		} else {
 			h.conns = append(h.conns, c)
+			go func() { _ = c.(*tls.Conn).Handshake() }()
 		}
 		h.mu.Unlock()
 	}
@@ -186,4 +197,3 @@ func waitFor(t *testing.T, timeout time.Duration, what string, done func() bool)
 		}
 	}
 }
-

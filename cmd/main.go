@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"flag"
 	"os"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	internalcontroller "github.com/banktoken/bank-token-operator/internal/controller"
@@ -34,7 +32,7 @@ func init() {
 
 func main() {
 	var (
-		metricsAddr          string
+		metrics              metricsFlags
 		probeAddr            string
 		leaderElect          bool
 		leaderElectNamespace string
@@ -56,8 +54,7 @@ func main() {
 	// Leader election is on by default when running inside a cluster, where more than one
 	// replica may run; out of cluster (make run, make demo) it is off by default.
 	_, inClusterErr := rest.InClusterConfig()
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
-		"The address the metrics endpoint binds to. Use 0 to disable it.")
+	metrics.bind(flag.CommandLine)
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the health probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", inClusterErr == nil,
 		"Enable leader election, so that only one replica reconciles at a time. Default: on in a cluster, off outside.")
@@ -121,12 +118,12 @@ func main() {
 		}
 	}
 	options := internalcontroller.ManagerOptions(scheme, namespaces)
-	options.Metrics = metricsserver.Options{
-		BindAddress: metricsAddr,
-		// HTTP/2 is disabled on the metrics endpoint to stay clear of the HTTP/2 Rapid
-		// Reset and Stream Cancellation vulnerabilities (CVE-2023-44487, CVE-2023-39325).
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	metricsOptions, metricsCertWatcher, err := metrics.serverOptions()
+	if err != nil {
+		setupLog.Error(err, "unable to load the metrics server's certificate")
+		os.Exit(1)
 	}
+	options.Metrics = metricsOptions
 	options.HealthProbeBindAddress = probeAddr
 	options.LeaderElection = leaderElect
 	options.LeaderElectionID = "bank-token-operator.tokens.banktoken.io"
@@ -144,15 +141,21 @@ func main() {
 		os.Exit(1)
 	}
 
-	metrics := internalcontroller.NewMetrics()
-	if err := metrics.Register(nil); err != nil {
+	if metricsCertWatcher != nil {
+		if err := mgr.Add(metricsCertWatcher); err != nil {
+			setupLog.Error(err, "unable to watch the metrics server's certificate")
+			os.Exit(1)
+		}
+	}
+	tokenMetrics := internalcontroller.NewMetrics()
+	if err := tokenMetrics.Register(nil); err != nil {
 		setupLog.Error(err, "unable to register metrics")
 		os.Exit(1)
 	}
 	// One clock for every decision: the reconciler's and the token client's.
 	reconciler := internalcontroller.NewReconciler(mgr, nil)
 	reconciler.Fetcher = providers.NewClient(providers.ClientOptions{Timeout: requestTimeout, Clock: reconciler.Clock})
-	reconciler.Metrics = metrics
+	reconciler.Metrics = tokenMetrics
 	reconciler.AllowInsecureEndpoints = allowInsecure
 	reconciler.DefaultTokenLifetime = defaultLifetime
 	reconciler.SecretPropagationDelay = propagationDelay

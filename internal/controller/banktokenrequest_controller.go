@@ -107,7 +107,7 @@ func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	now := r.Clock.Now()
 	// A namespace at its cap of token calls is not even read: its Secrets' reads would take
 	// the apiserver rate limit the other namespaces share.
-	if r.tokenCalls.full(btr.Namespace) {
+	if r.tokenCalls.full(req.NamespacedName) {
 		r.Metrics.observeNamespaceBusy(btr.Namespace)
 		return ctrl.Result{RequeueAfter: namespaceBusyDelay(btr.UID, now)}, nil
 	}

@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"flag"
 	"os"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	internalcontroller "github.com/banktoken/bank-token-operator/internal/controller"
@@ -34,7 +32,7 @@ func init() {
 
 func main() {
 	var (
-		metricsAddr          string
+		metrics              metricsFlags
 		probeAddr            string
 		leaderElect          bool
 		leaderElectNamespace string
@@ -50,12 +48,13 @@ func main() {
 		leaseDuration        time.Duration
 		renewDeadline        time.Duration
 		retryPeriod          time.Duration
+		callsPerNamespace    int
+		minRenewalInterval   time.Duration
 	)
 	// Leader election is on by default when running inside a cluster, where more than one
 	// replica may run; out of cluster (make run, make demo) it is off by default.
 	_, inClusterErr := rest.InClusterConfig()
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
-		"The address the metrics endpoint binds to. Use 0 to disable it.")
+	metrics.bind(flag.CommandLine)
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the health probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", inClusterErr == nil,
 		"Enable leader election, so that only one replica reconciles at a time. Default: on in a cluster, off outside.")
@@ -90,6 +89,12 @@ func main() {
 		"How late a workload may see a renewed output Secret (a mounted Secret syncs after the kubelet's sync period "+
 			"plus its cache TTL). The token a renewal replaces stays usable at the bank at least this long, and renewal "+
 			"leaves this much before expiry when the lifetime allows.")
+	flag.IntVar(&callsPerNamespace, "token-calls-per-namespace", 0,
+		"How many token calls one namespace may have under way at once; its other due renewals wait, so that its hung "+
+			"endpoints cannot take every worker. Default (0): a quarter of --max-concurrent-reconciles, at least 1.")
+	flag.DurationVar(&minRenewalInterval, "min-renewal-interval", internalcontroller.DefaultMinRenewalInterval,
+		"The least time between two renewals of a token, whatever lifetime the bank gives it. A token that lives less "+
+			"is expired in between, and its Ready condition says so.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -113,12 +118,12 @@ func main() {
 		}
 	}
 	options := internalcontroller.ManagerOptions(scheme, namespaces)
-	options.Metrics = metricsserver.Options{
-		BindAddress: metricsAddr,
-		// HTTP/2 is disabled on the metrics endpoint to stay clear of the HTTP/2 Rapid
-		// Reset and Stream Cancellation vulnerabilities (CVE-2023-44487, CVE-2023-39325).
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	metricsOptions, metricsCertWatcher, err := metrics.serverOptions()
+	if err != nil {
+		setupLog.Error(err, "unable to load the metrics server's certificate")
+		os.Exit(1)
 	}
+	options.Metrics = metricsOptions
 	options.HealthProbeBindAddress = probeAddr
 	options.LeaderElection = leaderElect
 	options.LeaderElectionID = "bank-token-operator.tokens.banktoken.io"
@@ -136,8 +141,14 @@ func main() {
 		os.Exit(1)
 	}
 
-	metrics := internalcontroller.NewMetrics()
-	if err := metrics.Register(nil); err != nil {
+	if metricsCertWatcher != nil {
+		if err := mgr.Add(metricsCertWatcher); err != nil {
+			setupLog.Error(err, "unable to watch the metrics server's certificate")
+			os.Exit(1)
+		}
+	}
+	tokenMetrics := internalcontroller.NewMetrics()
+	if err := tokenMetrics.Register(nil); err != nil {
 		setupLog.Error(err, "unable to register metrics")
 		os.Exit(1)
 	}
@@ -145,11 +156,13 @@ func main() {
 	reconciler := internalcontroller.NewReconciler(mgr, nil)
 	tokenClient := providers.NewClient(providers.ClientOptions{Timeout: requestTimeout, Clock: reconciler.Clock})
 	reconciler.Fetcher, reconciler.Revoker = tokenClient, tokenClient
-	reconciler.Metrics = metrics
+	reconciler.Metrics = tokenMetrics
 	reconciler.AllowInsecureEndpoints = allowInsecure
 	reconciler.DefaultTokenLifetime = defaultLifetime
 	reconciler.SecretPropagationDelay = propagationDelay
 	reconciler.IssueEvents = issueEvents
+	reconciler.TokenCallsPerNamespace = callsPerNamespace
+	reconciler.MinRenewalInterval = minRenewalInterval
 	if err := reconciler.SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		setupLog.Error(err, "unable to set up the BankTokenRequest controller")
 		os.Exit(1)

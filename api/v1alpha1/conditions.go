@@ -19,6 +19,9 @@ const (
 	ReasonRefreshFailing = "RefreshFailing"
 	// ReasonTokenExpired: the token expired and no new one could be obtained.
 	ReasonTokenExpired = "TokenExpired"
+	// ReasonLifetimeBelowMinRenewalInterval: the bank's tokens live less than the operator's
+	// --min-renewal-interval; the token expired and is renewed when that interval has passed.
+	ReasonLifetimeBelowMinRenewalInterval = "LifetimeBelowMinRenewalInterval"
 	// ReasonSuspended: spec.suspend is true; nothing is called.
 	ReasonSuspended = "Suspended"
 	// ReasonCredentialsSecretNotFound: the credentials Secret does not exist.

@@ -244,8 +244,9 @@ func (d *demo) startManager() error {
 		Binary: bin, Kubeconfig: d.kubeconfig, LogPath: filepath.Join(d.runDir, "manager.log"),
 		// The live table counts refreshes from the operator's TokenRefreshed events. Tokens
 		// live seconds here, so workloads are taken to see a new Secret within a quarter of
-		// a lifetime, not the two minutes of a real kubelet.
-		Args: []string{"--issue-events", "--secret-propagation-delay=" + (d.opts.lifetime / 4).String()},
+		// a lifetime, not the two minutes of a real kubelet, and may be renewed sooner than
+		// the production floor of 30 s.
+		Args: []string{"--issue-events", "--secret-propagation-delay=" + (d.opts.lifetime / 4).String(), "--min-renewal-interval=1s"},
 	})
 	if err != nil {
 		return err

@@ -58,6 +58,15 @@ type BankTokenRequestReconciler struct {
 	// default: status and metrics record every issue, and an event is a third apiserver
 	// write per token. Failures, recoveries and rejected refresh tokens always get one.
 	IssueEvents bool
+	// TokenCallsPerNamespace caps the token calls one namespace may have under way, so that
+	// its hung endpoints cannot take every worker (see fairness.go). Zero: a share of the
+	// workers, DefaultTokenCallsPerNamespace, set by SetupWithManager.
+	TokenCallsPerNamespace int
+	// MinRenewalInterval is the least time between two renewals of a token, whatever its
+	// lifetime (a bank answering expires_in: 1 would otherwise cost three apiserver writes a
+	// second); the status says so when a token is expired in between. Starts at
+	// DefaultMinRenewalInterval.
+	MinRenewalInterval time.Duration
 
 	// ownedSecrets (the manager's cache of owned Secrets' metadata) and references (the
 	// watch of referenced objects) are set by SetupWithManager. Together they tell a new
@@ -66,6 +75,7 @@ type BankTokenRequestReconciler struct {
 	references   *referenceWatch
 
 	spent        spentRefreshTokens
+	tokenCalls   namespaceTokenCalls
 	ownWrites    ownWrites
 	statusWrites statusWrites
 }
@@ -73,7 +83,7 @@ type BankTokenRequestReconciler struct {
 // NewReconciler wires a reconciler to the manager's clients and event recorder and to the
 // real clock, with fetcher as its way to the banks. Callers set metrics, the policy fields,
 // and a shared Clock where the fetcher has one; DefaultTokenLifetime starts at an hour,
-// the --default-token-lifetime default.
+// the --default-token-lifetime default, and MinRenewalInterval at DefaultMinRenewalInterval.
 func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReconciler {
 	revoker, _ := fetcher.(GrantRevoker)
 	return &BankTokenRequestReconciler{
@@ -85,6 +95,7 @@ func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReco
 		Clock:                  clock.RealClock{},
 		DefaultTokenLifetime:   time.Hour,
 		SecretPropagationDelay: DefaultSecretPropagationDelay,
+		MinRenewalInterval:     DefaultMinRenewalInterval,
 	}
 }
 
@@ -101,6 +112,13 @@ func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return r.finalize(ctx, btr)
 	}
 	now := r.Clock.Now()
+	// A namespace at its cap of token calls is not even read: its Secrets' reads would take
+	// the apiserver rate limit the other namespaces share.
+	if r.tokenCalls.full(req.NamespacedName) {
+		r.Metrics.observeNamespaceBusy(btr.Namespace)
+		return ctrl.Result{RequeueAfter: namespaceBusyDelay(btr.UID, now)}, nil
+	}
+
 	g, err := r.gather(ctx, btr)
 	if err == nil {
 		err = r.syncFinalizer(ctx, btr, g)
@@ -108,10 +126,14 @@ func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	original := btr.DeepCopy()
 	o := outcome{kind: outcomeReadFailed, err: err}
 	if err == nil {
-		o = r.act(ctx, btr, g, decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem,
-			RequestHash: g.RequestHash, Now: now, PropagationDelay: r.SecretPropagationDelay}, g.Problem))
+		var acted bool
+		o, acted = r.actWithinNamespaceShare(ctx, btr, g, decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem,
+			RequestHash: g.RequestHash, Now: now, PropagationDelay: r.SecretPropagationDelay, MinRenewalInterval: r.MinRenewalInterval}, g.Problem))
+		if !acted {
+			return ctrl.Result{RequeueAfter: namespaceBusyDelay(btr.UID, now)}, nil
+		}
 	}
-	report(btr, o, now, r.SecretPropagationDelay)
+	report(btr, o, now, r.SecretPropagationDelay, r.MinRenewalInterval)
 	r.emitEvents(btr, o, &original.Status)
 	if !equality.Semantic.DeepEqual(original.Status, btr.Status) {
 		o.err = errors.Join(o.err, r.writeStatus(ctx, original, btr))

@@ -19,6 +19,7 @@ type Metrics struct {
 	tokenReady       *prometheus.GaugeVec
 	upstreamRequests *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
+	namespaceBusy    *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics; Register adds them to a registry.
@@ -37,6 +38,10 @@ func NewMetrics() *Metrics {
 			Help:    "Duration of token endpoint calls by provider.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}, []string{"provider"}),
+		namespaceBusy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "banktoken_namespace_busy_reconciles_total",
+			Help: "Reconciles put back because their namespace already had its share of token calls under way.",
+		}, []string{"namespace"}),
 	}
 }
 
@@ -50,7 +55,7 @@ func (m *Metrics) Register(registry prometheus.Registerer) error {
 	if registry == nil {
 		registry = metrics.Registry
 	}
-	for _, c := range []prometheus.Collector{m.tokenExpiry, m.tokenReady, m.upstreamRequests, m.upstreamDuration} {
+	for _, c := range []prometheus.Collector{m.tokenExpiry, m.tokenReady, m.upstreamRequests, m.upstreamDuration, m.namespaceBusy} {
 		if err := registry.Register(c); err != nil {
 			return err
 		}
@@ -96,4 +101,11 @@ func (m *Metrics) observeUpstream(provider tokensv1alpha1.Provider, grant provid
 	}
 	m.upstreamRequests.WithLabelValues(string(provider), string(grant), result).Inc()
 	m.upstreamDuration.WithLabelValues(string(provider)).Observe(took.Seconds())
+}
+
+func (m *Metrics) observeNamespaceBusy(namespace string) {
+	if m == nil {
+		return
+	}
+	m.namespaceBusy.WithLabelValues(namespace).Inc()
 }

@@ -18,6 +18,8 @@ type policyInput struct {
 	Now         time.Time
 	// PropagationDelay is the reconciler's SecretPropagationDelay.
 	PropagationDelay time.Duration
+	// MinRenewalInterval is the reconciler's: no token is renewed sooner after its issue.
+	MinRenewalInterval time.Duration
 }
 
 // policy says whether a new token must be obtained, and why. Like cert-manager's
@@ -76,14 +78,15 @@ func refreshRequested(in policyInput) (string, string, bool) {
 }
 
 func tokenExpired(in policyInput) (string, string, bool) {
-	if !in.Held.validAt(in.Now) {
+	// Under the floor an expired token waits for its renewal time like a valid one.
+	if !in.Held.validAt(in.Now) && !in.Now.Before(in.Held.IssuedAt.Add(in.MinRenewalInterval)) {
 		return issueReasonExpired, "the token expired at " + formatTime(in.Held.ExpiresAt), true
 	}
 	return "", "", false
 }
 
 func renewalDue(in policyInput) (string, string, bool) {
-	renewAt := renewalTime(&in.Request.Spec, in.Request.UID, in.Held.IssuedAt, in.Held.ExpiresAt, in.PropagationDelay)
+	renewAt := flooredRenewalTime(&in.Request.Spec, in.Request.UID, in.Held.IssuedAt, in.Held.ExpiresAt, in.PropagationDelay, in.MinRenewalInterval)
 	if !in.Now.Before(renewAt) {
 		return issueReasonRenewalDue, "the renewal time " + formatTime(renewAt) + " has come", true
 	}

@@ -15,7 +15,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 )
@@ -64,6 +67,11 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 	if opts.RateLimiter == nil {
 		opts.RateLimiter = retryRateLimiter()
 	}
+	if r.TokenCallsPerNamespace == 0 {
+		r.TokenCallsPerNamespace = DefaultTokenCallsPerNamespace(opts.MaxConcurrentReconciles)
+	}
+	r.tokenCalls.limit = r.TokenCallsPerNamespace
+	r.tokenCalls.wake = make(chan event.GenericEvent, tokenCallWakeups)
 	r.references = newReferenceWatch(metadataClient, mgr.GetCache())
 	r.ownedSecrets = mgr.GetCache()
 	return ctrl.NewControllerManagedBy(mgr).
@@ -73,6 +81,7 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.predicate())).
 		WatchesRawSource(r.references).
+		WatchesRawSource(source.Channel(r.tokenCalls.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(opts).
 		Complete(r)
 }

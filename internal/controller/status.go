@@ -17,7 +17,7 @@ import (
 // report writes into status what the outcome means for the workload: a pure function of
 // the resource as read, the outcome and the time. Each outcome has one named setter; they
 // are the only code that touches conditions.
-func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, propagationDelay time.Duration) {
+func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, propagationDelay, minRenewalInterval time.Duration) {
 	if o.kind == outcomeReadFailed {
 		setReconciling(btr, tokensv1alpha1.ReasonInternalError, "reading referenced objects failed; retrying")
 		return
@@ -33,9 +33,9 @@ func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, prop
 	case outcomeSuspended:
 		setSuspended(btr, o.held, now)
 	case outcomeKept:
-		setIssued(btr, o.held, propagationDelay)
+		setIssued(btr, o.held, now, propagationDelay, minRenewalInterval)
 	case outcomeIssued:
-		setIssued(btr, o.held, propagationDelay)
+		setIssued(btr, o.held, now, propagationDelay, minRenewalInterval)
 		btr.Status.LastRefreshRequestedAt = btr.Annotations[tokensv1alpha1.RefreshRequestedAtAnnotation]
 	case outcomeWaiting:
 		setWaiting(btr, o.held, now)
@@ -46,21 +46,39 @@ func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, prop
 	}
 }
 
-// setIssued: the output Secret holds a good token; nothing is failing.
-func setIssued(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, propagationDelay time.Duration) {
+// setIssued: the output Secret holds the token last issued and nothing is failing; it is
+// good unless the bank's lifetime is below the renewal floor and it has run out.
+func setIssued(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.Time, propagationDelay, minRenewalInterval time.Duration) {
 	status := &btr.Status
 	status.SecretName = outputSecretName(btr)
 	status.TokenType = held.TokenType
 	status.Scope = held.Scope
 	status.IssuedAt = &metav1.Time{Time: held.IssuedAt.Truncate(time.Second)}
 	status.ExpiresAt = &metav1.Time{Time: held.ExpiresAt.Truncate(time.Second)}
-	renewAt := renewalTime(&btr.Spec, btr.UID, held.IssuedAt, held.ExpiresAt, propagationDelay)
+	renewAt := flooredRenewalTime(&btr.Spec, btr.UID, held.IssuedAt, held.ExpiresAt, propagationDelay, minRenewalInterval)
 	status.RenewalTime = &metav1.Time{Time: renewAt.Truncate(time.Second)}
-	setReady(btr, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued,
-		fmt.Sprintf("token valid until %s, renewal at %s", formatTime(held.ExpiresAt), formatTime(renewAt)))
+	setIssuedReady(btr, held, now, renewAt, minRenewalInterval)
 	setReconciling(btr, "", "")
 	setStalled(btr, "", "")
 	clearFailures(btr)
+}
+
+// setIssuedReady says until when the token is good and when it is renewed; below the
+// renewal floor, that it is expired in between, and once it is, Ready is False.
+func setIssuedReady(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now, renewAt time.Time, minRenewalInterval time.Duration) {
+	if !lifetimeBelowFloor(held.IssuedAt, held.ExpiresAt, minRenewalInterval) {
+		setReady(btr, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued,
+			fmt.Sprintf("token valid until %s, renewal at %s", formatTime(held.ExpiresAt), formatTime(renewAt)))
+		return
+	}
+	floor := fmt.Sprintf("the bank's tokens live %s, less than the operator's minimum renewal interval (%s), "+
+		"so the token is expired from %s until its renewal at %s", held.ExpiresAt.Sub(held.IssuedAt), minRenewalInterval,
+		formatTime(held.ExpiresAt), formatTime(renewAt))
+	if held.validAt(now) {
+		setReady(btr, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued, "token valid until "+formatTime(held.ExpiresAt)+"; "+floor)
+		return
+	}
+	setReady(btr, metav1.ConditionFalse, tokensv1alpha1.ReasonLifetimeBelowMinRenewalInterval, floor)
 }
 
 // setInputProblem: nothing can be sent until the user fixes the inputs; the watches bring

@@ -111,6 +111,8 @@ func startManager() {
 	r.Metrics = NewMetrics()
 	// Tokens here live seconds: workloads are taken to read the output Secret 3 s late.
 	r.SecretPropagationDelay = workloadLag
+	// ... and are renewed every few seconds, below the production floor.
+	r.MinRenewalInterval = time.Second
 	reconciler, managerCache = r, mgr.GetCache()
 	skipNameValidation := true
 	Expect(r.SetupWithManager(suiteCtx, mgr, controller.Options{

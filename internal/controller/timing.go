@@ -21,6 +21,11 @@ const (
 	renewalJitterShare = 0.2
 	// minRenewalDelay keeps a tiny or already-expired lifetime from becoming a hot loop.
 	minRenewalDelay = time.Second
+	// DefaultMinRenewalInterval is the least time between two renewals of one token when the
+	// reconciler is not told otherwise (--min-renewal-interval): a bank answering
+	// expires_in: 1 would otherwise have a token renewed, and three apiserver writes made,
+	// every second.
+	DefaultMinRenewalInterval = 30 * time.Second
 
 	// Failure backoff: 5s, 10s, 20s ... capped at 5m, each ±20%.
 	backoffBase   = 5 * time.Second
@@ -69,6 +74,22 @@ func renewalTime(spec *tokensv1alpha1.BankTokenRequestSpec, uid types.UID, issue
 	// Whole seconds, as status shows it: the time a reconcile is scheduled for is then
 	// exactly the time the policy finds the renewal due.
 	return renewAt.Truncate(time.Second)
+}
+
+// flooredRenewalTime is renewalTime, but never sooner than minInterval after issue: a token
+// whose lifetime is shorter is expired from its expiry until then.
+func flooredRenewalTime(spec *tokensv1alpha1.BankTokenRequestSpec, uid types.UID, issuedAt, expiresAt time.Time, propagationDelay, minInterval time.Duration) time.Time {
+	renewAt := renewalTime(spec, uid, issuedAt, expiresAt, propagationDelay)
+	if floor := issuedAt.Add(minInterval).Truncate(time.Second); renewAt.Before(floor) {
+		return floor
+	}
+	return renewAt
+}
+
+// lifetimeBelowFloor says whether a token lives less than minInterval: it is then expired for
+// a while before each renewal.
+func lifetimeBelowFloor(issuedAt, expiresAt time.Time, minInterval time.Duration) bool {
+	return expiresAt.Sub(issuedAt) < minInterval
 }
 
 // retryDelay is the wait after the given number of consecutive failures, with jitter from

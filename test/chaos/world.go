@@ -72,13 +72,14 @@ func (w *world) close() {
 // startManager starts one more manager process, with its own log file, and extra flags.
 // Tokens here live seconds, so workloads are taken to see a new Secret within a second:
 // with the default two minutes, Paymob's standby chain would never be old enough to
-// refresh, and the kills would hit no rotation.
+// refresh, and the kills would hit no rotation. They are renewed every few seconds, below
+// the production floor of --min-renewal-interval.
 func (w *world) startManager(label string, args ...string) (*harness.ManagerProcess, error) {
 	return harness.StartManagerProcess(harness.ManagerProcessOptions{
 		Binary:     w.managerBin,
 		Kubeconfig: w.cp.Kubeconfig,
 		LogPath:    filepath.Join(w.runDir, fmt.Sprintf("manager-%03d-%s.log", w.starts.Add(1), label)),
-		Args:       append([]string{"--secret-propagation-delay=1s"}, args...),
+		Args:       append([]string{"--secret-propagation-delay=1s", "--min-renewal-interval=1s"}, args...),
 	})
 }
 

@@ -258,6 +258,38 @@ func TestHelmValuesReachTheManager(t *testing.T) {
 				t.Errorf("args %v lack --metrics-bind-address=0", args)
 			}
 		},
+	}, {
+		name: "a ServiceMonitor scrapes over the Service's TLS with Prometheus's token, verifying the given certificate",
+		set:  []string{"prometheus.serviceMonitor.enabled=true", "metrics.certSecretName=metrics-tls"},
+		check: func(t *testing.T, objects []*unstructured.Unstructured, d *appsv1.Deployment) {
+			monitor := findObject(t, objects, "ServiceMonitor", "bank-token-operator-controller-manager-metrics-monitor")
+			endpoints, _, _ := unstructured.NestedSlice(monitor.Object, "spec", "endpoints")
+			endpoint, _ := endpoints[0].(map[string]any)
+			caSecret, _, _ := unstructured.NestedString(endpoint, "tlsConfig", "ca", "secret", "name")
+			skip, _, _ := unstructured.NestedBool(endpoint, "tlsConfig", "insecureSkipVerify")
+			if len(endpoints) != 1 || endpoint["scheme"] != "https" || endpoint["port"] != "metrics" ||
+				endpoint["bearerTokenFile"] == nil || caSecret != "metrics-tls" || skip {
+				t.Errorf("ServiceMonitor endpoints %v", endpoints)
+			}
+			pod := d.Spec.Template.Spec
+			if !slices.Contains(pod.Containers[0].Args, "--metrics-cert-path=/tmp/k8s-metrics-server/metrics-certs") ||
+				len(pod.Volumes) != 1 || pod.Volumes[0].Secret == nil || pod.Volumes[0].Secret.SecretName != "metrics-tls" {
+				t.Errorf("the manager does not serve the certificate Secret: args %v, volumes %+v", pod.Containers[0].Args, pod.Volumes)
+			}
+		},
+	}, {
+		name: "plain HTTP metrics need no authentication roles",
+		set:  []string{"metrics.secure=false"},
+		check: func(t *testing.T, objects []*unstructured.Unstructured, d *appsv1.Deployment) {
+			if args := d.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--metrics-secure=false") {
+				t.Errorf("args %v lack --metrics-secure=false", args)
+			}
+			for _, role := range objectsOfKind(objects, "ClusterRole") {
+				if strings.Contains(role.GetName(), "metrics") {
+					t.Errorf("%s installed for plain HTTP metrics", objectKey(role))
+				}
+			}
+		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			objects := decodeObjects(t, helmTemplate(t, tc.set...))

@@ -117,6 +117,8 @@ func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 	mgr, err := ctrl.NewManager(impersonating, options)
 	must(t, err)
 	r := internalcontroller.NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}))
+	// The refresh-failing case renews a minute-long token after 2 s, below the production floor.
+	r.MinRenewalInterval = time.Second
 	skip := true
 	must(t, r.SetupWithManager(ctx, mgr, controller.Options{SkipNameValidation: &skip}))
 	mgrCtx, cancel := context.WithCancel(ctx)

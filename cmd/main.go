@@ -90,12 +90,19 @@ func main() {
 		"How late a workload may see a renewed output Secret (a mounted Secret syncs after the kubelet's sync period "+
 			"plus its cache TTL). The token a renewal replaces stays usable at the bank at least this long, and renewal "+
 			"leaves this much before expiry when the lifetime allows.")
+	security := bindSecurityFlags(flag.CommandLine)
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
+
+	guard, err := security.guard()
+	if err != nil {
+		setupLog.Error(err, "invalid endpoint guard flags")
+		os.Exit(1)
+	}
 
 	restConfig, err := ctrl.GetConfig()
 	if err != nil {
@@ -143,7 +150,12 @@ func main() {
 	}
 	// One clock for every decision: the reconciler's and the token client's.
 	reconciler := internalcontroller.NewReconciler(mgr, nil)
-	reconciler.Fetcher = providers.NewClient(providers.ClientOptions{Timeout: requestTimeout, Clock: reconciler.Clock})
+	reconciler.Fetcher = providers.NewClient(providers.ClientOptions{Timeout: requestTimeout, Clock: reconciler.Clock, Guard: guard})
+	reconciler.CredentialsLabelRequired = security.credentialsLabelRequired
+	if err := internalcontroller.GuardAPIServerAddresses(context.Background(), mgr, guard); err != nil {
+		setupLog.Error(err, "unable to keep the apiserver's addresses guarded")
+		os.Exit(1)
+	}
 	reconciler.Metrics = metrics
 	reconciler.AllowInsecureEndpoints = allowInsecure
 	reconciler.DefaultTokenLifetime = defaultLifetime
@@ -155,6 +167,9 @@ func main() {
 	}
 	if allowInsecure {
 		setupLog.Info("WARNING: http:// token endpoints are allowed (--allow-insecure-endpoints); never use this in production")
+	}
+	if security.allowLoopback {
+		setupLog.Info("WARNING: loopback token endpoints are allowed (--allow-loopback-endpoints); never use this in production")
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

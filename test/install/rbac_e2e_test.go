@@ -116,7 +116,12 @@ func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 	options.Metrics = metricsserver.Options{BindAddress: "0"}
 	mgr, err := ctrl.NewManager(impersonating, options)
 	must(t, err)
-	r := internalcontroller.NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}))
+	// The sandbox banks listen on loopback; the apiserver's addresses are read as the
+	// ServiceAccount, which the shipped RBAC allows.
+	guard, err := providers.NewEndpointGuard(providers.EndpointRules{AllowLoopback: true})
+	must(t, err)
+	must(t, internalcontroller.GuardAPIServerAddresses(ctx, mgr, guard))
+	r := internalcontroller.NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second, Guard: guard}))
 	skip := true
 	must(t, r.SetupWithManager(ctx, mgr, controller.Options{SkipNameValidation: &skip}))
 	mgrCtx, cancel := context.WithCancel(ctx)

@@ -82,17 +82,8 @@ type operatorEnv struct {
 // every request impersonates that ServiceAccount.
 func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 	t.Helper()
-	admin := apiServer(t)
 	ctx := context.Background()
-	objects := decodeObjects(t, readRepoFile(t, "dist/install.yaml"))
-	var install []*unstructured.Unstructured
-	for _, o := range objects {
-		switch o.GetKind() {
-		case "CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding":
-			install = append(install, o)
-		}
-	}
-	applyForReal(ctx, t, admin, install)
+	installShippedRBAC(t)
 
 	c := controlPlane.running.Client
 	role := &rbacv1.ClusterRole{}
@@ -137,6 +128,21 @@ func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 	namespace := fmt.Sprintf("rbac-e2e-%d", time.Now().UnixNano()%1_000_000)
 	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}))
 	return &operatorEnv{client: c, bank: bank, namespace: namespace, role: role}
+}
+
+// installShippedRBAC installs the CRD, the namespace, the ServiceAccount and the manager's
+// ClusterRole and binding from dist/install.yaml for real.
+func installShippedRBAC(t *testing.T) {
+	t.Helper()
+	admin := apiServer(t)
+	var install []*unstructured.Unstructured
+	for _, o := range decodeObjects(t, readRepoFile(t, "dist/install.yaml")) {
+		switch o.GetKind() {
+		case "CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding":
+			install = append(install, o)
+		}
+	}
+	applyForReal(context.Background(), t, admin, install)
 }
 
 // withoutPermission removes one verb from the manager's ClusterRole for the rest of the test.

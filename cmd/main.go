@@ -95,12 +95,19 @@ func main() {
 	flag.DurationVar(&minRenewalInterval, "min-renewal-interval", internalcontroller.DefaultMinRenewalInterval,
 		"The least time between two renewals of a token, whatever lifetime the bank gives it. A token that lives less "+
 			"is expired in between, and its Ready condition says so.")
+	security := bindSecurityFlags(flag.CommandLine)
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
+
+	guard, err := security.guard()
+	if err != nil {
+		setupLog.Error(err, "invalid endpoint guard flags")
+		os.Exit(1)
+	}
 
 	restConfig, err := ctrl.GetConfig()
 	if err != nil {
@@ -154,8 +161,13 @@ func main() {
 	}
 	// One clock for every decision: the reconciler's and the token client's.
 	reconciler := internalcontroller.NewReconciler(mgr, nil)
-	tokenClient := providers.NewClient(providers.ClientOptions{Timeout: requestTimeout, Clock: reconciler.Clock})
+	tokenClient := providers.NewClient(providers.ClientOptions{Timeout: requestTimeout, Clock: reconciler.Clock, Guard: guard})
 	reconciler.Fetcher, reconciler.Revoker = tokenClient, tokenClient
+	reconciler.CredentialsLabelRequired = security.credentialsLabelRequired
+	if err := internalcontroller.GuardAPIServerAddresses(context.Background(), mgr, guard); err != nil {
+		setupLog.Error(err, "unable to keep the apiserver's addresses guarded")
+		os.Exit(1)
+	}
 	reconciler.Metrics = tokenMetrics
 	reconciler.AllowInsecureEndpoints = allowInsecure
 	reconciler.DefaultTokenLifetime = defaultLifetime
@@ -169,6 +181,9 @@ func main() {
 	}
 	if allowInsecure {
 		setupLog.Info("WARNING: http:// token endpoints are allowed (--allow-insecure-endpoints); never use this in production")
+	}
+	if security.allowLoopback {
+		setupLog.Info("WARNING: loopback token endpoints are allowed (--allow-loopback-endpoints); never use this in production")
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

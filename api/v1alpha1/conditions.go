@@ -36,6 +36,13 @@ const (
 	ReasonInsecureEndpoint = "InsecureEndpoint"
 	// ReasonSecretConflict: the output or refresh-token Secret exists and belongs to something else.
 	ReasonSecretConflict = "SecretConflict"
+	// ReasonEndpointRefused: the endpoint resolves to an address, or names a host, that the
+	// operator may not connect to (link-local, cloud metadata, the cluster's apiserver,
+	// loopback, or outside the platform team's rules). The message names the rule.
+	ReasonEndpointRefused = "EndpointRefused"
+	// ReasonCredentialsNotOptedIn: the operator runs with --credentials-label-required and a
+	// referenced Secret does not carry the CredentialsLabel.
+	ReasonCredentialsNotOptedIn = "CredentialsNotOptedIn"
 	// ReasonInternalError: the operator could not read or write Kubernetes objects.
 	ReasonInternalError = "InternalError"
 )

@@ -47,6 +47,9 @@ type BankTokenRequestReconciler struct {
 	Metrics *Metrics
 	// AllowInsecureEndpoints admits http:// endpoints; for tests and local sandboxes only.
 	AllowInsecureEndpoints bool
+	// CredentialsLabelRequired reads only referenced Secrets that carry
+	// tokensv1alpha1.CredentialsLabel (see optedIn).
+	CredentialsLabelRequired bool
 	// DefaultTokenLifetime applies when the bank states no lifetime and the token is no JWT.
 	DefaultTokenLifetime time.Duration
 	// SecretPropagationDelay is how late a workload may read the output Secret (the kubelet

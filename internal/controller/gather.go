@@ -99,7 +99,7 @@ func (r *BankTokenRequestReconciler) readAssertionKey(ctx context.Context, btr *
 	ref := assertion.PrivateKeySecretRef
 	secret, err := r.requiredSecret(ctx, btr.Namespace, ref.Name, "client assertion key", tokensv1alpha1.ReasonKeySecretNotFound, g)
 	privateKeyKey, keyIDKey := assertionKeyNames(ref)
-	if secret == nil || !hasKeys(secret, []string{privateKeyKey}, "client assertion key", g) {
+	if secret == nil || !r.optedIn(secret, "client assertion key", g) || !hasKeys(secret, []string{privateKeyKey}, "client assertion key", g) {
 		return "", err
 	}
 	g.Credentials.AssertionKey = providers.AssertionKey{
@@ -150,7 +150,7 @@ func (r *BankTokenRequestReconciler) readOwnedSecret(ctx context.Context, btr *t
 func (r *BankTokenRequestReconciler) readCredentials(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) (string, error) {
 	ref := btr.Spec.CredentialsSecretRef
 	creds, err := r.requiredSecret(ctx, btr.Namespace, ref.Name, "credentials", tokensv1alpha1.ReasonCredentialsSecretNotFound, g)
-	if creds == nil {
+	if creds == nil || !r.optedIn(creds, "credentials", g) {
 		return "", err
 	}
 	keys := credentialKeys(btr)
@@ -183,7 +183,8 @@ func (r *BankTokenRequestReconciler) readTLS(ctx context.Context, btr *tokensv1a
 	}
 	if cc := tls.ClientCertificateSecretRef; cc != nil {
 		secret, err := r.requiredSecret(ctx, btr.Namespace, cc.Name, "client certificate", tokensv1alpha1.ReasonTLSSecretNotFound, g)
-		if secret == nil || !hasKeys(secret, []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey}, "client certificate", g) {
+		if secret == nil || !r.optedIn(secret, "client certificate", g) ||
+			!hasKeys(secret, []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey}, "client certificate", g) {
 			return nil, err
 		}
 		g.TLS.ClientCertificate = secret.Data[corev1.TLSCertKey]

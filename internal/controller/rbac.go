@@ -3,7 +3,8 @@ package controller
 // The manager's permissions, exactly what the reconciler uses. Secrets are read and
 // watched (metadata only) to follow credentials, and written only where the operator owns
 // them (output and refresh-token Secrets); nothing is ever deleted by hand, garbage
-// collection removes owned Secrets with their BankTokenRequest.
+// collection removes owned Secrets with their BankTokenRequest. The apiserver's own Service
+// and EndpointSlice are read by name, so that the endpoint guard knows its addresses.
 
 // +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests/finalizers,verbs=update
@@ -12,3 +13,5 @@ package controller
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get,resourceNames=kubernetes
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get,resourceNames=kubernetes

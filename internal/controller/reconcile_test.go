@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -522,16 +523,19 @@ func TestReconcileUsesThePrimaryGrantWhenTheStandbyChainIsTooFresh(t *testing.T)
 // resource stalls with SecretConflict and calls no bank, and the Secret stays as it was.
 func TestReconcileNeverOverwritesASecretItDoesNotOwn(t *testing.T) {
 	f := newFixture(t)
-	theirs := &corev1.Secret{}
+	theirs := &corev1.Secret{Type: corev1.SecretTypeServiceAccountToken}
 	theirs.Namespace, theirs.Name = "payments", "paymob"
-	theirs.Data = map[string][]byte{"config": []byte("someone else's")}
+	theirs.Annotations = map[string]string{corev1.ServiceAccountNameKey: "builder"}
+	theirs.Data = map[string][]byte{"token": []byte("fixture-not-a-service-account-token")}
 	must(t, f.client.Create(context.Background(), theirs))
+	before := f.secret("paymob")
+	f.reconcile()
 	f.reconcile()
 	f.expectCalls(0)
 	f.expectReady(metav1.ConditionFalse, tokensv1alpha1.ReasonSecretConflict, "payments/paymob", "not owned")
 	f.expectCondition(tokensv1alpha1.ConditionStalled, true)
-	if got := f.secret("paymob"); string(got.Data["config"]) != "someone else's" || len(got.Data) != 1 || len(got.OwnerReferences) != 0 {
-		t.Fatal("a Secret the operator does not own was changed")
+	if got := f.secret("paymob"); !equality.Semantic.DeepEqual(got, before) {
+		t.Fatalf("a Secret the operator does not own was changed:\nbefore %+v\nafter  %+v", before, got)
 	}
 }
 

@@ -107,7 +107,13 @@ func startManager() {
 	options.Cache.SyncPeriod = &resyncPeriod
 	mgr, err := ctrl.NewManager(managerCfg, options)
 	Expect(err).NotTo(HaveOccurred())
-	r := NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}))
+	// The sandbox banks listen on loopback; everything else is guarded as in production,
+	// the real apiserver's addresses included.
+	guard, err := providers.NewEndpointGuard(providers.EndpointRules{AllowLoopback: true})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(GuardAPIServerAddresses(suiteCtx, mgr, guard)).To(Succeed())
+	r := NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second, Guard: guard}))
+	r.CredentialsLabelRequired = credentialsLabelRequired
 	r.Metrics = NewMetrics()
 	// Tokens here live seconds: workloads are taken to read the output Secret 3 s late.
 	r.SecretPropagationDelay = workloadLag
@@ -203,6 +209,9 @@ func (b *syncBuffer) String() string {
 }
 
 var resyncPeriod = 4 * time.Second
+
+// credentialsLabelRequired is what the next startManager runs with (--credentials-label-required).
+var credentialsLabelRequired bool
 
 // workloadLag is the secret propagation delay the suite's manager runs with.
 const workloadLag = 3 * time.Second

@@ -20,7 +20,8 @@ type ManagerProcessOptions struct {
 	// LogPath receives the manager's stdout and stderr.
 	LogPath string
 	// Args are flags beyond those every harness run needs (kubeconfig, no leader
-	// election, no metrics or probe listeners).
+	// election, no metrics or probe listeners, loopback endpoints admitted: the sandbox
+	// banks listen on 127.0.0.1).
 	Args []string
 }
 
@@ -89,6 +90,7 @@ func managerArgs(opts ManagerProcessOptions) []string {
 		"--leader-elect=false",
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
+		"--allow-loopback-endpoints",
 	}, opts.Args...)
 }
 

@@ -91,7 +91,7 @@ func TestPrivateKeyJWTConformanceWithFosite(t *testing.T) {
 		newAssertionClient(t, "assertion-es256", providers.AlgorithmES256),
 	}
 	server := startAssertionServer(t, clients...)
-	env := &conformanceEnv{server: server, client: providers.NewClient(providers.ClientOptions{})}
+	env := &conformanceEnv{server: server, client: providers.NewClient(providers.ClientOptions{Guard: loopbackGuard()})}
 
 	for _, c := range clients {
 		t.Run("client_credentials/"+c.algorithm, func(t *testing.T) {
@@ -116,6 +116,7 @@ func TestPrivateKeyJWTConformanceWithFosite(t *testing.T) {
 	})
 	t.Run("an expired assertion is refused", func(t *testing.T) {
 		late := &conformanceEnv{server: server, client: providers.NewClient(providers.ClientOptions{
+			Guard: loopbackGuard(),
 			Clock: clockAt(time.Now().Add(-5 * time.Minute)),
 		})}
 		_, err := late.fetch(t, server.assertionRequest(t, rs256, providers.GrantClientCredentials))
@@ -127,6 +128,7 @@ func TestPrivateKeyJWTConformanceWithFosite(t *testing.T) {
 	})
 	t.Run("a replayed jti is refused", func(t *testing.T) {
 		replaying := &conformanceEnv{server: server, client: providers.NewClient(providers.ClientOptions{
+			Guard:          loopbackGuard(),
 			NewAssertionID: func() string { return "the-same-jti-every-time" },
 		})}
 		req := server.assertionRequest(t, rs256, providers.GrantClientCredentials)

@@ -129,6 +129,9 @@ func formSent(t *testing.T, req Request, opts ClientOptions) (url.Values, string
 	}))
 	defer srv.Close()
 	req.TokenEndpoint, req.AllowInsecureHTTP = srv.URL+"/token", true
+	if opts.Guard == nil {
+		opts.Guard = loopbackGuard()
+	}
 	if _, err := NewClient(opts).Fetch(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +294,7 @@ func TestARefusedAssertionIsNeverEchoed(t *testing.T) {
 	defer srv.Close()
 	req := privateKeyJWTRequest(pemKey)
 	req.TokenEndpoint, req.AllowInsecureHTTP = srv.URL+"/token", true
-	_, err := NewClient(ClientOptions{}).Fetch(context.Background(), req)
+	_, err := NewClient(ClientOptions{Guard: loopbackGuard()}).Fetch(context.Background(), req)
 	e, ok := err.(*Error)
 	if !ok || e.Class != ClassPermanent || e.Reason != ReasonInvalidClientAssertion {
 		t.Fatalf("got %v", err)

@@ -45,7 +45,7 @@ func startBank(t *testing.T) *bankEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	return &bankEnv{bank: srv, clock: clk, client: providers.NewClient(providers.ClientOptions{Clock: clk, Timeout: 10 * time.Second})}
+	return &bankEnv{bank: srv, clock: clk, client: providers.NewClient(providers.ClientOptions{Guard: loopbackGuard(), Clock: clk, Timeout: 10 * time.Second})}
 }
 
 // fetch calls the client and returns its *Error, failing the test if an error is not one
@@ -206,7 +206,7 @@ func TestRAKBankPartner(t *testing.T) {
 	})
 	t.Run("a reused MsgId is refused", func(t *testing.T) {
 		fixed := uuid.NewString()
-		client := providers.NewClient(providers.ClientOptions{NewMessageID: func() string { return fixed }})
+		client := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard(), NewMessageID: func() string { return fixed }})
 		req := env.bank.Request(bank)
 		if _, err := client.Fetch(context.Background(), req); err != nil {
 			t.Fatal(err)

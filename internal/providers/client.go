@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"sync/atomic"
@@ -31,6 +32,12 @@ type ClientOptions struct {
 	// NewAssertionID makes a client assertion's jti, which must never repeat; default
 	// uuid.NewString.
 	NewAssertionID func() string
+	// Guard decides which hosts and addresses calls may connect to; nil refuses what is
+	// always refused and loopback (NewEndpointGuard with zero EndpointRules).
+	Guard *EndpointGuard
+	// Resolver resolves endpoint names; nil is net.DefaultResolver. Tests set one that
+	// answers what they need.
+	Resolver *net.Resolver
 }
 
 // Clock tells the time. It is the Now of k8s.io/utils/clock.PassiveClock, so any
@@ -50,6 +57,7 @@ type Client struct {
 	clock          Clock
 	newMessageID   func() string
 	newAssertionID func() string
+	guard          *EndpointGuard
 	transports     transportCache
 }
 
@@ -68,6 +76,11 @@ func NewClient(opts ClientOptions) *Client {
 	if c.newAssertionID == nil {
 		c.newAssertionID = uuid.NewString
 	}
+	c.guard = opts.Guard
+	if c.guard == nil {
+		c.guard, _ = NewEndpointGuard(EndpointRules{}) // no host patterns to refuse
+	}
+	c.transports = transportCache{guard: c.guard, resolver: opts.Resolver}
 	return c
 }
 
@@ -112,6 +125,10 @@ func (c *Client) fetch(ctx context.Context, req Request) (*Token, *Error) {
 // send makes the call's one HTTP request and reads the whole answer; m learns the client
 // assertion, so that a bank echoing it cannot leak it.
 func (c *Client) send(ctx context.Context, call *call, m masker) (answer, masker, *Error) {
+	// The allowed-hosts rule is checked by name before any lookup; the dialer checks addresses.
+	if err := c.guard.CheckHost(call.endpoint.Hostname()); err != nil {
+		return answer{}, m, call.refused(err.(*EndpointRefusedError))
+	}
 	if call.signer != nil {
 		var perr *Error
 		if call.assertion, perr = call.signer.sign(call.req.Credentials.ClientID, c.newAssertionID(), c.clock.Now()); perr != nil {

@@ -156,7 +156,7 @@ func TestConformanceWithFosite(t *testing.T) {
 	// RFC 6749 §2.3.1: these only survive Basic if form-encoded before base64.
 	awkward := conformanceClient{id: "client:with&odd%chars+ and ünïcödé", secret: "s3cr:et&%+ with spaces ü€"}
 	server := startOAuthServer(t, plain, awkward)
-	env := &conformanceEnv{server: server, client: providers.NewClient(providers.ClientOptions{})}
+	env := &conformanceEnv{server: server, client: providers.NewClient(providers.ClientOptions{Guard: loopbackGuard()})}
 	fetch, mustFetch := env.fetch, env.mustFetch
 
 	for _, c := range []conformanceClient{plain, awkward} {

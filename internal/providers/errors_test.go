@@ -217,7 +217,7 @@ func TestErrorMatrix(t *testing.T) {
 				timeout = 10 * time.Second
 			}
 			start := time.Now()
-			_, err := providers.NewClient(providers.ClientOptions{Timeout: timeout}).Fetch(context.Background(), req)
+			_, err := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard(), Timeout: timeout}).Fetch(context.Background(), req)
 			var pe *providers.Error
 			if !errors.As(err, &pe) {
 				t.Fatalf("error = %v (%T), want *providers.Error", err, err)
@@ -247,7 +247,7 @@ func TestErrorMatrix(t *testing.T) {
 func TestTransportFailures(t *testing.T) {
 	p := newPKI(t)
 	t.Run("connection refused is transient", func(t *testing.T) {
-		_, err := providers.NewClient(providers.ClientOptions{}).Fetch(context.Background(), matrixRequest("https://"+refusedAddress(t), p.ca.CertPEM()))
+		_, err := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard()}).Fetch(context.Background(), matrixRequest("https://"+refusedAddress(t), p.ca.CertPEM()))
 		if c := providers.ClassOf(err); c != providers.ClassTransient || err.(*providers.Error).Reason != providers.ReasonEndpointUnreachable {
 			t.Errorf("got %v: %v", c, err)
 		}
@@ -255,7 +255,7 @@ func TestTransportFailures(t *testing.T) {
 	t.Run("a plain-HTTP server on an https URL", func(t *testing.T) {
 		srv := httptest.NewServer(reply(200, nil, `{}`))
 		defer srv.Close()
-		_, err := providers.NewClient(providers.ClientOptions{}).Fetch(context.Background(), matrixRequest(strings.Replace(srv.URL, "http:", "https:", 1), nil))
+		_, err := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard()}).Fetch(context.Background(), matrixRequest(strings.Replace(srv.URL, "http:", "https:", 1), nil))
 		var pe *providers.Error
 		if !errors.As(err, &pe) || pe.Class != providers.ClassConfiguration || !strings.Contains(pe.Message, "does not speak TLS") {
 			t.Errorf("got %v", err)
@@ -265,11 +265,11 @@ func TestTransportFailures(t *testing.T) {
 		srv := httptest.NewServer(reply(200, nil, `{"access_token":"plain-token","expires_in":60}`))
 		defer srv.Close()
 		req := matrixRequest(srv.URL, nil)
-		if _, err := providers.NewClient(providers.ClientOptions{}).Fetch(context.Background(), req); providers.ClassOf(err) != providers.ClassConfiguration {
+		if _, err := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard()}).Fetch(context.Background(), req); providers.ClassOf(err) != providers.ClassConfiguration {
 			t.Fatalf("http without AllowInsecureHTTP: %v", err)
 		}
 		req.AllowInsecureHTTP = true
-		tok, err := providers.NewClient(providers.ClientOptions{}).Fetch(context.Background(), req)
+		tok, err := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard()}).Fetch(context.Background(), req)
 		if err != nil || tok.AccessToken.Reveal() != "plain-token" {
 			t.Fatalf("http with AllowInsecureHTTP: %v", err)
 		}
@@ -278,7 +278,7 @@ func TestTransportFailures(t *testing.T) {
 		srv := startTLS(t, p.valid, hang, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		_, err := providers.NewClient(providers.ClientOptions{Timeout: time.Minute}).Fetch(ctx, matrixRequest(srv.URL, p.ca.CertPEM()))
+		_, err := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard(), Timeout: time.Minute}).Fetch(ctx, matrixRequest(srv.URL, p.ca.CertPEM()))
 		if providers.ClassOf(err) != providers.ClassTransient {
 			t.Errorf("got %v", err)
 		}
@@ -298,7 +298,7 @@ func TestClientReusesConnectionsForTheSameTLSMaterial(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 
-	client := providers.NewClient(providers.ClientOptions{})
+	client := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard()})
 	req := matrixRequest(srv.URL, p.ca.CertPEM())
 	for i := range 3 {
 		if _, err := client.Fetch(context.Background(), req); err != nil {

@@ -144,7 +144,7 @@ func TestMayHaveBeenProcessed(t *testing.T) {
 				go func() { time.Sleep(processedTimeout / 3); cancel() }()
 			}
 			req := refreshRequest(tc.endpoint(t))
-			_, err := providers.NewClient(providers.ClientOptions{Timeout: processedTimeout}).Fetch(ctx, req)
+			_, err := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard(), Timeout: processedTimeout}).Fetch(ctx, req)
 			if err == nil {
 				t.Fatal("the call succeeded")
 			}

@@ -67,7 +67,7 @@ func TestPlanRefusesWhatThePresetCannotServe(t *testing.T) {
 			req := validRequest(Paymob)
 			tc.mutate(&req)
 			// No server exists at bank.example: a call would surface as a transport error.
-			_, err := NewClient(ClientOptions{}).Fetch(context.Background(), req)
+			_, err := NewClient(ClientOptions{Guard: loopbackGuard()}).Fetch(context.Background(), req)
 			e, ok := err.(*Error)
 			if !ok {
 				t.Fatalf("error = %v (%T), want *Error", err, err)

@@ -46,6 +46,10 @@ type cachedTransport struct {
 // transportCache holds one *http.Transport per distinct TLS material, so connections
 // (and TLS sessions) are reused across calls.
 type transportCache struct {
+	// guard checks every address dialled; resolver (nil: the system's) finds them.
+	guard    *EndpointGuard
+	resolver *net.Resolver
+
 	mu      sync.Mutex
 	clock   uint64
 	entries map[transportKey]*cachedTransport
@@ -60,7 +64,7 @@ func (tc *transportCache) get(m TLSMaterial) (*cachedTransport, *Error) {
 		ct.lastUsed = tc.clock
 		return ct, nil
 	}
-	ct, err := newTransport(m)
+	ct, err := newTransport(m, tc.dialer())
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +102,18 @@ func (tc *transportCache) closeIdle() {
 	}
 }
 
-func newTransport(m TLSMaterial) (*cachedTransport, *Error) {
+// dialer checks each address it dials with the guard: after resolution, so a name cannot
+// hide a refused address, and on every connection, the proxy's included.
+func (tc *transportCache) dialer() *net.Dialer {
+	return &net.Dialer{
+		Timeout:        10 * time.Second,
+		KeepAlive:      30 * time.Second,
+		Resolver:       tc.resolver,
+		ControlContext: tc.guard.control,
+	}
+}
+
+func newTransport(m TLSMaterial, dialer *net.Dialer) (*cachedTransport, *Error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if len(m.CABundle) > 0 {
 		pool := x509.NewCertPool()
@@ -125,11 +140,8 @@ func newTransport(m TLSMaterial) (*cachedTransport, *Error) {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &pair, nil }
 	}
 	ct.transport = &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
 		TLSClientConfig:       cfg,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          16,
@@ -141,6 +153,14 @@ func newTransport(m TLSMaterial) (*cachedTransport, *Error) {
 	return ct, nil
 }
 
+// refused reports an endpoint the guard refused: a configuration failure that names the
+// rule, for no connection was made.
+func (c *call) refused(err *EndpointRefusedError) *Error {
+	e := configError(ReasonEndpointRefused, "%s token endpoint %s is refused: %s", c.preset.Name, redactURL(c.endpoint), err.Rule)
+	e.NotSent = true
+	return e
+}
+
 // transportFailure classifies an error from the HTTP round trip (no response received).
 func (c *call) transportFailure(err error, timeout time.Duration, m masker) *Error {
 	where := c.where()
@@ -150,6 +170,10 @@ func (c *call) transportFailure(err error, timeout time.Duration, m masker) *Err
 		err = ue.Err
 	}
 	cause := m.cleanDescription(err.Error())
+	var refused *EndpointRefusedError
+	if errors.As(err, &refused) {
+		return c.refused(refused)
+	}
 	e := func(class Class, reason, format string, args ...any) *Error {
 		return newError(class, reason, 0, "%s: %s (%s)", where, fmt.Sprintf(format, args...), cause)
 	}

@@ -38,7 +38,7 @@ func wantRefused(t *testing.T, err *providers.Error, reason string) {
 
 func TestSignedJWTRealm(t *testing.T) {
 	s := start(t, sandbox.Options{})
-	client := providers.NewClient(providers.ClientOptions{})
+	client := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard()})
 
 	t.Run("a good assertion gets a Keycloak token; each call a new jti", func(t *testing.T) {
 		for range 2 {
@@ -59,7 +59,7 @@ func TestSignedJWTRealm(t *testing.T) {
 		}
 	})
 	t.Run("a replayed jti is refused", func(t *testing.T) {
-		replaying := providers.NewClient(providers.ClientOptions{NewAssertionID: func() string { return "same-jti" }})
+		replaying := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard(), NewAssertionID: func() string { return "same-jti" }})
 		if _, err := fapiFetch(s, sandbox.SignedJWTRealm, replaying, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func TestSignedJWTRealm(t *testing.T) {
 		wantRefused(t, err, providers.ReasonInvalidClientAssertion)
 	})
 	t.Run("an expired assertion is refused", func(t *testing.T) {
-		late := providers.NewClient(providers.ClientOptions{Clock: clockAt(time.Now().Add(-2 * time.Minute))})
+		late := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard(), Clock: clockAt(time.Now().Add(-2 * time.Minute))})
 		_, err := fapiFetch(s, sandbox.SignedJWTRealm, late, nil)
 		wantRefused(t, err, providers.ReasonInvalidClientAssertion)
 	})
@@ -93,7 +93,7 @@ func TestSignedJWTRealm(t *testing.T) {
 
 func TestMTLSServer(t *testing.T) {
 	s := start(t, sandbox.Options{})
-	client := providers.NewClient(providers.ClientOptions{})
+	client := providers.NewClient(providers.ClientOptions{Guard: loopbackGuard()})
 
 	t.Run("the registered certificate gets a token bound to it", func(t *testing.T) {
 		tok, err := fapiFetch(s, sandbox.MTLSServer, client, nil)
@@ -123,4 +123,13 @@ func TestMTLSServer(t *testing.T) {
 		_, err := fapiFetch(s, sandbox.MTLSServer, client, func(r *providers.Request) { r.Credentials.ClientID = "someone-else" })
 		wantRefused(t, err, providers.ReasonClientCertificateRejected)
 	})
+}
+
+// loopbackGuard admits the loopback addresses the sandbox banks listen on.
+func loopbackGuard() *providers.EndpointGuard {
+	g, err := providers.NewEndpointGuard(providers.EndpointRules{AllowLoopback: true})
+	if err != nil {
+		panic(err) // no host patterns to refuse
+	}
+	return g
 }

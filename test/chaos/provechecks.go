@@ -14,7 +14,12 @@ import (
 // each rotating bank's stored refresh token twice, so that the run must end in FAIL lines
 // (reuse at both banks). It shows that the reuse check can fail; it never prints a token.
 func (k *killNine) replayRefreshTokens(ctx context.Context) {
-	fetcher := providers.NewClient(providers.ClientOptions{Timeout: 10 * time.Second})
+	guard, err := providers.NewEndpointGuard(providers.EndpointRules{AllowLoopback: true}) // the sandbox banks' address
+	if err != nil {
+		k.failf("--prove-checks: %v", err)
+		return
+	}
+	fetcher := providers.NewClient(providers.ClientOptions{Timeout: 10 * time.Second, Guard: guard})
 	defer fetcher.CloseIdleConnections()
 	for _, btr := range k.set.requests {
 		stored := &corev1.Secret{}

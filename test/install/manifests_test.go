@@ -237,6 +237,30 @@ func TestHelmValuesReachTheManager(t *testing.T) {
 			}
 		},
 	}, {
+		name: "endpoint limits and the credentials label",
+		set: []string{"security.allowedEndpointCIDRs={203.0.113.0/24,2001:db8::/32}", "security.deniedEndpointCIDRs={203.0.113.128/25}",
+			"security.allowedEndpointHosts={*.bank.example,token.other.example}", "security.credentialsLabelRequired=true"},
+		check: func(t *testing.T, _ []*unstructured.Unstructured, d *appsv1.Deployment) {
+			args := d.Spec.Template.Spec.Containers[0].Args
+			for _, want := range []string{"--allowed-endpoint-cidrs=203.0.113.0/24,2001:db8::/32", "--denied-endpoint-cidrs=203.0.113.128/25",
+				"--allowed-endpoint-hosts=*.bank.example,token.other.example", "--credentials-label-required"} {
+				if !slices.Contains(args, want) {
+					t.Errorf("args %v lack %s", args, want)
+				}
+			}
+		},
+	}, {
+		name: "no endpoint limits, no label requirement and never loopback by default",
+		check: func(t *testing.T, _ []*unstructured.Unstructured, d *appsv1.Deployment) {
+			args := d.Spec.Template.Spec.Containers[0].Args
+			for _, flag := range []string{"--allowed-endpoint-cidrs", "--denied-endpoint-cidrs", "--allowed-endpoint-hosts",
+				"--credentials-label-required", "--allow-loopback-endpoints", "--allow-insecure-endpoints"} {
+				if hasFlag(args, flag) {
+					t.Errorf("args %v pass %s by default", args, flag)
+				}
+			}
+		},
+	}, {
 		name: "leader election off drops its Role",
 		set:  []string{"manager.leaderElection.enable=false"},
 		check: func(t *testing.T, objects []*unstructured.Unstructured, d *appsv1.Deployment) {

@@ -82,17 +82,8 @@ type operatorEnv struct {
 // every request impersonates that ServiceAccount.
 func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 	t.Helper()
-	admin := apiServer(t)
 	ctx := context.Background()
-	objects := decodeObjects(t, readRepoFile(t, "dist/install.yaml"))
-	var install []*unstructured.Unstructured
-	for _, o := range objects {
-		switch o.GetKind() {
-		case "CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding":
-			install = append(install, o)
-		}
-	}
-	applyForReal(ctx, t, admin, install)
+	installShippedRBAC(t)
 
 	c := controlPlane.running.Client
 	role := &rbacv1.ClusterRole{}
@@ -116,7 +107,12 @@ func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 	options.Metrics = metricsserver.Options{BindAddress: "0"}
 	mgr, err := ctrl.NewManager(impersonating, options)
 	must(t, err)
-	r := internalcontroller.NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second}))
+	// The sandbox banks listen on loopback; the apiserver's addresses are read as the
+	// ServiceAccount, which the shipped RBAC allows.
+	guard, err := providers.NewEndpointGuard(providers.EndpointRules{AllowLoopback: true})
+	must(t, err)
+	must(t, internalcontroller.GuardAPIServerAddresses(ctx, mgr, guard))
+	r := internalcontroller.NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second, Guard: guard}))
 	// The refresh-failing case renews a minute-long token after 2 s, below the production floor.
 	r.MinRenewalInterval = time.Second
 	skip := true
@@ -134,6 +130,21 @@ func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 	namespace := fmt.Sprintf("rbac-e2e-%d", time.Now().UnixNano()%1_000_000)
 	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}))
 	return &operatorEnv{client: c, bank: bank, namespace: namespace, role: role}
+}
+
+// installShippedRBAC installs the CRD, the namespace, the ServiceAccount and the manager's
+// ClusterRole and binding from dist/install.yaml for real.
+func installShippedRBAC(t *testing.T) {
+	t.Helper()
+	admin := apiServer(t)
+	var install []*unstructured.Unstructured
+	for _, o := range decodeObjects(t, readRepoFile(t, "dist/install.yaml")) {
+		switch o.GetKind() {
+		case "CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding":
+			install = append(install, o)
+		}
+	}
+	applyForReal(context.Background(), t, admin, install)
 }
 
 // withoutPermission removes one verb from the manager's ClusterRole for the rest of the test.

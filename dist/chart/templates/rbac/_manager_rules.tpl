@@ -21,12 +21,28 @@
   - watch
 - apiGroups:
   - ""
+  resourceNames:
+  - kubernetes
+  resources:
+  - services
+  verbs:
+  - get
+- apiGroups:
+  - ""
   - events.k8s.io
   resources:
   - events
   verbs:
   - create
   - patch
+- apiGroups:
+  - discovery.k8s.io
+  resourceNames:
+  - kubernetes
+  resources:
+  - endpointslices
+  verbs:
+  - get
 - apiGroups:
   - tokens.banktoken.io
   resources:

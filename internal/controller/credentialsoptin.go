@@ -1,0 +1,26 @@
+package controller
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+)
+
+// optedIn says whether a Secret whose values go to the token endpoint (credentials, the
+// client assertion key, the client certificate) may be read. With CredentialsLabelRequired
+// it must carry the opt-in label: otherwise whoever may create a BankTokenRequest could
+// send any key of any Secret in the namespace (a service account token, a database
+// password) to an endpoint of their choosing. Sets the input problem when it may not.
+func (r *BankTokenRequestReconciler) optedIn(secret *corev1.Secret, what string, g *gathered) bool {
+	if !r.CredentialsLabelRequired || secret.Labels[tokensv1alpha1.CredentialsLabel] == tokensv1alpha1.CredentialsLabelValue {
+		return true
+	}
+	g.Problem = &inputProblem{tokensv1alpha1.ReasonCredentialsNotOptedIn, fmt.Sprintf(
+		"%s Secret %s/%s does not carry the label %s=%s, which this operator requires before it reads a Secret "+
+			"(kubectl label secret -n %s %s %s=%s)", what, secret.Namespace, secret.Name,
+		tokensv1alpha1.CredentialsLabel, tokensv1alpha1.CredentialsLabelValue,
+		secret.Namespace, secret.Name, tokensv1alpha1.CredentialsLabel, tokensv1alpha1.CredentialsLabelValue)}
+	return false
+}

@@ -130,7 +130,9 @@ func (r *BankTokenRequestReconciler) mayBeLive(g *gathered, rt providers.Secret)
 func (r *BankTokenRequestReconciler) revocationsAfter(g *gathered, next refreshChains, published bool, now time.Time) []pendingRevocation {
 	pending := slices.Clone(g.Revocations)
 	endpoint := recordedRevocationEndpoint(g)
-	if r.Revoker == nil {
+	if preset, ok := presetFor(&g.Request.Spec); r.Revoker == nil || (ok && preset.RevocationEndsEveryGrant) {
+		// At a bank whose revocation ends every grant of the client, revoking a dropped grant
+		// would end the one in use too: dropped grants wait for their expiry there.
 		endpoint = ""
 	}
 	activeFrom := now.Add(r.SecretPropagationDelay)

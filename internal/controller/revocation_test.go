@@ -160,3 +160,23 @@ func TestDeletionRevokesEveryGrantThenReleasesTheResource(t *testing.T) {
 		})
 	}
 }
+
+// At Keycloak (Banfico) revoking one offline token ends every session of the client, the
+// one in use included: a grant dropped during the resource's life is not revoked there.
+func TestReconcileNeverRevokesAGrantWhereRevocationEndsEveryGrant(t *testing.T) {
+	f := newFixture(t, func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Spec.Provider, b.Spec.GrantType = tokensv1alpha1.ProviderBanfico, ""
+		b.Spec.Endpoint = "https://banfico.example/auth/realms/provider/protocol/openid-connect/token"
+	})
+	f.issue()
+	if !controllerutil.ContainsFinalizer(f.resource(), finalizerRevokeGrants) {
+		t.Fatal("no finalizer: the grant would not be revoked on deletion")
+	}
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Scope = "profile" })
+	f.reconcile()
+	f.clock.Step(f.r.SecretPropagationDelay)
+	f.reconcile()
+	if len(f.bank.revocations) != 0 {
+		t.Fatalf("revoked %q at a bank where that ends the grant in use", f.bank.revocations)
+	}
+}

@@ -65,6 +65,12 @@ type Preset struct {
 	// Revocation is where the provider's server serves RFC 7009 revocation, zero when it
 	// serves none that is known (see DefaultRevocationEndpoint).
 	Revocation RevocationPath
+	// RevocationEndsEveryGrant says that revoking one refresh token ends every grant of the
+	// client (and user), the one in use included: Keycloak's TokenRevocationEndpoint removes
+	// every offline session of the token's user for the client, and a client_credentials
+	// client's user is its service account. Such a bank's grants are revoked only when the
+	// resource is deleted.
+	RevocationEndsEveryGrant bool
 }
 
 // rfc6749 is a plain RFC 6749 endpoint: client_credentials or password, refresh, Basic or
@@ -103,6 +109,7 @@ var presetTable = []Preset{
 		Grants:                      []GrantType{GrantClientCredentials},
 		SupportsRefresh:             true, // Keycloak offline tokens
 		Revocation:                  keycloak,
+		RevocationEndsEveryGrant:    true,
 		DefaultClientAuthentication: ClientAuthBasic,
 		// Keycloak's client authenticators: "Client Id and Secret", "Signed JWT" and
 		// "X509 Certificate" (a CA-issued certificate matched by subject, RFC 8705 §2.1).

@@ -53,7 +53,7 @@ func TestRevokeSendsTheTokenAndTheClientAuthenticationOfTheTokenCall(t *testing.
 		rs := newRevocationServer(t, http.StatusOK, "")
 		req := revocationRequest(tc.provider, rs.URL+"/o/token/")
 		req.ClientAuthentication = tc.auth
-		if err := NewClient(ClientOptions{}).Revoke(context.Background(), req, rs.URL+"/o/revoke_token/", "grant-to-end"); err != nil {
+		if err := NewClient(ClientOptions{Guard: loopbackGuard()}).Revoke(context.Background(), req, rs.URL+"/o/revoke_token/", "grant-to-end"); err != nil {
 			t.Fatalf("%s %s: %v", tc.provider, tc.auth, err)
 		}
 		if rs.path != "/o/revoke_token/" || rs.form.Get("token") != "grant-to-end" || rs.form.Get("token_type_hint") != "refresh_token" {
@@ -76,7 +76,7 @@ func TestRevokeSendsTheTokenAndTheClientAuthenticationOfTheTokenCall(t *testing.
 func TestRevokeNeverSendsTheTokenToAnotherHost(t *testing.T) {
 	rs := newRevocationServer(t, http.StatusOK, "")
 	req := revocationRequest(Paymob, "http://bank.example/o/token/")
-	err := NewClient(ClientOptions{}).Revoke(context.Background(), req, rs.URL+"/o/revoke_token/", "grant-to-end")
+	err := NewClient(ClientOptions{Guard: loopbackGuard()}).Revoke(context.Background(), req, rs.URL+"/o/revoke_token/", "grant-to-end")
 	var perr *Error
 	if !errors.As(err, &perr) || perr.Class != ClassConfiguration || rs.calls != 0 {
 		t.Fatalf("revocation on another host: err %v, %d calls; want a configuration error and no call", err, rs.calls)
@@ -95,7 +95,7 @@ func TestRevokeFailuresAreClassifiedAndNeverShowTheToken(t *testing.T) {
 	} {
 		rs := newRevocationServer(t, tc.status, tc.body)
 		req := revocationRequest(Paymob, rs.URL+"/o/token/")
-		err := NewClient(ClientOptions{}).Revoke(context.Background(), req, rs.URL+"/o/revoke_token/", "grant-to-end")
+		err := NewClient(ClientOptions{Guard: loopbackGuard()}).Revoke(context.Background(), req, rs.URL+"/o/revoke_token/", "grant-to-end")
 		var perr *Error
 		if !errors.As(err, &perr) || perr.Class != tc.class {
 			t.Errorf("%d %s: got %v, want class %s", tc.status, tc.body, err, tc.class)

@@ -156,7 +156,7 @@ func newTransport(m TLSMaterial, dialer *net.Dialer) (*cachedTransport, *Error) 
 // refused reports an endpoint the guard refused: a configuration failure that names the
 // rule, for no connection was made.
 func (c *call) refused(err *EndpointRefusedError) *Error {
-	e := configError(ReasonEndpointRefused, "%s token endpoint %s is refused: %s", c.preset.Name, redactURL(c.endpoint), err.Rule)
+	e := configError(ReasonEndpointRefused, "%s is refused: %s", c.where(), err.Rule)
 	e.NotSent = true
 	return e
 }

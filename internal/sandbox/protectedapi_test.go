@@ -39,7 +39,7 @@ func callAPI(t *testing.T, s *sandbox.Server, bank providers.Name, authorization
 
 func TestProtectedAPIAcceptsExactlyTheTokensTheBankStillHonours(t *testing.T) {
 	s := start(t, sandbox.Options{})
-	client := providers.NewClient(providers.ClientOptions{Timeout: 10 * time.Second})
+	client := providers.NewClient(providers.ClientOptions{Timeout: 10 * time.Second, Guard: loopbackGuard()})
 	for _, bank := range sandbox.Banks() {
 		t.Run(string(bank), func(t *testing.T) {
 			if got := s.ProtectedAPIURL(bank); !strings.HasSuffix(got, "/api/accounts") {

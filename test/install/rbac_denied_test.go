@@ -46,7 +46,8 @@ func TestShippedClusterRoleDeniesWhatTheOperatorDoesNotNeed(t *testing.T) {
 		{[]string{"get", "endpointslices.discovery.k8s.io/other", "-n", "default"}, false},
 		{[]string{"create", "configmaps", "-n", "tenant-a"}, false},
 		{[]string{"update", "configmaps", "-n", "tenant-a"}, false},
-		{[]string{"update", "banktokenrequests.tokens.banktoken.io", "-n", "tenant-a"}, false},
+		// Only to add and remove the finalizer that revokes a resource's grants at the bank.
+		{[]string{"patch", "banktokenrequests.tokens.banktoken.io", "-n", "tenant-a"}, true},
 		{[]string{"delete", "banktokenrequests.tokens.banktoken.io", "-n", "tenant-a"}, false},
 		{[]string{"create", "serviceaccounts", "--subresource=token", "-n", "tenant-a"}, false},
 		{[]string{"create", "pods", "-n", "tenant-a"}, false},

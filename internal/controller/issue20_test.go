@@ -3,7 +3,6 @@ package controller
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,8 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -24,7 +21,7 @@ import (
 // Issue 20 at the real apiserver and the fake banks: what each bank's documented answers
 // (a partner refresh token, refusals of a refresh, Keycloak's offline token, MBANQ's tenant
 // query) do to a resource's readiness, and that deletion revokes what the operator holds.
-var _ = Describe("Issue 20", func() {
+var _ = Describe("Issue 20: RAKBANK partner", func() {
 	It("keeps a RAKBANK partner resource renewing with client_credentials when the partner also answers a refresh_token", func() {
 		bank.SetPartnerReturnsRefreshToken(true)
 		DeferCleanup(func() { bank.SetPartnerReturnsRefreshToken(false) })
@@ -43,7 +40,9 @@ var _ = Describe("Issue 20", func() {
 			Expect(call.Accepted()).To(BeTrue(), "a partner call failed: %s", call.Reason)
 		}
 	})
+})
 
+var _ = Describe("Issue 20: RAKBANK refusals", func() {
 	DescribeTable("falls back to client_credentials in the same reconcile when RAKBANK refuses a refresh",
 		func(fault sandbox.Fault) {
 			shortLifetime(providers.RAKBank, 6*time.Second)
@@ -70,7 +69,9 @@ var _ = Describe("Issue 20", func() {
 		Entry("as a proxy's HTML 400 page", sandbox.FaultHTML400OnRefresh),
 		Entry("as invalid_grant", sandbox.FaultInvalidGrantOnRefresh),
 	)
+})
 
+var _ = Describe("Issue 20: Banfico", func() {
 	It("renews Banfico's documented no-scope client through its offline refresh token", func() {
 		shortLifetime(providers.Banfico, 6*time.Second)
 		ns := newNamespace()
@@ -85,7 +86,9 @@ var _ = Describe("Issue 20", func() {
 			"the renewal did not use the refresh grant")
 		Expect(readiness.stop()).To(BeEmpty(), "Ready left True or Stalled appeared")
 	})
+})
 
+var _ = Describe("Issue 20: MBANQ", func() {
 	It("obtains MBANQ tokens with the tenant in the endpoint's query instead of its header", func() {
 		ns := newNamespace()
 		start := time.Now()
@@ -99,7 +102,9 @@ var _ = Describe("Issue 20", func() {
 		eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 		Expect(callsSince(providers.Mbanq, start)).To(ContainElement(HaveField("Status", 200)))
 	})
+})
 
+var _ = Describe("Issue 20: Paymob deletion", func() {
 	It("revokes a Paymob resource's grants at the bank when the resource is deleted", func() {
 		clientID := ownClient(providers.Paymob)
 		ns := newNamespace()
@@ -115,7 +120,9 @@ var _ = Describe("Issue 20", func() {
 		Expect(revokedCalls(providers.Paymob)).To(BeNumerically(">", revoked), "no grant was revoked at the bank")
 		Expect(bank.LiveGrants(providers.Paymob, clientID)).To(BeZero(), "a grant outlived its resource")
 	})
+})
 
+var _ = Describe("Issue 20: Paymob deletion, bank down", func() {
 	It("releases a deleted Paymob resource whose bank is down within the revocation budget, and says its grants stay live", func() {
 		clientID := ownClient(providers.Paymob)
 		ns := newNamespace()
@@ -216,69 +223,4 @@ func warningReasons(btr *tokensv1alpha1.BankTokenRequest) []string {
 		}
 	}
 	return reasons
-}
-
-// readinessWatch samples a resource's conditions every 100 ms and keeps every sample in
-// which Ready was not True or Stalled was present.
-type readinessWatch struct {
-	done chan struct{}
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	bad  []string
-}
-
-func watchReadiness(btr *tokensv1alpha1.BankTokenRequest) *readinessWatch {
-	w := &readinessWatch{done: make(chan struct{})}
-	w.wg.Add(1)
-	go func() {
-		defer GinkgoRecover()
-		defer w.wg.Done()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-w.done:
-				return
-			case <-tick.C:
-				w.sample(btr)
-			}
-		}
-	}()
-	DeferCleanup(w.stop)
-	return w
-}
-
-func (w *readinessWatch) sample(btr *tokensv1alpha1.BankTokenRequest) {
-	current := &tokensv1alpha1.BankTokenRequest{}
-	if err := k8sClient.Get(suiteCtx, client.ObjectKeyFromObject(btr), current); err != nil {
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if ready := meta.FindStatusCondition(current.Status.Conditions, tokensv1alpha1.ConditionReady); ready == nil || ready.Status != metav1.ConditionTrue {
-		w.bad = append(w.bad, "Ready not True: "+conditionSummary(ready))
-	}
-	if stalled := meta.FindStatusCondition(current.Status.Conditions, tokensv1alpha1.ConditionStalled); stalled != nil && stalled.Status == metav1.ConditionTrue {
-		w.bad = append(w.bad, "Stalled: "+conditionSummary(stalled))
-	}
-}
-
-func conditionSummary(c *metav1.Condition) string {
-	if c == nil {
-		return "absent"
-	}
-	return string(c.Status) + " " + c.Reason + ": " + c.Message
-}
-
-// stop ends the sampling (once; later calls only read) and returns what went wrong.
-func (w *readinessWatch) stop() []string {
-	select {
-	case <-w.done:
-	default:
-		close(w.done)
-	}
-	w.wg.Wait()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.bad)
 }

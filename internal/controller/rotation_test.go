@@ -15,14 +15,19 @@ import (
 // A renewal never cuts a workload off: a workload reads the output Secret workloadLag late
 // (as a mounted volume syncs) and uses the token it holds every 200 ms, through five
 // renewals, at every bank, including Paymob, whose refresh revokes the access token it
-// was issued with.
+// was issued with. Meanwhile no bank keeps more than two sessions (live grant chains) for
+// the resource's client: the one in use and, for a while, the one it replaced.
 var _ = Describe("Rotation", func() {
 	It("never cuts off a workload that reads the output Secret late, at any bank", func() {
+		clients := map[providers.Name]string{}
+		for _, name := range sandbox.Banks() {
+			clients[name] = ownClient(name)
+		}
 		ns := newNamespace()
 		workloads := map[providers.Name]*laggingWorkload{}
 		for _, name := range sandbox.Banks() {
 			bank.SetLifetime(name, 8*time.Second)
-			workloads[name] = &laggingWorkload{bank: name, btr: applyBank(ns, name)}
+			workloads[name] = &laggingWorkload{bank: name, clientID: clients[name], btr: applyBank(ns, name)}
 		}
 		DeferCleanup(func() {
 			for _, name := range sandbox.Banks() {
@@ -52,22 +57,26 @@ var _ = Describe("Rotation", func() {
 		close(done)
 		wg.Wait()
 		for name, w := range workloads {
-			GinkgoWriter.Printf("rotation: %s: %d renewals, %d uses of a token read %s late, %d refused\n",
-				name, w.renewalsSeen(), w.uses, workloadLag, w.refused)
+			GinkgoWriter.Printf("rotation: %s: %d renewals, %d uses of a token read %s late, %d refused, at most %d live grants\n",
+				name, w.renewalsSeen(), w.uses, workloadLag, w.refused, w.mostLiveGrants)
 			Expect(w.refused).To(BeZero(), "%s refused a token a workload still held", name)
+			Expect(w.mostLiveGrants).To(BeNumerically("<=", 2), "%s kept more sessions than the grant in use and the one it replaced", name)
 		}
 	})
 })
 
-// laggingWorkload sees the output Secret workloadLag late and uses the token it holds.
+// laggingWorkload sees the output Secret workloadLag late and uses the token it holds;
+// each time, it also counts the grants the bank keeps live for the resource's client.
 type laggingWorkload struct {
-	bank providers.Name
-	btr  *tokensv1alpha1.BankTokenRequest
+	bank     providers.Name
+	clientID string
+	btr      *tokensv1alpha1.BankTokenRequest
 
-	mu      sync.Mutex
-	seen    []observedToken
-	uses    int
-	refused int
+	mu             sync.Mutex
+	seen           []observedToken
+	uses           int
+	refused        int
+	mostLiveGrants int
 }
 
 type observedToken struct {
@@ -90,6 +99,7 @@ func (w *laggingWorkload) run(done <-chan struct{}) {
 				if !bank.AccessTokenValid(w.bank, held) {
 					w.refused++
 				}
+				w.mostLiveGrants = max(w.mostLiveGrants, bank.LiveGrants(w.bank, w.clientID))
 				w.mu.Unlock()
 			}
 		}

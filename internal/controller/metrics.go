@@ -19,6 +19,7 @@ type Metrics struct {
 	tokenReady       *prometheus.GaugeVec
 	upstreamRequests *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
+	lifecycle        lifecycleMetrics
 }
 
 // NewMetrics creates the metrics; Register adds them to a registry.
@@ -37,6 +38,7 @@ func NewMetrics() *Metrics {
 			Help:    "Duration of token endpoint calls by provider.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}, []string{"provider"}),
+		lifecycle: newLifecycleMetrics(),
 	}
 }
 
@@ -50,7 +52,8 @@ func (m *Metrics) Register(registry prometheus.Registerer) error {
 	if registry == nil {
 		registry = metrics.Registry
 	}
-	for _, c := range []prometheus.Collector{m.tokenExpiry, m.tokenReady, m.upstreamRequests, m.upstreamDuration} {
+	collectors := []prometheus.Collector{m.tokenExpiry, m.tokenReady, m.upstreamRequests, m.upstreamDuration}
+	for _, c := range append(collectors, m.lifecycle.collectors()...) {
 		if err := registry.Register(c); err != nil {
 			return err
 		}
@@ -71,6 +74,7 @@ func (m *Metrics) observe(btr *tokensv1alpha1.BankTokenRequest) {
 	if btr.Status.ExpiresAt != nil {
 		m.tokenExpiry.WithLabelValues(labels...).Set(float64(btr.Status.ExpiresAt.Unix()))
 	}
+	m.lifecycle.observe(btr, labels)
 }
 
 func (m *Metrics) forget(namespace, name string) {
@@ -80,6 +84,7 @@ func (m *Metrics) forget(namespace, name string) {
 	match := prometheus.Labels{"namespace": namespace, "name": name}
 	m.tokenExpiry.DeletePartialMatch(match)
 	m.tokenReady.DeletePartialMatch(match)
+	m.lifecycle.forget(match)
 }
 
 func (m *Metrics) observeUpstream(provider tokensv1alpha1.Provider, grant providers.GrantType, err error, took time.Duration) {

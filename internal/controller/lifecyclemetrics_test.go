@@ -10,33 +10,6 @@ import (
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 )
 
-func TestTokenStateFollowsTheConditions(t *testing.T) {
-	ready := func(status metav1.ConditionStatus, reason string) metav1.Condition {
-		return metav1.Condition{Type: tokensv1alpha1.ConditionReady, Status: status, Reason: reason}
-	}
-	stalled := metav1.Condition{Type: tokensv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "InvalidCredentials"}
-	cases := []struct {
-		name       string
-		conditions []metav1.Condition
-		failed     int32
-		want       string
-	}{
-		{"not reconciled yet", nil, 0, statePending},
-		{"token issued", []metav1.Condition{ready(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)}, 0, stateReady},
-		{"refresh failing, token valid", []metav1.Condition{ready(metav1.ConditionTrue, tokensv1alpha1.ReasonRefreshFailing)}, 2, stateRefreshFailing},
-		{"token expired", []metav1.Condition{ready(metav1.ConditionFalse, tokensv1alpha1.ReasonTokenExpired)}, 5, stateExpired},
-		{"stalled with a valid token", []metav1.Condition{ready(metav1.ConditionTrue, "InvalidCredentials"), stalled}, 1, stateStalled},
-		{"suspended", []metav1.Condition{ready(metav1.ConditionFalse, tokensv1alpha1.ReasonSuspended)}, 0, stateSuspended},
-		{"first token failing", []metav1.Condition{ready(metav1.ConditionFalse, "EndpointUnreachable")}, 3, statePending},
-	}
-	for _, c := range cases {
-		btr := &tokensv1alpha1.BankTokenRequest{Status: tokensv1alpha1.BankTokenRequestStatus{Conditions: c.conditions, FailedAttempts: c.failed}}
-		if got := tokenState(btr); got != c.want {
-			t.Errorf("%s: state %s, want %s", c.name, got, c.want)
-		}
-	}
-}
-
 // One state series per resource; no renewal series while Stalled; nothing left once forgotten.
 func TestLifecycleMetricsKeepOneSeriesPerResource(t *testing.T) {
 	m := NewMetrics()

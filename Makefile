@@ -94,6 +94,13 @@ fuzz-in-test:
 fuzz: ## Fuzz the token-response parser longer than make test does (FUZZTIME=1000000x for more).
 	go test ./internal/providers -run='^$$' -fuzz=FuzzParseTokenResponse -fuzztime=$(FUZZTIME)
 
+# The alert rules are tested by test/alerts, a module of its own (Prometheus's rule evaluation
+# is too large a dependency for the main module). It needs no cluster, so make test runs it
+# beside the control-plane build; its first, cold compile is about two minutes of one core.
+.PHONY: alert-rules-test
+alert-rules-test: ## Test config/prometheus/alerts.yaml with Prometheus's rule evaluation (test/alerts).
+	@cd test/alerts && $(abspath $(TIMED)) alert-rules go test ./...
+
 # On a fresh machine the tools, etcd, the fuzz test (which compiles its own, instrumented copy
 # of what it imports) and the Go build cache are built together: one build alone leaves a core
 # idle much of the time (downloads, links, large single packages). kube-apiserver waits for
@@ -102,7 +109,7 @@ fuzz: ## Fuzz the token-response parser longer than make test does (FUZZTIME=100
 .PHONY: test-prerequisites
 test-prerequisites:
 	@$(MAKE) --no-print-directory -j4 --output-sync=line \
-	  control-plane-after-vet download-control-plane-modules verify etcd kustomize fuzz-in-test
+	  control-plane-after-vet download-control-plane-modules verify etcd kustomize fuzz-in-test alert-rules-test
 
 .PHONY: control-plane-after-vet
 control-plane-after-vet: vet
@@ -113,6 +120,11 @@ control-plane-after-vet: vet
 .PHONY: build
 build: ## Build the manager binary.
 	go build -o bin/manager ./cmd
+
+.PHONY: install-plugin
+install-plugin: $(LOCALBIN) ## Build the kubectl plugin into bin/kubectl-btr (put bin/ on the PATH, or copy it there: kubectl btr --help).
+	go build -o $(LOCALBIN)/kubectl-btr ./cmd/kubectl-btr
+	@echo "installed $(LOCALBIN)/kubectl-btr; with it on the PATH: kubectl btr list"
 
 .PHONY: run
 run: ## Run the manager against the cluster of the current kubeconfig.
@@ -251,12 +263,12 @@ control-plane-after-demo-binaries: demo-binaries
 	@$(MAKE) --no-print-directory setup-envtest
 
 .PHONY: demo-binaries
-demo-binaries: ## Build bin/manager (./cmd) and bin/demo (./cmd/demo).
-	@echo "demo: building bin/manager and bin/demo (a few minutes on a cold Go build cache)"
+demo-binaries: ## Build bin/manager (./cmd), bin/demo (./cmd/demo) and bin/kubectl-btr (./cmd/kubectl-btr), which the demo suggests trying.
+	@echo "demo: building bin/manager, bin/demo and bin/kubectl-btr (a few minutes on a cold Go build cache)"
 	@start=$$(date +%s); \
 	( while sleep 30; do echo "demo:   still building bin/manager and bin/demo ($$(( $$(date +%s) - start ))s so far)..."; done ) & \
 	ticker=$$!; trap 'kill $$ticker 2>/dev/null' EXIT; \
-	$(TIMED) demo-binaries sh -c 'go build -o bin/manager ./cmd && go build -o bin/demo ./cmd/demo'
+	$(TIMED) demo-binaries sh -c 'go build -o bin/manager ./cmd && go build -o bin/demo ./cmd/demo && go build -o bin/kubectl-btr ./cmd/kubectl-btr'
 
 ##@ Packaging
 
@@ -264,7 +276,7 @@ CRD_FILE := config/crd/bases/tokens.banktoken.io_banktokenrequests.yaml
 CHART_DIR := dist/chart
 
 .PHONY: derived-manifests
-derived-manifests: ## Copy the generated CRD and manager rules into the Helm chart and config/namespaced.
+derived-manifests: ## Copy the generated CRD and manager rules, the alerts and the dashboard into the Helm chart and config/namespaced.
 	@{ echo '{{- if .Values.crd.enable }}'; \
 	  sed -e '0,/^  annotations:$$/s//  annotations:\n    {{- if .Values.crd.keep }}\n    helm.sh\/resource-policy: keep\n    {{- end }}/' \
 	      -e '0,/^  name: /s//  labels:\n    {{- include "bank-token-operator.labels" . | nindent 4 }}\n  name: /' $(CRD_FILE); \
@@ -277,7 +289,8 @@ derived-manifests: ## Copy the generated CRD and manager rules into the Helm cha
 	  echo "# Do not edit; change the +kubebuilder:rbac markers in internal/controller instead."; \
 	  sed -e 's/^kind: ClusterRole$$/kind: Role/' -e 's/^  name: manager-role$$/  name: bank-token-operator-manager-role/' \
 	    config/rbac/role.yaml; } > config/namespaced/manager-role/role.yaml
-	@echo "updated $(CHART_DIR)/templates/crd, $(CHART_DIR)/templates/rbac/_manager_rules.tpl, config/namespaced/manager-role/role.yaml"
+	@mkdir -p $(CHART_DIR)/files && cp config/prometheus/alerts.yaml config/grafana/bank-token-operator.json $(CHART_DIR)/files/
+	@echo "updated $(CHART_DIR)/templates/crd, $(CHART_DIR)/templates/rbac/_manager_rules.tpl, config/namespaced/manager-role/role.yaml, $(CHART_DIR)/files"
 
 .PHONY: helm-lint
 helm-lint: helm ## Lint the Helm chart, cluster-wide and namespaced.

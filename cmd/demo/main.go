@@ -223,6 +223,8 @@ func (d *demo) run(ctx context.Context) error {
 	say("kubeconfig: %s", d.kubeconfig)
 	fmt.Printf("      in another terminal:  export KUBECONFIG=%s\n", d.kubeconfig)
 	fmt.Printf("                            kubectl get btr -A -w   |   kubectl describe btr paymob-payouts\n")
+	fmt.Printf("      kubectl plugin:       bin/kubectl-btr list --kubeconfig %s\n", d.kubeconfig)
+	fmt.Printf("                            bin/kubectl-btr status paymob-payouts -n %s --kubeconfig %s\n", d.opts.namespace, d.kubeconfig)
 	fmt.Printf("      manager log:          %s\n", filepath.Join(d.runDir, "manager.log"))
 	if o.duration > 0 {
 		say("watching for %s (make demo DEMO_FLAGS=--duration=0 runs until Ctrl-C)", o.duration)

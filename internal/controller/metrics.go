@@ -20,6 +20,7 @@ type Metrics struct {
 	upstreamRequests *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
 	namespaceBusy    *prometheus.CounterVec
+	lifecycle        lifecycleMetrics
 }
 
 // NewMetrics creates the metrics; Register adds them to a registry.
@@ -42,6 +43,7 @@ func NewMetrics() *Metrics {
 			Name: "banktoken_namespace_busy_reconciles_total",
 			Help: "Reconciles put back because their namespace already had its share of token calls under way.",
 		}, []string{"namespace"}),
+		lifecycle: newLifecycleMetrics(),
 	}
 }
 
@@ -55,7 +57,8 @@ func (m *Metrics) Register(registry prometheus.Registerer) error {
 	if registry == nil {
 		registry = metrics.Registry
 	}
-	for _, c := range []prometheus.Collector{m.tokenExpiry, m.tokenReady, m.upstreamRequests, m.upstreamDuration, m.namespaceBusy} {
+	collectors := []prometheus.Collector{m.tokenExpiry, m.tokenReady, m.upstreamRequests, m.upstreamDuration, m.namespaceBusy}
+	for _, c := range append(collectors, m.lifecycle.collectors()...) {
 		if err := registry.Register(c); err != nil {
 			return err
 		}
@@ -76,6 +79,7 @@ func (m *Metrics) observe(btr *tokensv1alpha1.BankTokenRequest) {
 	if btr.Status.ExpiresAt != nil {
 		m.tokenExpiry.WithLabelValues(labels...).Set(float64(btr.Status.ExpiresAt.Unix()))
 	}
+	m.lifecycle.observe(btr, labels)
 }
 
 func (m *Metrics) forget(namespace, name string) {
@@ -85,6 +89,7 @@ func (m *Metrics) forget(namespace, name string) {
 	match := prometheus.Labels{"namespace": namespace, "name": name}
 	m.tokenExpiry.DeletePartialMatch(match)
 	m.tokenReady.DeletePartialMatch(match)
+	m.lifecycle.forget(match)
 }
 
 func (m *Metrics) observeUpstream(provider tokensv1alpha1.Provider, grant providers.GrantType, err error, took time.Duration) {

@@ -58,7 +58,9 @@ type snapshot struct {
 	at     time.Time
 	rows   []row
 	events []eventsv1.Event // about the demo's BankTokenRequests, oldest first
-	err    error
+	// notes say, after each renewal, whether the bank still accepted the replaced token.
+	notes []string
+	err   error
 }
 
 // observe reads everything the table shows: BankTokenRequests, events and output Secrets
@@ -117,6 +119,9 @@ func (d *demo) observe(ctx context.Context) snapshot {
 				sum := sha256.Sum256(tok)
 				r.tokenHash = hex.EncodeToString(sum[:])[:8]
 				r.tokenValid = d.bank.AccessTokenValid(r.bank, string(tok))
+				if note := d.replaced.seen(ctx, d, r.name, r.bank, string(tok)); note != "" {
+					s.notes = append(s.notes, note)
+				}
 			}
 		}
 		s.rows = append(s.rows, r)
@@ -152,6 +157,7 @@ func eventCount(e eventsv1.Event) int {
 // live runs the table until the duration is up or the run is interrupted.
 func (d *demo) live(ctx context.Context) error {
 	sc := newScenario(d)
+	d.replaced = newReplacedTokens(d.bank.CABundle())
 	if d.opts.failures {
 		go sc.run(ctx)
 	}
@@ -189,6 +195,9 @@ func (d *demo) live(ctx context.Context) error {
 			continue
 		}
 		last = snap
+		for _, note := range snap.notes {
+			sc.add(snap.at, "%s", note)
+		}
 		tracker.update(snap, sc)
 		if d.opts.plain {
 			out.printNew(d, snap, sc)

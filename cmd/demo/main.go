@@ -157,6 +157,8 @@ type demo struct {
 	liveStart    time.Time
 	bankOf       map[string]providers.Name // resource name -> bank
 	failedChecks bool
+	// replaced calls the banks' protected API with each token a renewal replaced.
+	replaced *replacedTokens
 }
 
 func (d *demo) run(ctx context.Context) error {

@@ -233,6 +233,10 @@ func (d *demo) summarize(s snapshot, sc *scenario, t *tracker, interrupted bool)
 		}
 	}
 
+	accepted, refused := d.replaced.counts()
+	fmt.Printf("  %s replaced tokens: %d still accepted by their bank's protected API right after the renewal, %d refused\n",
+		mark(refused == 0), accepted, refused)
+	allOK = allOK && refused == 0
 	d.failedChecks = !allOK
 	if allOK {
 		say("all %d banks Ready with at least one refresh each", len(s.rows))

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/banktoken/bank-token-operator/internal/providers"
@@ -30,15 +32,21 @@ func specRules() []rule {
 	return append(rules, metadataRule(), revocationRule())
 }
 
+// providersWhere lists, in table order, the providers whose preset has a property.
+func providersWhere(has func(providers.Preset) bool) []providers.Name {
+	var names []providers.Name
+	for _, name := range providers.Names() {
+		if p, _ := providers.PresetFor(name); has(p) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 // revocationRule admits a revocation endpoint only where refresh tokens are used: a
 // provider without the refresh_token grant has nothing to revoke.
 func revocationRule() rule {
-	var refreshing []providers.Name
-	for _, name := range providers.Names() {
-		if p, _ := providers.PresetFor(name); p.SupportsRefresh {
-			refreshing = append(refreshing, name)
-		}
-	}
+	refreshing := providersWhere(func(p providers.Preset) bool { return p.SupportsRefresh })
 	return rule{
 		cel:     fmt.Sprintf("!has(self.revocationEndpoint) || self.provider in %s", celList(refreshing)),
 		message: fmt.Sprintf("revocationEndpoint is used only by provider %s: the others issue no refresh token to revoke", orList(refreshing)),
@@ -113,17 +121,16 @@ func requiredHeaderRules(p providers.Preset) []rule {
 // queryRules refuse a query string in the endpoint, but for the one parameter a provider
 // may take there instead of a required header.
 func queryRules() []rule {
-	var allowing []providers.Name
+	allowing := providersWhere(func(p providers.Preset) bool { return len(p.HeaderQueryParameters) > 0 })
 	var rules []rule
-	for _, name := range providers.Names() {
+	for _, name := range allowing {
 		p, _ := providers.PresetFor(name)
-		for _, param := range p.HeaderQueryParameters {
-			allowing = append(allowing, name)
-			rules = append(rules, rule{
-				cel:     fmt.Sprintf("self.provider != '%s' || !self.endpoint.contains('?') || self.endpoint.matches('^[^?#]*[?]%s=[^&#]*$')", name, param),
-				message: fmt.Sprintf("provider %s's endpoint may carry only the query parameter %s", name, param),
-			})
-		}
+		params := slices.Sorted(maps.Values(p.HeaderQueryParameters))
+		rules = append(rules, rule{
+			cel: fmt.Sprintf("self.provider != '%s' || !self.endpoint.contains('?') || self.endpoint.matches('^[^?#]*[?](%s)=[^&#]*$')",
+				name, strings.Join(params, "|")),
+			message: fmt.Sprintf("provider %s's endpoint may carry only the query parameter %s", name, strings.Join(params, " or ")),
+		})
 	}
 	return append(rules, rule{
 		cel:     fmt.Sprintf("self.provider in %s || !self.endpoint.contains('?')", celList(allowing)),
@@ -132,12 +139,7 @@ func queryRules() []rule {
 }
 
 func metadataRule() rule {
-	var accepting []providers.Name
-	for _, name := range providers.Names() {
-		if p, _ := providers.PresetFor(name); p.AcceptsMetadata {
-			accepting = append(accepting, name)
-		}
-	}
+	accepting := providersWhere(func(p providers.Preset) bool { return p.AcceptsMetadata })
 	return rule{
 		cel:     fmt.Sprintf("!has(self.metadata) || size(self.metadata) == 0 || self.provider in %s", celList(accepting)),
 		message: fmt.Sprintf("metadata (oauth_metadata) is sent only by provider %s", orList(accepting)),

@@ -38,10 +38,14 @@ func (r *BankTokenRequestReconciler) act(ctx context.Context, btr *tokensv1alpha
 // revokeDueGrants revokes the grants whose time has come, when nothing else calls the bank
 // in this reconcile; a renewal leaves them to the reconcile after it.
 func (r *BankTokenRequestReconciler) revokeDueGrants(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) (revocationReport, error) {
-	if r.Revoker == nil || len(g.Revocations) == 0 {
+	now := r.Clock.Now()
+	if r.Revoker == nil {
 		return revocationReport{}, nil
 	}
-	return r.revokeDue(ctx, btr, g, r.Clock.Now())
+	if !r.revocationsDue(g, now) {
+		return revocationReport{next: earliestDue(g.Revocations)}, nil
+	}
+	return r.revokeDue(ctx, btr, g, now)
 }
 
 // renew obtains a token and publishes it: the refresh token it came with is already

@@ -116,18 +116,29 @@ func (c *namespaceTokenCalls) release(namespace string) {
 }
 
 // actWithinNamespaceShare acts on the decision, taking one of the namespace's token-call
-// slots when the decision calls the bank. acted is false when the namespace is at its cap:
-// nothing was done, and the reconcile is to come back after namespaceBusyDelay.
+// slots when the reconcile calls the bank: for a token, or to revoke grants that are due
+// (a revocation endpoint can hang as long as a token endpoint). acted is false when the
+// namespace is at its cap: nothing was done, and the reconcile is to come back after
+// namespaceBusyDelay.
 func (r *BankTokenRequestReconciler) actWithinNamespaceShare(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, d decision) (o outcome, acted bool) {
-	if d.action != actObtain {
+	callsBank := d.action == actObtain || ((d.action == actKeep || d.action == actWait) && r.revocationsDue(g, r.Clock.Now()))
+	if !callsBank {
 		return r.act(ctx, btr, g, d), true
 	}
+	acted = r.withTokenCallSlot(btr, func() { o = r.act(ctx, btr, g, d) })
+	return o, acted
+}
+
+// withTokenCallSlot runs call, which calls the bank, within one of the namespace's slots;
+// false when the namespace is at its cap and call did not run.
+func (r *BankTokenRequestReconciler) withTokenCallSlot(btr *tokensv1alpha1.BankTokenRequest, call func()) bool {
 	if !r.tokenCalls.tryAcquire(client.ObjectKeyFromObject(btr)) {
 		r.Metrics.observeNamespaceBusy(btr.Namespace)
-		return outcome{}, false
+		return false
 	}
 	defer r.tokenCalls.release(btr.Namespace)
-	return r.act(ctx, btr, g, d), true
+	call()
+	return true
 }
 
 // namespaceBusyDelay is when a reconcile held back by its namespace's cap comes back.

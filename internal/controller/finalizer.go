@@ -66,6 +66,17 @@ func (r *BankTokenRequestReconciler) finalize(ctx context.Context, btr *tokensv1
 	if !controllerutil.ContainsFinalizer(btr, finalizerRevokeGrants) {
 		return ctrl.Result{}, nil
 	}
+	var result ctrl.Result
+	var err error
+	// Revoking calls the bank: it takes one of the namespace's slots like a token call.
+	if !r.withTokenCallSlot(btr, func() { result, err = r.revokeAndRelease(ctx, btr) }) {
+		return ctrl.Result{RequeueAfter: namespaceBusyDelay(btr.UID, r.Clock.Now())}, nil
+	}
+	return result, err
+}
+
+// revokeAndRelease revokes what finalize must, then removes the finalizer.
+func (r *BankTokenRequestReconciler) revokeAndRelease(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest) (ctrl.Result, error) {
 	revokeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deletionRevocationBudget)
 	defer cancel()
 	g, err := r.gather(revokeCtx, btr)

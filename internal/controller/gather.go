@@ -97,9 +97,9 @@ func (r *BankTokenRequestReconciler) readAssertionKey(ctx context.Context, btr *
 		return "", nil
 	}
 	ref := assertion.PrivateKeySecretRef
-	secret, err := r.requiredSecret(ctx, btr.Namespace, ref.Name, "client assertion key", tokensv1alpha1.ReasonKeySecretNotFound, g)
 	privateKeyKey, keyIDKey := assertionKeyNames(ref)
-	if secret == nil || !r.optedIn(secret, "client assertion key", g) || !hasKeys(secret, []string{privateKeyKey}, "client assertion key", g) {
+	secret, err := r.sentSecret(ctx, btr.Namespace, ref.Name, "client assertion key", tokensv1alpha1.ReasonKeySecretNotFound, []string{privateKeyKey}, g)
+	if secret == nil {
 		return "", err
 	}
 	g.Credentials.AssertionKey = providers.AssertionKey{
@@ -149,13 +149,10 @@ func (r *BankTokenRequestReconciler) readOwnedSecret(ctx context.Context, btr *t
 // the Secret's version for the request hash.
 func (r *BankTokenRequestReconciler) readCredentials(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) (string, error) {
 	ref := btr.Spec.CredentialsSecretRef
-	creds, err := r.requiredSecret(ctx, btr.Namespace, ref.Name, "credentials", tokensv1alpha1.ReasonCredentialsSecretNotFound, g)
-	if creds == nil || !r.optedIn(creds, "credentials", g) {
-		return "", err
-	}
 	keys := credentialKeys(btr)
-	if !hasKeys(creds, keys.required(), "credentials", g) {
-		return "", nil
+	creds, err := r.sentSecret(ctx, btr.Namespace, ref.Name, "credentials", tokensv1alpha1.ReasonCredentialsSecretNotFound, keys.required(), g)
+	if creds == nil {
+		return "", err
 	}
 	g.Credentials = providers.Credentials{
 		ClientID:     string(creds.Data[keys.clientID]),
@@ -182,9 +179,9 @@ func (r *BankTokenRequestReconciler) readTLS(ctx context.Context, btr *tokensv1a
 		versions = append(versions, version)
 	}
 	if cc := tls.ClientCertificateSecretRef; cc != nil {
-		secret, err := r.requiredSecret(ctx, btr.Namespace, cc.Name, "client certificate", tokensv1alpha1.ReasonTLSSecretNotFound, g)
-		if secret == nil || !r.optedIn(secret, "client certificate", g) ||
-			!hasKeys(secret, []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey}, "client certificate", g) {
+		secret, err := r.sentSecret(ctx, btr.Namespace, cc.Name, "client certificate", tokensv1alpha1.ReasonTLSSecretNotFound,
+			[]string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey}, g)
+		if secret == nil {
 			return nil, err
 		}
 		g.TLS.ClientCertificate = secret.Data[corev1.TLSCertKey]
@@ -206,6 +203,17 @@ func firstCertificate(chainPEM []byte) *x509.Certificate {
 		return nil
 	}
 	return cert
+}
+
+// sentSecret reads a referenced Secret whose values go to the bank (credentials, the client
+// assertion key, the client certificate): it must exist, be opted in (optedIn) and hold
+// keys. nil, with the input problem set, when it fails any of them.
+func (r *BankTokenRequestReconciler) sentSecret(ctx context.Context, namespace, name, what, notFoundReason string, keys []string, g *gathered) (*corev1.Secret, error) {
+	secret, err := r.requiredSecret(ctx, namespace, name, what, notFoundReason, g)
+	if secret == nil || !r.optedIn(secret, what, g) || !hasKeys(secret, keys, what, g) {
+		return nil, err
+	}
+	return secret, nil
 }
 
 // requiredSecret reads a referenced Secret; a missing one becomes the input problem

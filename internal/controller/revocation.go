@@ -213,6 +213,15 @@ func (r *BankTokenRequestReconciler) revokeOne(ctx context.Context, btr *tokensv
 	return p, false
 }
 
+// revocationsDue says whether revokeDueGrants would call the bank at now.
+func (r *BankTokenRequestReconciler) revocationsDue(g *gathered, now time.Time) bool {
+	if r.Revoker == nil {
+		return false
+	}
+	due := earliestDue(g.Revocations)
+	return !due.IsZero() && !now.Before(due)
+}
+
 func earliestDue(pending []pendingRevocation) time.Time {
 	var next time.Time
 	for _, p := range pending {

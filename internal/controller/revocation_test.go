@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
@@ -50,7 +51,7 @@ func TestReconcileRevokesAGrantItStopsUsingOnceWorkloadsHaveMovedOn(t *testing.T
 	f.clock.Step(time.Second)
 	f.reconcile()
 	if want := []string{fixtureRevocationEndpoint + " " + oldGrant}; !slices.Equal(f.bank.revocations, want) {
-		t.Fatalf("revocations %q, want the replaced grant at the endpoint it was issued under", f.bank.revocations)
+		t.Fatalf("%d revocations, not the replaced grant at the endpoint it was issued under", len(f.bank.revocations))
 	}
 	if live := f.bank.liveGrants(); live != 1 {
 		t.Fatalf("the bank holds %d live grants, want 1", live)
@@ -144,7 +145,7 @@ func TestDeletionRevokesEveryGrantThenReleasesTheResource(t *testing.T) {
 			must(t, f.client.Delete(context.Background(), f.resource()))
 			f.reconcile()
 			if want := []string{fixtureRevocationEndpoint + " " + grant}; !slices.Equal(f.bank.revocations, want) {
-				t.Fatalf("revocations %q, want the held grant", f.bank.revocations)
+				t.Fatalf("%d revocations, not the held grant alone", len(f.bank.revocations))
 			}
 			if d := f.bank.revocationDeadlines[0]; d.IsZero() || time.Until(d) > deletionRevocationBudget {
 				t.Fatalf("revocation on deletion not bounded: deadline %v", d)
@@ -177,6 +178,67 @@ func TestReconcileNeverRevokesAGrantWhereRevocationEndsEveryGrant(t *testing.T) 
 	f.clock.Step(f.r.SecretPropagationDelay)
 	f.reconcile()
 	if len(f.bank.revocations) != 0 {
-		t.Fatalf("revoked %q at a bank where that ends the grant in use", f.bank.revocations)
+		t.Fatalf("%d revocations at a bank where revoking ends the grant in use", len(f.bank.revocations))
+	}
+}
+
+// slotCheckingRevoker records, at each revocation, how many token calls its namespace had
+// under way: the revocation's own slot must be one of them.
+type slotCheckingRevoker struct {
+	GrantRevoker
+	calls    *namespaceTokenCalls
+	underway []int
+}
+
+func (s *slotCheckingRevoker) Revoke(ctx context.Context, req providers.Request, endpoint string, rt providers.Secret) error {
+	s.calls.mu.Lock()
+	s.underway = append(s.underway, s.calls.underway["payments"])
+	s.calls.mu.Unlock()
+	return s.GrantRevoker.Revoke(ctx, req, endpoint, rt)
+}
+
+// A revocation calls the bank like a token call, so it holds a slot of its namespace's
+// share while it runs, and waits when there is none: a namespace whose revocation endpoint
+// hangs cannot take every worker.
+func TestRevocationsTakeASlotOfTheNamespaceShare(t *testing.T) {
+	f := newFixture(t, withRevocationEndpoint)
+	f.issue()
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Scope = "read write" })
+	f.reconcile()
+	f.clock.Step(f.r.SecretPropagationDelay)
+	f.r.tokenCalls.limit = 1
+	revoker := &slotCheckingRevoker{GrantRevoker: f.bank, calls: &f.r.tokenCalls}
+	f.r.Revoker = revoker
+	other := types.NamespacedName{Namespace: f.key.Namespace, Name: "hung"}
+	if !f.r.tokenCalls.tryAcquire(other) {
+		t.Fatal("no slot for the other resource")
+	}
+	if result := f.reconcile(); len(f.bank.revocations) != 0 || result.RequeueAfter == 0 {
+		t.Fatalf("with the namespace at its cap: %d revocations, requeue after %v", len(f.bank.revocations), result.RequeueAfter)
+	}
+	f.r.tokenCalls.release(other.Namespace)
+	f.reconcile()
+	if len(revoker.underway) != 1 || revoker.underway[0] != 1 {
+		t.Fatalf("token calls under way at each revocation: %v, want [1] (its own slot)", revoker.underway)
+	}
+}
+
+// Deleting takes a slot too: its revocations are bank calls.
+func TestDeletionWaitsForASlotOfTheNamespaceShare(t *testing.T) {
+	f := newFixture(t, withRevocationEndpoint)
+	f.issue()
+	f.r.tokenCalls.limit = 1
+	revoker := &slotCheckingRevoker{GrantRevoker: f.bank, calls: &f.r.tokenCalls}
+	f.r.Revoker = revoker
+	other := types.NamespacedName{Namespace: f.key.Namespace, Name: "hung"}
+	f.r.tokenCalls.tryAcquire(other)
+	must(t, f.client.Delete(context.Background(), f.resource()))
+	if result := f.reconcile(); len(f.bank.revocations) != 0 || result.RequeueAfter == 0 {
+		t.Fatalf("with the namespace at its cap: %d revocations, requeue after %v", len(f.bank.revocations), result.RequeueAfter)
+	}
+	f.r.tokenCalls.release(other.Namespace)
+	f.reconcile()
+	if len(revoker.underway) != 1 || revoker.underway[0] != 1 {
+		t.Fatalf("token calls under way at each revocation: %v, want [1] (its own slot)", revoker.underway)
 	}
 }

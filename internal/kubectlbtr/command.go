@@ -84,6 +84,19 @@ func (o *options) client() (client.Client, error) {
 	return client.New(restConfig, client.Options{Scheme: scheme})
 }
 
+// target is the client and the key of the BankTokenRequest NAME in the chosen namespace.
+func (o *options) target(name string) (client.Client, client.ObjectKey, error) {
+	c, err := o.client()
+	if err != nil {
+		return nil, client.ObjectKey{}, err
+	}
+	namespace, _, err := o.namespace()
+	if err != nil {
+		return nil, client.ObjectKey{}, err
+	}
+	return c, client.ObjectKey{Namespace: namespace, Name: name}, nil
+}
+
 // namespace is --namespace, or the kubeconfig context's namespace; explicit says whether
 // --namespace was given.
 func (o *options) namespace() (namespace string, explicit bool, err error) {

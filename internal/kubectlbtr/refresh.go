@@ -30,15 +30,11 @@ func newRefreshCommand(o *options) *cobra.Command {
 			"3 with --wait: no answer within --timeout.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
+			c, key, err := o.target(args[0])
 			if err != nil {
 				return err
 			}
-			namespace, _, err := o.namespace()
-			if err != nil {
-				return err
-			}
-			return r.run(cmd, c, client.ObjectKey{Namespace: namespace, Name: args[0]})
+			return r.run(cmd, c, key)
 		},
 	}
 	cmd.Flags().BoolVar(&r.wait, "wait", false, "Wait until the new token is written or the attempt fails")

@@ -50,15 +50,11 @@ func newStatusCommand(o *options) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			c, err := o.client()
+			c, key, err := o.target(args[0])
 			if err != nil {
 				return err
 			}
-			namespace, _, err := o.namespace()
-			if err != nil {
-				return err
-			}
-			report, err := gatherStatus(cmd.Context(), c, client.ObjectKey{Namespace: namespace, Name: args[0]})
+			report, err := gatherStatus(cmd.Context(), c, key)
 			if err != nil {
 				return err
 			}

@@ -126,8 +126,9 @@ func (c *Client) fetch(ctx context.Context, req Request) (*Token, *Error) {
 // assertion, so that a bank echoing it cannot leak it.
 func (c *Client) send(ctx context.Context, call *call, m masker) (answer, masker, *Error) {
 	// The allowed-hosts rule is checked by name before any lookup; the dialer checks addresses.
-	if err := c.guard.CheckHost(call.endpoint.Hostname()); err != nil {
-		return answer{}, m, call.refused(err.(*EndpointRefusedError))
+	var refused *EndpointRefusedError
+	if err := c.guard.CheckHost(call.endpoint.Hostname()); errors.As(err, &refused) {
+		return answer{}, m, call.refused(refused)
 	}
 	if call.signer != nil {
 		var perr *Error

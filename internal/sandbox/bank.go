@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -405,6 +406,13 @@ func (b *bank) lookupRefreshToken(token, clientID string) *refreshToken {
 		return nil
 	}
 	return rt
+}
+
+// resourceOwner is the username of a password grant whose username and password are the
+// bank's fixture user's; ok is false for any other (or when the bank has no user).
+func (b *bank) resourceOwner(form url.Values) (username string, ok bool) {
+	username = form.Get("username")
+	return username, username != "" && username == b.creds.Username && form.Get("password") == b.creds.Password
 }
 
 // scopeAllowed checks each requested word against the bank's grantable scopes.

@@ -34,8 +34,8 @@ func serveMbanq(s *Server, b *bank, call *formCall) reply {
 	var refresh string
 	switch providers.GrantType(grant) {
 	case providers.GrantPassword:
-		username := form.Get("username")
-		if username != b.creds.Username || form.Get("password") != b.creds.Password || username == "" {
+		username, ok := b.resourceOwner(form)
+		if !ok {
 			return fail(http.StatusBadRequest, "invalid_grant", "Bad credentials")
 		}
 		if b.secondFactorUsers[username] {

@@ -28,8 +28,8 @@ func servePaymob(s *Server, b *bank, call *formCall) reply {
 	var refresh string
 	switch providers.GrantType(grant) {
 	case providers.GrantPassword:
-		username := form.Get("username")
-		if username != b.creds.Username || form.Get("password") != b.creds.Password || username == "" {
+		username, ok := b.resourceOwner(form)
+		if !ok {
 			return fail(http.StatusBadRequest, "invalid_grant", "Invalid credentials given.")
 		}
 		// A new password grant leaves earlier tokens valid and starts a grant chain.

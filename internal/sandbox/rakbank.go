@@ -36,10 +36,11 @@ func serveRAKBank(s *Server, b *bank, call *formCall) reply {
 	case providers.GrantClientCredentials:
 		refresh = b.newRefreshToken(client.id, "", scope)
 	case providers.GrantPassword:
-		if form.Get("username") != b.creds.Username || form.Get("password") != b.creds.Password || b.creds.Username == "" {
+		username, ok := b.resourceOwner(form)
+		if !ok {
 			return fail(http.StatusBadRequest, "invalid_grant", "invalid resource owner credentials")
 		}
-		refresh = b.newRefreshToken(client.id, form.Get("username"), scope)
+		refresh = b.newRefreshToken(client.id, username, scope)
 	case providers.GrantRefreshToken:
 		refresh = form.Get("refresh_token")
 		if b.lookupRefreshToken(refresh, client.id) == nil {

@@ -78,6 +78,11 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 	switch {
 	case failure == nil:
 		got := obtained{token: tok, refreshMark: mark}
+		if !tok.RefreshToken.IsZero() && tok.RefreshToken != rt {
+			// Rotated: the bank took the token sent back. It is spent, so nothing sends it
+			// again, not even to revoke it.
+			r.spent.add(rt)
+		}
 		// When the chains change (a rotated token, a new standby), the store clears the mark;
 		// when they do not, the output Secret written next records it as answered, and the
 		// refresh costs no second write here.

@@ -50,6 +50,9 @@ type scriptedBank struct {
 	revocations         []string
 	revocationFailures  []error
 	revocationDeadlines []time.Time
+	// spentSentAgain counts revocations of a refresh token already spent by a refresh: a
+	// one-time credential sent a second time.
+	spentSentAgain int
 }
 
 // Revoke is an RFC 7009 endpoint with Django OAuth Toolkit's semantics: revoking a refresh
@@ -57,6 +60,9 @@ type scriptedBank struct {
 func (b *scriptedBank) Revoke(ctx context.Context, req providers.Request, endpoint string, refreshToken providers.Secret) error {
 	deadline, _ := ctx.Deadline()
 	b.revocationDeadlines = append(b.revocationDeadlines, deadline)
+	if b.spent[refreshToken.Reveal()] {
+		b.spentSentAgain++
+	}
 	b.revocations = append(b.revocations, endpoint+" "+refreshToken.Reveal())
 	if len(b.revocationFailures) > 0 {
 		err := b.revocationFailures[0]

@@ -242,3 +242,23 @@ func TestDeletionWaitsForASlotOfTheNamespaceShare(t *testing.T) {
 		t.Fatalf("token calls under way at each revocation: %v, want [1] (its own slot)", revoker.underway)
 	}
 }
+
+// A refresh token spent by a refresh that rotated it is never sent again, not even to
+// revoke it: at a bank that revokes on refresh, the two chains alternate and each refresh
+// spends the standby chain's token.
+func TestRevocationNeverSendsARotatedAwayRefreshToken(t *testing.T) {
+	f := newFixture(t, withRevocationEndpoint, func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Spec.RefreshRevokesAccessToken = new(true)
+	})
+	f.bank.revokeOnRefresh = true
+	f.issue()
+	for range 5 {
+		f.stepToRenewal()
+		f.reconcile()
+		f.clock.Step(f.r.SecretPropagationDelay)
+		f.reconcile()
+	}
+	if f.bank.spentSentAgain != 0 {
+		t.Fatalf("%d refresh tokens spent by a refresh were sent again to be revoked", f.bank.spentSentAgain)
+	}
+}

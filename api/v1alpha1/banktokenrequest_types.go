@@ -431,6 +431,30 @@ type BankTokenRequestStatus struct {
 	// the one a certificate-bound token is bound to; absent without one.
 	// +optional
 	ClientCertificate *ClientCertificateStatus `json:"clientCertificate,omitempty"`
+
+	// observed records the versions of the Secrets this status was derived from, so that a
+	// reconcile with nothing due confirms from the operator's metadata caches that nothing
+	// changed, without reading any Secret. Absent while something is left to do (a problem,
+	// a failure, a grant waiting to be revoked).
+	// +optional
+	Observed *ObservedVersions `json:"observed,omitempty"`
+}
+
+// ObservedVersions are the resourceVersions the operator last wrote or read, never values.
+type ObservedVersions struct {
+	// outputSecret is the output Secret's resourceVersion.
+	// +optional
+	OutputSecret string `json:"outputSecret,omitempty"`
+
+	// refreshTokenSecret is the refresh-token Secret's resourceVersion; empty when there is
+	// none.
+	// +optional
+	RefreshTokenSecret string `json:"refreshTokenSecret,omitempty"`
+
+	// inputs fingerprints the spec, the resourceVersions of the referenced Secrets and
+	// ConfigMaps, the finalizer and the operator's settings that shape a decision.
+	// +optional
+	Inputs string `json:"inputs,omitempty"`
 }
 
 // ClientCertificateStatus describes the client certificate presented to the bank.

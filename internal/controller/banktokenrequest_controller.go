@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -106,7 +107,14 @@ func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReco
 const cacheCatchUpDelay = 200 * time.Millisecond
 
 // Reconcile gathers, decides, acts and reports; status is written once, only if it changed.
+// Whatever the priority it was taken at, it comes back at normal priority (see dueFirst).
 func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	result, err := r.reconcile(ctx, req)
+	result.Priority = ptr.To(priorityNormal)
+	return result, err
+}
+
+func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	btr, retryAfter, err := r.current(ctx, req)
 	if btr == nil {
 		return ctrl.Result{RequeueAfter: retryAfter}, err
@@ -115,6 +123,12 @@ func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		return r.finalize(ctx, btr)
 	}
 	now := r.Clock.Now()
+	// Nothing due and nothing changed: decided without reading a Secret, so before the
+	// namespace's share of token calls is even looked at.
+	if result, verified := r.verifyFromMetadata(ctx, btr, now); verified {
+		r.Metrics.observe(btr)
+		return result, nil
+	}
 	// A namespace at its cap of token calls is not even read: its Secrets' reads would take
 	// the apiserver rate limit the other namespaces share.
 	if r.tokenCalls.full(req.NamespacedName) {
@@ -128,6 +142,7 @@ func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	}
 	original := btr.DeepCopy()
 	o := outcome{kind: outcomeReadFailed, err: err}
+	ownWritesBefore := r.lastOwnWrites(btr)
 	if err == nil {
 		var acted bool
 		o, acted = r.actWithinNamespaceShare(ctx, btr, g, decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem,
@@ -137,6 +152,9 @@ func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		}
 	}
 	report(btr, o, now, r.SecretPropagationDelay, r.MinRenewalInterval)
+	if o.kind != outcomeReadFailed {
+		btr.Status.Observed = r.observedAfter(btr, g, o, ownWritesBefore)
+	}
 	r.emitEvents(btr, o, &original.Status)
 	if !equality.Semantic.DeepEqual(original.Status, btr.Status) {
 		o.err = errors.Join(o.err, r.writeStatus(ctx, original, btr))

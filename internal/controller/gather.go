@@ -41,6 +41,9 @@ type gathered struct {
 	// RequestHash fingerprints the spec fields that shape the request and the versions of
 	// the referenced objects (never their values).
 	RequestHash string
+	// ReferencedVersions are the versions of the referenced objects read (referenceVersion),
+	// for status.observed.
+	ReferencedVersions []string
 
 	OutputSecret *corev1.Secret
 	// Held is the intact token in the output Secret, nil when missing or altered;
@@ -109,7 +112,14 @@ func (r *BankTokenRequestReconciler) readAssertionKey(ctx context.Context, btr *
 		Algorithm: assertion.SigningAlgorithm,
 		Audience:  assertion.Audience,
 	}
-	return objectVersion("Secret", secret.Name, secret.UID, secret.ResourceVersion), nil
+	return g.referenced("Secret", secret), nil
+}
+
+// referenced notes the version of a referenced object read, and returns it as the request
+// hash takes it.
+func (g *gathered) referenced(kind string, obj metav1.Object) string {
+	g.ReferencedVersions = append(g.ReferencedVersions, referenceVersion(kind, obj.GetName(), obj.GetResourceVersion()))
+	return objectVersion(kind, obj.GetName(), obj.GetUID(), obj.GetResourceVersion())
 }
 
 // readOwnedSecrets reads the output and refresh-token Secrets, refusing either when it
@@ -160,7 +170,7 @@ func (r *BankTokenRequestReconciler) readCredentials(ctx context.Context, btr *t
 		Username:     string(creds.Data[keys.username]),
 		Password:     providers.Secret(creds.Data[keys.password]),
 	}
-	return objectVersion("Secret", creds.Name, creds.UID, creds.ResourceVersion), nil
+	return g.referenced("Secret", creds), nil
 }
 
 // readTLS reads the CA bundle and client certificate, and returns their versions.
@@ -186,7 +196,7 @@ func (r *BankTokenRequestReconciler) readTLS(ctx context.Context, btr *tokensv1a
 		}
 		g.TLS.ClientCertificate = secret.Data[corev1.TLSCertKey]
 		g.TLS.ClientKey = providers.Secret(secret.Data[corev1.TLSPrivateKeyKey])
-		versions = append(versions, objectVersion("Secret", secret.Name, secret.UID, secret.ResourceVersion))
+		versions = append(versions, g.referenced("Secret", secret))
 		g.ClientCertificate = firstCertificate(g.TLS.ClientCertificate)
 	}
 	return versions, nil
@@ -260,7 +270,7 @@ func (r *BankTokenRequestReconciler) readCABundle(ctx context.Context, namespace
 		if secret == nil || !hasKeys(secret, []string{key}, "CA bundle", g) {
 			return nil, "", err
 		}
-		return secret.Data[key], objectVersion("Secret", secret.Name, secret.UID, secret.ResourceVersion), nil
+		return secret.Data[key], g.referenced("Secret", secret), nil
 	}
 	cm := &corev1.ConfigMap{}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, cm); err != nil {
@@ -280,7 +290,7 @@ func (r *BankTokenRequestReconciler) readCABundle(ctx context.Context, namespace
 			fmt.Sprintf("no key %q in CA bundle ConfigMap %s/%s", key, namespace, ref.Name)}
 		return nil, "", nil
 	}
-	return bundle, objectVersion("ConfigMap", cm.Name, cm.UID, cm.ResourceVersion), nil
+	return bundle, g.referenced("ConfigMap", cm), nil
 }
 
 // getOwnedSecret skips the apiserver read of a Secret the operator would own when the

@@ -23,8 +23,8 @@ import (
 // about 0.2 KiB here (make bench, memory run).
 type nameVersions struct {
 	// onChange is called, outside the lock, with each name whose object was added, updated
-	// or deleted, or differs after a relist.
-	onChange func(name string)
+	// or deleted, or differs after a relist; initial is true for the names of the first list.
+	onChange func(name string, initial bool)
 
 	mu       sync.RWMutex
 	versions map[string]string
@@ -33,14 +33,14 @@ type nameVersions struct {
 
 var _ toolscache.TransformingStore = &nameVersions{}
 
-func newNameVersions(onChange func(name string)) *nameVersions {
+func newNameVersions(onChange func(name string, initial bool)) *nameVersions {
 	return &nameVersions{onChange: onChange, versions: map[string]string{}}
 }
 
 // watchNameVersions runs a reflector of the metadata of resource in namespace into a new
 // nameVersions until ctx ends. labelSelector, when not empty, narrows the watch.
 func watchNameVersions(ctx context.Context, client metadata.Interface, resource schema.GroupVersionResource,
-	namespace, labelSelector string, onChange func(name string)) *nameVersions {
+	namespace, labelSelector string, onChange func(name string, initial bool)) *nameVersions {
 	store := newNameVersions(onChange)
 	resources := client.Resource(resource).Namespace(namespace)
 	lw := &toolscache.ListWatch{
@@ -80,7 +80,7 @@ func (s *nameVersions) set(obj any) error {
 	s.versions[name] = version
 	s.mu.Unlock()
 	if changed {
-		s.onChange(name)
+		s.onChange(name, false)
 	}
 	return nil
 }
@@ -100,7 +100,7 @@ func (s *nameVersions) Delete(obj any) error {
 	delete(s.versions, name)
 	s.mu.Unlock()
 	if had {
-		s.onChange(name)
+		s.onChange(name, false)
 	}
 	return nil
 }
@@ -118,6 +118,7 @@ func (s *nameVersions) Replace(list []any, _ string) error {
 	}
 	var changed []string
 	s.mu.Lock()
+	initial := !s.synced
 	for name, version := range versions {
 		if old, had := s.versions[name]; !had || old != version {
 			changed = append(changed, name)
@@ -131,7 +132,7 @@ func (s *nameVersions) Replace(list []any, _ string) error {
 	s.versions, s.synced = versions, true
 	s.mu.Unlock()
 	for _, name := range changed {
-		s.onChange(name)
+		s.onChange(name, initial)
 	}
 	return nil
 }
@@ -162,8 +163,15 @@ func (s *nameVersions) HasSynced() bool {
 
 // Has reports whether an object of the name exists, as far as the watch has seen.
 func (s *nameVersions) Has(name string) bool {
+	_, ok := s.Version(name)
+	return ok
+}
+
+// Version is the resourceVersion of the object of the name, as far as the watch has seen;
+// false when there is none.
+func (s *nameVersions) Version(name string) (string, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	_, ok := s.versions[name]
-	return ok
+	version, ok := s.versions[name]
+	return version, ok
 }

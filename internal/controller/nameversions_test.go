@@ -18,8 +18,13 @@ func objectAt(name, version string) *metav1.PartialObjectMetadata {
 // TestNameVersionsReportsEveryChange drives the store the way a reflector does, including a
 // relist after a gap in which objects changed, appeared and went without events.
 func TestNameVersionsReportsEveryChange(t *testing.T) {
-	var changed []string
-	store := newNameVersions(func(name string) { changed = append(changed, name) })
+	var changed, initial []string
+	store := newNameVersions(func(name string, first bool) {
+		changed = append(changed, name)
+		if first {
+			initial = append(initial, name)
+		}
+	})
 	expect := func(step string, want ...string) {
 		t.Helper()
 		slices.Sort(changed)
@@ -33,7 +38,15 @@ func TestNameVersionsReportsEveryChange(t *testing.T) {
 		t.Fatal("synced before the first list")
 	}
 	must(t, store.Replace([]any{objectAt("credentials", "1"), objectAt("ca", "2")}, "2"))
+	slices.Sort(initial)
+	if !slices.Equal(initial, []string{"ca", "credentials"}) {
+		t.Errorf("the first list's names were reported as initial: %v", initial)
+	}
+	initial = nil
 	expect("first list", "ca", "credentials")
+	if v, ok := store.Version("credentials"); !ok || v != "1" {
+		t.Errorf("version of credentials after the first list: %q %v, want 1", v, ok)
+	}
 	if !store.HasSynced() || !store.Has("credentials") || store.Has("missing") {
 		t.Fatalf("after the first list: synced %v, has credentials %v, has missing %v",
 			store.HasSynced(), store.Has("credentials"), store.Has("missing"))
@@ -58,10 +71,16 @@ func TestNameVersionsReportsEveryChange(t *testing.T) {
 	}
 	must(t, store.Replace([]any{objectAt("credentials", "7"), objectAt("other", "6")}, "8"))
 	expect("relist with nothing changed")
+	if len(initial) != 0 {
+		t.Errorf("names after the first list reported as initial: %v", initial)
+	}
+	if v, _ := store.Version("credentials"); v != "7" {
+		t.Errorf("version of credentials after the relist: %q, want 7", v)
+	}
 }
 
 func TestNameVersionsTransformerKeepsOnlyIdentity(t *testing.T) {
-	out, err := newNameVersions(func(string) {}).Transformer()(objectAt("credentials", "9"))
+	out, err := newNameVersions(func(string, bool) {}).Transformer()(objectAt("credentials", "9"))
 	if err != nil {
 		t.Fatal(err)
 	}

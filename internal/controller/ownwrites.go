@@ -38,6 +38,17 @@ func (o *ownWrites) record(obj client.Object) {
 	o.versions[key] = recent
 }
 
+// latest is the last version written of the Secret; "" when none is remembered.
+func (o *ownWrites) latest(key types.NamespacedName) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	recent := o.versions[key]
+	if len(recent) == 0 {
+		return ""
+	}
+	return recent[len(recent)-1]
+}
+
 func (o *ownWrites) isOwn(obj client.Object) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -3,15 +3,20 @@ package controller
 import (
 	"context"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/metadata"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -41,15 +46,17 @@ type referenceWatch struct {
 	ctx        context.Context
 	queue      workqueue.TypedRateLimitingInterface[reconcile.Request]
 	namespaces map[string]*namespaceReferences
+	// requestsSeen says when the requests the informer listed first have all been tracked.
+	requestsSeen toolscache.ResourceEventHandlerRegistration
 }
 
-// namespaceReferences is one namespace's watches and the requests keeping them. The Secret
-// watch is kept to be asked what exists (secretKnownAbsent); the ConfigMap watch only
-// enqueues, and ends with cancel like the other.
+// namespaceReferences is one namespace's watches and the requests keeping them. The
+// watches are also asked what exists (secretKnownAbsent) and at which version (versionOf).
 type namespaceReferences struct {
-	requests sets.Set[string]
-	cancel   context.CancelFunc
-	secrets  *nameVersions
+	requests   sets.Set[string]
+	cancel     context.CancelFunc
+	secrets    *nameVersions
+	configMaps *nameVersions
 }
 
 var (
@@ -71,7 +78,7 @@ func (w *referenceWatch) Start(ctx context.Context, queue workqueue.TypedRateLim
 	if err != nil {
 		return err
 	}
-	_, err = informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	registration, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if o, ok := obj.(client.Object); ok {
 				w.track(o.GetNamespace(), o.GetName())
@@ -86,8 +93,47 @@ func (w *referenceWatch) Start(ctx context.Context, queue workqueue.TypedRateLim
 			}
 		},
 	})
+	w.mu.Lock()
+	w.requestsSeen = registration
+	w.mu.Unlock()
 	// The namespaces' watches run under ctx and end with it.
 	return err
+}
+
+// referencesSyncTimeout bounds how long the controller's start waits for the namespaces'
+// watches: a namespace whose Secrets cannot be listed must not keep the operator from
+// starting. Until its watch syncs, its requests are verified by reading their Secrets.
+const referencesSyncTimeout = 30 * time.Second
+
+// WaitForSync makes the controller's workers wait until every namespace in use has listed
+// its Secrets and ConfigMaps, so that the first reconciles after a start can verify their
+// resources from metadata (see verifyFromMetadata) instead of reading every Secret.
+func (w *referenceWatch) WaitForSync(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, referencesSyncTimeout)
+	defer cancel()
+	err := wait.PollUntilContextCancel(ctx, 10*time.Millisecond, true, func(context.Context) (bool, error) {
+		return w.synced(), nil
+	})
+	if err != nil {
+		logf.FromContext(w.ctx).Info("the watches of referenced objects have not all synced; reading Secrets until they have")
+	}
+	return nil
+}
+
+// synced reports whether the requests listed first are tracked and every namespace's
+// watches have listed.
+func (w *referenceWatch) synced() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.requestsSeen == nil || !w.requestsSeen.HasSynced() {
+		return false
+	}
+	for _, refs := range w.namespaces {
+		if !refs.secrets.HasSynced() || !refs.configMaps.HasSynced() {
+			return false
+		}
+	}
+	return true
 }
 
 func (w *referenceWatch) track(namespace, name string) {
@@ -128,21 +174,48 @@ func (w *referenceWatch) watchNamespace(namespace string) *namespaceReferences {
 		// Owned Secrets are excluded: the manager's cache holds them, by that label.
 		secrets: watchNameVersions(ctx, w.metadata, secretsResource, namespace, "!"+labelSecretRole,
 			w.enqueueReferencing("Secret", namespace)),
+		configMaps: watchNameVersions(ctx, w.metadata, configMapsResource, namespace, "",
+			w.enqueueReferencing("ConfigMap", namespace)),
 	}
-	watchNameVersions(ctx, w.metadata, configMapsResource, namespace, "", w.enqueueReferencing("ConfigMap", namespace))
 	logf.FromContext(w.ctx).V(1).Info("watching referenced objects", "namespace", namespace)
 	return refs
 }
 
 // enqueueReferencing turns any change to a Secret or ConfigMap into the requests that read
 // it. The initial list counts too: a Secret created between a request's first reconcile and
-// the start of its namespace's watch is announced only by that list.
-func (w *referenceWatch) enqueueReferencing(kind, namespace string) func(name string) {
-	return func(name string) {
-		for _, req := range requestsReferencing(w.ctx, w.requests, kind, namespace, name) {
+// the start of its namespace's watch is announced only by that list. Its names go in at low
+// priority, like the initial list of the requests themselves (see dueFirst), so that after a
+// start they do not overtake the requests that are due.
+func (w *referenceWatch) enqueueReferencing(kind, namespace string) func(name string, initial bool) {
+	return func(name string, initial bool) {
+		requests := requestsReferencing(w.ctx, w.requests, kind, namespace, name)
+		if pq, ok := w.queue.(priorityqueue.PriorityQueue[reconcile.Request]); ok && initial {
+			pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, requests...)
+			return
+		}
+		for _, req := range requests {
 			w.queue.Add(req)
 		}
 	}
+}
+
+// versionOf is the resourceVersion of a referenced Secret or ConfigMap as the namespace's
+// watch last saw it; false when the watch has not synced or holds no object of that name.
+func (w *referenceWatch) versionOf(kind, namespace, name string) (string, bool) {
+	w.mu.Lock()
+	refs, ok := w.namespaces[namespace]
+	w.mu.Unlock()
+	if !ok {
+		return "", false
+	}
+	store := refs.secrets
+	if kind == "ConfigMap" {
+		store = refs.configMaps
+	}
+	if !store.HasSynced() {
+		return "", false
+	}
+	return store.Version(name)
 }
 
 // secretKnownAbsent reports whether the namespace's Secret watch has synced and holds no

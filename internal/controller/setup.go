@@ -74,12 +74,16 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 	r.tokenCalls.wake = make(chan event.GenericEvent, tokenCallWakeups)
 	r.references = newReferenceWatch(metadataClient, mgr.GetCache())
 	r.ownedSecrets = mgr.GetCache()
+	// The resources and the Secrets they own are watched as For and Owns would, with the
+	// resources' own handler so that what is due goes first after a start (see dueFirst).
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("banktokenrequest").
-		For(&tokensv1alpha1.BankTokenRequest{}, builder.WithPredicates(predicate.Or(
+		Watches(&tokensv1alpha1.BankTokenRequest{}, dueFirst(r.Clock), builder.WithPredicates(predicate.Or(
 			// Our own status writes change neither; spec edits and the refresh annotation do.
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Owns(&corev1.Secret{}, builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.predicate())).
+		Watches(&corev1.Secret{},
+			handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &tokensv1alpha1.BankTokenRequest{}, handler.OnlyControllerOwner()),
+			builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.predicate())).
 		WatchesRawSource(r.references).
 		WatchesRawSource(source.Channel(r.tokenCalls.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(opts).

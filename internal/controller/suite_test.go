@@ -141,15 +141,25 @@ func restartManager() {
 	startManager()
 }
 
-// writeCounter counts the manager's mutating apiserver calls per namespace.
+// writeCounter counts the manager's mutating apiserver calls per namespace, and its reads
+// of single Secrets (the informers list and watch; only the reconciler GETs a Secret).
 type writeCounter struct {
 	mu          sync.Mutex
 	byNamespace map[string]int
 	log         map[string][]string
+	secretGets  map[string]int
 }
 
 func (w *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/secrets/") {
+			w.mu.Lock()
+			if w.secretGets == nil {
+				w.secretGets = map[string]int{}
+			}
+			w.secretGets[namespaceOf(req.URL.Path)]++
+			w.mu.Unlock()
+		}
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
 			ns := namespaceOf(req.URL.Path)
 			w.mu.Lock()
@@ -168,6 +178,12 @@ func (w *writeCounter) count(namespace string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.byNamespace[namespace]
+}
+
+func (w *writeCounter) secretReads(namespace string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.secretGets[namespace]
 }
 
 func (w *writeCounter) calls(namespace string) []string {

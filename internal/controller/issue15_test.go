@@ -32,7 +32,7 @@ var _ = Describe("Issue 15: verify from metadata", func() {
 		}
 		reads := writes.secretReads(ns)
 		// The suite's manager resyncs every 4 s: each resource is reconciled at least once.
-		Consistently(func() int { return writes.secretReads(ns) }).WithTimeout(resyncPeriod + 2*time.Second).
+		Consistently(func() int { return writes.secretReads(ns) }).WithTimeout(resyncPeriod+2*time.Second).
 			Should(Equal(reads), "Secret reads while nothing was due")
 
 		restartManager()

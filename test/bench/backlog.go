@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -18,10 +19,14 @@ type backlogResult struct {
 	Calls        int64
 	PeakRSS      int64
 	ManagerCPU   float64 // CPU seconds from process start until all were Ready
+	Reconciles   float64 // reconciles the manager's metrics counted until all were Ready
+	Load         [2]string
 }
 
 func (b *bench) runBacklog(ctx context.Context, n int) (res backlogResult) {
 	res.N = n
+	res.Load[0] = loadavg()
+	defer func() { res.Load[1] = loadavg() }()
 	b.bank.setLifetime(b.tokenLifetime)
 	logf("backlog N=%d: creating %d credentials Secrets and BankTokenRequests; no manager runs", n, n)
 	run, err := b.prepare(ctx, runSetup{credentials: n})
@@ -40,9 +45,14 @@ func (b *bench) runBacklog(ctx context.Context, n int) (res backlogResult) {
 		res.Err = err
 		return res
 	}
+	address, err := freeLoopbackAddress()
+	if err != nil {
+		res.Err = err
+		return res
+	}
 	logf("backlog N=%d: starting the manager", n)
 	start := time.Now()
-	if run.manager, err = b.startManager(c, fmt.Sprintf("backlog-%d", n)); err != nil {
+	if run.manager, err = b.startManager(c, fmt.Sprintf("backlog-%d", n), metricsArgs(address)...); err != nil {
 		res.Err = err
 		return res
 	}
@@ -54,6 +64,9 @@ func (b *bench) runBacklog(ctx context.Context, n int) (res backlogResult) {
 	}
 	res.ReadySeconds = allReady.Sub(start).Seconds()
 	res.ManagerCPU = run.manager.CPUSeconds()
+	if queue, err := scrapeQueue(ctx, &http.Client{Timeout: 2 * time.Second}, address); err == nil {
+		res.Reconciles = queue.reconciles
+	}
 	logf("backlog N=%d: all Ready %.1fs after the manager started", n, res.ReadySeconds)
 	after, err := settleWrites(ctx, c, before.requests, nil, 15*time.Second)
 	if err != nil {

@@ -184,17 +184,24 @@ func reportBacklog(p func(string, ...any), check checkFunc, runs []backlogResult
 	}
 	p("### Backlog: N BankTokenRequests created before the manager starts")
 	p("")
-	p("| N | workers start after | all Ready after the process started | tokens/s | apiserver writes per token | upstream calls per token | manager peak RSS | manager CPU |")
-	p("|---:|---:|---:|---:|---|---:|---:|---:|")
+	p("| N | workers start after | all Ready after the process started | tokens/s | apiserver writes per token | upstream calls per token | reconciles per token | manager peak RSS | manager CPU |")
+	p("|---:|---:|---:|---:|---|---:|---:|---:|---:|")
 	for _, r := range runs {
 		if r.Err != nil {
-			p("| %d | failed: %v | | | | | | |", r.N, r.Err)
+			p("| %d | failed: %v | | | | | | | |", r.N, r.Err)
 			continue
 		}
 		n := float64(r.N)
-		p("| %d | %.1f s | %.1f s | %.0f | **%.2f**: %s | %.2f | %.1f MiB | %.1f s |",
+		p("| %d | %.1f s | %.1f s | %.0f | **%.2f**: %s | %.2f | %.2f | %.1f MiB | %.1f s |",
 			r.N, r.StartedAfter.Seconds(), r.ReadySeconds, n/r.ReadySeconds, r.Writes.total()/n,
-			formatPer(r.Writes.ByResource, n), float64(r.Calls)/n, mib(r.PeakRSS), r.ManagerCPU)
+			formatPer(r.Writes.ByResource, n), float64(r.Calls)/n, r.Reconciles/n, mib(r.PeakRSS), r.ManagerCPU)
+	}
+	p("")
+	for _, r := range runs {
+		if r.Err != nil {
+			continue
+		}
+		p("- N=%d: load %s → %s; reconciles from the manager's own metrics when all were Ready; manager CPU from its start until then", r.N, r.Load[0], r.Load[1])
 	}
 	p("")
 	for _, r := range runs {
@@ -239,7 +246,8 @@ func reportRestart(p func(string, ...any), check checkFunc, r *restartResult, ar
 		"Secret requests are the apiserver's counts from just before the start until then (a WATCH is counted when it ends: open watches are not)", r.N+r.Due, r.Reconciles)
 	p("- due tokens lived %s; both managers ran with `%s`; lateness is each due resource's first token call minus the later of its status.renewalTime and the new process's start",
 		r.DueLifetime, strings.Join(args, " "))
-	p("- apiserver writes until the due renewals were written: %s (others: %s)", formatPer(r.Writes.ByResource, 1), formatPer(r.Writes.Other, 1))
+	p("- apiserver writes until the due renewals were written: %s (others: %s); load %s → %s",
+		formatPer(r.Writes.ByResource, 1), formatPer(r.Writes.Other, 1), r.Load[0], r.Load[1])
 	p("")
 	check(r.OtherCalls == 0, "restart: 0 token calls for the %d resources not due: %d", r.N, r.OtherCalls)
 	check(r.DueCalls == r.Due && r.DueRenewed == r.Due, "restart: exactly 1 token call per due resource: %d calls, %d of %d renewed", r.DueCalls, r.DueRenewed, r.Due)

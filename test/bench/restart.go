@@ -27,6 +27,7 @@ type restartResult struct {
 	LateP50, LateMx time.Duration
 	PeakRSS         int64
 	ManagerCPU      float64 // CPU seconds from process start until settled
+	Load            [2]string
 }
 
 // restartArgs are the manager flags of both managers in the restart run: a renewal floor
@@ -38,6 +39,8 @@ func (b *bench) restartArgs() []string {
 func (b *bench) runRestart(ctx context.Context) (res restartResult) {
 	res.N, res.Due, res.DueLifetime = b.restartN, b.restartDue, b.restartDueLifetime
 	total := res.N + res.Due
+	res.Load[0] = loadavg()
+	defer func() { res.Load[1] = loadavg() }()
 	b.bank.setLifetime(b.tokenLifetime)
 	logf("restart: creating %d credentials Secrets", total)
 	run, err := b.prepare(ctx, runSetup{credentials: total})

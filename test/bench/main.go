@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -113,7 +114,11 @@ func main() {
 	b.restartN, b.restartDue, b.restartDueLifetime, b.restartMinRenewal = *restartN, *restartDue, *dueLife, *dueFloor
 	want := map[string]bool{}
 	for _, s := range strings.Split(*scenarios, ",") {
-		want[strings.TrimSpace(s)] = true
+		s = strings.TrimSpace(s)
+		if !slices.Contains(scenarioNames, s) {
+			fatalIf(fmt.Errorf("unknown scenario %q in --scenarios: the runs are %s", s, strings.Join(scenarioNames, ", ")))
+		}
+		want[s] = true
 	}
 	fatalIf(os.MkdirAll(b.workDir, 0o755))
 
@@ -145,6 +150,9 @@ func main() {
 	started := time.Now()
 	b.report(os.Stdout, os.Args[1:], b.runAll(ctx, want), time.Since(started))
 }
+
+// scenarioNames are the runs --scenarios may name, in the order they run.
+var scenarioNames = []string{"scale", "spread", "memory", "backlog", "restart"}
 
 // results are what the runs asked for measured; a run not asked for is empty.
 type results struct {

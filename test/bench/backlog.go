@@ -20,6 +20,7 @@ type backlogResult struct {
 	PeakRSS      int64
 	ManagerCPU   float64 // CPU seconds from process start until all were Ready
 	Reconciles   float64 // reconciles the manager's metrics counted until all were Ready
+	ScrapeErr    error   // why Reconciles is unknown
 	Load         [2]string
 }
 
@@ -64,9 +65,8 @@ func (b *bench) runBacklog(ctx context.Context, n int) (res backlogResult) {
 	}
 	res.ReadySeconds = allReady.Sub(start).Seconds()
 	res.ManagerCPU = run.manager.CPUSeconds()
-	if queue, err := scrapeQueue(ctx, &http.Client{Timeout: 2 * time.Second}, address); err == nil {
-		res.Reconciles = queue.reconciles
-	}
+	queue, err := scrapeQueue(ctx, &http.Client{Timeout: 2 * time.Second}, address)
+	res.Reconciles, res.ScrapeErr = queue.reconciles, err
 	logf("backlog N=%d: all Ready %.1fs after the manager started", n, res.ReadySeconds)
 	after, err := settleWrites(ctx, c, before.requests, nil, 15*time.Second)
 	if err != nil {

@@ -192,9 +192,13 @@ func reportBacklog(p func(string, ...any), check checkFunc, runs []backlogResult
 			continue
 		}
 		n := float64(r.N)
-		p("| %d | %.1f s | %.1f s | %.0f | **%.2f**: %s | %.2f | %.2f | %.1f MiB | %.1f s |",
+		reconciles := fmt.Sprintf("%.2f", r.Reconciles/n)
+		if r.ScrapeErr != nil {
+			reconciles = fmt.Sprintf("unknown: %v", r.ScrapeErr)
+		}
+		p("| %d | %.1f s | %.1f s | %.0f | **%.2f**: %s | %.2f | %s | %.1f MiB | %.1f s |",
 			r.N, r.StartedAfter.Seconds(), r.ReadySeconds, n/r.ReadySeconds, r.Writes.total()/n,
-			formatPer(r.Writes.ByResource, n), float64(r.Calls)/n, r.Reconciles/n, mib(r.PeakRSS), r.ManagerCPU)
+			formatPer(r.Writes.ByResource, n), float64(r.Calls)/n, reconciles, mib(r.PeakRSS), r.ManagerCPU)
 	}
 	p("")
 	for _, r := range runs {

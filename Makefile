@@ -334,12 +334,12 @@ argocd-cm: ## Render config/argocd/argocd-cm.yaml (the argocd-cm keys) from the 
 ##@ Performance
 
 # BENCH_FLAGS are passed to test/bench, e.g. BENCH_FLAGS="--sizes=100,1000 --idle=20s" for a
-# quick run, or "--kube-api-qps=500 --kube-api-burst=1000 --max-concurrent-reconciles=32" to
+# quick run, "--scenarios=backlog,restart" for the start-up runs only, or "--kube-api-qps=500 --kube-api-burst=1000 --max-concurrent-reconciles=32" to
 # measure other manager flags; go run ./test/bench --help lists them all.
 BENCH_FLAGS ?=
 
 .PHONY: bench
-bench: setup-envtest ## Scale benchmark: N=100/1,000/5,000 tokens, refresh spread, memory (about 10 minutes; not part of make test).
+bench: setup-envtest ## Scale benchmark: N=100/1,000/5,000 tokens, refresh spread, memory, backlog (1,000/5,000 waiting at start), restart (kill -9 with 5,000 tokens) (about 15 minutes; not part of make test).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./test/bench $(BENCH_FLAGS)
 
 ##@ Resilience

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -11,15 +12,16 @@ import (
 )
 
 // bank is an instant OAuth2 token endpoint: every POST gets a fresh bearer token with the
-// configured lifetime. It counts the calls and remembers when each happened.
+// configured lifetime. It counts the calls and remembers when each happened, and for whom.
 type bank struct {
 	url      string
 	srv      *http.Server
 	calls    atomic.Int64
 	lifetime atomic.Int64 // seconds
 
-	mu    sync.Mutex
-	times []time.Time
+	mu       sync.Mutex
+	times    []time.Time
+	byClient map[string][]time.Time // client_id -> times of its calls
 }
 
 func startBank() (*bank, error) {
@@ -27,7 +29,7 @@ func startBank() (*bank, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bank{url: fmt.Sprintf("http://%s/oauth/token", ln.Addr())}
+	b := &bank{url: fmt.Sprintf("http://%s/oauth/token", ln.Addr()), byClient: map[string][]time.Time{}}
 	b.lifetime.Store(int64(24 * time.Hour / time.Second))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/oauth/token", b.token)
@@ -42,8 +44,10 @@ func (b *bank) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := b.calls.Add(1)
+	now, client := time.Now(), clientID(r)
 	b.mu.Lock()
-	b.times = append(b.times, time.Now())
+	b.times = append(b.times, now)
+	b.byClient[client] = append(b.byClient[client], now)
 	b.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -62,6 +66,33 @@ func (b *bank) callTimesSince(t time.Time) []time.Time {
 	for _, c := range b.times {
 		if !c.Before(t) {
 			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// clientID is the caller's client_id: from HTTP Basic (form-encoded, RFC 6749 2.3.1) or
+// from the form body, whichever the request's client authentication used.
+func clientID(r *http.Request) string {
+	if user, _, ok := r.BasicAuth(); ok {
+		if id, err := url.QueryUnescape(user); err == nil {
+			return id
+		}
+		return user
+	}
+	return r.PostFormValue("client_id")
+}
+
+// clientCallsSince returns, per client_id, the times of its calls after t.
+func (b *bank) clientCallsSince(t time.Time) map[string][]time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[string][]time.Time{}
+	for client, times := range b.byClient {
+		for _, c := range times {
+			if !c.Before(t) {
+				out[client] = append(out[client], c)
+			}
 		}
 	}
 	return out

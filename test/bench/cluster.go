@@ -205,3 +205,15 @@ func shortResource(k string) string {
 	k = strings.Replace(k, "leases.coordination.k8s.io", "leases", 1)
 	return k
 }
+
+// requestsBetween counts the requests of one verb on one resource (every response code)
+// between two scrapes: the reads, which diffWrites leaves out.
+func requestsBetween(before, after requestCounts, verb, resource string) float64 {
+	total := 0.0
+	for k, v := range after {
+		if k.Verb == verb && k.Resource == resource {
+			total += v - before[k]
+		}
+	}
+	return total
+}

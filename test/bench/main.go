@@ -1,7 +1,10 @@
 // Command bench measures the operator at scale on a local control plane: how fast N tokens
 // are issued, how many apiserver writes and token calls each costs, what the manager's
 // memory peaks at, that an idle operator writes and calls nothing, how refreshes of tokens
-// issued together spread, and what 10,000 unrelated Secrets cost the manager.
+// issued together spread, what 10,000 unrelated Secrets cost the manager, how fast a
+// manager started on a backlog of N waiting resources issues their tokens, and what a
+// restart (kill -9) with N valid tokens costs: time to settle, Secret reads, token calls,
+// and how late the renewals that fell due while it was down are.
 //
 // It starts etcd and kube-apiserver (envtest, with the CRD from config/crd/bases), an
 // instant token endpoint in-process, and the manager (go build ./cmd) as its own process.
@@ -23,6 +26,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,13 +56,18 @@ type bench struct {
 	memTokens, memSecrets, memSecretBytes int
 	memSettle                             time.Duration
 
+	backlogSizes []int
+
+	restartN, restartDue                  int
+	restartDueLifetime, restartMinRenewal time.Duration
+
 	bank *bank
 }
 
 func main() {
 	var (
 		sizes       = flag.String("sizes", "100,1000,5000", "Comma-separated numbers of BankTokenRequests, one scale run each.")
-		scenarios   = flag.String("scenarios", "scale,spread,memory", "Which runs: any of scale, spread, memory.")
+		scenarios   = flag.String("scenarios", "scale,spread,memory,backlog,restart", "Which runs: any of scale, spread, memory, backlog, restart.")
 		idle        = flag.Duration("idle", 2*time.Minute, "Idle window after each scale run, in which nothing is due: writes and token calls must be 0.")
 		timeout     = flag.Duration("timeout", 10*time.Minute, "Give up waiting for a run's tokens after this long.")
 		workers     = flag.Int("max-concurrent-reconciles", 0, "Passed to the manager when > 0; otherwise the manager's default.")
@@ -76,6 +85,11 @@ func main() {
 		memSecrets  = flag.Int("memory-secrets", 10000, "Unrelated Secrets created for the memory run.")
 		memSize     = flag.Int("memory-secret-bytes", 10*1024, "Size of each unrelated Secret's data.")
 		memSettle   = flag.Duration("memory-settle", 15*time.Second, "How long each measured manager runs after its caches sync before its RSS is read.")
+		backlog     = flag.String("backlog-sizes", "1000,5000", "Comma-separated numbers of BankTokenRequests created before the manager starts, one backlog run each.")
+		restartN    = flag.Int("restart-n", 5000, "Valid long-lived tokens in the cluster when the manager is killed and restarted.")
+		restartDue  = flag.Int("restart-due", 20, "More tokens in the restart run whose renewal falls due while the manager is down.")
+		dueLife     = flag.Duration("restart-due-lifetime", 24*time.Second, "Lifetime of the due tokens in the restart run (renewal at about 2/3 of it, at least --restart-min-renewal-interval).")
+		dueFloor    = flag.Duration("restart-min-renewal-interval", 10*time.Second, "Passed to both managers of the restart run as --min-renewal-interval, so that the due tokens fall due seconds after issue.")
 	)
 	flag.Parse()
 	// The bench's own watch cache and envtest log through controller-runtime: keep it quiet.
@@ -93,17 +107,18 @@ func main() {
 	if b.assets == "" {
 		fatalIf(fmt.Errorf("no control plane: set KUBEBUILDER_ASSETS or --assets (make bench does it: `make setup-envtest`)"))
 	}
-	for _, s := range strings.Split(*sizes, ",") {
-		if s = strings.TrimSpace(strings.ReplaceAll(s, "_", "")); s == "" {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		fatalIf(err)
-		b.sizes = append(b.sizes, n)
-	}
+	b.sizes, err = parseSizes(*sizes)
+	fatalIf(err)
+	b.backlogSizes, err = parseSizes(*backlog)
+	fatalIf(err)
+	b.restartN, b.restartDue, b.restartDueLifetime, b.restartMinRenewal = *restartN, *restartDue, *dueLife, *dueFloor
 	want := map[string]bool{}
 	for _, s := range strings.Split(*scenarios, ",") {
-		want[strings.TrimSpace(s)] = true
+		s = strings.TrimSpace(s)
+		if !slices.Contains(scenarioNames, s) {
+			fatalIf(fmt.Errorf("unknown scenario %q in --scenarios: the runs are %s", s, strings.Join(scenarioNames, ", ")))
+		}
+		want[s] = true
 	}
 	fatalIf(os.MkdirAll(b.workDir, 0o755))
 
@@ -133,26 +148,64 @@ func main() {
 	defer cancel()
 
 	started := time.Now()
-	var scale []scaleResult
-	var spread *spreadResult
-	var mem *memoryResult
-	if want["scale"] {
-		for _, n := range b.sizes {
-			scale = append(scale, b.runScale(ctx, n))
-			if ctx.Err() != nil {
-				break
-			}
+	b.report(os.Stdout, os.Args[1:], b.runAll(ctx, want), time.Since(started))
+}
+
+// scenarioNames are the runs --scenarios may name, in the order they run.
+var scenarioNames = []string{"scale", "spread", "memory", "backlog", "restart"}
+
+// results are what the runs asked for measured; a run not asked for is empty.
+type results struct {
+	scale   []scaleResult
+	spread  *spreadResult
+	mem     *memoryResult
+	backlog []backlogResult
+	restart *restartResult
+}
+
+// runAll runs the scenarios in want in a fixed order, stopping at an interrupt.
+func (b *bench) runAll(ctx context.Context, want map[string]bool) (res results) {
+	for _, n := range b.sizes {
+		if !want["scale"] || ctx.Err() != nil {
+			break
 		}
+		res.scale = append(res.scale, b.runScale(ctx, n))
 	}
 	if want["spread"] && ctx.Err() == nil {
 		r := b.runSpread(ctx)
-		spread = &r
+		res.spread = &r
 	}
 	if want["memory"] && ctx.Err() == nil {
 		r := b.runMemory(ctx)
-		mem = &r
+		res.mem = &r
 	}
-	b.report(os.Stdout, os.Args[1:], scale, spread, mem, time.Since(started))
+	for _, n := range b.backlogSizes {
+		if !want["backlog"] || ctx.Err() != nil {
+			break
+		}
+		res.backlog = append(res.backlog, b.runBacklog(ctx, n))
+	}
+	if want["restart"] && ctx.Err() == nil {
+		r := b.runRestart(ctx)
+		res.restart = &r
+	}
+	return res
+}
+
+// parseSizes reads "1000,5_000" as [1000 5000].
+func parseSizes(list string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(strings.ReplaceAll(s, "_", "")); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // effectiveFlags renders workers/QPS/burst as the manager will use them: the flags passed,

@@ -19,7 +19,20 @@ const (
 	targetSpreadShare    = 0.10
 )
 
-func (b *bench) report(w io.Writer, args []string, scale []scaleResult, spread *spreadResult, mem *memoryResult, took time.Duration) {
+// Targets from the restart-and-backlog issue (2 cores, default flags).
+const (
+	targetBacklog1000         = 6 * time.Second
+	targetBacklog5000         = 30 * time.Second
+	targetRestartSettled      = 10 * time.Second
+	targetRestartGetsPerToken = 0.05
+	targetDueLateness         = 2 * time.Second
+)
+
+// checkFunc records one target as met or MISSED.
+type checkFunc func(ok bool, format string, a ...any)
+
+func (b *bench) report(w io.Writer, args []string, res results, took time.Duration) {
+	scale, spread, mem := res.scale, res.spread, res.mem
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
 	var checks []string
 	check := func(ok bool, format string, a ...any) {
@@ -134,6 +147,9 @@ func (b *bench) report(w io.Writer, args []string, scale []scaleResult, spread *
 		p("")
 	}
 
+	reportBacklog(p, check, res.backlog)
+	reportRestart(p, check, res.restart, b.restartArgs())
+
 	if len(checks) > 0 {
 		p("### Targets")
 		p("")
@@ -159,4 +175,88 @@ func (b *bench) managerLabel() string {
 		return rel
 	}
 	return b.managerBin
+}
+
+// reportBacklog prints the backlog table: N resources waiting when the manager starts.
+func reportBacklog(p func(string, ...any), check checkFunc, runs []backlogResult) {
+	if len(runs) == 0 {
+		return
+	}
+	p("### Backlog: N BankTokenRequests created before the manager starts")
+	p("")
+	p("| N | workers start after | all Ready after the process started | tokens/s | apiserver writes per token | upstream calls per token | reconciles per token | manager peak RSS | manager CPU |")
+	p("|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+	for _, r := range runs {
+		if r.Err != nil {
+			p("| %d | failed: %v | | | | | | | |", r.N, r.Err)
+			continue
+		}
+		n := float64(r.N)
+		reconciles := fmt.Sprintf("%.2f", r.Reconciles/n)
+		if r.ScrapeErr != nil {
+			reconciles = fmt.Sprintf("unknown: %v", r.ScrapeErr)
+		}
+		p("| %d | %.1f s | %.1f s | %.0f | **%.2f**: %s | %.2f | %s | %.1f MiB | %.1f s |",
+			r.N, r.StartedAfter.Seconds(), r.ReadySeconds, n/r.ReadySeconds, r.Writes.total()/n,
+			formatPer(r.Writes.ByResource, n), float64(r.Calls)/n, reconciles, mib(r.PeakRSS), r.ManagerCPU)
+	}
+	p("")
+	for _, r := range runs {
+		if r.Err != nil {
+			continue
+		}
+		p("- N=%d: load %s → %s; reconciles from the manager's own metrics when all were Ready; manager CPU from its start until then", r.N, r.Load[0], r.Load[1])
+	}
+	p("")
+	for _, r := range runs {
+		if r.Err != nil {
+			continue
+		}
+		n := float64(r.N)
+		switch r.N {
+		case 1000:
+			check(r.ReadySeconds <= targetBacklog1000.Seconds(), "backlog N=1,000 all Ready within 6 s of the manager's start: %.1f s (%.0f/s)", r.ReadySeconds, n/r.ReadySeconds)
+			check(r.PeakRSS <= targetRSS1000, "backlog N=1,000 peak RSS ≤ 60 MiB: %.1f MiB", mib(r.PeakRSS))
+		case 5000:
+			check(r.ReadySeconds <= targetBacklog5000.Seconds(), "backlog N=5,000 all Ready within 30 s of the manager's start: %.1f s (%.0f/s)", r.ReadySeconds, n/r.ReadySeconds)
+		}
+		check(r.Writes.total()/n <= targetWritesPerToken, "backlog N=%d at most 2 apiserver writes per token: %.2f (%s)", r.N, r.Writes.total()/n, formatPer(r.Writes.ByResource, n))
+		check(float64(r.Calls)/n == targetCallsPerToken, "backlog N=%d exactly 1 upstream call per token: %.2f", r.N, float64(r.Calls)/n)
+	}
+}
+
+// reportRestart prints the restart table: N valid tokens, kill -9, a new manager.
+func reportRestart(p func(string, ...any), check checkFunc, r *restartResult, args []string) {
+	if r == nil {
+		return
+	}
+	p("### Restart: %d valid tokens and %d falling due while the manager is down (kill -9, then a new manager)", r.N, r.Due)
+	p("")
+	if r.Err != nil {
+		p("failed: %v", r.Err)
+		p("")
+		return
+	}
+	perResource := float64(r.N + r.Due)
+	p("| resources | down for | workers start after | settled after | Secret GETs per resource | Secret LIST, WATCH | token calls: not due, due | due renewals late p50 / max | manager peak RSS | manager CPU |")
+	p("|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+	p("| %d + %d due | %.1f s | %.1f s | %.1f s | **%.2f** (%.0f) | %.0f, %.0f | %d, %d (%d of %d renewed) | %s / %s | %.1f MiB | %.1f s |",
+		r.N, r.Due, r.DownFor.Seconds(), r.StartedAfter.Seconds(), r.SettledSeconds,
+		r.SecretGets/perResource, r.SecretGets, r.SecretLists, r.SecretWatches,
+		r.OtherCalls, r.DueCalls, r.DueRenewed, r.Due,
+		r.LateP50.Round(time.Millisecond), r.LateMx.Round(time.Millisecond), mib(r.PeakRSS), r.ManagerCPU)
+	p("")
+	p("- settled: the new manager's own metrics (polled every 100 ms) showed ≥ %d reconciles (%.0f), an empty queue and no active worker; "+
+		"Secret requests are the apiserver's counts from just before the start until then (a WATCH is counted when it ends: open watches are not)", r.N+r.Due, r.Reconciles)
+	p("- due tokens lived %s; both managers ran with `%s`; lateness is each due resource's first token call minus the later of its status.renewalTime and the new process's start",
+		r.DueLifetime, strings.Join(args, " "))
+	p("- apiserver writes until the due renewals were written: %s (others: %s); load %s → %s",
+		formatPer(r.Writes.ByResource, 1), formatPer(r.Writes.Other, 1), r.Load[0], r.Load[1])
+	p("")
+	check(r.OtherCalls == 0, "restart: 0 token calls for the %d resources not due: %d", r.N, r.OtherCalls)
+	check(r.DueCalls == r.Due && r.DueRenewed == r.Due, "restart: exactly 1 token call per due resource: %d calls, %d of %d renewed", r.DueCalls, r.DueRenewed, r.Due)
+	check(r.SecretGets/perResource <= targetRestartGetsPerToken, "restart: at most 0.05 Secret GETs per resource: %.2f (%.0f)", r.SecretGets/perResource, r.SecretGets)
+	check(r.SettledSeconds <= targetRestartSettled.Seconds(), "restart: settled within 10 s of the process start: %.1f s", r.SettledSeconds)
+	check(r.DueRenewed == r.Due && r.LateMx <= targetDueLateness, "restart: due renewals at most 2 s late: max %s, p50 %s",
+		r.LateMx.Round(time.Millisecond), r.LateP50.Round(time.Millisecond))
 }

@@ -66,13 +66,13 @@ func (r *benchRun) close() {
 	r.cluster.stop()
 }
 
-// startManager runs the manager under test with the bench's flags and waits until its
-// workers run; its log is bin/bench/manager-<label>.log.
-func (b *bench) startManager(c *cluster, label string) (*harness.ManagerProcess, error) {
+// startManager runs the manager under test with the bench's flags (then the run's own
+// args) and waits until its workers run; its log is bin/bench/manager-<label>.log.
+func (b *bench) startManager(c *cluster, label string, args ...string) (*harness.ManagerProcess, error) {
 	m, err := harness.StartManagerProcess(harness.ManagerProcessOptions{
 		Binary: b.managerBin, Kubeconfig: c.Kubeconfig,
 		LogPath: filepath.Join(b.workDir, "manager-"+label+".log"),
-		Args:    append([]string{"--allow-insecure-endpoints"}, b.managerArgs...),
+		Args:    append(append([]string{"--allow-insecure-endpoints"}, b.managerArgs...), args...),
 	})
 	if err != nil {
 		return nil, err
@@ -93,7 +93,7 @@ type issuance struct {
 
 // issue creates n requests against the bench's token endpoint and waits until all are Ready.
 func (b *bench) issue(ctx context.Context, run *benchRun, n int) (issuance, error) {
-	createdAt, first, lastCreated, err := b.createRequests(ctx, run.cluster, benchNamespace, n, b.bank.url)
+	createdAt, first, lastCreated, err := b.createRequests(ctx, run.cluster, benchNamespace, 0, n, b.bank.url)
 	if err != nil {
 		return issuance{}, err
 	}

@@ -24,10 +24,13 @@ const benchNamespace = "bench"
 func credName(i int) string { return fmt.Sprintf("c-%05d", i) }
 func btrName(i int) string  { return fmt.Sprintf("t-%05d", i) }
 
-func names(n int) []string {
+func names(n int) []string { return nameRange(0, n) }
+
+// nameRange is the names of the BankTokenRequests from..from+n-1.
+func nameRange(from, n int) []string {
 	out := make([]string, n)
 	for i := range out {
-		out[i] = btrName(i)
+		out[i] = btrName(from + i)
 	}
 	return out
 }
@@ -74,27 +77,28 @@ func (b *bench) createCredentials(ctx context.Context, c *cluster, ns string, n 
 	})
 }
 
-// createRequests creates n BankTokenRequests concurrently and returns when each create
-// started, and when the first started and the last returned.
-func (b *bench) createRequests(ctx context.Context, c *cluster, ns string, n int, endpoint string) (map[string]time.Time, time.Time, time.Time, error) {
+// createRequests creates the BankTokenRequests from..from+n-1 (each with the credentials
+// of the same number) concurrently and returns when each create started, and when the
+// first started and the last returned.
+func (b *bench) createRequests(ctx context.Context, c *cluster, ns string, from, n int, endpoint string) (map[string]time.Time, time.Time, time.Time, error) {
 	starts := make([]time.Time, n)
 	first := time.Now()
 	err := parallel(n, b.createConcurrency, func(i int) error {
 		starts[i] = time.Now()
 		return c.Client.Create(ctx, &tokensv1alpha1.BankTokenRequest{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: btrName(i)},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: btrName(from + i)},
 			Spec: tokensv1alpha1.BankTokenRequestSpec{
 				Provider:             tokensv1alpha1.Provider("OAuth2"),
 				Endpoint:             endpoint,
 				GrantType:            tokensv1alpha1.GrantType("client_credentials"),
-				CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: credName(i)},
+				CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: credName(from + i)},
 			},
 		})
 	})
 	last := time.Now()
 	out := make(map[string]time.Time, n)
 	for i, t := range starts {
-		out[btrName(i)] = t
+		out[btrName(from+i)] = t
 	}
 	return out, first, last, err
 }

@@ -107,8 +107,10 @@ func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReco
 const cacheCatchUpDelay = 200 * time.Millisecond
 
 // Reconcile gathers, decides, acts and reports; status is written once, only if it changed.
-// Whatever the priority it was taken at, it comes back at normal priority (see dueFirst).
+// Whatever the priority it was taken at, it comes back at normal priority (see dueFirst); a
+// token-call slot held for it and not taken goes to the next in its namespace (see settle).
 func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	defer r.tokenCalls.settle(req.NamespacedName)
 	result, err := r.reconcile(ctx, req)
 	result.Priority = ptr.To(priorityNormal)
 	return result, err

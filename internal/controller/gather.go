@@ -310,8 +310,7 @@ func (r *BankTokenRequestReconciler) secretKnownAbsent(ctx context.Context, name
 	if r.ownedSecrets == nil || r.references == nil {
 		return false
 	}
-	cached := &metav1.PartialObjectMetadata{}
-	cached.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	cached := ownedSecretMetadata()
 	if err := r.ownedSecrets.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, cached); !apierrors.IsNotFound(err) {
 		return false
 	}

@@ -121,3 +121,10 @@ func retryRateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
 		&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(50), 200)},
 	)
 }
+
+// ownedSecretMetadata is the shape in which the manager's cache holds the owned Secrets.
+func ownedSecretMetadata() *metav1.PartialObjectMetadata {
+	secret := &metav1.PartialObjectMetadata{}
+	secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	return secret
+}

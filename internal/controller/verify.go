@@ -70,8 +70,7 @@ func keptAndNotDue(btr *tokensv1alpha1.BankTokenRequest, now time.Time) bool {
 // ownedSecretAt reports whether the manager's cache holds the owned Secret at version,
 // controlled by btr; version "" means it must not exist.
 func (r *BankTokenRequestReconciler) ownedSecretAt(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, name, version string) bool {
-	cached := &metav1.PartialObjectMetadata{}
-	cached.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	cached := ownedSecretMetadata()
 	err := r.ownedSecrets.Get(ctx, types.NamespacedName{Namespace: btr.Namespace, Name: name}, cached)
 	if version == "" {
 		return apierrors.IsNotFound(err)

@@ -31,6 +31,14 @@ const (
 // checkFunc records one target as met or MISSED.
 type checkFunc func(ok bool, format string, a ...any)
 
+// checkPerToken checks the cost of issuing n tokens: at most 2 apiserver writes and exactly
+// one upstream call each.
+func checkPerToken(check checkFunc, run string, n int, writes writeDelta, calls int64) {
+	per := float64(n)
+	check(writes.total()/per <= targetWritesPerToken, "%s at most 2 apiserver writes per token: %.2f (%s)", run, writes.total()/per, formatPer(writes.ByResource, per))
+	check(float64(calls)/per == targetCallsPerToken, "%s exactly 1 upstream call per token: %.2f", run, float64(calls)/per)
+}
+
 func (b *bench) report(w io.Writer, args []string, res results, took time.Duration) {
 	scale, spread, mem := res.scale, res.spread, res.mem
 	p := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
@@ -81,8 +89,7 @@ func (b *bench) report(w io.Writer, args []string, res results, took time.Durati
 			case 5000:
 				check(r.ReadySeconds <= targetReady5000.Seconds(), "N=5,000 all Ready within 45 s: %.1f s (%.0f/s)", r.ReadySeconds, n/r.ReadySeconds)
 			}
-			check(r.Writes.total()/n <= targetWritesPerToken, "N=%d at most 2 apiserver writes per token: %.2f (%s)", r.N, r.Writes.total()/n, formatPer(r.Writes.ByResource, n))
-			check(float64(r.Calls)/n == targetCallsPerToken, "N=%d exactly 1 upstream call per token: %.2f", r.N, float64(r.Calls)/n)
+			checkPerToken(check, fmt.Sprintf("N=%d", r.N), r.N, r.Writes, r.Calls)
 			check(r.IdleWrites.total() == 0 && r.IdleCalls == 0, "N=%d idle %s: 0 writes and 0 calls: %.0f writes (%s), %d calls", r.N, r.IdleFor, r.IdleWrites.total(), formatPer(r.IdleWrites.ByResource, 1), r.IdleCalls)
 		}
 		p("")
@@ -220,8 +227,7 @@ func reportBacklog(p func(string, ...any), check checkFunc, runs []backlogResult
 		case 5000:
 			check(r.ReadySeconds <= targetBacklog5000.Seconds(), "backlog N=5,000 all Ready within 30 s of the manager's start: %.1f s (%.0f/s)", r.ReadySeconds, n/r.ReadySeconds)
 		}
-		check(r.Writes.total()/n <= targetWritesPerToken, "backlog N=%d at most 2 apiserver writes per token: %.2f (%s)", r.N, r.Writes.total()/n, formatPer(r.Writes.ByResource, n))
-		check(float64(r.Calls)/n == targetCallsPerToken, "backlog N=%d exactly 1 upstream call per token: %.2f", r.N, float64(r.Calls)/n)
+		checkPerToken(check, fmt.Sprintf("backlog N=%d", r.N), r.N, r.Writes, r.Calls)
 	}
 }
 

@@ -216,6 +216,10 @@ func (m *ManagerProcess) LogTail(lines int) string {
 // Memory is the manager's peak RSS (VmHWM) and current RSS (VmRSS), in bytes.
 func (m *ManagerProcess) Memory() (peak, current int64) { return memoryOf(m.PID()) }
 
+// FileBackedMemory is the part of the manager's current RSS that maps files (RssFile): its
+// binary's pages, which say nothing of what the manager itself holds.
+func (m *ManagerProcess) FileBackedMemory() int64 { return fileBackedMemoryOf(m.PID()) }
+
 // CPUSeconds is the manager's user and system CPU time so far.
 func (m *ManagerProcess) CPUSeconds() float64 {
 	stat, ok := readProcStat(m.PID())

@@ -67,6 +67,22 @@ func memoryOf(pid int) (peak, current int64) {
 	return peak, current
 }
 
+// fileBackedMemoryOf is the part of a process's RSS that maps files (RssFile): mostly its
+// own binary's pages, which the kernel may map in large folios whether used or not.
+func fileBackedMemoryOf(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if fields := strings.Fields(line); len(fields) >= 2 && fields[0] == "RssFile:" {
+			kib, _ := strconv.ParseInt(fields[1], 10, 64)
+			return kib * 1024
+		}
+	}
+	return 0
+}
+
 // ChildProcess is a live process this one started: the manager, etcd or kube-apiserver.
 type ChildProcess struct {
 	PID  int

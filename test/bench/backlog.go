@@ -18,6 +18,7 @@ type backlogResult struct {
 	Writes       writeDelta
 	Calls        int64
 	PeakRSS      int64
+	FileRSS      int64   // of the RSS when all were Ready, the binary's mapped pages (RssFile)
 	ManagerCPU   float64 // CPU seconds from process start until all were Ready
 	Reconciles   float64 // reconciles the manager's metrics counted until all were Ready
 	ScrapeErr    error   // why Reconciles is unknown
@@ -76,5 +77,6 @@ func (b *bench) runBacklog(ctx context.Context, n int) (res backlogResult) {
 	res.Writes = diffWrites(before.requests, after, nil)
 	res.Calls = b.bank.calls.Load() - before.calls
 	res.PeakRSS, _ = run.manager.Memory()
+	res.FileRSS = run.manager.FileBackedMemory()
 	return res
 }

@@ -78,8 +78,8 @@ func (b *bench) report(w io.Writer, args []string, res results, took time.Durati
 			if r.Err != nil {
 				continue
 			}
-			p("- N=%d: the bench's creates took %.1f s; manager CPU %.1f s during issuance; load %s → %s; failed writes: %s; apiserver's own writes (not the operator's): issuance %s; idle %s",
-				r.N, r.CreateSeconds, r.ManagerCPU, r.Load[0], r.Load[1], formatPer(r.Writes.Failed, 1),
+			p("- N=%d: the bench's creates took %.1f s; manager CPU %.1f s during issuance; of its RSS, %.1f MiB are its binary's mapped pages (RssFile); load %s → %s; failed writes: %s; apiserver's own writes (not the operator's): issuance %s; idle %s",
+				r.N, r.CreateSeconds, r.ManagerCPU, mib(r.FileRSS), r.Load[0], r.Load[1], formatPer(r.Writes.Failed, 1),
 				formatPer(r.Writes.Other, 1), formatPer(r.IdleWrites.Other, 1))
 			n := float64(r.N)
 			switch r.N {
@@ -212,7 +212,8 @@ func reportBacklog(p func(string, ...any), check checkFunc, runs []backlogResult
 		if r.Err != nil {
 			continue
 		}
-		p("- N=%d: load %s → %s; reconciles from the manager's own metrics when all were Ready; manager CPU from its start until then", r.N, r.Load[0], r.Load[1])
+		p("- N=%d: load %s → %s; reconciles from the manager's own metrics when all were Ready; manager CPU from its start until then; of its RSS, %.1f MiB are its binary's mapped pages (RssFile)",
+			r.N, r.Load[0], r.Load[1], mib(r.FileRSS))
 	}
 	p("")
 	for _, r := range runs {

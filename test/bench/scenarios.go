@@ -133,6 +133,7 @@ type scaleResult struct {
 	Writes        writeDelta
 	Calls         int64
 	PeakRSS       int64
+	FileRSS       int64 // of the RSS after issuance, the binary's mapped pages (RssFile)
 	IdleFor       time.Duration
 	IdleWrites    writeDelta
 	IdleCalls     int64
@@ -210,6 +211,7 @@ func (b *bench) runScale(ctx context.Context, n int) (res scaleResult) {
 	res.IdleWrites = diffWrites(idleBefore.requests, idleAfter.requests, nil)
 	res.IdleCalls = idleAfter.calls - idleBefore.calls
 	res.PeakRSS, _ = mgr.Memory()
+	res.FileRSS = mgr.FileBackedMemory()
 	return res
 }
 

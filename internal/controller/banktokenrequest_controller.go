@@ -132,30 +132,21 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, req ctrl.Req
 		return result, nil
 	}
 	// A namespace at its cap of token calls is not even read: its Secrets' reads would take
-	// the apiserver rate limit the other namespaces share.
-	if r.tokenCalls.full(req.NamespacedName) {
+	// the apiserver rate limit the other namespaces share. The slot is taken before the reads,
+	// so that a resource woken for a freed slot reads once, and is given back as soon as the
+	// decision needs no call, or once the call and its Secret writes are done.
+	slot, free := r.tokenCalls.take(req.NamespacedName)
+	if !free {
 		r.Metrics.observeNamespaceBusy(btr.Namespace)
 		return ctrl.Result{RequeueAfter: namespaceBusyDelay(btr.UID, now)}, nil
 	}
-
-	g, err := r.gather(ctx, btr)
-	if err == nil {
-		err = r.syncFinalizer(ctx, btr, g)
-	}
-	original := btr.DeepCopy()
-	o := outcome{kind: outcomeReadFailed, err: err}
-	ownWritesBefore := r.lastOwnWrites(btr)
-	if err == nil {
-		var acted bool
-		o, acted = r.actWithinNamespaceShare(ctx, btr, g, decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem,
-			RequestHash: g.RequestHash, Now: now, PropagationDelay: r.SecretPropagationDelay, MinRenewalInterval: r.MinRenewalInterval}, g.Problem))
-		if !acted {
-			return ctrl.Result{RequeueAfter: namespaceBusyDelay(btr.UID, now)}, nil
-		}
-	}
+	defer slot.release()
+	a := r.gatherAndAct(ctx, btr, now, slot)
+	slot.release()
+	original, g, o := a.original, a.gathered, a.outcome
 	report(btr, o, now, r.SecretPropagationDelay, r.MinRenewalInterval)
 	if o.kind != outcomeReadFailed {
-		btr.Status.Observed = r.observedAfter(btr, g, o, ownWritesBefore)
+		btr.Status.Observed = r.observedAfter(btr, g, o, a.ownWritesBefore)
 	}
 	r.emitEvents(btr, o, &original.Status)
 	if !equality.Semantic.DeepEqual(original.Status, btr.Status) {
@@ -163,6 +154,37 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, req ctrl.Req
 	}
 	r.Metrics.observe(btr)
 	return o.requeue(&btr.Status, now), o.err
+}
+
+// acted is what gatherAndAct read and did.
+type acted struct {
+	// original is the resource as read, before status is reported on it.
+	original *tokensv1alpha1.BankTokenRequest
+	gathered *gathered
+	outcome  outcome
+	// ownWritesBefore are the owned Secrets' versions last written before act (see observedAfter).
+	ownWritesBefore ownedSecretVersions
+}
+
+// gatherAndAct reads the inputs, decides and acts, within a token-call slot of the
+// namespace that it gives back once the decision needs no call.
+func (r *BankTokenRequestReconciler) gatherAndAct(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, now time.Time, slot *tokenCallSlot) acted {
+	g, err := r.gather(ctx, btr)
+	if err == nil {
+		err = r.syncFinalizer(ctx, btr, g)
+	}
+	a := acted{original: btr.DeepCopy(), gathered: g, ownWritesBefore: r.lastOwnWrites(btr)}
+	if err != nil {
+		a.outcome = outcome{kind: outcomeReadFailed, err: err}
+		return a
+	}
+	d := decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem, RequestHash: g.RequestHash, Now: now,
+		PropagationDelay: r.SecretPropagationDelay, MinRenewalInterval: r.MinRenewalInterval}, g.Problem)
+	if !r.callsBank(d, g, now) {
+		slot.release()
+	}
+	a.outcome = r.act(ctx, btr, g, d)
+	return a
 }
 
 // current returns the resource to reconcile (being deleted, perhaps), or nil when there is

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"sync"
 	"time"
 
@@ -25,12 +24,15 @@ import (
 // worker would free it, but a renewal is a sequence (mark the refresh token in flight, call,
 // write the new refresh token, then the output Secret) that must not be started twice or
 // cut short on shutdown; the worker, which the queue never gives two items of one key, and
-// the manager's graceful shutdown already guarantee both. So a reconcile whose namespace is
-// at its cap is put back, having read nothing but the cached resource and taking its worker
-// for microseconds, and the other namespaces keep the remaining workers. It waits for a slot,
-// not a timer. When a slot frees, the first resource waiting in the namespace is woken and
-// the slot is held for it until its reconcile has run: it takes the slot, or, needing no
-// call after all, passes it on to the next (settle). Waking one per free slot, rather than
+// the manager's graceful shutdown already guarantee both. So a reconcile that must read its
+// Secrets takes a slot first (one with nothing due never gets here: verifyFromMetadata), and
+// gives it back once its decision needs no call, or once the call and its writes are done.
+// One whose namespace is at its cap is put back, having read nothing but the cached resource
+// and taking its worker for microseconds, and the other namespaces keep the remaining
+// workers. It waits for a slot, not a timer. When a slot frees, the first resource waiting in
+// the namespace is woken and the slot is held for it until its reconcile has run: it takes
+// the slot, or, not reaching that far, passes it on to the next (settle). Waking one per free
+// slot, rather than
 // every waiter, matters for a backlog: 5,000 resources waiting in one namespace woken at
 // every call's end cost 92 reconciles per token (make bench, backlog). namespaceBusyRequeue
 // is only a fallback for a wake-up lost.
@@ -71,14 +73,6 @@ type namespaceTokenCalls struct {
 type waitingQueue struct {
 	names []string
 	in    map[string]struct{}
-}
-
-// full says whether key's namespace is at its cap; if so, key waits for a slot. A resource
-// woken for a slot is never refused it.
-func (c *namespaceTokenCalls) full(key types.NamespacedName) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lockedWaitIfFull(key)
 }
 
 // tryAcquire takes a slot for key's namespace (the one held for key, if it was woken), or
@@ -173,18 +167,34 @@ func (c *namespaceTokenCalls) lockedWakeForFreeSlots(namespace string) {
 	}
 }
 
-// actWithinNamespaceShare acts on the decision, taking one of the namespace's token-call
-// slots when the reconcile calls the bank: for a token, or to revoke grants that are due
-// (a revocation endpoint can hang as long as a token endpoint). acted is false when the
-// namespace is at its cap: nothing was done, and the reconcile is to come back after
-// namespaceBusyDelay.
-func (r *BankTokenRequestReconciler) actWithinNamespaceShare(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, d decision) (o outcome, acted bool) {
-	callsBank := d.action == actObtain || ((d.action == actKeep || d.action == actWait) && r.revocationsDue(g, r.Clock.Now()))
-	if !callsBank {
-		return r.act(ctx, btr, g, d), true
+// callsBank says whether acting on d calls the bank: for a token, or to revoke grants that
+// are due (a revocation endpoint can hang as long as a token endpoint).
+func (r *BankTokenRequestReconciler) callsBank(d decision, g *gathered, now time.Time) bool {
+	return d.action == actObtain || ((d.action == actKeep || d.action == actWait) && r.revocationsDue(g, now))
+}
+
+// tokenCallSlot is one of a namespace's token-call slots, taken by one reconcile.
+type tokenCallSlot struct {
+	calls     *namespaceTokenCalls
+	namespace string
+	released  bool
+}
+
+// take takes a slot for key's namespace, or has key wait for one (false).
+func (c *namespaceTokenCalls) take(key types.NamespacedName) (*tokenCallSlot, bool) {
+	if !c.tryAcquire(key) {
+		return nil, false
 	}
-	acted = r.withTokenCallSlot(btr, func() { o = r.act(ctx, btr, g, d) })
-	return o, acted
+	return &tokenCallSlot{calls: c, namespace: key.Namespace}, true
+}
+
+// release gives the slot back; again, it does nothing.
+func (s *tokenCallSlot) release() {
+	if s.released {
+		return
+	}
+	s.released = true
+	s.calls.release(s.namespace)
 }
 
 // withTokenCallSlot runs call, which calls the bank, within one of the namespace's slots;

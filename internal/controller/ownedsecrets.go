@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
@@ -75,6 +76,7 @@ const maxOwnedSecretWrites = 3
 // its watch event is not mistaken for someone else's change.
 func (r *BankTokenRequestReconciler) writeOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, want ownedSecret) (*corev1.Secret, error) {
 	base := want.existing
+	defer r.ownWrites.begin(types.NamespacedName{Namespace: btr.Namespace, Name: want.name})()
 	var err error
 	for range maxOwnedSecretWrites {
 		secret := desiredSecret(btr, base, want)

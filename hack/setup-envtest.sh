@@ -89,7 +89,10 @@ build_kube_apiserver() {
 }
 
 if ! reports "$ASSETS/kube-apiserver" "Kubernetes v${K8S_VERSION}" -x; then
-  ( while sleep 30; do say "still building the control plane ($(( $(date +%s) - start ))s so far)..."; done ) &
+  # The ticker writes nothing to stdout, and must not hold it either: the Makefile reads this
+  # script's stdout through $(shell), which returns only when every writer has closed it, and
+  # the ticker's last `sleep 30` outlives the kill below (it held make test up to 30 s).
+  ( while sleep 30; do say "still building the control plane ($(( $(date +%s) - start ))s so far)..."; done ) >&2 &
   ticker=$!
   # etcd shares no compiled package with kube-apiserver (different grpc, otel, x/*), so it
   # builds beside it rather than before it.

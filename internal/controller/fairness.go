@@ -200,11 +200,12 @@ func (s *tokenCallSlot) release() {
 // withTokenCallSlot runs call, which calls the bank, within one of the namespace's slots;
 // false when the namespace is at its cap and call did not run.
 func (r *BankTokenRequestReconciler) withTokenCallSlot(btr *tokensv1alpha1.BankTokenRequest, call func()) bool {
-	if !r.tokenCalls.tryAcquire(client.ObjectKeyFromObject(btr)) {
+	slot, free := r.tokenCalls.take(client.ObjectKeyFromObject(btr))
+	if !free {
 		r.Metrics.observeNamespaceBusy(btr.Namespace)
 		return false
 	}
-	defer r.tokenCalls.release(btr.Namespace)
+	defer slot.release()
 	call()
 	return true
 }

@@ -202,32 +202,37 @@ func (w *referenceWatch) enqueueReferencing(kind, namespace string) func(name st
 // versionOf is the resourceVersion of a referenced Secret or ConfigMap as the namespace's
 // watch last saw it; false when the watch has not synced or holds no object of that name.
 func (w *referenceWatch) versionOf(kind, namespace, name string) (string, bool) {
+	store := w.syncedStore(kind, namespace)
+	if store == nil {
+		return "", false
+	}
+	return store.Version(name)
+}
+
+// syncedStore is the namespace's store of kind ("Secret" or "ConfigMap"); nil when the
+// namespace is not watched or its watch has not listed yet.
+func (w *referenceWatch) syncedStore(kind, namespace string) *nameVersions {
 	w.mu.Lock()
 	refs, ok := w.namespaces[namespace]
 	w.mu.Unlock()
 	if !ok {
-		return "", false
+		return nil
 	}
 	store := refs.secrets
 	if kind == "ConfigMap" {
 		store = refs.configMaps
 	}
 	if !store.HasSynced() {
-		return "", false
+		return nil
 	}
-	return store.Version(name)
+	return store
 }
 
 // secretKnownAbsent reports whether the namespace's Secret watch has synced and holds no
 // Secret of that name that the operator does not own.
 func (w *referenceWatch) secretKnownAbsent(namespace, name string) bool {
-	w.mu.Lock()
-	refs, ok := w.namespaces[namespace]
-	w.mu.Unlock()
-	if !ok || !refs.secrets.HasSynced() {
-		return false
-	}
-	return !refs.secrets.Has(name)
+	store := w.syncedStore("Secret", namespace)
+	return store != nil && !store.Has(name)
 }
 
 // watchedNamespaces lists the namespaces being watched, for tests.

@@ -135,6 +135,9 @@ func (r *BankTokenRequestReconciler) revocationsAfter(g *gathered, next refreshC
 		// would end the one in use too: dropped grants wait for their expiry there.
 		endpoint = ""
 	}
+	if endpoint == "" {
+		return pending // nowhere to revoke a dropped grant: it lives at the bank until it expires
+	}
 	activeFrom := now.Add(r.SecretPropagationDelay)
 	if !published && g.Held != nil && g.Held.ExpiresAt.After(activeFrom) {
 		activeFrom = g.Held.ExpiresAt
@@ -151,9 +154,6 @@ func (r *BankTokenRequestReconciler) revocationsAfter(g *gathered, next refreshC
 	}{{g.RefreshToken, activeFrom}, {g.StandbyRefreshToken, standbyFrom}} {
 		if held.rt == next.active || held.rt == next.standby || !r.mayBeLive(g, held.rt) {
 			continue
-		}
-		if endpoint == "" {
-			continue // nowhere to revoke it: it lives at the bank until it expires
 		}
 		pending = append(pending, pendingRevocation{Token: held.rt, Endpoint: endpoint, NotBefore: held.from})
 	}

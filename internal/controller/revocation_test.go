@@ -78,11 +78,7 @@ func TestReconcileHoldsNoFinalizerWhereGrantsCannotBeRevoked(t *testing.T) {
 // A revocation that fails for a while is retried later; one the bank refuses for good is
 // given up with a Warning event. Neither disturbs the token held.
 func TestReconcileRetriesAFailedRevocationAndReportsOneGivenUp(t *testing.T) {
-	f := newFixture(t, withRevocationEndpoint)
-	f.issue()
-	f.update(func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Scope = "read write" })
-	f.reconcile()
-	f.clock.Step(f.r.SecretPropagationDelay)
+	f := revocationDue(t)
 	f.bank.revocationFailures = []error{
 		bankError(providers.ClassTransient, providers.ReasonServerError),
 		bankError(providers.ClassPermanent, providers.ReasonInvalidCredentials),
@@ -222,11 +218,7 @@ func expectRevocationWaitsForASlot(t *testing.T, f *fixture) {
 // share while it runs, and waits when there is none: a namespace whose revocation endpoint
 // hangs cannot take every worker.
 func TestRevocationsTakeASlotOfTheNamespaceShare(t *testing.T) {
-	f := newFixture(t, withRevocationEndpoint)
-	f.issue()
-	f.update(func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Scope = "read write" })
-	f.reconcile()
-	f.clock.Step(f.r.SecretPropagationDelay)
+	f := revocationDue(t)
 	expectRevocationWaitsForASlot(t, f)
 }
 
@@ -256,4 +248,16 @@ func TestRevocationNeverSendsARotatedAwayRefreshToken(t *testing.T) {
 	if f.bank.spentSentAgain != 0 {
 		t.Fatalf("%d refresh tokens spent by a refresh were sent again to be revoked", f.bank.spentSentAgain)
 	}
+}
+
+// revocationDue is a resource whose first grant was dropped by changed inputs and whose
+// revocation has come due: the propagation delay after the new token was published.
+func revocationDue(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t, withRevocationEndpoint)
+	f.issue()
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Scope = "read write" })
+	f.reconcile()
+	f.clock.Step(f.r.SecretPropagationDelay)
+	return f
 }

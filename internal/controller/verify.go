@@ -56,13 +56,13 @@ func (r *BankTokenRequestReconciler) verifyFromMetadata(ctx context.Context, btr
 func keptAndNotDue(btr *tokensv1alpha1.BankTokenRequest, now time.Time) bool {
 	status := &btr.Status
 	ready := meta.FindStatusCondition(status.Conditions, tokensv1alpha1.ConditionReady)
-	requested := btr.Annotations[tokensv1alpha1.RefreshRequestedAtAnnotation]
+	_, _, refreshWaiting := refreshRequested(policyInput{Request: btr})
 	return status.ObservedGeneration == btr.Generation && status.FailedAttempts == 0 && !btr.Spec.Suspend &&
 		ready != nil && ready.Status == metav1.ConditionTrue && ready.Reason == tokensv1alpha1.ReasonTokenIssued &&
 		ready.ObservedGeneration == btr.Generation &&
 		meta.FindStatusCondition(status.Conditions, tokensv1alpha1.ConditionStalled) == nil &&
 		meta.FindStatusCondition(status.Conditions, tokensv1alpha1.ConditionReconciling) == nil &&
-		(requested == "" || requested == status.LastRefreshRequestedAt) &&
+		!refreshWaiting &&
 		status.RenewalTime != nil && now.Before(status.RenewalTime.Time) &&
 		status.ExpiresAt != nil && now.Before(status.ExpiresAt.Time)
 }

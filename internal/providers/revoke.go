@@ -2,6 +2,7 @@ package providers
 
 import (
 	"context"
+	"net/url"
 	"strings"
 )
 
@@ -27,7 +28,7 @@ func (c *Client) Revoke(ctx context.Context, req Request, endpoint string, refre
 	if perr != nil {
 		return perr
 	}
-	if !sameOrigin(revocationURL.Scheme, revocationURL.Host, call.endpoint.Scheme, call.endpoint.Host) {
+	if !sameOrigin(revocationURL, call.endpoint) {
 		return configError(ReasonInvalidEndpoint, "revocation endpoint %s is not on the token endpoint's host %s",
 			redactURL(revocationURL), call.endpoint.Host)
 	}
@@ -42,8 +43,9 @@ func (c *Client) Revoke(ctx context.Context, req Request, endpoint string, refre
 	return call.failure(a, nil, m, c.clock.Now())
 }
 
-func sameOrigin(scheme1, host1, scheme2, host2 string) bool {
-	return strings.EqualFold(scheme1, scheme2) && strings.EqualFold(host1, host2)
+// sameOrigin: the same scheme and host (port included), as a browser's origin.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
 }
 
 // DefaultRevocationEndpoint is the RFC 7009 endpoint that the provider's server serves

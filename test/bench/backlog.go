@@ -69,12 +69,10 @@ func (b *bench) runBacklog(ctx context.Context, n int) (res backlogResult) {
 	queue, err := scrapeQueue(ctx, &http.Client{Timeout: 2 * time.Second}, address)
 	res.Reconciles, res.ScrapeErr = queue.reconciles, err
 	logf("backlog N=%d: all Ready %.1fs after the manager started", n, res.ReadySeconds)
-	after, err := settleWrites(ctx, c, before.requests, nil, 15*time.Second)
-	if err != nil {
+	if res.Writes, err = settledWrites(ctx, c, before.requests, nil, 15*time.Second); err != nil {
 		res.Err = err
 		return res
 	}
-	res.Writes = diffWrites(before.requests, after, nil)
 	res.Calls = b.bank.calls.Load() - before.calls
 	res.PeakRSS, _ = run.manager.Memory()
 	res.FileRSS = run.manager.FileBackedMemory()

@@ -166,11 +166,10 @@ func (b *bench) measureDueRenewals(ctx context.Context, run *benchRun, res *rest
 			return err
 		}
 	}
-	after, err := settleWrites(ctx, run.cluster, before.requests, nil, 15*time.Second)
-	if err != nil {
+	var err error
+	if res.Writes, err = settledWrites(ctx, run.cluster, before.requests, nil, 15*time.Second); err != nil {
 		return err
 	}
-	res.Writes = diffWrites(before.requests, after, nil)
 	var late []time.Duration
 	for client, times := range b.bank.clientCallsSince(start) {
 		name, due := dueClients[client]

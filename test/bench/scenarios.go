@@ -103,21 +103,22 @@ func (b *bench) createRequests(ctx context.Context, c *cluster, ns string, from,
 	return out, first, last, err
 }
 
-// settleWrites scrapes until the operator's write count stops moving (Events are sent
-// asynchronously and may trail the last status write), for at most max.
-func settleWrites(ctx context.Context, c *cluster, before requestCounts, own map[string]float64, max time.Duration) (requestCounts, error) {
+// settledWrites scrapes until the operator's write count stops moving (Events are sent
+// asynchronously and may trail the last status write), for at most max, and returns the
+// writes since before.
+func settledWrites(ctx context.Context, c *cluster, before requestCounts, own map[string]float64, max time.Duration) (writeDelta, error) {
 	deadline := time.Now().Add(max)
 	prev := -1.0
 	for {
 		after, err := c.scrapeRequests(ctx)
 		if err != nil {
-			return nil, err
+			return writeDelta{}, err
 		}
-		total := diffWrites(before, after, own).total()
-		if total == prev || time.Now().After(deadline) {
-			return after, nil
+		writes := diffWrites(before, after, own)
+		if writes.total() == prev || time.Now().After(deadline) {
+			return writes, nil
 		}
-		prev = total
+		prev = writes.total()
 		time.Sleep(time.Second)
 	}
 }
@@ -172,12 +173,10 @@ func (b *bench) runScale(ctx context.Context, n int) (res scaleResult) {
 	res.ReadySeconds = issued.allReady.Sub(issued.first).Seconds()
 	res.ManagerCPU = mgr.CPUSeconds() - cpuBefore
 	own := map[string]float64{"POST banktokenrequests.tokens.banktoken.io": float64(n)}
-	after, err := settleWrites(ctx, c, before.requests, own, 15*time.Second)
-	if err != nil {
+	if res.Writes, err = settledWrites(ctx, c, before.requests, own, 15*time.Second); err != nil {
 		res.Err = err
 		return res
 	}
-	res.Writes = diffWrites(before.requests, after, own)
 	res.Calls = b.bank.calls.Load() - before.calls
 
 	tokenAt := obs.snapshotTokenAt()

@@ -164,6 +164,11 @@ func main() {
 	tokenClient := providers.NewClient(providers.ClientOptions{Timeout: requestTimeout, Clock: reconciler.Clock, Guard: guard})
 	reconciler.Fetcher, reconciler.Revoker = tokenClient, tokenClient
 	reconciler.CredentialsLabelRequired = security.credentialsLabelRequired
+	if !security.credentialsLabelRequired {
+		setupLog.Info("WARNING: --credentials-label-required=false: whoever may create a BankTokenRequest can send any "+
+			"Secret of their namespace to an endpoint of their choosing; label the credentials Secrets "+
+			"tokens.banktoken.io/credentials=true and drop the flag")
+	}
 	if err := internalcontroller.GuardAPIServerAddresses(context.Background(), mgr, guard); err != nil {
 		setupLog.Error(err, "unable to keep the apiserver's addresses guarded")
 		os.Exit(1)

@@ -32,11 +32,11 @@ func bindSecurityFlags(fs *flag.FlagSet) *securityFlags {
 	fs.StringVar(&f.allowedHosts, "allowed-endpoint-hosts", "",
 		"Comma-separated endpoint hosts that may be called: bank.example exactly, or *.bank.example for any name "+
 			"below it. Empty: any host.")
-	fs.BoolVar(&f.credentialsLabelRequired, "credentials-label-required", false,
+	fs.BoolVar(&f.credentialsLabelRequired, "credentials-label-required", true,
 		"Read a referenced Secret (credentials, client assertion key, client certificate) only when it carries the "+
-			"label tokens.banktoken.io/credentials=true. Off by default for backwards compatibility; turn it on in "+
-			"clusters shared by teams, so that whoever may create a BankTokenRequest cannot send any Secret of "+
-			"their namespace to an endpoint of their choosing.")
+			"label tokens.banktoken.io/credentials=true, so that whoever may create a BankTokenRequest cannot send "+
+			"any Secret of their namespace (a database password, a service account token) to an endpoint of their "+
+			"choosing. On by default; =false restores the behaviour of releases before it, and is logged as a warning.")
 	return f
 }
 

@@ -223,26 +223,31 @@ type CredentialsSecretReference struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 
 	// clientIDKey is the key holding the client id. Defaults to client_id.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	ClientIDKey string `json:"clientIDKey,omitempty"`
 
 	// clientSecretKey is the key holding the client secret. Defaults to client_secret.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	ClientSecretKey string `json:"clientSecretKey,omitempty"`
 
 	// usernameKey is the key holding the username for the password grant. Defaults to username.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	UsernameKey string `json:"usernameKey,omitempty"`
 
 	// passwordKey is the key holding the password for the password grant. Defaults to password.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	PasswordKey string `json:"passwordKey,omitempty"`
 }
 
@@ -282,16 +287,19 @@ type PrivateKeySecretReference struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 
 	// key holding the PEM private key. Defaults to private.key.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	Key string `json:"key,omitempty"`
 
 	// keyIDKey is the key that, when present, holds the kid. Defaults to kid.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	KeyIDKey string `json:"keyIDKey,omitempty"`
 }
 
@@ -341,11 +349,13 @@ type CABundleReference struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 
 	// key holding the PEM bundle. Defaults to ca.crt.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	Key string `json:"key,omitempty"`
 }
 
@@ -355,17 +365,33 @@ type LocalSecretReference struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 }
 
-// SecretTemplate holds metadata copied onto the output Secret.
+// SecretTemplate holds metadata copied onto the output Secret. It is bounded and checked
+// at admission with the apiserver's own rules for labels and annotations: a template the
+// apiserver would refuse on the Secret would otherwise cost a bank call per attempt to
+// store a token that can never be stored. Keys under tokens.banktoken.io/ are the
+// operator's: a template setting one could, for instance, opt an output Secret (another
+// request's live token) in as credentials.
 type SecretTemplate struct {
-	// labels added to the output Secret.
+	// labels added to the output Secret: at most 32, each a valid label key and value.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && size(self[k]) <= 63)",message="a label key is at most 317 characters (253 for its prefix, 63 for its name) and a value at most 63"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) > 317 || size(self[k]) > 63 || (!format.qualifiedName().validate(k).hasValue() && !format.labelValue().validate(self[k]).hasValue()))",message="a label key must be a qualified name (an optional DNS subdomain prefix and /, then 1 to 63 alphanumerics, '-', '_' or '.') and a value at most 63 such characters, beginning and ending with an alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('tokens.banktoken.io/'))",message="labels under tokens.banktoken.io/ are set by the operator only"
 	Labels map[string]string `json:"labels,omitempty"`
 
-	// annotations added to the output Secret.
+	// annotations added to the output Secret: at most 32, keys valid annotation keys,
+	// each value at most 4096 characters and all of them together at most 16384.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && size(self[k]) <= 4096)",message="an annotation key is at most 317 characters and a value at most 4096"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) > 317 || !format.qualifiedName().validate(k).hasValue())",message="an annotation key must be a qualified name (an optional DNS subdomain prefix and /, then 1 to 63 alphanumerics, '-', '_' or '.')"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) > 317 || size(self[k]) > 4096) || self.map(k, size(k) + size(self[k])).sum() <= 16384",message="the annotations together are at most 16384 characters"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('tokens.banktoken.io/'))",message="annotations under tokens.banktoken.io/ are set by the operator only"
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
@@ -494,6 +520,7 @@ type ClientCertificateStatus struct {
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.spec.credentialsSecretRef.name != (has(self.spec.secretName) ? self.spec.secretName : self.metadata.name)",message="the output Secret (spec.secretName, default metadata.name) must not be the credentials Secret"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.secretName) || self.spec.secretName != self.metadata.name + '-refresh-token'",message="spec.secretName must not be metadata.name + '-refresh-token': that is where the operator keeps the refresh token, which workloads must not mount"
 type BankTokenRequest struct {
 	metav1.TypeMeta `json:",inline"`
 

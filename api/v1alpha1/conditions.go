@@ -40,9 +40,27 @@ const (
 	// operator may not connect to (link-local, cloud metadata, the cluster's apiserver,
 	// loopback, or outside the platform team's rules). The message names the rule.
 	ReasonEndpointRefused = "EndpointRefused"
-	// ReasonCredentialsNotOptedIn: the operator runs with --credentials-label-required and a
-	// referenced Secret does not carry the CredentialsLabel.
+	// ReasonCredentialsNotOptedIn: a referenced Secret does not carry the CredentialsLabel,
+	// which the operator asks for unless started with --credentials-label-required=false.
 	ReasonCredentialsNotOptedIn = "CredentialsNotOptedIn"
+	// ReasonCredentialsSecretRefused: a referenced Secret whose values would go to the bank
+	// is of a type the operator never sends (a service account token).
+	ReasonCredentialsSecretRefused = "CredentialsSecretRefused"
+	// ReasonInvalidReference: a reference names an object no Kubernetes name can match (a
+	// '/', '..', upper case): the CRD refuses it now, but older objects may hold one.
+	ReasonInvalidReference = "InvalidReference"
+	// ReasonInvalidSecretTemplate: spec.secretTemplate holds a label or annotation that the
+	// apiserver would refuse on the output Secret, or one under tokens.banktoken.io/.
+	ReasonInvalidSecretTemplate = "InvalidSecretTemplate"
+	// ReasonSecretNameConflict: spec.secretName is the refresh-token Secret's name.
+	ReasonSecretNameConflict = "SecretNameConflict"
+	// ReasonOutputSecretRejected: a token was obtained, but the apiserver refused the output
+	// or refresh-token Secret as invalid; no call is made again until the spec or a
+	// referenced object changes.
+	ReasonOutputSecretRejected = "OutputSecretRejected"
+	// ReasonTokenNotStored: a token was obtained, but writing it failed (the apiserver was
+	// unavailable, say); the next attempt follows the failure backoff, as a failed call does.
+	ReasonTokenNotStored = "TokenNotStored"
 	// ReasonInternalError: the operator could not read or write Kubernetes objects.
 	ReasonInternalError = "InternalError"
 )

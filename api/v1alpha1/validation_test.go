@@ -1,6 +1,7 @@
 package v1alpha1_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,26 @@ func headers(nameValues ...string) func(*spec) {
 			s.Headers = append(s.Headers, tokensv1alpha1.HTTPHeader{Name: nameValues[i], Value: nameValues[i+1]})
 		}
 	}
+}
+
+func template(labels, annotations map[string]string) func(*spec) {
+	return func(s *spec) { s.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: labels, Annotations: annotations} }
+}
+
+func manyLabels(n int) map[string]string {
+	labels := map[string]string{}
+	for i := range n {
+		labels[fmt.Sprintf("label-%d", i)] = "x"
+	}
+	return labels
+}
+
+func manyAnnotations(n, size int) map[string]string {
+	annotations := map[string]string{}
+	for i := range n {
+		annotations[fmt.Sprintf("note-%d", i)] = strings.Repeat("x", size)
+	}
+	return annotations
 }
 
 func duration(s string) *metav1.Duration {
@@ -137,6 +158,26 @@ var _ = Describe("BankTokenRequest validation", func() {
 		Entry("refreshRevokesAccessToken for a provider whose behaviour is known", func(s *spec) {
 			s.RefreshRevokesAccessToken = ptr.To(false)
 		}, "refreshRevokesAccessToken is set only for provider OAuth2"),
+		Entry("a template label value the apiserver refuses on a Secret", template(map[string]string{"team": "payments team!"}, nil),
+			"a label key must be a qualified name"),
+		Entry("a template label key with two slashes", template(map[string]string{"a/b/c": "x"}, nil), "a label key must be a qualified name"),
+		Entry("a template label under the operator's prefix", template(map[string]string{"tokens.banktoken.io/credentials": "true"}, nil),
+			"labels under tokens.banktoken.io/ are set by the operator only"),
+		Entry("a template annotation under the operator's prefix", template(nil, map[string]string{"tokens.banktoken.io/input-hash": "x"}),
+			"annotations under tokens.banktoken.io/ are set by the operator only"),
+		Entry("a template annotation key that is no qualified name", template(nil, map[string]string{"not a key": "x"}),
+			"an annotation key must be a qualified name"),
+		Entry("a template annotation value over 4096 characters", template(nil, map[string]string{"note": strings.Repeat("x", 4097)}),
+			"an annotation key is at most 317 characters and a value at most 4096"),
+		Entry("template annotations over 16384 characters together", template(nil, manyAnnotations(5, 4000)),
+			"the annotations together are at most 16384 characters"),
+		Entry("more than 32 template labels", template(manyLabels(33), nil), "spec.secretTemplate.labels: Too many"),
+		Entry("a credentials Secret name with a slash", func(s *spec) { s.CredentialsSecretRef.Name = "other/creds" }, "spec.credentialsSecretRef.name: Invalid value"),
+		Entry("a client certificate Secret name with '..'", func(s *spec) {
+			s.TLS = &tokensv1alpha1.TLSConfig{ClientCertificateSecretRef: &tokensv1alpha1.LocalSecretReference{Name: ".."}}
+		}, "spec.tls.clientCertificateSecretRef.name: Invalid value"),
+		Entry("a credentials key that no Secret key can be", func(s *spec) { s.CredentialsSecretRef.ClientIDKey = "../token" },
+			"spec.credentialsSecretRef.clientIDKey: Invalid value"),
 		Entry("SelfSignedTLSClientAuth with only a CA bundle", func(s *spec) {
 			s.Provider, s.GrantType, s.ClientAuthentication = tokensv1alpha1.ProviderOAuth2, "", tokensv1alpha1.ClientAuthenticationSelfSignedTLSClientAuth
 			s.TLS = &tokensv1alpha1.TLSConfig{CABundleRef: &tokensv1alpha1.CABundleReference{Name: "ca"}}
@@ -157,6 +198,19 @@ var _ = Describe("BankTokenRequest validation", func() {
 		oauth2 := validPaymob("revokes-on-refresh")
 		oauth2.Spec.Provider, oauth2.Spec.RefreshRevokesAccessToken = tokensv1alpha1.ProviderOAuth2, ptr.To(true)
 		Expect(k8sClient.Create(ctx, oauth2)).To(Succeed())
+	})
+
+	It("refuses an output Secret named where the refresh token is kept", func() {
+		btr := validPaymob("payouts")
+		btr.Spec.SecretName = "payouts-refresh-token"
+		Expect(k8sClient.Create(ctx, btr)).To(MatchError(ContainSubstring("where the operator keeps the refresh token")))
+	})
+
+	It("accepts a secretTemplate the apiserver takes on a Secret", func() {
+		btr := validPaymob("templated")
+		template(map[string]string{"app.kubernetes.io/part-of": "payouts", "team": "payments"},
+			map[string]string{"reloader.stakater.com/match": "true", "note": strings.Repeat("x", 4096)})(&btr.Spec)
+		Expect(k8sClient.Create(ctx, btr)).To(Succeed())
 	})
 
 	It("refuses an output Secret that defaults to the credentials Secret", func() {

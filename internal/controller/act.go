@@ -4,9 +4,11 @@ import (
 	"context"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
 // act carries out a decision and returns what it did. It writes the owned Secrets, never
@@ -62,16 +64,24 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 	got := r.obtain(ctx, btr, g, r.Clock.Now())
 	o.refreshTokenRejected = got.refreshTokenRejected
 	o.revocations.next = got.revocationDue
-	o.err = got.storeErr
 	if got.failure != nil {
 		log.Info("obtaining a token failed", "reason", got.failure.Reason, "class", got.failure.Class,
 			"attempts", btr.Status.FailedAttempts+1, "message", got.failure.Message)
+		if got.storeErr != nil {
+			// The failure is counted and backs off; an error returned would retry in seconds.
+			log.Info("storing the refresh tokens after the failed call failed too", "error", got.storeErr.Error())
+		}
 		o.kind, o.failure = outcomeFailed, got.failure
 		return o
 	}
 	if got.storeErr != nil {
-		o.kind = outcomeAPIError
-		return o
+		if got.token == nil {
+			// Marking the refresh token in flight failed: nothing was sent, so a quick retry
+			// costs the bank nothing.
+			o.kind, o.err = outcomeAPIError, got.storeErr
+			return o
+		}
+		return notStored(ctx, o, got.storeErr)
 	}
 	tok := got.token
 	// The Secret and status keep whole seconds; deciding on the same values later keeps
@@ -94,9 +104,29 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 		held.RefreshRequestedAt = requested
 	}
 	if err := r.writeOutputSecret(ctx, btr, g, data, annotations); err != nil {
-		o.kind, o.err = outcomeAPIError, err
-		return o
+		return notStored(ctx, o, err)
 	}
 	o.kind, o.held = outcomeIssued, held
 	return o
+}
+
+// notStored: the bank answered with a token that could not be stored. Retrying at the
+// queue's pace would call the bank every few seconds, each call rotating the refresh token,
+// so it is a failed attempt like a failed call: one the apiserver refuses as invalid waits
+// for a change of the spec or its inputs (Stalled); any other backs off.
+func notStored(ctx context.Context, o outcome, err error) outcome {
+	logf.FromContext(ctx).Info("a token was obtained but could not be stored", "error", err.Error())
+	o.kind, o.failure, o.err = outcomeFailed, storeFailure(err), nil
+	return o
+}
+
+// storeFailure classifies a failure to store an obtained token. The apiserver's message
+// names fields and the spec's own values, never a Secret's data.
+func storeFailure(err error) *providers.Error {
+	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err) {
+		return &providers.Error{Class: providers.ClassConfiguration, Reason: tokensv1alpha1.ReasonOutputSecretRejected,
+			Message: "a token was obtained but the apiserver refused to store it: " + err.Error()}
+	}
+	return &providers.Error{Class: providers.ClassTransient, Reason: tokensv1alpha1.ReasonTokenNotStored,
+		Message: "a token was obtained but storing it failed: " + err.Error()}
 }

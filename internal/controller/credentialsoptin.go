@@ -24,3 +24,23 @@ func (r *BankTokenRequestReconciler) optedIn(secret *corev1.Secret, what string,
 		secret.Namespace, secret.Name, tokensv1alpha1.CredentialsLabel, tokensv1alpha1.CredentialsLabelValue)}
 	return false
 }
+
+// sendable refuses, whatever the flags, Secrets whose values are never a bank's credentials
+// yet a tenant could point a *Key override at: a service account token (the operator would
+// send a cluster credential to an endpoint of the tenant's choosing) and the Secrets this
+// operator writes (another request's live token or refresh token). Sets the input problem
+// when it refuses.
+func sendable(secret *corev1.Secret, what string, g *gathered) bool {
+	refusal := ""
+	switch {
+	case secret.Type == corev1.SecretTypeServiceAccountToken:
+		refusal = "is a service account token"
+	case secret.Labels[labelSecretRole] != "":
+		refusal = "is written by this operator (it holds a token)"
+	default:
+		return true
+	}
+	g.Problem = &inputProblem{tokensv1alpha1.ReasonCredentialsSecretRefused, fmt.Sprintf(
+		"%s Secret %s/%s %s: the operator never sends its values to a token endpoint", what, secret.Namespace, secret.Name, refusal)}
+	return false
+}

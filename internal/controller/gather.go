@@ -65,6 +65,10 @@ type gathered struct {
 // failures to talk to the apiserver; problems with the inputs land in gathered.Problem.
 func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest) (*gathered, error) {
 	g := &gathered{Request: btr}
+	// Before any read: a name no object can have is refused by the apiserver on every try.
+	if g.Problem = checkSpec(btr); g.Problem != nil {
+		return g, nil
+	}
 	// The Secrets the operator writes: read first, so that a conflict is reported before anything is sent.
 	if err := r.readOwnedSecrets(ctx, btr, g); err != nil || g.Problem != nil {
 		return g, err
@@ -169,6 +173,8 @@ func (r *BankTokenRequestReconciler) readCredentials(ctx context.Context, btr *t
 		ClientSecret: providers.Secret(creds.Data[keys.clientSecret]),
 		Username:     string(creds.Data[keys.username]),
 		Password:     providers.Secret(creds.Data[keys.password]),
+		// A chosen key may point them at any value of the Secret.
+		MaskIdentifiers: ref.ClientIDKey != "" || ref.UsernameKey != "",
 	}
 	return g.referenced("Secret", creds), nil
 }
@@ -220,7 +226,7 @@ func firstCertificate(chainPEM []byte) *x509.Certificate {
 // keys. nil, with the input problem set, when it fails any of them.
 func (r *BankTokenRequestReconciler) sentSecret(ctx context.Context, namespace, name, what, notFoundReason string, keys []string, g *gathered) (*corev1.Secret, error) {
 	secret, err := r.requiredSecret(ctx, namespace, name, what, notFoundReason, g)
-	if secret == nil || !r.optedIn(secret, what, g) || !hasKeys(secret, keys, what, g) {
+	if secret == nil || !sendable(secret, what, g) || !r.optedIn(secret, what, g) || !hasKeys(secret, keys, what, g) {
 		return nil, err
 	}
 	return secret, nil

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 )
@@ -94,16 +95,24 @@ func renewalDue(in policyInput) (string, string, bool) {
 }
 
 // retryGate says whether an attempt must wait for the backoff of earlier failures, and
-// until when. The wait is skipped when the inputs changed since the failure (a fixed
-// Secret or spec deserves an immediate try) or a refresh was explicitly requested. After
-// a permanent failure (Stalled) there is no automatic retry at all: wait is true with a
-// zero time.
+// until when. A change of the inputs since the failure (a fixed Secret or spec), or an
+// explicit refresh request, deserves a prompt try: the backoff is cut to
+// changedInputRetryDelay after the failure, so that editing the spec in a loop cannot make
+// a call per edit. After a permanent failure (Stalled) there is no automatic retry at all
+// until something changes: wait is true with a zero time.
 func retryGate(in policyInput) (wait bool, until time.Time) {
 	status := &in.Request.Status
-	if status.FailedAttempts == 0 || status.LastFailureRequestHash != in.RequestHash {
+	if status.FailedAttempts == 0 {
 		return false, time.Time{}
 	}
-	if _, _, requested := refreshRequested(in); requested {
+	if _, _, requested := refreshRequested(in); requested || changedSinceFailure(in) {
+		if status.LastFailureTime == nil {
+			return false, time.Time{}
+		}
+		prompt := status.LastFailureTime.Add(changedInputRetryDelay(in.Request.UID, status.FailedAttempts))
+		if in.Now.Before(prompt) {
+			return true, prompt
+		}
 		return false, time.Time{}
 	}
 	if meta.IsStatusConditionTrue(status.Conditions, tokensv1alpha1.ConditionStalled) {
@@ -113,6 +122,20 @@ func retryGate(in policyInput) (wait bool, until time.Time) {
 		return true, status.RenewalTime.Time
 	}
 	return false, time.Time{}
+}
+
+// changedSinceFailure: the inputs the last failure was met with changed. The request hash
+// covers what is sent; a permanent failure is also lifted by any spec change (a new
+// generation), for some (an output Secret the apiserver refused) lie outside the hash.
+func changedSinceFailure(in policyInput) bool {
+	status := &in.Request.Status
+	if status.LastFailureRequestHash != in.RequestHash {
+		return true
+	}
+	// A condition without a generation (written by hand, or by an older release) says nothing.
+	stalled := meta.FindStatusCondition(status.Conditions, tokensv1alpha1.ConditionStalled)
+	return stalled != nil && stalled.Status == metav1.ConditionTrue && stalled.ObservedGeneration != 0 &&
+		stalled.ObservedGeneration != in.Request.Generation
 }
 
 // action is what a reconcile sets out to do.

@@ -264,7 +264,9 @@ func TestReconcileReplacesAnAlteredOutputSecretAndAppliesTemplatesWithoutACall(t
 	}
 }
 
-func TestReconcileKeepsTheHeldTokenWhenStoringTheNewOneFails(t *testing.T) {
+// A token the apiserver will not store is a failed attempt: retrying at the queue's pace
+// would call the bank (and rotate its refresh token) every few seconds.
+func TestReconcileKeepsTheHeldTokenAndBacksOffWhenStoringTheNewOneFails(t *testing.T) {
 	f := newFixture(t)
 	f.issue()
 	token := f.accessToken()
@@ -275,14 +277,53 @@ func TestReconcileKeepsTheHeldTokenWhenStoringTheNewOneFails(t *testing.T) {
 		}
 		return nil
 	}
-	if err := f.reconcileExpectingError(); !apierrors.IsForbidden(err) {
-		t.Fatalf("the apiserver's refusal was not returned for controller-runtime to retry: %v", err)
-	}
-	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonInternalError, "token valid until", "storing the token failed")
-	f.expectCondition(tokensv1alpha1.ConditionReconciling, true)
+	f.reconcile()
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonRefreshFailing, "token valid until", "storing it failed")
 	if f.accessToken() != token {
 		t.Fatal("the held token was lost")
 	}
+	calls := len(f.bank.calls)
+	f.clock.Step(time.Second)
+	f.reconcile()
+	f.expectCalls(calls)
+	status := f.resource().Status
+	if status.FailedAttempts != 1 || status.RenewalTime == nil || !status.RenewalTime.After(f.clock.Now()) {
+		t.Fatalf("the failed store was not counted and backed off: %d attempts, next at %v", status.FailedAttempts, status.RenewalTime)
+	}
+}
+
+// One the apiserver refuses as invalid will be refused again: no call until something changes.
+func TestReconcileMakesNoFurtherCallWhenTheApiserverRefusesTheTokenAsInvalid(t *testing.T) {
+	f := newFixture(t)
+	f.issue()
+	token := f.accessToken()
+	f.stepToRenewal()
+	f.failWrites = func(obj client.Object) error {
+		if _, isSecret := obj.(*corev1.Secret); isSecret && obj.GetName() == "paymob" {
+			return apierrors.NewInvalid(schema.GroupKind{Kind: "Secret"}, "paymob", nil)
+		}
+		return nil
+	}
+	f.reconcile()
+	calls := len(f.bank.calls)
+	f.expectCondition(tokensv1alpha1.ConditionStalled, true)
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonRefreshFailing, tokensv1alpha1.ReasonOutputSecretRejected)
+	for range 5 {
+		f.clock.Step(10 * time.Minute)
+		f.reconcile()
+	}
+	f.expectCalls(calls)
+	if f.accessToken() != token {
+		t.Fatal("the held token was lost")
+	}
+	// A spec change is tried again (the template is not part of what is sent to the bank).
+	f.failWrites = nil
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]string{"team": "payments"}}
+	})
+	f.reconcile()
+	f.expectCalls(calls + 1)
+	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)
 }
 
 func TestReconcileNeverSendsTheSameRefreshTokenTwiceWhenStoringItsReplacementFails(t *testing.T) {
@@ -295,9 +336,10 @@ func TestReconcileNeverSendsTheSameRefreshTokenTwiceWhenStoringItsReplacementFai
 		}
 		return nil
 	}
-	f.reconcileExpectingError()
+	f.reconcile()
 	f.expectCalls(2)
 	f.failWrites = nil
+	f.clock.Step(backoffCap)
 	f.reconcile()
 	f.expectLastCall(3, providers.GrantPassword, "the spent refresh token was sent again")
 }
@@ -315,7 +357,7 @@ func TestReconcileTreatsARefreshTokenMarkedInFlightAsSpentAfterARestart(t *testi
 		}
 		return nil
 	}
-	f.reconcileExpectingError()
+	f.reconcile()
 	f.expectLastCall(2, providers.GrantRefreshToken, "the renewal did not send the refresh token")
 	if f.secret(refreshSecretName(f.resource())).Annotations[annotationRefreshInFlight] == "" {
 		t.Fatal("no in-flight mark was written before the refresh token was sent")
@@ -323,6 +365,7 @@ func TestReconcileTreatsARefreshTokenMarkedInFlightAsSpentAfterARestart(t *testi
 
 	f.failWrites = nil
 	f.r = f.newReconciler()
+	f.clock.Step(backoffCap) // the failed store backs off like a failed call
 	f.reconcile()
 	f.expectLastCall(3, providers.GrantPassword, "a restarted operator sent a refresh token whose call may have reached the bank")
 	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)

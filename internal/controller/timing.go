@@ -114,6 +114,18 @@ func retryDelay(uid types.UID, failedAttempts int32, retryAfter time.Duration) t
 	return delay
 }
 
+// changedInputRetryCap bounds how long a changed input waits for the backoff of earlier
+// failures: a fix is tried within this much of the last failure, however long the backoff.
+const changedInputRetryCap = 30 * time.Second
+
+// changedInputRetryDelay is how soon after a failure an attempt with changed inputs may
+// go: the backoff, at most changedInputRetryCap. The first failure's is about backoffBase,
+// so a fix made at once waits seconds, while a spec edited in a loop gets one call per
+// changedInputRetryCap at most.
+func changedInputRetryDelay(uid types.UID, failedAttempts int32) time.Duration {
+	return min(retryDelay(uid, failedAttempts, 0), changedInputRetryCap)
+}
+
 // unitJitter is a deterministic number in [0, 1) from a UID and a salt: decisions stay pure
 // functions of their inputs, yet differ from one resource to the next.
 func unitJitter(uid types.UID, salt int64) float64 {

@@ -74,7 +74,7 @@ func AssertionKeySecret(bank *sandbox.Server, btr *tokensv1alpha1.BankTokenReque
 	}
 	ref := btr.Spec.ClientAssertion.PrivateKeySecretRef
 	keyPEM, keyID := bank.ClientAssertionKey()
-	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: btr.Namespace}, Data: map[string][]byte{
+	return &corev1.Secret{ObjectMeta: optedIn(ref.Name, btr.Namespace), Data: map[string][]byte{
 		cmp.Or(ref.Key, tokensv1alpha1.DefaultPrivateKeyKey): keyPEM,
 		cmp.Or(ref.KeyIDKey, tokensv1alpha1.DefaultKeyIDKey): []byte(keyID),
 	}}
@@ -118,7 +118,14 @@ func CredentialsSecret(bank *sandbox.Server, btr *tokensv1alpha1.BankTokenReques
 		data[cmp.Or(ref.UsernameKey, tokensv1alpha1.DefaultUsernameKey)] = []byte(creds.Username)
 		data[cmp.Or(ref.PasswordKey, tokensv1alpha1.DefaultPasswordKey)] = []byte(creds.Password)
 	}
-	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: btr.Namespace}, Data: data}
+	return &corev1.Secret{ObjectMeta: optedIn(ref.Name, btr.Namespace), Data: data}
+}
+
+// optedIn is the metadata of a Secret whose values may be sent to the bank: it carries the
+// opt-in label the operator asks for by default (--credentials-label-required).
+func optedIn(name, namespace string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: namespace,
+		Labels: map[string]string{tokensv1alpha1.CredentialsLabel: tokensv1alpha1.CredentialsLabelValue}}
 }
 
 // CABundleConfigMap holds the sandbox's CA certificate, which signed its TLS certificate.
@@ -130,7 +137,7 @@ func CABundleConfigMap(bank *sandbox.Server, namespace, name string) *corev1.Con
 // ClientCertificateSecret holds the client certificate the sandbox accepts for mutual TLS.
 func ClientCertificateSecret(bank *sandbox.Server, namespace, name string) *corev1.Secret {
 	certPEM, keyPEM := bank.ClientCertificate()
-	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+	return &corev1.Secret{ObjectMeta: optedIn(name, namespace),
 		Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}}
 }
 

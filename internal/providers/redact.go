@@ -32,8 +32,22 @@ func newMasker(req Request) masker {
 		// A bank may echo the Authorization header it was sent.
 		m.add(basicCredentials(req.Credentials.ClientID, req.Credentials.ClientSecret.Reveal()))
 	}
+	// A client id or username read through a chosen key may be any value of its Secret (an
+	// app's database password): a bank's echo of it must not carry it into status, events
+	// and logs that the view role reads. Very short ones stay readable: masking every "ab" in
+	// a message would hide the message, and a secret that short protects nothing.
+	if req.Credentials.MaskIdentifiers {
+		for _, identifier := range []string{req.Credentials.ClientID, req.Credentials.Username} {
+			if len(identifier) >= minMaskedIdentifierLength {
+				m.add(identifier)
+			}
+		}
+	}
 	return m
 }
+
+// minMaskedIdentifierLength is the shortest client id or username that is masked.
+const minMaskedIdentifierLength = 4
 
 func (m *masker) add(v string) {
 	if v == "" {

@@ -24,3 +24,26 @@ func TestMaskerHidesEveryEncodingABankMayEcho(t *testing.T) {
 		})
 	}
 }
+
+// A *Key override can point the client id or username at any value of the Secret (an app's
+// database password): a bank echoing it back must not carry it into status or events. Read
+// under the usual keys they stay readable (TestFailureClassification's messages name them).
+func TestMaskerHidesAClientIDAndUsernameReadFromASecret(t *testing.T) {
+	const clientID, username = "db-password-as-client-id", "db-password-as-username"
+	m := newMasker(Request{Credentials: Credentials{ClientID: clientID, Username: username, Password: "fixture-password", MaskIdentifiers: true}})
+	for _, echoed := range []string{clientID, username} {
+		got := m.cleanDescription("unknown client or user " + echoed)
+		if strings.Contains(got, echoed) || !strings.Contains(got, masked) {
+			t.Fatalf("%q was not masked: %q", echoed, got)
+		}
+	}
+}
+
+// A client id of a few characters stays readable: masking every occurrence of "ab" would
+// hide the bank's whole message.
+func TestMaskerLeavesAVeryShortClientIDReadable(t *testing.T) {
+	m := newMasker(Request{Credentials: Credentials{ClientID: "ab", MaskIdentifiers: true}})
+	if got := m.cleanDescription("client ab is unknown"); got != "client ab is unknown" {
+		t.Fatalf("a two-character client id was masked: %q", got)
+	}
+}

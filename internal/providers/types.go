@@ -91,6 +91,10 @@ type Credentials struct {
 	ClientSecret Secret
 	Username     string
 	Password     Secret
+	// MaskIdentifiers says the client id and username came from a key the user chose rather
+	// than the usual one, and may hold any value of their Secret: they are then masked in
+	// whatever the bank echoes, like a secret.
+	MaskIdentifiers bool
 	// AssertionKey signs the client assertion of PrivateKeyJWT client authentication; it is
 	// zero for every other method.
 	AssertionKey AssertionKey

@@ -68,7 +68,8 @@ func createNamespace(ctx context.Context, c *cluster, name string) error {
 func (b *bench) createCredentials(ctx context.Context, c *cluster, ns string, n int) error {
 	return parallel(n, b.createConcurrency, func(i int) error {
 		return c.Client.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credName(i)},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credName(i),
+				Labels: map[string]string{tokensv1alpha1.CredentialsLabel: tokensv1alpha1.CredentialsLabelValue}},
 			Data: map[string][]byte{
 				tokensv1alpha1.DefaultClientIDKey:     []byte(fmt.Sprintf("client-%d", i)),
 				tokensv1alpha1.DefaultClientSecretKey: []byte("bench-client-secret"),

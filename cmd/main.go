@@ -165,8 +165,8 @@ func main() {
 	reconciler.Fetcher, reconciler.Revoker = tokenClient, tokenClient
 	reconciler.CredentialsLabelRequired = security.credentialsLabelRequired
 	if !security.credentialsLabelRequired {
-		setupLog.Info("WARNING: --credentials-label-required=false: whoever may create a BankTokenRequest can send any "+
-			"Secret of their namespace to an endpoint of their choosing; label the credentials Secrets "+
+		setupLog.Info("WARNING: --credentials-label-required=false: whoever may create a BankTokenRequest can send any " +
+			"Secret of their namespace to an endpoint of their choosing; label the credentials Secrets " +
 			"tokens.banktoken.io/credentials=true and drop the flag")
 	}
 	if err := internalcontroller.GuardAPIServerAddresses(context.Background(), mgr, guard); err != nil {

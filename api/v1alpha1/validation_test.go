@@ -43,7 +43,9 @@ func headers(nameValues ...string) func(*spec) {
 }
 
 func template(labels, annotations map[string]string) func(*spec) {
-	return func(s *spec) { s.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: labels, Annotations: annotations} }
+	return func(s *spec) {
+		s.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: labels, Annotations: annotations}
+	}
 }
 
 func manyLabels(n int) map[string]string {

@@ -85,7 +85,8 @@ type BankTokenRequestReconciler struct {
 }
 
 // NewReconciler wires a reconciler to the manager's clients and event recorder and to the
-// real clock, with fetcher as its way to the banks. Callers set metrics, the policy fields,
+// real clock, with fetcher as its way to the banks, reading only opted-in credentials.
+// Callers set metrics, the policy fields,
 // and a shared Clock where the fetcher has one; DefaultTokenLifetime starts at an hour,
 // the --default-token-lifetime default, and MinRenewalInterval at DefaultMinRenewalInterval.
 func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReconciler {
@@ -99,7 +100,9 @@ func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReco
 		Clock:                  clock.RealClock{},
 		DefaultTokenLifetime:   time.Hour,
 		SecretPropagationDelay: DefaultSecretPropagationDelay,
-		MinRenewalInterval:     DefaultMinRenewalInterval,
+		// Opted-in Secrets only, unless a caller decides otherwise (--credentials-label-required).
+		CredentialsLabelRequired: true,
+		MinRenewalInterval:       DefaultMinRenewalInterval,
 	}
 }
 

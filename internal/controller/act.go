@@ -45,7 +45,7 @@ func (r *BankTokenRequestReconciler) revokeDueGrants(ctx context.Context, btr *t
 		return revocationReport{}, nil
 	}
 	if !r.revocationsDue(g, now) {
-		return revocationReport{next: earliestDue(g.Revocations)}, nil
+		return revocationReport{next: earliestDue(g.Refresh.Revocations)}, nil
 	}
 	return r.revokeDue(ctx, btr, g, now)
 }

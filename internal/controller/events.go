@@ -63,7 +63,7 @@ func (r *BankTokenRequestReconciler) emitRevocationEvents(btr *tokensv1alpha1.Ba
 	if report.leftLive > 0 {
 		r.event(btr, corev1.EventTypeWarning, eventGrantsLeftLive, "Revoke",
 			"%d grant(s) the operator no longer uses could not be revoked and stay live at the bank until they expire: %s",
-			report.leftLive, report.lastFailure)
+			report.leftLive, report.lastFailure())
 	}
 }
 

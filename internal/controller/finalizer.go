@@ -6,42 +6,41 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
-// wantsFinalizer: the resource holds grants that can be revoked, so its deletion waits for
-// that. store adds it before the first refresh token is written (ensureFinalizer);
-// syncFinalizer keeps it in step with what the refresh-token Secret holds.
-func (r *BankTokenRequestReconciler) wantsFinalizer(g *gathered) bool {
+// wantsFinalizer is the one decision on the finalizer, made before act: the resource may
+// hold a grant that can be revoked by the end of this reconcile, so its deletion must wait
+// for that. It holds one (a chain with a revocation endpoint, or grants queued), or is about
+// to obtain a token from a bank that can be asked to revoke what comes with it. A token
+// issued under the same inputs without a refresh token predicts the next one: a bank that
+// issues none (Keycloak's client_credentials) does not make the finalizer come and go at
+// every renewal. Should such a bank start issuing one, the reconcile after stores adds it.
+func (r *BankTokenRequestReconciler) wantsFinalizer(g *gathered, d decision) bool {
 	if r.Revoker == nil {
 		return false
 	}
-	holdsChains := !g.RefreshToken.IsZero() || !g.StandbyRefreshToken.IsZero()
-	return len(g.Revocations) > 0 || (holdsChains && recordedRevocationEndpoint(g) != "")
+	if len(g.Refresh.Revocations) > 0 || (g.Refresh.holdsChains() && recordedRevocationEndpoint(g) != "") {
+		return true
+	}
+	issuedWithoutRefreshToken := g.Held != nil && g.Held.RequestHash == g.RequestHash && !g.Refresh.holdsChains()
+	return d.action == actObtain && revocationEndpoint(&g.Request.Spec) != "" && !issuedWithoutRefreshToken
 }
 
-// syncFinalizer adds or removes the finalizer as wantsFinalizer says.
-func (r *BankTokenRequestReconciler) syncFinalizer(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) error {
-	want := r.wantsFinalizer(g)
+// syncFinalizer adds or removes the finalizer as wantsFinalizer says, before act: act then
+// never changes the resource, and status is patched on the version it started from.
+func (r *BankTokenRequestReconciler) syncFinalizer(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, d decision) error {
+	want := r.wantsFinalizer(g, d)
 	if want == controllerutil.ContainsFinalizer(btr, finalizerRevokeGrants) {
 		return nil
 	}
 	return r.patchFinalizer(ctx, btr, want)
-}
-
-// ensureFinalizer adds the finalizer, if missing, before grants that can be revoked are
-// written down.
-func (r *BankTokenRequestReconciler) ensureFinalizer(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest) error {
-	if r.Revoker == nil || controllerutil.ContainsFinalizer(btr, finalizerRevokeGrants) {
-		return nil
-	}
-	return r.patchFinalizer(ctx, btr, true)
 }
 
 // patchFinalizer adds or removes the finalizer with an optimistic lock, so that other
@@ -91,10 +90,8 @@ func (r *BankTokenRequestReconciler) revokeAndRelease(ctx context.Context, btr *
 		r.event(btr, corev1.EventTypeWarning, eventGrantsLeftLive, "Delete",
 			"%d grant(s) could not be revoked before deletion and stay live at the bank until they expire: %s", left, why)
 	}
-	patch := client.MergeFromWithOptions(btr.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	controllerutil.RemoveFinalizer(btr, finalizerRevokeGrants)
-	if err := r.Client.Patch(ctx, btr, patch); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	if err := r.patchFinalizer(ctx, btr, false); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, nil
 }
@@ -102,9 +99,9 @@ func (r *BankTokenRequestReconciler) revokeAndRelease(ctx context.Context, btr *
 // revokeAllGrants revokes the held chains and the queued grants, whatever their time: once
 // the resource is gone its output Secret goes too, so no workload reads its tokens any more.
 func (r *BankTokenRequestReconciler) revokeAllGrants(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) (revoked, left int, why string) {
-	grants := g.Revocations
+	grants := g.Refresh.Revocations
 	if endpoint := recordedRevocationEndpoint(g); endpoint != "" {
-		for _, rt := range []providers.Secret{g.RefreshToken, g.StandbyRefreshToken} {
+		for _, rt := range []providers.Secret{g.Refresh.Active, g.Refresh.Standby} {
 			if r.mayBeLive(g, rt) {
 				grants = append(grants, pendingRevocation{Token: rt, Endpoint: endpoint})
 			}
@@ -114,22 +111,12 @@ func (r *BankTokenRequestReconciler) revokeAllGrants(ctx context.Context, btr *t
 		// Without the credentials the client cannot authenticate to revoke anything.
 		return 0, len(grants), g.Problem.Message
 	}
-	var failures []string
-	for _, p := range grants {
-		err := r.Revoker.Revoke(ctx, r.providerRequest(btr, g), p.Endpoint, p.Token)
-		if err == nil {
-			revoked++
-			continue
-		}
-		left++
-		failures = append(failures, asFailure(err).Message)
-		logf.FromContext(ctx).Info("revoking a grant before deletion failed", "message", asFailure(err).Message)
-	}
-	why = strings.Join(failures, "; ")
+	report, _ := r.revokeGrants(ctx, btr, g, grants, r.Clock.Now(), false)
+	why = strings.Join(report.failures, "; ")
 	if len(why) > maxEventDetail {
 		why = why[:maxEventDetail] + "…"
 	}
-	return revoked, left, why
+	return report.revoked, report.leftLive, why
 }
 
 // maxEventDetail keeps an event's note well under the Events API's 1 kB limit.

@@ -51,13 +51,8 @@ type gathered struct {
 	Held        *heldToken
 	HeldProblem string
 
-	RefreshSecret *corev1.Secret
-	// RefreshToken is the active chain's, StandbyRefreshToken the standby chain's (see
-	// refreshtoken.go); either is empty when none is held.
-	RefreshToken        providers.Secret
-	StandbyRefreshToken providers.Secret
-	// Revocations are the grants waiting to be revoked (see revocation.go).
-	Revocations []pendingRevocation
+	// Refresh is the refresh-token Secret, decoded (see refreshstate.go).
+	Refresh refreshState
 }
 
 // gather reads the resource's inputs. Secrets and ConfigMaps are read from the apiserver,
@@ -135,15 +130,11 @@ func (r *BankTokenRequestReconciler) readOwnedSecrets(ctx context.Context, btr *
 		return err
 	}
 	g.Held, g.HeldProblem = readHeldToken(g.OutputSecret)
-	if g.RefreshSecret, err = r.readOwnedSecret(ctx, btr, refreshSecretName(btr), g,
-		" (it is where the refresh token is kept)"); err != nil || g.Problem != nil {
+	refreshSecret, err := r.readOwnedSecret(ctx, btr, refreshSecretName(btr), g, " (it is where the refresh token is kept)")
+	if err != nil || g.Problem != nil {
 		return err
 	}
-	if g.RefreshSecret != nil {
-		g.RefreshToken = providers.Secret(g.RefreshSecret.Data[refreshTokenKey])
-		g.StandbyRefreshToken = providers.Secret(g.RefreshSecret.Data[standbyRefreshTokenKey])
-		g.Revocations = readRevocations(g.RefreshSecret)
-	}
+	g.Refresh = decodeRefreshState(refreshSecret)
 	return nil
 }
 

@@ -32,14 +32,15 @@ type obtained struct {
 // may have reached the bank in a failed call is never sent again.
 func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, now time.Time) obtained {
 	req := r.providerRequest(btr, g)
-	rts := &refreshTokenSecret{current: g.RefreshSecret}
+	// held follows the refresh-token Secret through this renewal's writes.
+	held := g.Refresh
 	rt, unusable := r.refreshTokenToSend(g, now)
 	if unusable != "" {
 		logf.FromContext(ctx).Info("not sending the stored refresh token; using the primary grant", "why", unusable)
 	}
 	var got obtained
 	if !rt.IsZero() {
-		if done, result := r.refresh(ctx, btr, g, req, rts, rt, now); done {
+		if done, result := r.refresh(ctx, btr, g, req, &held, rt, now); done {
 			return result
 		}
 		got.refreshTokenRejected = true
@@ -48,29 +49,29 @@ func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1al
 	if failure != nil {
 		got.failure = failure
 		// Rejected or not to be used: forget it, so that no restart sends it again.
-		got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, rts, r.chainsKept(g), false, now)
+		got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, &held, r.chainsKept(g), false, now)
 		return got
 	}
 	got.token = tok
-	got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, rts, r.chainsAfter(g, "", tok.RefreshToken), true, now)
+	got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, &held, r.chainsAfter(g, "", tok.RefreshToken), true, now)
 	return got
 }
 
 // storeChains stores next, queueing for revocation each held chain it drops that may still
 // be live; published says whether a new access token is about to be published.
-func (r *BankTokenRequestReconciler) storeChains(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, rts *refreshTokenSecret, next refreshChains, published bool, now time.Time) (time.Time, error) {
+func (r *BankTokenRequestReconciler) storeChains(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, held *refreshState, next refreshChains, published bool, now time.Time) (time.Time, error) {
 	revocations, givenUp := boundedQueue(r.revocationsAfter(g, next, published, now))
 	if givenUp > 0 {
 		logf.FromContext(ctx).Info("too many grants waiting to be revoked; the oldest stay live at the bank until they expire", "givenUp", givenUp)
 	}
-	return earliestDue(revocations), r.store(ctx, btr, rts, next, revocations, g.RequestHash, now)
+	return earliestDue(revocations), r.writeRefreshState(ctx, btr, held, chainsStored(*held, &btr.Spec, next, revocations, g.RequestHash, now))
 }
 
 // refresh sends the refresh token, marked in flight first. done is false only when the bank
 // refused it, so that the primary grant is tried at once.
-func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, req providers.Request, rts *refreshTokenSecret, rt providers.Secret, now time.Time) (bool, obtained) {
+func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, req providers.Request, held *refreshState, rt providers.Secret, now time.Time) (bool, obtained) {
 	mark := refreshMark(rt, now)
-	if err := r.markInFlight(ctx, btr, rts, mark); err != nil {
+	if err := r.markInFlight(ctx, btr, held, mark); err != nil {
 		return true, obtained{storeErr: err} // nothing was sent
 	}
 	req.RefreshToken = rt
@@ -86,10 +87,10 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 		// When the chains change (a rotated token, a new standby), the store clears the mark;
 		// when they do not, the output Secret written next records it as answered, and the
 		// refresh costs no second write here.
-		if next := r.chainsAfter(g, rt, tok.RefreshToken); next != (refreshChains{g.RefreshToken, g.StandbyRefreshToken}) {
-			got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, rts, next, true, now)
+		if next := r.chainsAfter(g, rt, tok.RefreshToken); next != (refreshChains{g.Refresh.Active, g.Refresh.Standby}) {
+			got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, held, next, true, now)
 		} else {
-			got.revocationDue = earliestDue(g.Revocations)
+			got.revocationDue = earliestDue(g.Refresh.Revocations)
 		}
 		return true, got
 	case failure.Class == providers.ClassRefreshTokenRejected, answeredWithoutToken(failure):
@@ -105,7 +106,7 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 			r.spent.add(rt)
 		}
 		got := obtained{failure: failure}
-		got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, rts, r.chainsKept(g), false, now)
+		got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, held, r.chainsKept(g), false, now)
 		return true, got
 	}
 }

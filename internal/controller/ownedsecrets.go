@@ -27,7 +27,6 @@ const (
 	labelSecretRole     = "tokens.banktoken.io/secret-role"
 	roleToken           = "token"
 	roleRefreshToken    = "refresh-token"
-	refreshTokenKey     = "refresh_token"
 	refreshSecretSuffix = "-refresh-token"
 	maxSecretNameLength = 253
 )

@@ -4,12 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"maps"
 	"strconv"
 	"strings"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
@@ -29,19 +26,9 @@ import (
 //     never refreshed; the standby one, whose access token was superseded at least the
 //     secret propagation delay ago, is. A workload that reads the output Secret late keeps
 //     a working token, and the bank holds at most two live grants.
-const (
-	// standbyRefreshTokenKey holds the standby chain's refresh token.
-	standbyRefreshTokenKey = "standby_refresh_token"
-	// annotationStandbySince on the refresh-token Secret: when the standby chain's access
-	// token was superseded in the output Secret.
-	annotationStandbySince = "tokens.banktoken.io/standby-since"
-	// annotationRefreshInFlight on the refresh-token Secret: the mark of a refresh call sent
-	// (a fingerprint of the token and the time of sending; never the token).
-	annotationRefreshInFlight = "tokens.banktoken.io/refresh-in-flight"
-	// annotationRefreshCompleted on the output Secret: the mark of the last refresh call
-	// whose answer was written.
-	annotationRefreshCompleted = "tokens.banktoken.io/refresh-completed"
-)
+// annotationRefreshCompleted on the output Secret: the mark of the last refresh call whose
+// answer was written.
+const annotationRefreshCompleted = "tokens.banktoken.io/refresh-completed"
 
 // refreshChains are the refresh tokens kept for one resource.
 type refreshChains struct {
@@ -54,27 +41,27 @@ type refreshChains struct {
 // refreshTokenToSend returns the refresh token that may be sent for the gathered inputs
 // at now, or none and why not ("" when there is simply none to send).
 func (r *BankTokenRequestReconciler) refreshTokenToSend(g *gathered, now time.Time) (providers.Secret, string) {
+	held := g.Refresh
 	if !revokesOnRefresh(&g.Request.Spec) {
-		if g.RefreshToken.IsZero() {
+		if held.Active.IsZero() {
 			return "", ""
 		}
-		if why := r.chainUnusable(g, g.RefreshToken); why != "" {
+		if why := r.chainUnusable(g, held.Active); why != "" {
 			return "", why
 		}
-		return g.RefreshToken, ""
+		return held.Active, ""
 	}
-	if g.StandbyRefreshToken.IsZero() {
+	if held.Standby.IsZero() {
 		return "", ""
 	}
-	if why := r.chainUnusable(g, g.StandbyRefreshToken); why != "" {
+	if why := r.chainUnusable(g, held.Standby); why != "" {
 		return "", why
 	}
-	since, err := time.Parse(time.RFC3339, g.RefreshSecret.Annotations[annotationStandbySince])
-	if err != nil || now.Before(since.Add(r.SecretPropagationDelay)) {
+	if now.Before(held.standbySinceOr(now).Add(r.SecretPropagationDelay)) {
 		// Refreshing it would revoke an access token workloads may still hold.
 		return "", "the standby chain's access token was superseded less than the secret propagation delay ago"
 	}
-	return g.StandbyRefreshToken, ""
+	return held.Standby, ""
 }
 
 // chainUnusable says why a stored refresh token must not be sent or kept, "" if it may.
@@ -82,8 +69,7 @@ func (r *BankTokenRequestReconciler) chainUnusable(g *gathered, rt providers.Sec
 	if rt.IsZero() {
 		return "none is held"
 	}
-	annotations := g.RefreshSecret.Annotations
-	boundTo := annotations[annotationInputHash]
+	boundTo := g.Refresh.BoundTo
 	if boundTo == "" && g.Held != nil {
 		// Stored before bindings were written: it came with the held token.
 		boundTo = g.Held.RequestHash
@@ -103,11 +89,8 @@ func (r *BankTokenRequestReconciler) chainUnusable(g *gathered, rt providers.Sec
 
 // inFlightUnanswered: a call with rt was marked in flight and its answer never written.
 func inFlightUnanswered(g *gathered, rt providers.Secret) bool {
-	if g.RefreshSecret == nil {
-		return false
-	}
-	inFlight := g.RefreshSecret.Annotations[annotationRefreshInFlight]
-	return strings.HasPrefix(inFlight, fingerprint(rt)+"@") &&
+	inFlight := g.Refresh.InFlight
+	return inFlight != "" && strings.HasPrefix(inFlight, fingerprint(rt)+"@") &&
 		(g.OutputSecret == nil || g.OutputSecret.Annotations[annotationRefreshCompleted] != inFlight)
 }
 
@@ -119,9 +102,9 @@ func (r *BankTokenRequestReconciler) chainsAfter(g *gathered, sent, answered pro
 		// RFC 6749 §6: without a new one, the refresh token sent stays valid.
 		next.active = sent
 	}
-	if revokesOnRefresh(&g.Request.Spec) && g.RefreshToken != sent && r.chainUnusable(g, g.RefreshToken) == "" {
+	if held := g.Refresh.Active; revokesOnRefresh(&g.Request.Spec) && held != sent && r.chainUnusable(g, held) == "" {
 		// The access token just superseded stays valid while workloads catch up.
-		next.standby = g.RefreshToken
+		next.standby = held
 	}
 	return next
 }
@@ -130,11 +113,11 @@ func (r *BankTokenRequestReconciler) chainsAfter(g *gathered, sent, answered pro
 // it is spent, and any that must not be used go too.
 func (r *BankTokenRequestReconciler) chainsKept(g *gathered) refreshChains {
 	var kept refreshChains
-	if r.chainUnusable(g, g.RefreshToken) == "" {
-		kept.active = g.RefreshToken
+	if r.chainUnusable(g, g.Refresh.Active) == "" {
+		kept.active = g.Refresh.Active
 	}
-	if revokesOnRefresh(&g.Request.Spec) && r.chainUnusable(g, g.StandbyRefreshToken) == "" {
-		kept.standby = g.StandbyRefreshToken
+	if revokesOnRefresh(&g.Request.Spec) && r.chainUnusable(g, g.Refresh.Standby) == "" {
+		kept.standby = g.Refresh.Standby
 	}
 	return kept
 }
@@ -158,85 +141,53 @@ func refreshMark(rt providers.Secret, sentAt time.Time) string {
 	return fingerprint(rt) + "@" + strconv.FormatInt(sentAt.UnixNano(), 36)
 }
 
-// refreshTokenSecret is the refresh-token Secret as this reconcile last wrote or read it.
-type refreshTokenSecret struct {
-	current *corev1.Secret
-}
-
 // markInFlight writes down, before the token is sent, that a call with it is about to be.
-func (r *BankTokenRequestReconciler) markInFlight(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, s *refreshTokenSecret, mark string) error {
-	annotations := maps.Clone(s.current.Annotations)
-	if annotations == nil {
-		annotations = map[string]string{}
-	}
-	annotations[annotationRefreshInFlight] = mark
-	return r.writeRefreshSecret(ctx, btr, s, s.current.Data, annotations)
+func (r *BankTokenRequestReconciler) markInFlight(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, held *refreshState, mark string) error {
+	next := *held
+	next.InFlight = mark
+	return r.writeRefreshState(ctx, btr, held, next)
 }
 
-// store writes the chains down, bound to the inputs they were issued under, with no call
-// in flight, and the grants waiting to be revoked; nothing to keep clears the Secret, and a
-// provider that cannot use refresh tokens keeps none. Labels and annotations others put on
-// the Secret stay.
-func (r *BankTokenRequestReconciler) store(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, s *refreshTokenSecret, next refreshChains, revocations []pendingRevocation, requestHash string, now time.Time) error {
-	if !refreshable(&btr.Spec) {
+// chainsStored is the state once next replaces the held chains: bound to the inputs they
+// were issued under, with no call in flight, and revocations waiting; a provider that
+// cannot use refresh tokens keeps none. A pure function of its arguments.
+func chainsStored(held refreshState, spec *tokensv1alpha1.BankTokenRequestSpec, next refreshChains, revocations []pendingRevocation, requestHash string, now time.Time) refreshState {
+	if !refreshable(spec) {
 		next = refreshChains{}
 	}
-	holdsChains := !next.active.IsZero() || !next.standby.IsZero()
-	if s.current == nil && !holdsChains && len(revocations) == 0 {
-		return nil
-	}
-	annotations := map[string]string{}
-	if s.current != nil {
-		maps.Copy(annotations, s.current.Annotations)
-	}
-	for _, k := range []string{annotationRefreshInFlight, annotationInputHash, annotationStandbySince, annotationRevocationEndpoint} {
-		delete(annotations, k)
-	}
-	data := map[string][]byte{}
-	if holdsChains {
-		annotations[annotationInputHash] = requestHash
-		if endpoint := revocationEndpoint(&btr.Spec); endpoint != "" {
-			annotations[annotationRevocationEndpoint] = endpoint
-		}
-	}
-	if !next.active.IsZero() {
-		data[refreshTokenKey] = []byte(next.active.Reveal())
+	stored := refreshState{secret: held.secret, Active: next.active, Standby: next.standby, Revocations: revocations}
+	if stored.holdsChains() {
+		stored.BoundTo = requestHash
+		stored.RevocationEndpoint = revocationEndpoint(spec)
 	}
 	if !next.standby.IsZero() {
-		data[standbyRefreshTokenKey] = []byte(next.standby.Reveal())
-		annotations[annotationStandbySince] = standbySince(s.current, next.standby, now)
-	}
-	if len(revocations) > 0 {
-		data[revocationsKey] = encodeRevocations(revocations)
-	}
-	if annotations[annotationRevocationEndpoint] != "" || len(revocations) > 0 {
-		if err := r.ensureFinalizer(ctx, btr); err != nil {
-			return err
+		// The time a standby chain was superseded stays while it stays standby.
+		stored.StandbySince = now
+		if held.Standby == next.standby && !held.StandbySince.IsZero() {
+			stored.StandbySince = held.StandbySince
 		}
 	}
-	return r.writeRefreshSecret(ctx, btr, s, data, annotations)
+	return stored
 }
 
-// standbySince keeps the time a standby chain was superseded while it stays standby.
-func standbySince(current *corev1.Secret, standby providers.Secret, now time.Time) string {
-	if current != nil && string(current.Data[standbyRefreshTokenKey]) == standby.Reveal() {
-		if since := current.Annotations[annotationStandbySince]; since != "" {
-			return since
-		}
+// writeRefreshState writes next as the refresh-token Secret (nothing, when there was none
+// and there is nothing to hold) and makes it what held is. It is the one writer of that
+// Secret; labels others put on it stay.
+func (r *BankTokenRequestReconciler) writeRefreshState(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, held *refreshState, next refreshState) error {
+	if !next.exists() {
+		return nil
 	}
-	return formatTime(now)
-}
-
-func (r *BankTokenRequestReconciler) writeRefreshSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, s *refreshTokenSecret, data map[string][]byte, annotations map[string]string) error {
-	want := ownedSecret{existing: s.current, name: refreshSecretName(btr), role: roleRefreshToken,
+	data, annotations := next.encode()
+	want := ownedSecret{existing: held.secret, name: refreshSecretName(btr), role: roleRefreshToken,
 		annotations: annotations, data: data}
-	if s.current != nil {
-		want.labels = s.current.Labels
+	if held.secret != nil {
+		want.labels = held.secret.Labels
 	}
 	written, err := r.writeOwnedSecret(ctx, btr, want)
 	if err != nil {
 		return err
 	}
-	s.current = written
+	next.secret = written
+	*held = next
 	return nil
 }

@@ -3,12 +3,9 @@ package controller
 import (
 	"cmp"
 	"context"
-	"encoding/json"
-	"maps"
 	"slices"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
@@ -24,11 +21,6 @@ import (
 // Toolkit and ends the whole session at Keycloak). When the resource is deleted, a
 // finalizer revokes every grant left before the deletion goes on.
 const (
-	// revocationsKey in the refresh-token Secret holds the grants waiting to be revoked.
-	revocationsKey = "revocations"
-	// annotationRevocationEndpoint on the refresh-token Secret: the revocation endpoint of
-	// the inputs its chains were issued under.
-	annotationRevocationEndpoint = "tokens.banktoken.io/revocation-endpoint"
 	// finalizerRevokeGrants holds a deletion until the resource's grants are revoked.
 	finalizerRevokeGrants = "tokens.banktoken.io/revoke-grants"
 
@@ -55,42 +47,6 @@ type pendingRevocation struct {
 	Attempts  int
 }
 
-// storedRevocation is a pendingRevocation as the Secret holds it: providers.Secret marshals
-// as [redacted] on purpose, so the token is a plain string only here.
-type storedRevocation struct {
-	Token     string    `json:"token"`
-	Endpoint  string    `json:"endpoint"`
-	NotBefore time.Time `json:"notBefore"`
-	Attempts  int       `json:"attempts,omitempty"`
-}
-
-// readRevocations reads the queue; an unreadable one (edited by hand) is empty.
-func readRevocations(secret *corev1.Secret) []pendingRevocation {
-	if secret == nil || len(secret.Data[revocationsKey]) == 0 {
-		return nil
-	}
-	var stored []storedRevocation
-	if err := json.Unmarshal(secret.Data[revocationsKey], &stored); err != nil {
-		return nil
-	}
-	pending := make([]pendingRevocation, 0, len(stored))
-	for _, s := range stored {
-		if s.Token != "" && s.Endpoint != "" {
-			pending = append(pending, pendingRevocation{providers.Secret(s.Token), s.Endpoint, s.NotBefore, s.Attempts})
-		}
-	}
-	return pending
-}
-
-func encodeRevocations(pending []pendingRevocation) []byte {
-	stored := make([]storedRevocation, len(pending))
-	for i, p := range pending {
-		stored[i] = storedRevocation{p.Token.Reveal(), p.Endpoint, p.NotBefore.UTC().Truncate(time.Second), p.Attempts}
-	}
-	raw, _ := json.Marshal(stored) // strings, a time and an int: cannot fail
-	return raw
-}
-
 // revocationEndpoint is where the spec's grants are revoked: the spec's, else the
 // provider's default; "" when none is known or the provider issues no refresh token.
 func revocationEndpoint(spec *tokensv1alpha1.BankTokenRequestSpec) string {
@@ -104,13 +60,13 @@ func revocationEndpoint(spec *tokensv1alpha1.BankTokenRequestSpec) string {
 // issued under. A Secret written before it was recorded holds chains of the current inputs
 // when its binding says so.
 func recordedRevocationEndpoint(g *gathered) string {
-	if g.RefreshSecret == nil {
+	if !g.Refresh.exists() {
 		return ""
 	}
-	if recorded := g.RefreshSecret.Annotations[annotationRevocationEndpoint]; recorded != "" {
+	if recorded := g.Refresh.RevocationEndpoint; recorded != "" {
 		return recorded
 	}
-	if g.RefreshSecret.Annotations[annotationInputHash] == g.RequestHash {
+	if g.Refresh.BoundTo == g.RequestHash {
 		return revocationEndpoint(&g.Request.Spec)
 	}
 	return ""
@@ -128,7 +84,7 @@ func (r *BankTokenRequestReconciler) mayBeLive(g *gathered, rt providers.Secret)
 // reconcile publishes a new access token; the active chain's access token stays in use
 // until workloads have read the new one, or, when none is published, until it expires.
 func (r *BankTokenRequestReconciler) revocationsAfter(g *gathered, next refreshChains, published bool, now time.Time) []pendingRevocation {
-	pending := slices.Clone(g.Revocations)
+	pending := slices.Clone(g.Refresh.Revocations)
 	endpoint := recordedRevocationEndpoint(g)
 	if preset, ok := presetFor(&g.Request.Spec); r.Revoker == nil || (ok && preset.RevocationEndsEveryGrant) {
 		// At a bank whose revocation ends every grant of the client, revoking a dropped grant
@@ -142,16 +98,11 @@ func (r *BankTokenRequestReconciler) revocationsAfter(g *gathered, next refreshC
 	if !published && g.Held != nil && g.Held.ExpiresAt.After(activeFrom) {
 		activeFrom = g.Held.ExpiresAt
 	}
-	standbyFrom := now
-	if g.RefreshSecret != nil {
-		if since, err := time.Parse(time.RFC3339, g.RefreshSecret.Annotations[annotationStandbySince]); err == nil {
-			standbyFrom = since.Add(r.SecretPropagationDelay)
-		}
-	}
+	standbyFrom := g.Refresh.standbySinceOr(now).Add(r.SecretPropagationDelay)
 	for _, held := range []struct {
 		rt   providers.Secret
 		from time.Time
-	}{{g.RefreshToken, activeFrom}, {g.StandbyRefreshToken, standbyFrom}} {
+	}{{g.Refresh.Active, activeFrom}, {g.Refresh.Standby, standbyFrom}} {
 		if held.rt == next.active || held.rt == next.standby || !r.mayBeLive(g, held.rt) {
 			continue
 		}
@@ -163,54 +114,71 @@ func (r *BankTokenRequestReconciler) revocationsAfter(g *gathered, next refreshC
 // revocationReport is what revoking did, for events and the requeue.
 type revocationReport struct {
 	revoked int
-	// leftLive counts grants given up on; lastFailure says why the last one was.
-	leftLive    int
-	lastFailure string
+	// leftLive counts grants given up on; failures say why, the last one last.
+	leftLive int
+	failures []string
 	// next is when the next pending revocation is due; zero when none is pending.
 	next time.Time
+}
+
+// lastFailure is why the last grant given up on was.
+func (rr revocationReport) lastFailure() string {
+	if len(rr.failures) == 0 {
+		return ""
+	}
+	return rr.failures[len(rr.failures)-1]
 }
 
 // revokeDue revokes the pending grants whose time has come and writes down what is left.
 // Only the queue is rewritten: the chains, their binding and any in-flight mark stay as
 // they are.
 func (r *BankTokenRequestReconciler) revokeDue(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, now time.Time) (revocationReport, error) {
-	var report revocationReport
-	var left []pendingRevocation
-	for _, p := range g.Revocations {
+	var due, left []pendingRevocation
+	for _, p := range g.Refresh.Revocations {
 		if now.Before(p.NotBefore) {
 			left = append(left, p)
-			continue
-		}
-		if kept, ok := r.revokeOne(ctx, btr, g, p, now, &report); ok {
-			left = append(left, kept)
+		} else {
+			due = append(due, p)
 		}
 	}
+	report, retried := r.revokeGrants(ctx, btr, g, due, now, true)
+	left = append(left, retried...)
 	report.next = earliestDue(left)
-	if len(left) == len(g.Revocations) && report.revoked == 0 && report.leftLive == 0 {
+	if len(left) == len(g.Refresh.Revocations) && report.revoked == 0 && report.leftLive == 0 {
 		return report, nil
 	}
-	rts := &refreshTokenSecret{current: g.RefreshSecret}
-	return report, r.writeRevocations(ctx, btr, rts, left)
+	held := g.Refresh
+	next := held
+	next.Revocations = left
+	return report, r.writeRefreshState(ctx, btr, &held, next)
 }
 
-// revokeOne revokes one grant; ok says it stays queued (as kept) for another attempt.
-func (r *BankTokenRequestReconciler) revokeOne(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, p pendingRevocation, now time.Time, report *revocationReport) (pendingRevocation, bool) {
-	err := r.Revoker.Revoke(ctx, r.providerRequest(btr, g), p.Endpoint, p.Token)
-	if err == nil {
-		report.revoked++
-		return p, false
+// revokeGrants revokes each grant, and is the one loop that does: for revocations due in
+// the resource's life and for everything left at its deletion. With retry, a failure that
+// may pass is returned to be tried again later, with a growing delay; without, or after
+// maxRevocationAttempts, the grant is given up and reported.
+func (r *BankTokenRequestReconciler) revokeGrants(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, grants []pendingRevocation, now time.Time, retry bool) (revocationReport, []pendingRevocation) {
+	var report revocationReport
+	var again []pendingRevocation
+	for _, p := range grants {
+		err := r.Revoker.Revoke(ctx, r.providerRequest(btr, g), p.Endpoint, p.Token)
+		if err == nil {
+			report.revoked++
+			continue
+		}
+		failure := asFailure(err)
+		logf.FromContext(ctx).Info("revoking a grant the operator no longer uses failed", "reason", failure.Reason,
+			"class", failure.Class, "attempt", p.Attempts+1, "message", failure.Message)
+		if retry && !isPermanent(failure) && p.Attempts+1 < maxRevocationAttempts {
+			p.Attempts++
+			p.NotBefore = now.Add(max(revocationRetryDelay<<(p.Attempts-1), failure.RetryAfter))
+			again = append(again, p)
+			continue
+		}
+		report.leftLive++
+		report.failures = append(report.failures, failure.Message)
 	}
-	failure := asFailure(err)
-	logf.FromContext(ctx).Info("revoking a grant the operator no longer uses failed", "reason", failure.Reason,
-		"class", failure.Class, "attempt", p.Attempts+1, "message", failure.Message)
-	if !isPermanent(failure) && p.Attempts+1 < maxRevocationAttempts {
-		p.Attempts++
-		p.NotBefore = now.Add(max(revocationRetryDelay<<(p.Attempts-1), failure.RetryAfter))
-		return p, true
-	}
-	report.leftLive++
-	report.lastFailure = failure.Message
-	return p, false
+	return report, again
 }
 
 // revocationsDue says whether revokeDueGrants would call the bank at now.
@@ -218,7 +186,7 @@ func (r *BankTokenRequestReconciler) revocationsDue(g *gathered, now time.Time) 
 	if r.Revoker == nil {
 		return false
 	}
-	due := earliestDue(g.Revocations)
+	due := earliestDue(g.Refresh.Revocations)
 	return !due.IsZero() && !now.Before(due)
 }
 
@@ -240,15 +208,3 @@ func boundedQueue(pending []pendingRevocation) ([]pendingRevocation, int) {
 	return pending, 0
 }
 
-// writeRevocations rewrites the refresh-token Secret's queue and nothing else.
-func (r *BankTokenRequestReconciler) writeRevocations(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, s *refreshTokenSecret, pending []pendingRevocation) error {
-	if s.current == nil {
-		return nil
-	}
-	data := maps.Clone(s.current.Data)
-	delete(data, revocationsKey)
-	if len(pending) > 0 {
-		data[revocationsKey] = encodeRevocations(pending)
-	}
-	return r.writeRefreshSecret(ctx, btr, s, data, s.current.Annotations)
-}

@@ -92,7 +92,7 @@ func TestReconcileRetriesAFailedRevocationAndReportsOneGivenUp(t *testing.T) {
 	if len(f.bank.revocations) != 2 || !slices.Contains(f.events(), eventGrantsLeftLive) {
 		t.Fatal("a permanently refused revocation was not given up with a Warning event")
 	}
-	if len(readRevocations(f.secret(refreshSecretName(f.resource())))) != 0 {
+	if len(decodeRefreshState(f.secret(refreshSecretName(f.resource()))).Revocations) != 0 {
 		t.Fatal("a grant given up is still queued")
 	}
 	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued)

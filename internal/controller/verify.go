@@ -139,7 +139,7 @@ func (r *BankTokenRequestReconciler) observedAfter(btr *tokensv1alpha1.BankToken
 	after := r.lastOwnWrites(btr)
 	observed := &tokensv1alpha1.ObservedVersions{
 		OutputSecret:       versionAfterAct(g.OutputSecret, before.output, after.output),
-		RefreshTokenSecret: versionAfterAct(g.RefreshSecret, before.refreshToken, after.refreshToken),
+		RefreshTokenSecret: versionAfterAct(g.Refresh.secret, before.refreshToken, after.refreshToken),
 		Inputs:             r.observedInputs(btr, g.ReferencedVersions),
 	}
 	if observed.OutputSecret == "" {

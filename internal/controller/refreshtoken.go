@@ -26,6 +26,7 @@ import (
 //     never refreshed; the standby one, whose access token was superseded at least the
 //     secret propagation delay ago, is. A workload that reads the output Secret late keeps
 //     a working token, and the bank holds at most two live grants.
+//
 // annotationRefreshCompleted on the output Secret: the mark of the last refresh call whose
 // answer was written.
 const annotationRefreshCompleted = "tokens.banktoken.io/refresh-completed"

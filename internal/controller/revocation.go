@@ -207,4 +207,3 @@ func boundedQueue(pending []pendingRevocation) ([]pendingRevocation, int) {
 	}
 	return pending, 0
 }
-

@@ -27,6 +27,8 @@ import (
 //     secret propagation delay ago, is. A workload that reads the output Secret late keeps
 //     a working token, and the bank holds at most two live grants.
 //
+// The Secret's codec is in refreshstate.go.
+
 // annotationRefreshCompleted on the output Secret: the mark of the last refresh call whose
 // answer was written.
 const annotationRefreshCompleted = "tokens.banktoken.io/refresh-completed"

@@ -46,31 +46,8 @@ type BankTokenRequestReconciler struct {
 	// Clock is the one clock of every decision; the providers' client should share it.
 	Clock   clock.PassiveClock
 	Metrics *Metrics
-	// AllowInsecureEndpoints admits http:// endpoints; for tests and local sandboxes only.
-	AllowInsecureEndpoints bool
-	// CredentialsLabelRequired reads only referenced Secrets that carry
-	// tokensv1alpha1.CredentialsLabel (see optedIn).
-	CredentialsLabelRequired bool
-	// DefaultTokenLifetime applies when the bank states no lifetime and the token is no JWT.
-	DefaultTokenLifetime time.Duration
-	// SecretPropagationDelay is how late a workload may read the output Secret (the kubelet
-	// syncs a mounted Secret about a minute after a change): the token a renewal replaces
-	// stays usable at least this long, and renewal leaves it before expiry when the
-	// lifetime allows.
-	SecretPropagationDelay time.Duration
-	// IssueEvents emits TokenIssued and TokenRefreshed events for routine issues. Off by
-	// default: status and metrics record every issue, and an event is a third apiserver
-	// write per token. Failures, recoveries and rejected refresh tokens always get one.
-	IssueEvents bool
-	// TokenCallsPerNamespace caps the token calls one namespace may have under way, so that
-	// its hung endpoints cannot take every worker (see fairness.go). Zero: a share of the
-	// workers, DefaultTokenCallsPerNamespace, set by SetupWithManager.
-	TokenCallsPerNamespace int
-	// MinRenewalInterval is the least time between two renewals of a token, whatever its
-	// lifetime (a bank answering expires_in: 1 would otherwise cost three apiserver writes a
-	// second); the status says so when a token is expired in between. Starts at
-	// DefaultMinRenewalInterval.
-	MinRenewalInterval time.Duration
+	// Settings are the operator's choices that shape a decision (see settings.go).
+	Settings
 
 	// ownedSecrets (the manager's cache of owned Secrets' metadata) and references (the
 	// watch of referenced objects) are set by SetupWithManager. Together they tell a new
@@ -85,24 +62,19 @@ type BankTokenRequestReconciler struct {
 }
 
 // NewReconciler wires a reconciler to the manager's clients and event recorder and to the
-// real clock, with fetcher as its way to the banks, reading only opted-in credentials.
-// Callers set metrics, the policy fields,
-// and a shared Clock where the fetcher has one; DefaultTokenLifetime starts at an hour,
-// the --default-token-lifetime default, and MinRenewalInterval at DefaultMinRenewalInterval.
+// real clock, with fetcher as its way to the banks, and the flags' DefaultSettings (opted-in
+// credentials only). Callers set metrics, the settings, and a shared Clock where the
+// fetcher has one.
 func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReconciler {
 	revoker, _ := fetcher.(GrantRevoker)
 	return &BankTokenRequestReconciler{
-		Revoker:                revoker,
-		Client:                 mgr.GetClient(),
-		APIReader:              mgr.GetAPIReader(),
-		Fetcher:                fetcher,
-		Recorder:               mgr.GetEventRecorder("bank-token-operator"),
-		Clock:                  clock.RealClock{},
-		DefaultTokenLifetime:   time.Hour,
-		SecretPropagationDelay: DefaultSecretPropagationDelay,
-		// Opted-in Secrets only, unless a caller decides otherwise (--credentials-label-required).
-		CredentialsLabelRequired: true,
-		MinRenewalInterval:       DefaultMinRenewalInterval,
+		Revoker:   revoker,
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Fetcher:   fetcher,
+		Recorder:  mgr.GetEventRecorder("bank-token-operator"),
+		Clock:     clock.RealClock{},
+		Settings:  DefaultSettings(),
 	}
 }
 

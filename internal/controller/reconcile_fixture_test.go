@@ -184,7 +184,7 @@ func newFixture(t *testing.T, mutate ...func(*tokensv1alpha1.BankTokenRequest)) 
 // newReconciler is a reconciler with no memory of earlier calls, as after a restart.
 func (f *fixture) newReconciler() *BankTokenRequestReconciler {
 	return &BankTokenRequestReconciler{Client: f.client, APIReader: f.client, Fetcher: f.bank, Revoker: f.bank, Recorder: f.recorder,
-		Clock: f.clock, DefaultTokenLifetime: time.Hour, SecretPropagationDelay: DefaultSecretPropagationDelay}
+		Clock: f.clock, Settings: Settings{DefaultTokenLifetime: time.Hour, SecretPropagationDelay: DefaultSecretPropagationDelay}}
 }
 
 func credentialsSecret(password string) *corev1.Secret {

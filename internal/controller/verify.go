@@ -106,12 +106,11 @@ func referenceVersion(kind, name, resourceVersion string) string {
 
 // observedInputs fingerprints what a kept decision rests on beside the owned Secrets: the
 // spec, the referenced objects' versions, whether the finalizer is held, and the operator's
-// settings that shape a decision (a restart with other flags verifies everything once).
+// Settings, whole (a restart with other flags verifies everything once).
 func (r *BankTokenRequestReconciler) observedInputs(btr *tokensv1alpha1.BankTokenRequest, versions []string) string {
 	versions = slices.Sorted(slices.Values(versions))
 	versions = append(versions,
-		fmt.Sprintf("settings/%t/%t/%t/%s/%s/%s", r.AllowInsecureEndpoints, r.CredentialsLabelRequired, r.Revoker != nil,
-			r.DefaultTokenLifetime, r.SecretPropagationDelay, r.MinRenewalInterval),
+		fmt.Sprintf("settings/%s/revocation/%t", r.Settings.fingerprint(), r.Revoker != nil),
 		fmt.Sprintf("finalizer/%t", controllerutil.ContainsFinalizer(btr, finalizerRevokeGrants)))
 	return requestHash(&btr.Spec, versions)
 }

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"flag"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	internalcontroller "github.com/banktoken/bank-token-operator/internal/controller"
+)
+
+// managerFlags are the manager's flags other than the metrics server's and the security
+// ones: how it runs (leader election, workers, apiserver rate) and the settings that shape
+// its decisions.
+type managerFlags struct {
+	probeAddr            string
+	leaderElect          bool
+	leaderElectNamespace string
+	leaseDuration        time.Duration
+	renewDeadline        time.Duration
+	retryPeriod          time.Duration
+	watchNamespaces      string
+	workers              int
+	kubeAPIQPS           float64
+	kubeAPIBurst         int
+	requestTimeout       time.Duration
+	// settings are bound field by field; settings() completes them from the security flags.
+	settings internalcontroller.Settings
+}
+
+func bindManagerFlags(fs *flag.FlagSet) *managerFlags {
+	f := &managerFlags{settings: internalcontroller.DefaultSettings()}
+	f.bindRuntime(fs)
+	f.bindSettings(fs)
+	return f
+}
+
+// bindRuntime binds how the manager runs.
+func (f *managerFlags) bindRuntime(fs *flag.FlagSet) {
+	// Leader election is on by default when running inside a cluster, where more than one
+	// replica may run; out of cluster (make run, make demo) it is off by default.
+	_, inClusterErr := rest.InClusterConfig()
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "The address the health probes bind to.")
+	fs.BoolVar(&f.leaderElect, "leader-elect", inClusterErr == nil,
+		"Enable leader election, so that only one replica reconciles at a time. Default: on in a cluster, off outside.")
+	fs.StringVar(&f.leaderElectNamespace, "leader-election-namespace", "",
+		"Namespace of the leader election lease. Default: the namespace the manager runs in.")
+	// client-go's defaults; shorter ones let a standby take over sooner after a leader dies
+	// without releasing its lease (make chaos kills leaders).
+	fs.DurationVar(&f.leaseDuration, "leader-election-lease-duration", 15*time.Second,
+		"How long a standby waits after the leader's last renewal before taking the lease.")
+	fs.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", 10*time.Second,
+		"How long the leader retries renewing its lease before giving up leadership.")
+	fs.DurationVar(&f.retryPeriod, "leader-election-retry-period", 2*time.Second,
+		"How often leader election clients try to acquire or renew the lease.")
+	fs.StringVar(&f.watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces to watch. Default: all namespaces.")
+	// Defaults measured with make bench on 2 cores: issuing is bound by client-side rate
+	// limiting (a first issue reads three Secrets), not by CPU.
+	fs.IntVar(&f.workers, "max-concurrent-reconciles", 16, "How many BankTokenRequests are reconciled at once.")
+	fs.Float64Var(&f.kubeAPIQPS, "kube-api-qps", 200, "Queries per second the manager may make to the apiserver.")
+	fs.IntVar(&f.kubeAPIBurst, "kube-api-burst", 1000, "Burst of queries the manager may make to the apiserver.")
+	fs.DurationVar(&f.requestTimeout, "token-request-timeout", 30*time.Second,
+		"Timeout of one call to a token endpoint. On shutdown the manager waits this long plus 15s for renewals under way; "+
+			"keep the Pod's terminationGracePeriodSeconds (60 by default) above that.")
+}
+
+// bindSettings binds the settings that shape the reconciler's decisions.
+func (f *managerFlags) bindSettings(fs *flag.FlagSet) {
+	s := &f.settings
+	fs.BoolVar(&s.AllowInsecureEndpoints, "allow-insecure-endpoints", false,
+		"Accept http:// token endpoints. For tests and local sandboxes only: credentials cross the network in clear text.")
+	fs.BoolVar(&s.IssueEvents, "issue-events", false,
+		"Emit TokenIssued/TokenRefreshed events for routine issues (one more apiserver write per token). "+
+			"Failures, recoveries and rejected refresh tokens always emit events.")
+	fs.DurationVar(&s.DefaultTokenLifetime, "default-token-lifetime", s.DefaultTokenLifetime,
+		"Lifetime assumed for a token whose response states none and which is not a JWT with exp.")
+	fs.DurationVar(&s.SecretPropagationDelay, "secret-propagation-delay", s.SecretPropagationDelay,
+		"How late a workload may see a renewed output Secret (a mounted Secret syncs after the kubelet's sync period "+
+			"plus its cache TTL). The token a renewal replaces stays usable at the bank at least this long, and renewal "+
+			"leaves this much before expiry when the lifetime allows.")
+	fs.IntVar(&s.TokenCallsPerNamespace, "token-calls-per-namespace", 0,
+		"How many token calls one namespace may have under way at once; its other due renewals wait, so that its hung "+
+			"endpoints cannot take every worker. Default (0): a quarter of --max-concurrent-reconciles, at least 1.")
+	fs.DurationVar(&s.MinRenewalInterval, "min-renewal-interval", s.MinRenewalInterval,
+		"The least time between two renewals of a token, whatever lifetime the bank gives it. A token that lives less "+
+			"is expired in between, and its Ready condition says so.")
+}
+
+// namespaces are the watched namespaces; none means all.
+func (f *managerFlags) namespaces() []string {
+	var namespaces []string
+	for _, ns := range strings.Split(f.watchNamespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			namespaces = append(namespaces, ns)
+		}
+	}
+	return namespaces
+}

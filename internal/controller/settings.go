@@ -1,0 +1,56 @@
+package controller
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// Settings are the operator's choices that shape what a reconcile decides: one value, built
+// once from the manager's flags. verify.go fingerprints the whole value into status, so a
+// setting added here makes a restart under another value re-verify every resource without
+// anyone remembering to list it.
+type Settings struct {
+	// AllowInsecureEndpoints admits http:// endpoints; for tests and local sandboxes only.
+	AllowInsecureEndpoints bool
+	// CredentialsLabelRequired reads only referenced Secrets that carry
+	// tokensv1alpha1.CredentialsLabel (see optedIn).
+	CredentialsLabelRequired bool
+	// DefaultTokenLifetime applies when the bank states no lifetime and the token is no JWT.
+	DefaultTokenLifetime time.Duration
+	// SecretPropagationDelay is how late a workload may read the output Secret (the kubelet
+	// syncs a mounted Secret about a minute after a change): the token a renewal replaces
+	// stays usable at least this long, and renewal leaves it before expiry when the
+	// lifetime allows.
+	SecretPropagationDelay time.Duration
+	// MinRenewalInterval is the least time between two renewals of a token, whatever its
+	// lifetime (a bank answering expires_in: 1 would otherwise cost three apiserver writes a
+	// second); the status says so when a token is expired in between.
+	MinRenewalInterval time.Duration
+	// IssueEvents emits TokenIssued and TokenRefreshed events for routine issues. Off by
+	// default: status and metrics record every issue, and an event is a third apiserver
+	// write per token. Failures, recoveries and rejected refresh tokens always get one.
+	IssueEvents bool
+	// TokenCallsPerNamespace caps the token calls one namespace may have under way, so that
+	// its hung endpoints cannot take every worker (see fairness.go). Zero: a share of the
+	// workers, DefaultTokenCallsPerNamespace, set by SetupWithManager.
+	TokenCallsPerNamespace int
+}
+
+// DefaultSettings are the manager flags' defaults.
+func DefaultSettings() Settings {
+	return Settings{
+		CredentialsLabelRequired: true,
+		DefaultTokenLifetime:     time.Hour,
+		SecretPropagationDelay:   DefaultSecretPropagationDelay,
+		MinRenewalInterval:       DefaultMinRenewalInterval,
+	}
+}
+
+// fingerprint identifies the whole value: every field, present and future.
+func (s Settings) fingerprint() string {
+	raw, _ := json.Marshal(s) // bools, ints and durations: cannot fail
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:8])
+}

@@ -43,6 +43,7 @@ type EndpointRules struct {
 var metadataAddresses = map[netip.Addr]bool{
 	netip.MustParseAddr("169.254.169.254"): true, // AWS, GCP, Azure, OpenStack, Oracle
 	netip.MustParseAddr("fd00:ec2::254"):   true, // AWS over IPv6
+	netip.MustParseAddr("fd20:ce::254"):    true, // GCP over IPv6
 	netip.MustParseAddr("100.100.100.200"): true, // Alibaba Cloud
 	netip.MustParseAddr("168.63.129.16"):   true, // Azure's platform (WireServer)
 }
@@ -50,6 +51,11 @@ var metadataAddresses = map[netip.Addr]bool{
 // nat64Prefix (RFC 6052) reaches an IPv4 address through a NAT64 gateway: the embedded
 // address is checked too.
 var nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
+
+// localNAT64Prefix (RFC 8215) is laid out by each network: the IPv4 address may sit at any
+// RFC 6052 position (/48 to /96), so it cannot be read and checked; an address in it is
+// refused unless an allowed range inside the prefix admits it (the platform team's word).
+var localNAT64Prefix = netip.MustParsePrefix("64:ff9b:1::/48")
 
 // EndpointGuard applies EndpointRules and knows the cluster's apiserver addresses. It is
 // safe for concurrent use.
@@ -120,6 +126,10 @@ func (g *EndpointGuard) CheckAddress(target netip.AddrPort) error {
 			return &EndpointRefusedError{Target: target.String(), Rule: rule + " (through NAT64)"}
 		}
 	}
+	if localNAT64Prefix.Contains(addr) && !g.admitsLocalNAT64(addr) {
+		return &EndpointRefusedError{Target: target.String(), Rule: fmt.Sprintf("%s is in %s, a local-use NAT64 prefix whose IPv4 address "+
+			"cannot be checked (admitted only by an --allowed-endpoint-cidrs range inside it)", addr, localNAT64Prefix)}
+	}
 	if rule := g.refusedByRules(addr); rule != "" {
 		return &EndpointRefusedError{Target: target.String(), Rule: rule}
 	}
@@ -161,6 +171,17 @@ func (g *EndpointGuard) refusedByRules(addr netip.Addr) string {
 		}
 	}
 	return addr.String() + " is outside the allowed ranges (--allowed-endpoint-cidrs)"
+}
+
+// admitsLocalNAT64 reports whether an allowed range inside the local-use NAT64 prefix holds
+// addr: ::/0 and the like do not count, for they name no NAT64 layout.
+func (g *EndpointGuard) admitsLocalNAT64(addr netip.Addr) bool {
+	for _, allowed := range g.rules.AllowedCIDRs {
+		if allowed.Bits() >= localNAT64Prefix.Bits() && localNAT64Prefix.Contains(allowed.Addr()) && allowed.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *EndpointGuard) isClusterAPIServer(addr netip.Addr, port uint16) bool {

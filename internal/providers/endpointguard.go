@@ -3,7 +3,10 @@ package providers
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -205,6 +208,56 @@ func (g *EndpointGuard) control(_ context.Context, _, address string, _ syscall.
 		return &EndpointRefusedError{Target: address, Rule: "the dialled address " + address + " is not an IP address and port"}
 	}
 	return g.CheckAddress(target)
+}
+
+// checkTarget applies a direct dial's checks to a call's URL: the allowed hosts, then the
+// address of an IP literal or every address a name resolves to. It is for a call sent
+// through a proxy, where the dialer sees only the proxy's address. A name that cannot be
+// resolved is an error: unchecked, it is not sent.
+func (g *EndpointGuard) checkTarget(ctx context.Context, resolver *net.Resolver, target *url.URL) error {
+	host := target.Hostname()
+	if err := g.CheckHost(host); err != nil {
+		return err
+	}
+	port, err := portOf(target)
+	if err != nil {
+		return err
+	}
+	if addr, err := netip.ParseAddr(host); err == nil {
+		return g.CheckAddress(netip.AddrPortFrom(addr, port))
+	}
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
+	addrs, err := resolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("resolving %s to check it before using the proxy: %w", host, err)
+	}
+	// Every address, not just the first: the proxy may connect to any of them.
+	for _, addr := range addrs {
+		if err := g.CheckAddress(netip.AddrPortFrom(addr, port)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// portOf is the port a call to u connects to, its scheme's default when u names none.
+func portOf(u *url.URL) (uint16, error) {
+	if p := u.Port(); p != "" {
+		port, err := strconv.ParseUint(p, 10, 16)
+		if err != nil {
+			return 0, &EndpointRefusedError{Target: u.Host, Rule: "the port " + p + " is not a port number"}
+		}
+		return uint16(port), nil
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return 443, nil
+	case "http":
+		return 80, nil
+	}
+	return 0, &EndpointRefusedError{Target: u.Host, Rule: "no port is known for the scheme " + u.Scheme}
 }
 
 // ParseCIDRs reads a comma-separated list of CIDRs or single addresses (a /32 or /128).

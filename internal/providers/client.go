@@ -21,6 +21,9 @@ const DefaultTimeout = 30 * time.Second
 // MaxResponseBytes caps a token endpoint's answer; a token response is a few KiB.
 const MaxResponseBytes = 1 << 20
 
+// MaxResponseHeaderBytes caps the headers of a token endpoint's answer.
+const MaxResponseHeaderBytes = 64 << 10
+
 // ClientOptions configure a Client. The zero value is usable.
 type ClientOptions struct {
 	// Timeout bounds each call, body included; default DefaultTimeout.

@@ -172,6 +172,9 @@ func newTransport(m TLSMaterial, dialer *net.Dialer, proxy func(*http.Request) (
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// A token answer's headers are a few hundred bytes; Go's default (about 10 MiB) would
+		// let a tenant's endpoint hold that much memory per call in flight.
+		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
 	}
 	return ct, nil
 }
@@ -235,8 +238,18 @@ func (c *call) transportFailure(err error, timeout time.Duration, m masker) *Err
 		return e(ClassConfiguration, ReasonTLSError, "the endpoint does not speak TLS")
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return e(ClassTransient, ReasonTimeout, "no answer within %s", timeout)
+	case responseHeadersTooLarge(err):
+		return e(ClassTransient, ReasonResponseTooLarge, "the answer's headers exceed %d bytes; a token response's are never that large", MaxResponseHeaderBytes)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return e(ClassTransient, ReasonEndpointUnreachable, "the connection was closed before an answer")
 	}
 	return e(ClassTransient, ReasonEndpointUnreachable, "cannot reach the endpoint")
+}
+
+// responseHeadersTooLarge: net/http and its HTTP/2 client report MaxResponseHeaderBytes
+// exceeded with unexported errors, known only by their text.
+func responseHeadersTooLarge(err error) bool {
+	text := err.Error()
+	return strings.Contains(text, "server response headers exceeded") ||
+		strings.Contains(text, "response header list larger than advertised limit")
 }

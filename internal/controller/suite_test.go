@@ -112,7 +112,7 @@ func startManager() {
 	guard, err := providers.NewEndpointGuard(providers.EndpointRules{AllowLoopback: true})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(GuardAPIServerAddresses(suiteCtx, mgr, guard)).To(Succeed())
-	r := NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second, Guard: guard}))
+	r := NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second, Guard: guard, Proxy: managerProxy.choose}))
 	r.CredentialsLabelRequired = credentialsLabelRequired
 	r.Metrics = NewMetrics()
 	// Tokens here live seconds: workloads are taken to read the output Secret 3 s late.

@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/net/http/httpproxy"
 )
 
 // DefaultTimeout bounds a call when ClientOptions.Timeout is zero.
@@ -18,6 +20,9 @@ const DefaultTimeout = 30 * time.Second
 
 // MaxResponseBytes caps a token endpoint's answer; a token response is a few KiB.
 const MaxResponseBytes = 1 << 20
+
+// MaxResponseHeaderBytes caps the headers of a token endpoint's answer.
+const MaxResponseHeaderBytes = 64 << 10
 
 // ClientOptions configure a Client. The zero value is usable.
 type ClientOptions struct {
@@ -38,6 +43,10 @@ type ClientOptions struct {
 	// Resolver resolves endpoint names; nil is net.DefaultResolver. Tests set one that
 	// answers what they need.
 	Resolver *net.Resolver
+	// Proxy chooses the proxy for a call's URL (nil URL: none), as
+	// httpproxy.Config.ProxyFunc does; nil reads HTTPS_PROXY, HTTP_PROXY and NO_PROXY from
+	// the environment when the client is made. The target is checked before any proxy is used.
+	Proxy func(*url.URL) (*url.URL, error)
 }
 
 // Clock tells the time. It is the Now of k8s.io/utils/clock.PassiveClock, so any
@@ -80,7 +89,11 @@ func NewClient(opts ClientOptions) *Client {
 	if c.guard == nil {
 		c.guard, _ = NewEndpointGuard(EndpointRules{}) // no host patterns to refuse
 	}
-	c.transports = transportCache{guard: c.guard, resolver: opts.Resolver}
+	proxy := opts.Proxy
+	if proxy == nil {
+		proxy = httpproxy.FromEnvironment().ProxyFunc()
+	}
+	c.transports = transportCache{guard: c.guard, resolver: opts.Resolver, proxy: proxy}
 	return c
 }
 

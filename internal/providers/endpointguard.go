@@ -3,7 +3,10 @@ package providers
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -43,6 +46,7 @@ type EndpointRules struct {
 var metadataAddresses = map[netip.Addr]bool{
 	netip.MustParseAddr("169.254.169.254"): true, // AWS, GCP, Azure, OpenStack, Oracle
 	netip.MustParseAddr("fd00:ec2::254"):   true, // AWS over IPv6
+	netip.MustParseAddr("fd20:ce::254"):    true, // GCP over IPv6
 	netip.MustParseAddr("100.100.100.200"): true, // Alibaba Cloud
 	netip.MustParseAddr("168.63.129.16"):   true, // Azure's platform (WireServer)
 }
@@ -50,6 +54,11 @@ var metadataAddresses = map[netip.Addr]bool{
 // nat64Prefix (RFC 6052) reaches an IPv4 address through a NAT64 gateway: the embedded
 // address is checked too.
 var nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
+
+// localNAT64Prefix (RFC 8215) is laid out by each network: the IPv4 address may sit at any
+// RFC 6052 position (/48 to /96), so it cannot be read and checked; an address in it is
+// refused unless an allowed range inside the prefix admits it (the platform team's word).
+var localNAT64Prefix = netip.MustParsePrefix("64:ff9b:1::/48")
 
 // EndpointGuard applies EndpointRules and knows the cluster's apiserver addresses. It is
 // safe for concurrent use.
@@ -120,6 +129,10 @@ func (g *EndpointGuard) CheckAddress(target netip.AddrPort) error {
 			return &EndpointRefusedError{Target: target.String(), Rule: rule + " (through NAT64)"}
 		}
 	}
+	if localNAT64Prefix.Contains(addr) && !g.admitsLocalNAT64(addr) {
+		return &EndpointRefusedError{Target: target.String(), Rule: fmt.Sprintf("%s is in %s, a local-use NAT64 prefix whose IPv4 address "+
+			"cannot be checked (admitted only by an --allowed-endpoint-cidrs range inside it)", addr, localNAT64Prefix)}
+	}
 	if rule := g.refusedByRules(addr); rule != "" {
 		return &EndpointRefusedError{Target: target.String(), Rule: rule}
 	}
@@ -163,6 +176,17 @@ func (g *EndpointGuard) refusedByRules(addr netip.Addr) string {
 	return addr.String() + " is outside the allowed ranges (--allowed-endpoint-cidrs)"
 }
 
+// admitsLocalNAT64 reports whether an allowed range inside the local-use NAT64 prefix holds
+// addr: ::/0 and the like do not count, for they name no NAT64 layout.
+func (g *EndpointGuard) admitsLocalNAT64(addr netip.Addr) bool {
+	for _, allowed := range g.rules.AllowedCIDRs {
+		if allowed.Bits() >= localNAT64Prefix.Bits() && localNAT64Prefix.Contains(allowed.Addr()) && allowed.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
 func (g *EndpointGuard) isClusterAPIServer(addr netip.Addr, port uint16) bool {
 	known := g.apiServer.Load()
 	if known == nil {
@@ -184,6 +208,56 @@ func (g *EndpointGuard) control(_ context.Context, _, address string, _ syscall.
 		return &EndpointRefusedError{Target: address, Rule: "the dialled address " + address + " is not an IP address and port"}
 	}
 	return g.CheckAddress(target)
+}
+
+// checkTarget applies a direct dial's checks to a call's URL: the allowed hosts, then the
+// address of an IP literal or every address a name resolves to. It is for a call sent
+// through a proxy, where the dialer sees only the proxy's address. A name that cannot be
+// resolved is an error: unchecked, it is not sent.
+func (g *EndpointGuard) checkTarget(ctx context.Context, resolver *net.Resolver, target *url.URL) error {
+	host := target.Hostname()
+	if err := g.CheckHost(host); err != nil {
+		return err
+	}
+	port, err := portOf(target)
+	if err != nil {
+		return err
+	}
+	if addr, err := netip.ParseAddr(host); err == nil {
+		return g.CheckAddress(netip.AddrPortFrom(addr, port))
+	}
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
+	addrs, err := resolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("resolving %s to check it before using the proxy: %w", host, err)
+	}
+	// Every address, not just the first: the proxy may connect to any of them.
+	for _, addr := range addrs {
+		if err := g.CheckAddress(netip.AddrPortFrom(addr, port)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// portOf is the port a call to u connects to, its scheme's default when u names none.
+func portOf(u *url.URL) (uint16, error) {
+	if p := u.Port(); p != "" {
+		port, err := strconv.ParseUint(p, 10, 16)
+		if err != nil {
+			return 0, &EndpointRefusedError{Target: u.Host, Rule: "the port " + p + " is not a port number"}
+		}
+		return uint16(port), nil
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return 443, nil
+	case "http":
+		return 80, nil
+	}
+	return 0, &EndpointRefusedError{Target: u.Host, Rule: "no port is known for the scheme " + u.Scheme}
 }
 
 // ParseCIDRs reads a comma-separated list of CIDRs or single addresses (a /32 or /128).

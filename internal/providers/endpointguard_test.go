@@ -54,6 +54,7 @@ func TestEndpointGuardAlwaysRefusesMetadataLinkLocalUnspecifiedAndMulticast(t *t
 		{"169.254.169.254:80", "169.254.169.254 is a cloud metadata address"},
 		{"[::ffff:169.254.169.254]:80", "169.254.169.254 is a cloud metadata address"},
 		{"[fd00:ec2::254]:80", "fd00:ec2::254 is a cloud metadata address"},
+		{"[fd20:ce::254]:80", "fd20:ce::254 is a cloud metadata address"},
 		{"100.100.100.200:80", "100.100.100.200 is a cloud metadata address"},
 		{"[64:ff9b::a9fe:a9fe]:80", "169.254.169.254 is a cloud metadata address (through NAT64)"},
 		{"169.254.10.20:443", "169.254.10.20 is a link-local address"},
@@ -156,4 +157,30 @@ func TestEndpointGuardAdmitsOnlyTheAllowedHosts(t *testing.T) {
 			t.Errorf("host pattern %q accepted", bad)
 		}
 	}
+}
+
+// The local-use NAT64 prefix (RFC 8215) may carry its IPv4 address at any RFC 6052 position,
+// so the guard cannot read it: refused unless the platform team allows a range inside it.
+func TestEndpointGuardRefusesTheLocalUseNAT64PrefixUnlessARangeInsideItIsAllowed(t *testing.T) {
+	const rule = "is in 64:ff9b:1::/48, a local-use NAT64 prefix whose IPv4 address cannot be checked"
+	everywhere := newGuard(t, providers.EndpointRules{AllowLoopback: true,
+		AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}})
+	for _, target := range []string{
+		"[64:ff9b:1::a9fe:a9fe]:443",       // 169.254.169.254 in the /96 layout
+		"[64:ff9b:1:a9fe:a9:fe00::]:443",   // 169.254.169.254 in the /48 layout
+		"[64:ff9b:1:0:a9:fea9:fe00:0]:443", // ... and in the /64 layout
+		"[64:ff9b:1::cb00:7107]:443",       // 203.0.113.7, a bank: still unreadable without the team's word
+	} {
+		expectRefused(t, newGuard(t, providers.EndpointRules{}), target, rule)
+		expectRefused(t, everywhere, target, rule) // ::/0 names no NAT64 layout
+	}
+	nat64, err := providers.ParseCIDRs("64:ff9b:1:0:0:0::/96")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admitted := newGuard(t, providers.EndpointRules{AllowedCIDRs: nat64})
+	expectAdmitted(t, admitted, "[64:ff9b:1::cb00:7107]:443")
+	expectRefused(t, admitted, "[64:ff9b:1:a9fe:a9:fe00::]:443", rule) // outside the allowed /96
+	// The well-known prefix stays checked by the IPv4 address it carries.
+	expectRefused(t, admitted, "[64:ff9b::a9fe:a9fe]:443", "169.254.169.254 is a cloud metadata address (through NAT64)")
 }

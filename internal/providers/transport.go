@@ -49,6 +49,8 @@ type transportCache struct {
 	// guard checks every address dialled; resolver (nil: the system's) finds them.
 	guard    *EndpointGuard
 	resolver *net.Resolver
+	// proxy chooses the proxy for a URL, nil for none (the environment's, by default).
+	proxy func(*url.URL) (*url.URL, error)
 
 	mu      sync.Mutex
 	clock   uint64
@@ -64,7 +66,7 @@ func (tc *transportCache) get(m TLSMaterial) (*cachedTransport, *Error) {
 		ct.lastUsed = tc.clock
 		return ct, nil
 	}
-	ct, err := newTransport(m, tc.dialer())
+	ct, err := newTransport(m, tc.dialer(), tc.checkedProxy)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +115,28 @@ func (tc *transportCache) dialer() *net.Dialer {
 	}
 }
 
-func newTransport(m TLSMaterial, dialer *net.Dialer) (*cachedTransport, *Error) {
+// checkedProxy is the transports' Proxy: net/http calls it before any connection. Through a
+// proxy the dialer sees only the proxy's address, and the proxy resolves and connects on its
+// own, so the call's target is checked here first; a refused one never reaches the proxy.
+func (tc *transportCache) checkedProxy(req *http.Request) (*url.URL, error) {
+	if tc.proxy == nil {
+		return nil, nil
+	}
+	proxy, err := tc.proxy(req.URL)
+	if err != nil {
+		// The setting may hold the proxy's password: say what is wrong without quoting it.
+		return nil, errors.New("the proxy setting (HTTPS_PROXY or HTTP_PROXY) is not a valid proxy URL")
+	}
+	if proxy == nil {
+		return nil, nil // a direct call: the dialer checks every address
+	}
+	if err := tc.guard.checkTarget(req.Context(), tc.resolver, req.URL); err != nil {
+		return nil, err
+	}
+	return proxy, nil
+}
+
+func newTransport(m TLSMaterial, dialer *net.Dialer, proxy func(*http.Request) (*url.URL, error)) (*cachedTransport, *Error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if len(m.CABundle) > 0 {
 		pool := x509.NewCertPool()
@@ -140,7 +163,7 @@ func newTransport(m TLSMaterial, dialer *net.Dialer) (*cachedTransport, *Error) 
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &pair, nil }
 	}
 	ct.transport = &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 proxy,
 		DialContext:           dialer.DialContext,
 		TLSClientConfig:       cfg,
 		ForceAttemptHTTP2:     true,
@@ -149,6 +172,9 @@ func newTransport(m TLSMaterial, dialer *net.Dialer) (*cachedTransport, *Error) 
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// A token answer's headers are a few hundred bytes; Go's default (about 10 MiB) would
+		// let a tenant's endpoint hold that much memory per call in flight.
+		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
 	}
 	return ct, nil
 }
@@ -212,8 +238,18 @@ func (c *call) transportFailure(err error, timeout time.Duration, m masker) *Err
 		return e(ClassConfiguration, ReasonTLSError, "the endpoint does not speak TLS")
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return e(ClassTransient, ReasonTimeout, "no answer within %s", timeout)
+	case responseHeadersTooLarge(err):
+		return e(ClassTransient, ReasonResponseTooLarge, "the answer's headers exceed %d bytes; a token response's are never that large", MaxResponseHeaderBytes)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return e(ClassTransient, ReasonEndpointUnreachable, "the connection was closed before an answer")
 	}
 	return e(ClassTransient, ReasonEndpointUnreachable, "cannot reach the endpoint")
+}
+
+// responseHeadersTooLarge: net/http and its HTTP/2 client report MaxResponseHeaderBytes
+// exceeded with unexported errors, known only by their text.
+func responseHeadersTooLarge(err error) bool {
+	text := err.Error()
+	return strings.Contains(text, "server response headers exceeded") ||
+		strings.Contains(text, "response header list larger than advertised limit")
 }

@@ -127,6 +127,47 @@ func TestReconcileRevokesADroppedStandbyGrantOnlyAfterItsDelay(t *testing.T) {
 	}
 }
 
+// A dropped standby grant stays live at the bank for the whole propagation delay counted
+// from when its access token was superseded, however often the resource is reconciled in
+// that time: workloads may still send that token. Then it is revoked once, and only once.
+func TestReconcileKeepsADroppedStandbyGrantLiveUntilItsDelayIsOver(t *testing.T) {
+	f := newFixture(t, withRevocationEndpoint, func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Spec.RefreshRevokesAccessToken = new(true)
+	})
+	f.bank.revokeOnRefresh = true
+	f.issue()
+	standbyGrant, standbyToken := f.refreshToken(), f.accessToken()
+	f.stepToRenewal()
+	superseded := f.clock.Now()
+	f.reconcile() // a second chain: the first becomes standby, its token superseded now
+	f.clock.Step(10 * time.Second)
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) {
+		b.Annotations = map[string]string{tokensv1alpha1.RefreshRequestedAtAnnotation: "now"}
+	})
+	f.reconcile()
+	f.expectLastCall(3, providers.GrantPassword, "the standby chain was refreshed within its delay instead of dropped")
+
+	delay := f.r.SecretPropagationDelay
+	for _, at := range []time.Duration{delay / 2, delay - time.Second} {
+		f.clock.SetTime(superseded.Add(at))
+		f.reconcile()
+		if len(f.bank.revocations) != 0 || !f.bank.accepts(standbyToken) {
+			t.Fatalf("%v after its token was superseded (delay %v): %d revocations; want the standby grant still live",
+				at, delay, len(f.bank.revocations))
+		}
+	}
+
+	f.clock.SetTime(superseded.Add(delay))
+	for _, when := range []string{"once its delay is over", "a delay later"} {
+		f.reconcile()
+		if want := []string{fixtureRevocationEndpoint + " " + standbyGrant}; !slices.Equal(f.bank.revocations, want) {
+			t.Fatalf("%s: %d revocations; want the dropped standby grant revoked exactly once", when, len(f.bank.revocations))
+		}
+		f.clock.Step(delay)
+	}
+	f.expectCalls(3)
+}
+
 // Deleting a resource revokes every grant it holds before the finalizer goes, within a
 // bounded time; a bank that cannot be reached delays nothing further and is reported.
 func TestDeletionRevokesEveryGrantThenReleasesTheResource(t *testing.T) {

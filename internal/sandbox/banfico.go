@@ -33,7 +33,7 @@ var banficoForm = formContract{
 	missingGrant:     "Missing form parameter: grant_type",
 	unsupportedGrant: "Unsupported grant_type",
 	refusedGrants: map[string]answer{
-		string(providers.GrantPassword): {http.StatusBadRequest, "unauthorized_client", "Client not allowed for direct access grants"},
+		"password": {http.StatusBadRequest, "unauthorized_client", "Client not allowed for direct access grants"},
 	},
 }
 
@@ -47,15 +47,15 @@ func serveBanfico(s *Server, b *bank, call *formCall) reply {
 
 	var refresh string
 	scope := scopeOr(form.Get("scope"), cmp.Or(b.defaultScope, b.creds.Scope))
-	switch providers.GrantType(grant) {
-	case providers.GrantClientCredentials:
+	switch grant {
+	case "client_credentials":
 		if !b.scopeAllowed(scope) {
 			return fail(http.StatusBadRequest, "invalid_scope", "Invalid scopes: requested scope is not allowed")
 		}
 		if slices.Contains(strings.Fields(scope), keycloakOfflineScope) {
 			refresh = b.newRefreshToken(client.id, "", scope)
 		}
-	case providers.GrantRefreshToken:
+	case "refresh_token":
 		rt := b.lookupRefreshToken(form.Get("refresh_token"), client.id)
 		if rt == nil {
 			return fail(http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
@@ -72,7 +72,7 @@ func serveBanfico(s *Server, b *bank, call *formCall) reply {
 	if err != nil {
 		return fail(http.StatusInternalServerError, "server_error", "cannot sign token")
 	}
-	b.recordAccessToken(s, providers.GrantType(grant), client.id, access, refresh)
+	b.recordAccessToken(s, grant, client.id, access, refresh)
 
 	resp := map[string]any{
 		"access_token":       access,

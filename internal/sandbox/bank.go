@@ -124,9 +124,10 @@ type bank struct {
 	secretGeneration int
 	lifetime         time.Duration
 
-	calls         []Call
-	revocations   []Revocation
-	issued        map[providers.GrantType]int
+	calls       []Call
+	revocations []Revocation
+	// issued counts access tokens by grant_type as sent.
+	issued        map[string]int
 	accessTokens  map[string]*accessToken
 	refreshTokens map[string]*refreshToken
 
@@ -176,10 +177,10 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 		},
 		providers.Mbanq: {
 			slug: "mbanq", path: "/mbanq/oauth/token", serveForm: serveMbanq, form: mbanqForm,
-			tenantQuery: map[string]string{providers.HeaderMbanqTenant: mbanqTenantQuery},
+			tenantQuery: map[string]string{mbanqTenantHeader: mbanqTenantQuery},
 			creds: withHeaders(fixtureClientAndUser("mbanq", ""),
 				// The IP and device header names are not public: these are fixture names.
-				providers.Header{Name: providers.HeaderMbanqTenant, Value: "demo-tenant"},
+				providers.Header{Name: mbanqTenantHeader, Value: "demo-tenant"},
 				providers.Header{Name: "X-Device-IP", Value: "192.0.2.10"},
 				providers.Header{Name: "X-Device-Id", Value: "demo-device-0001"}),
 		},
@@ -205,7 +206,7 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 		if d, ok := lifetimes[name]; ok && d > 0 {
 			b.lifetime = d
 		}
-		b.issued = map[providers.GrantType]int{}
+		b.issued = map[string]int{}
 		b.accessTokens = map[string]*accessToken{}
 		b.refreshTokens = map[string]*refreshToken{}
 		b.secondFactorUsers = map[string]bool{}
@@ -371,7 +372,7 @@ func writeJSON(w http.ResponseWriter, status int, header http.Header, body any) 
 }
 
 // issueAccessToken issues an opaque access token to clientID, with refresh ("" for none).
-func (b *bank) issueAccessToken(s *Server, grant providers.GrantType, clientID, refresh string) string {
+func (b *bank) issueAccessToken(s *Server, grant, clientID, refresh string) string {
 	access := newOpaqueToken(b.slug + "-at")
 	b.recordAccessToken(s, grant, clientID, access, refresh)
 	return access
@@ -379,7 +380,7 @@ func (b *bank) issueAccessToken(s *Server, grant providers.GrantType, clientID, 
 
 // recordAccessToken counts an issue and remembers the token for AccessTokenValid, with the
 // refresh token it was issued with and that token's grant chain.
-func (b *bank) recordAccessToken(s *Server, grant providers.GrantType, clientID, access, refresh string) {
+func (b *bank) recordAccessToken(s *Server, grant, clientID, access, refresh string) {
 	b.issued[grant]++
 	at := &accessToken{clientID: clientID, expiresAt: s.now().Add(b.lifetime), refreshToken: refresh}
 	if rt, ok := b.refreshTokens[refresh]; ok && refresh != "" {

@@ -19,6 +19,14 @@ import (
 // assertionLeeway is the clock skew Keycloak allows a client assertion's exp and iat.
 const assertionLeeway = 5 * time.Second
 
+// jwtBearerAssertionType is RFC 7523 §2.2's client_assertion_type, spelled here rather
+// than taken from the client, so that a misspelling there is refused.
+const jwtBearerAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// assertionAlgorithms are the JWS algorithms the realm takes for a client assertion: the
+// ones FAPI 2.0 allows that Keycloak's Signed JWT authenticator serves.
+var assertionAlgorithms = []string{"RS256", "PS256", "ES256"}
+
 // serveSignedJWT is a Keycloak realm whose client authenticates with the "Signed JWT"
 // authenticator only: the assertion must be signed by the registered key (RS256, PS256 or
 // ES256), name the client as iss and sub, be addressed to this token endpoint or the realm,
@@ -32,7 +40,7 @@ func serveSignedJWT(s *Server, b *bank, r *http.Request, body []byte) reply {
 	switch {
 	case refuseSecrets(r, form):
 		return fail(http.StatusUnauthorized, "unauthorized_client", "This client authenticates with a signed JWT only; no client secret is configured")
-	case form.Get("client_assertion_type") != providers.ClientAssertionType:
+	case form.Get("client_assertion_type") != jwtBearerAssertionType:
 		return fail(http.StatusBadRequest, "invalid_client", "Parameter client_assertion_type is missing or not jwt-bearer")
 	}
 	if description := s.checkAssertion(b, r, form); description != "" {
@@ -61,7 +69,7 @@ func (s *Server) checkAssertion(b *bank, r *http.Request, form url.Values) strin
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(form.Get("client_assertion"), claims,
 		func(*jwt.Token) (any, error) { return client.publicKey, nil },
-		jwt.WithValidMethods(providers.SigningAlgorithms()), jwt.WithTimeFunc(s.now), jwt.WithLeeway(assertionLeeway),
+		jwt.WithValidMethods(assertionAlgorithms), jwt.WithTimeFunc(s.now), jwt.WithLeeway(assertionLeeway),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithIssuer(id), jwt.WithSubject(id))
 	if err != nil {
 		// golang-jwt's own words: which check failed, never the token.
@@ -106,7 +114,7 @@ func serveTLSClientAuth(s *Server, b *bank, r *http.Request, body []byte) reply 
 		return fail(http.StatusUnauthorized, "invalid_client", "unknown client_id")
 	case r.TLS.PeerCertificates[0].Subject.String() != b.fapi.subject:
 		return fail(http.StatusUnauthorized, "invalid_client", "the client certificate's subject is not the one registered (tls_client_auth_subject_dn)")
-	case grant != string(providers.GrantClientCredentials):
+	case grant != "client_credentials":
 		return fail(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is served")
 	}
 	scope := scopeOr(form.Get("scope"), b.creds.Scope)
@@ -123,7 +131,7 @@ func serveTLSClientAuth(s *Server, b *bank, r *http.Request, body []byte) reply 
 	if err != nil {
 		return fail(http.StatusInternalServerError, "server_error", "cannot sign token")
 	}
-	b.recordAccessToken(s, providers.GrantClientCredentials, b.creds.ClientID, access, "")
+	b.recordAccessToken(s, grant, b.creds.ClientID, access, "")
 	return reply{status: http.StatusOK, body: map[string]any{
 		"access_token": access, "token_type": "Bearer", "expires_in": seconds(b.lifetime), "scope": scope,
 	}}.withCall(grant, call.client.method)

@@ -46,8 +46,8 @@ func TestSignedJWTRealm(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if s.Issued(sandbox.SignedJWTRealm, providers.GrantClientCredentials) != 2 {
-			t.Errorf("issued %d", s.Issued(sandbox.SignedJWTRealm, providers.GrantClientCredentials))
+		if s.Issued(sandbox.SignedJWTRealm, "client_credentials") != 2 {
+			t.Errorf("issued %d", s.Issued(sandbox.SignedJWTRealm, "client_credentials"))
 		}
 	})
 	t.Run("the realm's issuer is an accepted audience", func(t *testing.T) {

@@ -70,7 +70,7 @@ func (s *Server) SetFault(name providers.Name, fault Fault) {
 // answerInsteadOfBank is the reply of a fault that answers before the bank acts.
 func (f Fault) answerInsteadOfBank(body []byte) (reply, bool) {
 	grant := grantOf(body)
-	rep, ok := f.answerToGrant(grant == string(providers.GrantRefreshToken))
+	rep, ok := f.answerToGrant(grant == "refresh_token")
 	rep.call.Grant = providers.GrantType(grant)
 	return rep, ok
 }

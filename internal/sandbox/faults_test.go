@@ -74,7 +74,7 @@ func TestFaultsAnswerInsteadOfTheBank(t *testing.T) {
 			if got.err != nil || got.status != tc.wantStatus || !strings.Contains(string(got.body), tc.wantInBody) {
 				t.Errorf("got %d %q (%v), want %d with %s", got.status, got.body, got.err, tc.wantStatus, tc.wantInBody)
 			}
-			if tc.wantStatus != 200 && s.Issued(providers.Banfico, providers.GrantClientCredentials) != 0 {
+			if tc.wantStatus != 200 && s.Issued(providers.Banfico, "client_credentials") != 0 {
 				t.Error("the bank issued a token behind a fault that answers instead of it")
 			}
 		})
@@ -102,7 +102,7 @@ func TestFaultsSpoilTheBanksAnswerAfterItActed(t *testing.T) {
 			if !tc.check(got) {
 				t.Errorf("the client saw %d, %d bytes, error %v", got.status, len(got.body), got.err)
 			}
-			if s.Issued(providers.Banfico, providers.GrantClientCredentials) != 1 {
+			if s.Issued(providers.Banfico, "client_credentials") != 1 {
 				t.Error("the bank did not act on the call before its answer was spoiled")
 			}
 		})

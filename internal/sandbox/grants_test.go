@@ -119,7 +119,7 @@ func TestMbanqTakesTheTenantAsAQueryParameter(t *testing.T) {
 	}
 	withoutTenantHeader := func(tenantURL string) raw {
 		call := mbanqLogin(c)
-		delete(call.header, providers.HeaderMbanqTenant)
+		delete(call.header, "tenantId")
 		call.url = tenantURL
 		return call
 	}

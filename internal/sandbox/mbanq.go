@@ -16,9 +16,13 @@ var mbanqForm = formContract{
 	unsupportedGrant: "Unsupported grant type: {grant}",
 }
 
-// mbanqTenantQuery is the query parameter MBANQ's authentication tutorial sends the
-// tenant in, instead of the tenantId header (providers.md §4).
-const mbanqTenantQuery = "tenantIdentifier"
+// MBANQ's tenant: the header its authentication page names, or the query parameter its
+// authentication tutorial sends instead (providers.md §4; seeds/003 shows the header's
+// meaning, not its name).
+const (
+	mbanqTenantHeader = "tenantId"
+	mbanqTenantQuery  = "tenantIdentifier"
+)
 
 // serveMbanq is MBANQ's /oauth/token (seeds/003): the tenant (header tenantId or query
 // parameter tenantIdentifier) and device headers, client credentials in the form only, the
@@ -32,8 +36,8 @@ func serveMbanq(s *Server, b *bank, call *formCall) reply {
 	}
 
 	var refresh string
-	switch providers.GrantType(grant) {
-	case providers.GrantPassword:
+	switch grant {
+	case "password":
 		username, ok := b.resourceOwner(form)
 		if !ok {
 			return fail(http.StatusBadRequest, "invalid_grant", "Bad credentials")
@@ -44,7 +48,7 @@ func serveMbanq(s *Server, b *bank, call *formCall) reply {
 			return rep
 		}
 		refresh = b.newRefreshToken(client.id, username, scope)
-	case providers.GrantRefreshToken:
+	case "refresh_token":
 		refresh = form.Get("refresh_token")
 		if b.lookupRefreshToken(refresh, client.id) == nil {
 			return fail(http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
@@ -57,7 +61,7 @@ func serveMbanq(s *Server, b *bank, call *formCall) reply {
 	}
 
 	resp := map[string]any{
-		"access_token":  b.issueAccessToken(s, providers.GrantType(grant), client.id, refresh),
+		"access_token":  b.issueAccessToken(s, grant, client.id, refresh),
 		"token_type":    "bearer",
 		"refresh_token": refresh,
 		"expires_in":    seconds(b.lifetime),
@@ -74,7 +78,7 @@ func (s *Server) TokenURLWithTenantQuery(name providers.Name) string {
 	var tenant string
 	s.withBank(name, func(b *bank) {
 		for _, h := range b.creds.Headers {
-			if h.Name == providers.HeaderMbanqTenant {
+			if h.Name == mbanqTenantHeader {
 				tenant = h.Value
 			}
 		}

@@ -3,15 +3,13 @@ package sandbox
 import (
 	"net/http"
 	"strconv"
-
-	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
 // paymobForm is Django OAuth Toolkit's wording.
 var paymobForm = formContract{
 	badClient:     answer{http.StatusUnauthorized, "invalid_client", ""},
 	missingGrant:  "Missing grant type.",
-	refusedGrants: map[string]answer{string(providers.GrantClientCredentials): {http.StatusBadRequest, "unauthorized_client", ""}},
+	refusedGrants: map[string]answer{"client_credentials": {http.StatusBadRequest, "unauthorized_client", ""}},
 }
 
 // servePaymob is Paymob payouts' Django OAuth Toolkit (seeds/004): client credentials by
@@ -26,15 +24,15 @@ func servePaymob(s *Server, b *bank, call *formCall) reply {
 	}
 
 	var refresh string
-	switch providers.GrantType(grant) {
-	case providers.GrantPassword:
+	switch grant {
+	case "password":
 		username, ok := b.resourceOwner(form)
 		if !ok {
 			return fail(http.StatusBadRequest, "invalid_grant", "Invalid credentials given.")
 		}
 		// A new password grant leaves earlier tokens valid and starts a grant chain.
 		refresh = b.newRefreshToken(client.id, username, scope)
-	case providers.GrantRefreshToken:
+	case "refresh_token":
 		old := form.Get("refresh_token")
 		rt := b.lookupRefreshToken(old, client.id)
 		if rt == nil {
@@ -47,7 +45,7 @@ func servePaymob(s *Server, b *bank, call *formCall) reply {
 		return call.refuseGrant(b)
 	}
 
-	access := b.issueAccessToken(s, providers.GrantType(grant), client.id, refresh)
+	access := b.issueAccessToken(s, grant, client.id, refresh)
 	return reply{status: http.StatusOK, body: map[string]any{
 		"access_token": access,
 		// The response table (seeds/004) types expires_in as a String.

@@ -2,8 +2,6 @@ package sandbox
 
 import (
 	"net/http"
-
-	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
 // rakbankForm is the wording of RAKBANK's internal client auth.
@@ -32,16 +30,16 @@ func serveRAKBank(s *Server, b *bank, call *formCall) reply {
 	}
 
 	var refresh string
-	switch providers.GrantType(grant) {
-	case providers.GrantClientCredentials:
+	switch grant {
+	case "client_credentials":
 		refresh = b.newRefreshToken(client.id, "", scope)
-	case providers.GrantPassword:
+	case "password":
 		username, ok := b.resourceOwner(form)
 		if !ok {
 			return fail(http.StatusBadRequest, "invalid_grant", "invalid resource owner credentials")
 		}
 		refresh = b.newRefreshToken(client.id, username, scope)
-	case providers.GrantRefreshToken:
+	case "refresh_token":
 		refresh = form.Get("refresh_token")
 		if b.lookupRefreshToken(refresh, client.id) == nil {
 			return fail(http.StatusBadRequest, "invalid_grant", "refresh token is invalid, expired or revoked")
@@ -52,7 +50,7 @@ func serveRAKBank(s *Server, b *bank, call *formCall) reply {
 
 	return reply{status: http.StatusOK, body: map[string]any{
 		"token_type":    "bearer",
-		"access_token":  b.issueAccessToken(s, providers.GrantType(grant), client.id, refresh),
+		"access_token":  b.issueAccessToken(s, grant, client.id, refresh),
 		"expires_in":    seconds(b.lifetime),
 		"scope":         scope,
 		"refresh_token": refresh,

@@ -16,8 +16,19 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
+// The partner endpoint's wire names, spelled as its document spells them (seeds/001): the
+// fake must not borrow the client's constants, or a misspelling there would pass here.
+const (
+	headerIBMClientID     = "X-IBM-Client-Id"
+	headerIBMClientSecret = "X-IBM-Client-Secret"
+	headerMsgID           = "MsgId"
+)
+
 // maxMsgIDLength is the portal's limit for MsgId.
 const maxMsgIDLength = 50
+
+// maxPartnerScopeLength is the access_token_request schema's maxLength for scope (seeds/001).
+const maxPartnerScopeLength = 500
 
 // partnerRequest is the access_token_request schema (additionalProperties: false).
 type partnerRequest struct {
@@ -46,9 +57,9 @@ func ibmError(status int, code, message, description string) reply {
 // serveRAKBankPartner is RAKBANK's partner auth, /v1/partner_auth/token: mutual TLS,
 // X-IBM-Client-Id/Secret headers, a fresh UUID MsgId per call, a strict JSON body.
 func serveRAKBankPartner(s *Server, b *bank, r *http.Request, body []byte) reply {
-	msgID := r.Header.Get(providers.HeaderMsgID)
+	msgID := r.Header.Get(headerMsgID)
 	auth := providers.ClientAuthentication("")
-	if r.Header.Get(providers.HeaderIBMClientID) != "" {
+	if r.Header.Get(headerIBMClientID) != "" {
 		auth = providers.ClientAuthHeaders
 	}
 	fail := partnerFailureFor(Call{MsgID: msgID, ClientAuthentication: auth})
@@ -62,10 +73,10 @@ func serveRAKBankPartner(s *Server, b *bank, r *http.Request, body []byte) reply
 	}
 	grant, scope := *req.GrantType, *req.Scope
 	fail = partnerFailureFor(Call{MsgID: msgID, ClientAuthentication: auth, Grant: providers.GrantType(grant)})
-	if grant != string(providers.GrantClientCredentials) {
+	if grant != "client_credentials" {
 		return fail(http.StatusBadRequest, "REQ-003", "Bad Request", `grant_type must be "client_credentials"`)
 	}
-	if n := utf8.RuneCountInString(scope); n < 1 || n > providers.MaxPartnerScopeLength {
+	if n := utf8.RuneCountInString(scope); n < 1 || n > maxPartnerScopeLength {
 		return fail(http.StatusBadRequest, "REQ-004", "Bad Request", "scope must be 1 to 500 characters")
 	}
 	if !b.scopeAllowed(scope) {
@@ -78,7 +89,7 @@ func serveRAKBankPartner(s *Server, b *bank, r *http.Request, body []byte) reply
 
 	granted := map[string]any{
 		"token_type":   "bearer",
-		"access_token": b.issueAccessToken(s, providers.GrantClientCredentials, b.creds.ClientID, ""),
+		"access_token": b.issueAccessToken(s, grant, b.creds.ClientID, ""),
 		"expires_in":   seconds(b.lifetime),
 		"scope":        scope,
 	}
@@ -118,7 +129,7 @@ func checkPartnerCaller(b *bank, r *http.Request, msgID string, fail partnerFail
 		return fail(http.StatusUnauthorized, "AUTH-001", "Unauthorized", "a client certificate signed by the partner CA is required (mutual TLS)"), false
 	}
 	switch {
-	case len(r.Header.Values(providers.HeaderMsgID)) != 1 || msgID == "":
+	case len(r.Header.Values(headerMsgID)) != 1 || msgID == "":
 		return fail(http.StatusBadRequest, "MSG-001", "Bad Request", "header MsgId is required"), false
 	case len(msgID) > maxMsgIDLength || !isCanonicalUUID(msgID):
 		return fail(http.StatusBadRequest, "MSG-002", "Bad Request", "header MsgId must be a UUID of at most 50 characters"), false
@@ -130,7 +141,7 @@ func checkPartnerCaller(b *bank, r *http.Request, msgID string, fail partnerFail
 	if r.Header.Get("Authorization") != "" {
 		return fail(http.StatusBadRequest, "AUTH-002", "Bad Request", "client credentials go in X-IBM-Client-Id and X-IBM-Client-Secret, not Authorization"), false
 	}
-	if !hasHeader(r, providers.HeaderIBMClientID, b.creds.ClientID) || !hasHeader(r, providers.HeaderIBMClientSecret, b.creds.ClientSecret) {
+	if !hasHeader(r, headerIBMClientID, b.creds.ClientID) || !hasHeader(r, headerIBMClientSecret, b.creds.ClientSecret) {
 		return fail(http.StatusUnauthorized, "AUTH-003", "Unauthorized", "invalid client id or secret"), false
 	}
 	if mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mediaType != "application/json" {

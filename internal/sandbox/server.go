@@ -261,7 +261,7 @@ func (s *Server) Rejected(name providers.Name) []Call {
 func (s *Server) Issued(name providers.Name, grant providers.GrantType) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.bank(name).issued[grant]
+	return s.bank(name).issued[string(grant)]
 }
 
 // AccessTokenValid is the resource server's check: bank issued this token, it has not

@@ -379,20 +379,47 @@ type SecretTemplate struct {
 	// labels added to the output Secret: at most 32, each a valid label key and value.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
-	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && size(self[k]) <= 63)",message="a label key is at most 317 characters (253 for its prefix, 63 for its name) and a value at most 63"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) > 317 || size(self[k]) > 63 || (!format.qualifiedName().validate(k).hasValue() && !format.labelValue().validate(self[k]).hasValue()))",message="a label key must be a qualified name (an optional DNS subdomain prefix and /, then 1 to 63 alphanumerics, '-', '_' or '.') and a value at most 63 such characters, beginning and ending with an alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && !format.qualifiedName().validate(k).hasValue())",message="a label key must be a qualified name (an optional DNS subdomain prefix and /, then 1 to 63 alphanumerics, '-', '_' or '.')"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('tokens.banktoken.io/'))",message="labels under tokens.banktoken.io/ are set by the operator only"
-	Labels map[string]string `json:"labels,omitempty"`
+	Labels map[string]LabelValue `json:"labels,omitempty"`
 
 	// annotations added to the output Secret: at most 32, keys valid annotation keys,
 	// each value at most 4096 characters and all of them together at most 16384.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
-	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && size(self[k]) <= 4096)",message="an annotation key is at most 317 characters and a value at most 4096"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) > 317 || !format.qualifiedName().validate(k).hasValue())",message="an annotation key must be a qualified name (an optional DNS subdomain prefix and /, then 1 to 63 alphanumerics, '-', '_' or '.')"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) > 317 || size(self[k]) > 4096) || self.map(k, size(k) + size(self[k])).sum() <= 16384",message="the annotations together are at most 16384 characters"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && !format.qualifiedName().validate(k).hasValue())",message="an annotation key must be a qualified name (an optional DNS subdomain prefix and /, then 1 to 63 alphanumerics, '-', '_' or '.')"
+	// +kubebuilder:validation:XValidation:rule="self.map(k, size(k) + size(self[k])).sum() <= 16384",message="the annotations together are at most 16384 characters"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('tokens.banktoken.io/'))",message="annotations under tokens.banktoken.io/ are set by the operator only"
-	Annotations map[string]string `json:"annotations,omitempty"`
+	Annotations map[string]AnnotationValue `json:"annotations,omitempty"`
+}
+
+// LabelValue is a label value on the output Secret, as the apiserver takes it: at most 63
+// alphanumerics, '-', '_' or '.', beginning and ending with an alphanumeric, or empty. A
+// type of its own so that the CRD bounds each value (a map's values cannot be bounded
+// otherwise), which also keeps the CEL rules over the map cheap.
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`
+type LabelValue string
+
+// AnnotationValue is an annotation value on the output Secret: at most 4096 characters.
+// +kubebuilder:validation:MaxLength=4096
+type AnnotationValue string
+
+// LabelMap is the template's labels as a Secret takes them.
+func (t *SecretTemplate) LabelMap() map[string]string { return stringMap(t.Labels) }
+
+// AnnotationMap is the template's annotations as a Secret takes them.
+func (t *SecretTemplate) AnnotationMap() map[string]string { return stringMap(t.Annotations) }
+
+func stringMap[V ~string](m map[string]V) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = string(v)
+	}
+	return out
 }
 
 // BankTokenRequestStatus is what the operator observed and holds.

@@ -42,24 +42,24 @@ func headers(nameValues ...string) func(*spec) {
 	}
 }
 
-func template(labels, annotations map[string]string) func(*spec) {
+func template(labels map[string]tokensv1alpha1.LabelValue, annotations map[string]tokensv1alpha1.AnnotationValue) func(*spec) {
 	return func(s *spec) {
 		s.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: labels, Annotations: annotations}
 	}
 }
 
-func manyLabels(n int) map[string]string {
-	labels := map[string]string{}
+func manyLabels(n int) map[string]tokensv1alpha1.LabelValue {
+	labels := map[string]tokensv1alpha1.LabelValue{}
 	for i := range n {
 		labels[fmt.Sprintf("label-%d", i)] = "x"
 	}
 	return labels
 }
 
-func manyAnnotations(n, size int) map[string]string {
-	annotations := map[string]string{}
+func manyAnnotations(n, size int) map[string]tokensv1alpha1.AnnotationValue {
+	annotations := map[string]tokensv1alpha1.AnnotationValue{}
 	for i := range n {
-		annotations[fmt.Sprintf("note-%d", i)] = strings.Repeat("x", size)
+		annotations[fmt.Sprintf("note-%d", i)] = tokensv1alpha1.AnnotationValue(strings.Repeat("x", size))
 	}
 	return annotations
 }
@@ -160,17 +160,17 @@ var _ = Describe("BankTokenRequest validation", func() {
 		Entry("refreshRevokesAccessToken for a provider whose behaviour is known", func(s *spec) {
 			s.RefreshRevokesAccessToken = ptr.To(false)
 		}, "refreshRevokesAccessToken is set only for provider OAuth2"),
-		Entry("a template label value the apiserver refuses on a Secret", template(map[string]string{"team": "payments team!"}, nil),
-			"a label key must be a qualified name"),
-		Entry("a template label key with two slashes", template(map[string]string{"a/b/c": "x"}, nil), "a label key must be a qualified name"),
-		Entry("a template label under the operator's prefix", template(map[string]string{"tokens.banktoken.io/credentials": "true"}, nil),
+		Entry("a template label value the apiserver refuses on a Secret", template(map[string]tokensv1alpha1.LabelValue{"team": "payments team!"}, nil),
+			"spec.secretTemplate.labels.team: Invalid value"),
+		Entry("a template label key with two slashes", template(map[string]tokensv1alpha1.LabelValue{"a/b/c": "x"}, nil), "a label key must be a qualified name"),
+		Entry("a template label under the operator's prefix", template(map[string]tokensv1alpha1.LabelValue{"tokens.banktoken.io/credentials": "true"}, nil),
 			"labels under tokens.banktoken.io/ are set by the operator only"),
-		Entry("a template annotation under the operator's prefix", template(nil, map[string]string{"tokens.banktoken.io/input-hash": "x"}),
+		Entry("a template annotation under the operator's prefix", template(nil, map[string]tokensv1alpha1.AnnotationValue{"tokens.banktoken.io/input-hash": "x"}),
 			"annotations under tokens.banktoken.io/ are set by the operator only"),
-		Entry("a template annotation key that is no qualified name", template(nil, map[string]string{"not a key": "x"}),
+		Entry("a template annotation key that is no qualified name", template(nil, map[string]tokensv1alpha1.AnnotationValue{"not a key": "x"}),
 			"an annotation key must be a qualified name"),
-		Entry("a template annotation value over 4096 characters", template(nil, map[string]string{"note": strings.Repeat("x", 4097)}),
-			"an annotation key is at most 317 characters and a value at most 4096"),
+		Entry("a template annotation value over 4096 characters", template(nil, map[string]tokensv1alpha1.AnnotationValue{"note": tokensv1alpha1.AnnotationValue(strings.Repeat("x", 4097))}),
+			"spec.secretTemplate.annotations.note: Too long"),
 		Entry("template annotations over 16384 characters together", template(nil, manyAnnotations(5, 4000)),
 			"the annotations together are at most 16384 characters"),
 		Entry("more than 32 template labels", template(manyLabels(33), nil), "spec.secretTemplate.labels: Too many"),
@@ -210,8 +210,8 @@ var _ = Describe("BankTokenRequest validation", func() {
 
 	It("accepts a secretTemplate the apiserver takes on a Secret", func() {
 		btr := validPaymob("templated")
-		template(map[string]string{"app.kubernetes.io/part-of": "payouts", "team": "payments"},
-			map[string]string{"reloader.stakater.com/match": "true", "note": strings.Repeat("x", 4096)})(&btr.Spec)
+		template(map[string]tokensv1alpha1.LabelValue{"app.kubernetes.io/part-of": "payouts", "team": "payments"},
+			map[string]tokensv1alpha1.AnnotationValue{"reloader.stakater.com/match": "true", "note": tokensv1alpha1.AnnotationValue(strings.Repeat("x", 4096))})(&btr.Spec)
 		Expect(k8sClient.Create(ctx, btr)).To(Succeed())
 	})
 

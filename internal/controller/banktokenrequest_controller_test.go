@@ -172,7 +172,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 
 		calls := bank.Requests(providers.Banfico)
 		current := getBTR(btr)
-		current.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]string{"team": "payments"}}
+		current.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]tokensv1alpha1.LabelValue{"team": "payments"}}
 		Expect(k8sClient.Update(suiteCtx, current)).To(Succeed())
 		Eventually(func() map[string]string { return outputSecret(btr).Labels }).Should(HaveKeyWithValue("team", "payments"))
 		Expect(bank.Requests(providers.Banfico)).To(Equal(calls), "a label is no reason to call the bank")

@@ -138,8 +138,8 @@ func sameSecret(a, b *corev1.Secret) bool {
 func (r *BankTokenRequestReconciler) writeOutputSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, data map[string][]byte, operatorAnnotations map[string]string) error {
 	labels, annotations := map[string]string{}, map[string]string{}
 	if t := btr.Spec.SecretTemplate; t != nil {
-		maps.Copy(labels, t.Labels)
-		maps.Copy(annotations, t.Annotations)
+		maps.Copy(labels, t.LabelMap())
+		maps.Copy(annotations, t.AnnotationMap())
 	}
 	maps.Copy(annotations, operatorAnnotations)
 	_, err := r.writeOwnedSecret(ctx, btr, ownedSecret{existing: g.OutputSecret, name: outputSecretName(btr),

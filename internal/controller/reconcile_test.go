@@ -255,7 +255,7 @@ func TestReconcileReplacesAnAlteredOutputSecretAndAppliesTemplatesWithoutACall(t
 	}
 
 	f.update(func(b *tokensv1alpha1.BankTokenRequest) {
-		b.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]string{"team": "payments"}}
+		b.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]tokensv1alpha1.LabelValue{"team": "payments"}}
 	})
 	f.reconcile()
 	f.expectCalls(2)
@@ -319,7 +319,7 @@ func TestReconcileMakesNoFurtherCallWhenTheApiserverRefusesTheTokenAsInvalid(t *
 	// A spec change is tried again (the template is not part of what is sent to the bank).
 	f.failWrites = nil
 	f.update(func(b *tokensv1alpha1.BankTokenRequest) {
-		b.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]string{"team": "payments"}}
+		b.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]tokensv1alpha1.LabelValue{"team": "payments"}}
 	})
 	f.reconcile()
 	f.expectCalls(calls + 1)

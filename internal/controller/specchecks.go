@@ -77,8 +77,8 @@ func checkSecretTemplate(btr *tokensv1alpha1.BankTokenRequest) *inputProblem {
 		return nil
 	}
 	path := field.NewPath("spec", "secretTemplate")
-	errs := metav1validation.ValidateLabels(template.Labels, path.Child("labels"))
-	errs = append(errs, apivalidation.ValidateAnnotations(template.Annotations, path.Child("annotations"))...)
+	errs := metav1validation.ValidateLabels(template.LabelMap(), path.Child("labels"))
+	errs = append(errs, apivalidation.ValidateAnnotations(template.AnnotationMap(), path.Child("annotations"))...)
 	for _, key := range reservedKeys(template.Labels) {
 		errs = append(errs, field.Forbidden(path.Child("labels").Key(key), "set by the operator only"))
 	}
@@ -96,7 +96,7 @@ func checkSecretTemplate(btr *tokensv1alpha1.BankTokenRequest) *inputProblem {
 }
 
 // reservedKeys are the keys under reservedKeyPrefix, sorted so the message is stable.
-func reservedKeys(m map[string]string) []string {
+func reservedKeys[V ~string](m map[string]V) []string {
 	var keys []string
 	for key := range m {
 		if strings.HasPrefix(key, reservedKeyPrefix) {

@@ -21,13 +21,13 @@ func TestReconcileRefusesWhatTheApiserverWouldRefuseBeforeAnyCall(t *testing.T) 
 		detail string
 	}{
 		"a template label value the apiserver refuses": {func(b *tokensv1alpha1.BankTokenRequest) {
-			b.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]string{"team": "payments team!"}}
+			b.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]tokensv1alpha1.LabelValue{"team": "payments team!"}}
 		}, tokensv1alpha1.ReasonInvalidSecretTemplate, `spec.secretTemplate.labels: Invalid value: "payments team!"`},
 		"a template label that opts the output Secret in as credentials": {func(b *tokensv1alpha1.BankTokenRequest) {
-			b.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]string{tokensv1alpha1.CredentialsLabel: "true"}}
+			b.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Labels: map[string]tokensv1alpha1.LabelValue{tokensv1alpha1.CredentialsLabel: "true"}}
 		}, tokensv1alpha1.ReasonInvalidSecretTemplate, "spec.secretTemplate.labels[tokens.banktoken.io/credentials]: Forbidden"},
 		"template annotations over the apiserver's size limit": {func(b *tokensv1alpha1.BankTokenRequest) {
-			b.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Annotations: map[string]string{"note": string(make([]byte, 300<<10))}}
+			b.Spec.SecretTemplate = &tokensv1alpha1.SecretTemplate{Annotations: map[string]tokensv1alpha1.AnnotationValue{"note": tokensv1alpha1.AnnotationValue(make([]byte, 300<<10))}}
 		}, tokensv1alpha1.ReasonInvalidSecretTemplate, "spec.secretTemplate.annotations: Too long"},
 		"a credentials Secret name with a slash": {func(b *tokensv1alpha1.BankTokenRequest) {
 			b.Spec.CredentialsSecretRef.Name = "other/paymob-credentials"

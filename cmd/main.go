@@ -49,6 +49,7 @@ func main() {
 		renewDeadline        time.Duration
 		retryPeriod          time.Duration
 		callsPerNamespace    int
+		callReserve          int
 		minRenewalInterval   time.Duration
 	)
 	// Leader election is on by default when running inside a cluster, where more than one
@@ -92,6 +93,11 @@ func main() {
 	flag.IntVar(&callsPerNamespace, "token-calls-per-namespace", 0,
 		"How many token calls one namespace may have under way at once; its other due renewals wait, so that its hung "+
 			"endpoints cannot take every worker. Default (0): a quarter of --max-concurrent-reconciles, at least 1.")
+	flag.IntVar(&callReserve, "token-call-reserve", -1,
+		"How many workers only a namespace with no token call under way may take: one with a call under way starts "+
+			"another only while fewer than --max-concurrent-reconciles minus this are under way in all, so that as many "+
+			"namespaces as this whose endpoints hang still leave a worker for another namespace's call. "+
+			"Default (-1): half of --max-concurrent-reconciles; 0: no reserve.")
 	flag.DurationVar(&minRenewalInterval, "min-renewal-interval", internalcontroller.DefaultMinRenewalInterval,
 		"The least time between two renewals of a token, whatever lifetime the bank gives it. A token that lives less "+
 			"is expired in between, and its Ready condition says so.")
@@ -174,6 +180,7 @@ func main() {
 	reconciler.SecretPropagationDelay = propagationDelay
 	reconciler.IssueEvents = issueEvents
 	reconciler.TokenCallsPerNamespace = callsPerNamespace
+	reconciler.TokenCallReserve = callReserve
 	reconciler.MinRenewalInterval = minRenewalInterval
 	if err := reconciler.SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		setupLog.Error(err, "unable to set up the BankTokenRequest controller")

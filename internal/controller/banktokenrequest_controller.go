@@ -66,6 +66,10 @@ type BankTokenRequestReconciler struct {
 	// its hung endpoints cannot take every worker (see fairness.go). Zero: a share of the
 	// workers, DefaultTokenCallsPerNamespace, set by SetupWithManager.
 	TokenCallsPerNamespace int
+	// TokenCallReserve is how many workers only a namespace with no token call under way may
+	// take, so that many namespaces' hung endpoints cannot hold every worker (see
+	// fairness.go). Negative: DefaultTokenCallReserve, set by SetupWithManager; zero: none.
+	TokenCallReserve int
 	// MinRenewalInterval is the least time between two renewals of a token, whatever its
 	// lifetime (a bank answering expires_in: 1 would otherwise cost three apiserver writes a
 	// second); the status says so when a token is expired in between. Starts at

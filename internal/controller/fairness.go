@@ -77,7 +77,7 @@ func DefaultTokenCallsPerNamespace(workers int) int {
 
 // DefaultTokenCallReserve is how many workers only a namespace's first call may take when
 // the reconciler is not told: half, so that as many namespaces as that can hang and still
-// leave a worker free of calls. Below 8 workers the cap is one call per namespace anyway,
+// leave a worker free of calls. Below 8 workers the default cap is one call per namespace,
 // and the reserve changes nothing.
 func DefaultTokenCallReserve(workers int) int {
 	return workers / 2

@@ -41,10 +41,10 @@ import (
 //
 // A cap alone did not hold against many namespaces: with W=16 and C=4, four namespaces whose
 // endpoints hang held every worker, and another tenant's first token took 37.9 s. With the
-// reserve (R < W), the invariant is: slots taken or held <= W-R-1+A, A the namespaces that
-// have one. A namespace's first slot adds one to both sides; any other is taken only while
-// fewer than W-R are, when A >= 1. The slots beyond each namespace's first are so bounded
-// in all, hence in any set of namespaces.
+// reserve (R < W; a larger one acts as W-1), the invariant is: slots taken or held <=
+// W-R-1+A, A the namespaces that have one. A namespace's first slot adds one to both sides;
+// any other is taken only while fewer than W-R are, when A >= 1. The slots beyond each
+// namespace's first are so bounded in all, hence in any set of namespaces.
 //
 // The guarantee: h namespaces whose every endpoint hangs hold at most min(h*C, W-R-1+h)
 // workers, fewer than W while h <= R (or h*C < W); and a namespace with no call under way,
@@ -53,8 +53,8 @@ import (
 // the defaults, W=16, C=4, R=8, eight hanging namespaces hold at most 15 workers. Beyond R
 // hanging namespaces every worker can be in a call, and no rule on slots can prevent it: a
 // namespace's first call cannot be told from a hung one until it hangs. A namespace with
-// none under way is still never refused a slot there, but waits for a worker to come free,
-// at the latest when a call under way reaches its timeout. The price of the reserve: the
+// none under way is still never refused a slot there, but each of its reconciles waits for
+// a worker, which hung calls give back only at their timeout. The price of the reserve: the
 // calls beyond each namespace's first share W-R workers, and one namespace alone has at
 // most min(C, W-R).
 //

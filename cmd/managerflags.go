@@ -83,6 +83,11 @@ func (f *managerFlags) bindSettings(fs *flag.FlagSet) {
 	fs.IntVar(&s.TokenCallsPerNamespace, "token-calls-per-namespace", 0,
 		"How many token calls one namespace may have under way at once; its other due renewals wait, so that its hung "+
 			"endpoints cannot take every worker. Default (0): a quarter of --max-concurrent-reconciles, at least 1.")
+	fs.IntVar(&s.TokenCallReserve, "token-call-reserve", s.TokenCallReserve,
+		"How many workers only a namespace with no token call under way may take: one with a call under way starts "+
+			"another only while fewer than --max-concurrent-reconciles minus this are under way in all, so that as many "+
+			"namespaces as this whose endpoints hang still leave a worker for another namespace's call. "+
+			"Default (-1): half of --max-concurrent-reconciles; 0: no reserve.")
 	fs.DurationVar(&s.MinRenewalInterval, "min-renewal-interval", s.MinRenewalInterval,
 		"The least time between two renewals of a token, whatever lifetime the bank gives it. A token that lives less "+
 			"is expired in between, and its Ready condition says so.")

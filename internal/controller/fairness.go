@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -27,15 +28,45 @@ import (
 // the manager's graceful shutdown already guarantee both. So a reconcile that must read its
 // Secrets takes a slot first (one with nothing due never gets here: verifyFromMetadata), and
 // gives it back once its decision needs no call, or once the call and its writes are done.
-// One whose namespace is at its cap is put back, having read nothing but the cached resource
-// and taking its worker for microseconds, and the other namespaces keep the remaining
-// workers. It waits for a slot, not a timer. When a slot frees, the first resource waiting in
-// the namespace is woken and the slot is held for it until its reconcile has run: it takes
-// the slot, or, not reaching that far, passes it on to the next (settle). Waking one per free
-// slot, rather than
-// every waiter, matters for a backlog: 5,000 resources waiting in one namespace woken at
-// every call's end cost 92 reconciles per token (make bench, backlog). namespaceBusyRequeue
-// is only a fallback for a wake-up lost.
+// One that may not take a slot is put back, having read nothing but the cached resource and
+// taking its worker for microseconds. It waits for a slot, not a timer.
+//
+// Two rules say who may take a slot, with W workers, a cap of C per namespace
+// (--token-calls-per-namespace, a quarter of W) and a reserve of R (--token-call-reserve,
+// half of W):
+//   - a namespace never has more than C slots;
+//   - a namespace that has a slot (a call under way, or one held for a woken resource) takes
+//     another only while fewer than W-R are taken or held across all namespaces. One with
+//     none is never refused.
+//
+// A cap alone did not hold against many namespaces: with W=16 and C=4, four namespaces whose
+// endpoints hang held every worker, and another tenant's first token took 37.9 s. With the
+// reserve (R < W; a larger one acts as W-1), the invariant is: slots taken or held <=
+// W-R-1+A, A the namespaces that have one. A namespace's first slot adds one to both sides;
+// any other is taken only while fewer than W-R are, when A >= 1. The slots beyond each
+// namespace's first are so bounded in all, hence in any set of namespaces.
+//
+// The guarantee: h namespaces whose every endpoint hangs hold at most min(h*C, W-R-1+h)
+// workers, fewer than W while h <= R (or h*C < W); and a namespace with no call under way,
+// a new tenant or any tenant between its renewals, is never refused a slot, so it finds a
+// worker they do not hold and its call starts at once, not after a hung call ends. With
+// the defaults, W=16, C=4, R=8, eight hanging namespaces hold at most 15 workers. Beyond R
+// hanging namespaces every worker can be in a call, and no rule on slots can prevent it: a
+// namespace's first call cannot be told from a hung one until it hangs. A namespace with
+// none under way is still never refused a slot there, but each of its reconciles waits for
+// a worker, which hung calls give back only at their timeout. The price of the reserve: the
+// calls beyond each namespace's first share W-R workers, and one namespace alone has at
+// most min(C, W-R).
+//
+// When a slot frees, one waiter is woken for it and the slot is held for it until its
+// reconcile has run: it takes the slot, or, not reaching that far, passes it on (settle).
+// The waiter is the first of its namespace, and the namespace is, among those whose waiters
+// the rules now admit, the one with the fewest slots, turns breaking ties: a slot freed in
+// one namespace may go to another's waiter, and a namespace whose last call ends gets a
+// slot back for its waiters at once, so a namespace with waiters always has one. Waking one
+// per free slot, rather than every waiter, matters for a backlog: 5,000 resources waiting
+// in one namespace woken at every call's end cost 92 reconciles per token (make bench,
+// backlog). namespaceBusyRequeue is only a fallback for a wake-up lost.
 
 // DefaultTokenCallsPerNamespace is the share of the workers one namespace's token calls may
 // take when the reconciler is not told: a quarter, at least one. One namespace whose every
@@ -44,7 +75,25 @@ func DefaultTokenCallsPerNamespace(workers int) int {
 	return max(1, workers/4)
 }
 
-// namespaceBusyRequeue is how soon a reconcile held back by its namespace's cap comes back
+// DefaultTokenCallReserve is how many workers only a namespace's first call may take when
+// the reconciler is not told: half, so that as many namespaces as that can hang and still
+// leave a worker free of calls. Below 8 workers the default cap is one call per namespace,
+// and the reserve changes nothing.
+func DefaultTokenCallReserve(workers int) int {
+	return workers / 2
+}
+
+// sharedTokenCalls is how many slots may be taken or held in all before only a namespace's
+// first may be: the workers less the reserve, at least one (a reserve of every worker leaves
+// each namespace one call); 0, no such bound, without a reserve.
+func sharedTokenCalls(workers, reserve int) int {
+	if reserve <= 0 {
+		return 0
+	}
+	return max(1, workers-reserve)
+}
+
+// namespaceBusyRequeue is how soon a reconcile refused a token-call slot comes back
 // if its wake-up was lost (the wake-up channel was full); a jitter of up to as much again
 // spreads the held-back resources of a namespace.
 const namespaceBusyRequeue = 30 * time.Second
@@ -53,14 +102,22 @@ const namespaceBusyRequeue = 30 * time.Second
 // when it is full is made up for by namespaceBusyRequeue.
 const tokenCallWakeups = 1024
 
-// namespaceTokenCalls counts the token calls under way per namespace, against a cap, and
-// keeps the resources waiting for a slot in the order they came.
+// namespaceTokenCalls counts the token-call slots taken per namespace, against a cap per
+// namespace and a shared bound, and keeps the resources waiting for a slot in the order
+// they came.
 type namespaceTokenCalls struct {
 	mu sync.Mutex
-	// limit is the most calls one namespace may have under way; 0: no limit.
-	limit    int
+	// limit is the most slots one namespace may have; 0: no limit, and no shared bound.
+	limit int
+	// shared is the slots taken or held in all at which only a namespace with none may take
+	// one; 0: no such bound (see sharedTokenCalls).
+	shared   int
 	underway map[string]int
-	waiting  map[string]*waitingQueue
+	// inUse counts the slots taken or held across all namespaces.
+	inUse   int
+	waiting map[string]*waitingQueue
+	// turns are the namespaces with waiters, each once, in the order their turn comes.
+	turns []string
 	// woken are the resources a free slot is held for until their reconcile has run;
 	// heldFor counts them per namespace.
 	woken   map[types.NamespacedName]struct{}
@@ -80,24 +137,33 @@ type waitingQueue struct {
 func (c *namespaceTokenCalls) tryAcquire(key types.NamespacedName) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.lockedWaitIfFull(key) {
+	if _, held := c.woken[key]; held {
+		c.lockedUnhold(key)
+	} else if c.limit > 0 && !c.lockedMayTake(key.Namespace) {
+		c.lockedWait(key)
 		return false
 	}
 	if c.underway == nil {
 		c.underway = map[string]int{}
 	}
-	c.lockedUnhold(key)
 	c.underway[key.Namespace]++
+	c.inUse++
 	return true
 }
 
-func (c *namespaceTokenCalls) lockedWaitIfFull(key types.NamespacedName) bool {
-	if c.limit <= 0 {
-		return false
-	}
-	if _, held := c.woken[key]; held || c.underway[key.Namespace]+c.heldFor[key.Namespace] < c.limit {
-		return false
-	}
+// lockedSlots is how many slots namespace has, taken or held.
+func (c *namespaceTokenCalls) lockedSlots(namespace string) int {
+	return c.underway[namespace] + c.heldFor[namespace]
+}
+
+// lockedMayTake says whether namespace may take one more slot: under its cap, and its first
+// or within the shared bound.
+func (c *namespaceTokenCalls) lockedMayTake(namespace string) bool {
+	n := c.lockedSlots(namespace)
+	return n < c.limit && (n == 0 || c.shared <= 0 || c.inUse < c.shared)
+}
+
+func (c *namespaceTokenCalls) lockedWait(key types.NamespacedName) {
 	if c.waiting == nil {
 		c.waiting = map[string]*waitingQueue{}
 	}
@@ -105,22 +171,23 @@ func (c *namespaceTokenCalls) lockedWaitIfFull(key types.NamespacedName) bool {
 	if q == nil {
 		q = &waitingQueue{in: map[string]struct{}{}}
 		c.waiting[key.Namespace] = q
+		c.turns = append(c.turns, key.Namespace)
 	}
 	if _, in := q.in[key.Name]; !in {
 		q.in[key.Name] = struct{}{}
 		q.names = append(q.names, key.Name)
 	}
-	return true
 }
 
-// release frees a slot and wakes the next resource waiting in the namespace.
+// release frees a slot of namespace and wakes a waiter the rules now admit, in any namespace.
 func (c *namespaceTokenCalls) release(namespace string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.underway[namespace]--; c.underway[namespace] <= 0 {
 		delete(c.underway, namespace)
 	}
-	c.lockedWakeForFreeSlots(namespace)
+	c.inUse--
+	c.lockedWakeForFreeSlots()
 }
 
 // settle ends key's reconcile: a slot held for key and not taken goes to the next waiter.
@@ -129,7 +196,7 @@ func (c *namespaceTokenCalls) settle(key types.NamespacedName) {
 	defer c.mu.Unlock()
 	if _, held := c.woken[key]; held {
 		c.lockedUnhold(key)
-		c.lockedWakeForFreeSlots(key.Namespace)
+		c.lockedWakeForFreeSlots()
 	}
 }
 
@@ -141,29 +208,53 @@ func (c *namespaceTokenCalls) lockedUnhold(key types.NamespacedName) {
 	if c.heldFor[key.Namespace]--; c.heldFor[key.Namespace] <= 0 {
 		delete(c.heldFor, key.Namespace)
 	}
+	c.inUse--
 }
 
-// lockedWakeForFreeSlots wakes waiters, first come first, while the namespace has slots
-// neither taken nor held.
-func (c *namespaceTokenCalls) lockedWakeForFreeSlots(namespace string) {
-	q := c.waiting[namespace]
-	for q != nil && len(q.names) > 0 && c.underway[namespace]+c.heldFor[namespace] < c.limit {
-		name := q.names[0]
-		q.names = q.names[1:]
-		delete(q.in, name)
-		key := types.NamespacedName{Namespace: namespace, Name: name}
-		if c.woken == nil {
-			c.woken, c.heldFor = map[types.NamespacedName]struct{}{}, map[string]int{}
-		}
-		c.woken[key] = struct{}{}
-		c.heldFor[namespace]++
-		select {
-		case c.wake <- event.GenericEvent{Object: &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}}:
-		default: // full (or no listener): namespaceBusyRequeue brings it back to its held slot
+// lockedWakeForFreeSlots wakes waiters, one per slot the rules give, until they give none.
+func (c *namespaceTokenCalls) lockedWakeForFreeSlots() {
+	for turn := c.lockedNextTurn(); turn >= 0; turn = c.lockedNextTurn() {
+		c.lockedWakeFirst(turn)
+	}
+}
+
+// lockedNextTurn is the index in turns of the namespace whose first waiter is woken next:
+// of those that may take a slot, the one with the fewest, the earliest turn among equals;
+// -1: none may.
+func (c *namespaceTokenCalls) lockedNextTurn() int {
+	next, fewest := -1, 0
+	for turn, namespace := range c.turns {
+		if n := c.lockedSlots(namespace); c.lockedMayTake(namespace) && (next < 0 || n < fewest) {
+			next, fewest = turn, n
 		}
 	}
-	if q != nil && len(q.names) == 0 {
+	return next
+}
+
+// lockedWakeFirst holds a slot for the first waiter of the namespace at turn and wakes it;
+// the namespace's next waiter, if any, takes its turn after the other namespaces'.
+func (c *namespaceTokenCalls) lockedWakeFirst(turn int) {
+	namespace := c.turns[turn]
+	c.turns = slices.Delete(c.turns, turn, turn+1)
+	q := c.waiting[namespace]
+	name := q.names[0]
+	q.names = q.names[1:]
+	delete(q.in, name)
+	if len(q.names) == 0 {
 		delete(c.waiting, namespace)
+	} else {
+		c.turns = append(c.turns, namespace)
+	}
+	key := types.NamespacedName{Namespace: namespace, Name: name}
+	if c.woken == nil {
+		c.woken, c.heldFor = map[types.NamespacedName]struct{}{}, map[string]int{}
+	}
+	c.woken[key] = struct{}{}
+	c.heldFor[namespace]++
+	c.inUse++
+	select {
+	case c.wake <- event.GenericEvent{Object: &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}}:
+	default: // full (or no listener): namespaceBusyRequeue brings it back to its held slot
 	}
 }
 
@@ -198,7 +289,7 @@ func (s *tokenCallSlot) release() {
 }
 
 // withTokenCallSlot runs call, which calls the bank, within one of the namespace's slots;
-// false when the namespace is at its cap and call did not run.
+// false when the namespace may not take one now and call did not run.
 func (r *BankTokenRequestReconciler) withTokenCallSlot(btr *tokensv1alpha1.BankTokenRequest, call func()) bool {
 	slot, free := r.tokenCalls.take(client.ObjectKeyFromObject(btr))
 	if !free {
@@ -210,7 +301,7 @@ func (r *BankTokenRequestReconciler) withTokenCallSlot(btr *tokensv1alpha1.BankT
 	return true
 }
 
-// namespaceBusyDelay is when a reconcile held back by its namespace's cap comes back.
+// namespaceBusyDelay is when a reconcile refused a slot comes back if its wake-up is lost.
 func namespaceBusyDelay(uid types.UID, now time.Time) time.Duration {
 	return namespaceBusyRequeue + time.Duration(float64(namespaceBusyRequeue)*unitJitter(uid, now.UnixNano()))
 }

@@ -36,6 +36,10 @@ type Settings struct {
 	// its hung endpoints cannot take every worker (see fairness.go). Zero: a share of the
 	// workers, DefaultTokenCallsPerNamespace, set by SetupWithManager.
 	TokenCallsPerNamespace int
+	// TokenCallReserve is how many workers only a namespace with no token call under way may
+	// take, so that many namespaces' hung endpoints cannot hold every worker (see
+	// fairness.go). Negative: DefaultTokenCallReserve, set by SetupWithManager; zero: none.
+	TokenCallReserve int
 }
 
 // DefaultSettings are the manager flags' defaults.
@@ -45,6 +49,7 @@ func DefaultSettings() Settings {
 		DefaultTokenLifetime:     time.Hour,
 		SecretPropagationDelay:   DefaultSecretPropagationDelay,
 		MinRenewalInterval:       DefaultMinRenewalInterval,
+		TokenCallReserve:         -1,
 	}
 }
 

@@ -70,7 +70,11 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 	if r.TokenCallsPerNamespace == 0 {
 		r.TokenCallsPerNamespace = DefaultTokenCallsPerNamespace(opts.MaxConcurrentReconciles)
 	}
+	if r.TokenCallReserve < 0 {
+		r.TokenCallReserve = DefaultTokenCallReserve(opts.MaxConcurrentReconciles)
+	}
 	r.tokenCalls.limit = r.TokenCallsPerNamespace
+	r.tokenCalls.shared = sharedTokenCalls(opts.MaxConcurrentReconciles, r.TokenCallReserve)
 	r.tokenCalls.wake = make(chan event.GenericEvent, tokenCallWakeups)
 	r.references = newReferenceWatch(metadataClient, mgr.GetCache())
 	r.ownedSecrets = mgr.GetCache()

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,60 +20,125 @@ import (
 )
 
 const (
-	// hostileResources point at an endpoint that never answers: five times the workers.
-	hostileResources = 20
-	workers          = 4
 	// victimLifetime is the token lifetime of the one resource in the other namespace: far
-	// shorter than one hung call (--token-request-timeout, 30 s by default).
+	// shorter than one hung call.
 	victimLifetime = 9 * time.Second
-	victimRenewals = 4
+	victimBank     = providers.Paymob
+	// tokenRequestTimeout is how long each call to the hung endpoint holds its worker.
+	tokenRequestTimeout = 30 * time.Second
 )
 
-// With 4 workers, 20 resources in one namespace whose endpoint accepts connections and never
-// answers (each call holds its worker for the default 30 s timeout) must not delay a due
-// renewal in another namespace: its 9 s token is renewed before it expires, every time.
-func TestHungEndpointsInOneNamespaceDoNotDelayAnotherNamespacesRenewals(t *testing.T) {
+// hangingNamespaces is a shared cluster in which some namespaces' every endpoint accepts
+// connections and never answers, and another namespace asks for a token once their calls
+// hold what workers the manager lets them.
+type hangingNamespaces struct {
+	namespaces, resourcesEach int
+	// workers is --max-concurrent-reconciles; the cap per namespace (a quarter) and the
+	// reserve (half) are the defaults.
+	workers int
+	// heldAtMost is how many workers the hanging namespaces' calls may hold (fairness.go):
+	// min(namespaces*cap, workers-reserve-1+namespaces).
+	heldAtMost int
+	// renewals of the other namespace's 9 s token to watch after its first.
+	renewals int
+}
+
+// Namespaces whose every endpoint hangs (each call holds its worker for the whole token
+// timeout) must not delay another namespace's token: its first arrives within half a token
+// timeout, so before any hung call could end and free a worker, and its renewals come before
+// its 9 s token expires. One namespace is held by its cap. Many are held by the reserve (8
+// of 16 workers only for a namespace's first call): without it, four namespaces at their cap
+// of 4 hold every worker, and the token waits about a token timeout.
+func TestHungEndpointsInOtherNamespacesDoNotDelayANamespacesTokens(t *testing.T) {
+	for _, c := range []hangingNamespaces{
+		{namespaces: 1, resourcesEach: 20, workers: 4, heldAtMost: 1, renewals: 4},
+		{namespaces: 4, resourcesEach: 6, workers: 16, heldAtMost: 11},
+		{namespaces: 8, resourcesEach: 6, workers: 16, heldAtMost: 15},
+	} {
+		t.Run(fmt.Sprintf("%d hanging namespaces, %d workers", c.namespaces, c.workers), c.run)
+	}
+}
+
+func (c hangingNamespaces) run(t *testing.T) {
 	ctx := t.Context()
 	bank, err := sandbox.Start(sandbox.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer bank.Close()
-	victimBank := providers.Paymob
 	bank.SetLifetime(victimBank, victimLifetime)
 	hung := startHungEndpoint(t, bank.CertificateAuthority())
-
-	hostile, victim := createNamespace(t, "hostile"), createNamespace(t, "victim")
-	// The hostile resources are there first, so that they take every worker at once.
-	for i := range hostileResources {
-		req := harness.NewSandboxRequest(bank, providers.Mbanq, hostile, fmt.Sprintf("hung-%02d", i))
-		req.Request.Spec.Endpoint = hung.url
-		if err := req.Apply(ctx, world.cp.Client); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// The hanging namespaces' resources are there first, so that they take workers at once.
+	hanging, victim := c.createHanging(t, bank, hung), createNamespace(t, "victim")
 	started := time.Now()
-	startManager(t, fmt.Sprintf("--max-concurrent-reconciles=%d", workers),
-		"--secret-propagation-delay=2s", "--min-renewal-interval=1s")
-	waitFor(t, 20*time.Second, "the hung endpoint to hold calls", func() bool { return hung.accepted() >= 1 })
+	startManager(t, fmt.Sprintf("--max-concurrent-reconciles=%d", c.workers), "--token-request-timeout="+tokenRequestTimeout.String(),
+		"--watch-namespaces="+strings.Join(append(hanging, victim), ","), "--secret-propagation-delay=2s", "--min-renewal-interval=1s")
+	// Run before the manager is stopped, as registered after it, also when the test fails:
+	// closing the hung connections ends the calls under way, so that it stops at once.
+	t.Cleanup(hung.close)
+	held := hungCallsSettled(t, hung, c.namespaces)
 
 	req := harness.NewSandboxRequest(bank, victimBank, victim, "victim")
+	applied := time.Now()
 	if err := req.Apply(ctx, world.cp.Client); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := harness.WaitForReady(ctx, world.cp.Client, req.Request, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued, 20*time.Second); err != nil {
+	// Waited for past the bound, so that a failure says how long the token took.
+	if _, err := harness.WaitForReady(ctx, world.cp.Client, req.Request, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued, tokenRequestTimeout+15*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	w := &tokenWatch{bank: bank, bankName: victimBank, key: types.NamespacedName{Namespace: victim, Name: req.Request.Name}}
-	w.run(t, victimRenewals, victimLifetime*time.Duration(victimRenewals+2))
-	t.Logf("victim: %d renewals of a %s token, %d checks, the bank refused none; hung endpoint: %d connections held",
-		w.renewals, victimLifetime, w.checks, hung.accepted())
-	// Each call lasts 30 s: until then, every connection held is a call under way.
-	if got := hung.accepted(); got < 1 || (time.Since(started) < 30*time.Second && got > 1) {
-		t.Fatalf("the hung endpoint held %d connections, want the hostile namespace's one call under way (its cap with %d workers)", got, workers)
+	firstToken := time.Since(applied)
+	t.Logf("the other namespace's first token took %s, with %d hung calls under way", firstToken.Round(time.Millisecond), held)
+	if firstToken > tokenRequestTimeout/2 {
+		t.Fatalf("the other namespace's first token took %s, want within half a token timeout (%s): it waited for a hung call to end",
+			firstToken.Round(time.Millisecond), tokenRequestTimeout/2)
 	}
-	// Closing the hung connections ends the calls under way, so that the manager stops at once.
-	hung.close()
+	if held > c.heldAtMost {
+		t.Fatalf("%d namespaces that hang held %d workers, want at most %d", c.namespaces, held, c.heldAtMost)
+	}
+	if c.renewals > 0 {
+		w := &tokenWatch{bank: bank, bankName: victimBank, key: types.NamespacedName{Namespace: victim, Name: req.Request.Name}}
+		w.run(t, c.renewals, victimLifetime*time.Duration(c.renewals+2))
+		t.Logf("%d renewals of a %s token, %d checks, the bank refused none", w.renewals, victimLifetime, w.checks)
+	}
+	// Until the first hung call could end, every connection held is a call under way.
+	if got := hung.accepted(); time.Since(started) < tokenRequestTimeout && got > c.heldAtMost {
+		t.Fatalf("%d namespaces that hang held %d workers, want at most %d", c.namespaces, got, c.heldAtMost)
+	}
+}
+
+// createHanging creates the hanging namespaces and their resources, and returns the
+// namespaces.
+func (c hangingNamespaces) createHanging(t *testing.T, bank *sandbox.Server, hung *hungEndpoint) []string {
+	t.Helper()
+	var namespaces []string
+	for range c.namespaces {
+		namespace := createNamespace(t, "hanging")
+		for i := range c.resourcesEach {
+			req := harness.NewSandboxRequest(bank, providers.Mbanq, namespace, fmt.Sprintf("hung-%02d", i))
+			req.Request.Spec.Endpoint = hung.url
+			if err := req.Apply(t.Context(), world.cp.Client); err != nil {
+				t.Fatal(err)
+			}
+		}
+		namespaces = append(namespaces, namespace)
+	}
+	return namespaces
+}
+
+// hungCallsSettled waits until the hung endpoint holds at least atLeast calls and no new one
+// has come for a second (every call to it lasts a token timeout, so each connection held is
+// a call under way), and returns how many it holds.
+func hungCallsSettled(t *testing.T, hung *hungEndpoint, atLeast int) int {
+	t.Helper()
+	held, since := -1, time.Now()
+	waitFor(t, 20*time.Second, "the hung endpoint's calls to settle", func() bool {
+		if n := hung.accepted(); n != held {
+			held, since = n, time.Now()
+		}
+		return held >= atLeast && time.Since(since) >= time.Second
+	})
+	return held
 }
 
 // tokenWatch follows one resource's output Secret and checks, every 100 ms, that the token

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,7 +74,7 @@ func startManager(t *testing.T, args ...string) *harness.ManagerProcess {
 	m, err := harness.StartManagerProcess(harness.ManagerProcessOptions{
 		Binary:     world.managerBin,
 		Kubeconfig: world.cp.Kubeconfig,
-		LogPath:    filepath.Join(world.dir, t.Name()+"-manager.log"),
+		LogPath:    filepath.Join(world.dir, strings.ReplaceAll(t.Name(), "/", "_")+"-manager.log"), // subtests' names hold a slash
 		Args:       args,
 	})
 	if err != nil {

@@ -145,17 +145,16 @@ type acted struct {
 // namespace that it gives back once the decision needs no call.
 func (r *BankTokenRequestReconciler) gatherAndAct(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, now time.Time, slot *tokenCallSlot) acted {
 	g, err := r.gather(ctx, btr)
-	var d decision
 	if err == nil {
-		d = decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem, RequestHash: g.RequestHash, Now: now,
-			PropagationDelay: r.SecretPropagationDelay, MinRenewalInterval: r.MinRenewalInterval}, g.Problem)
-		err = r.syncFinalizer(ctx, btr, g, d)
+		err = r.syncFinalizer(ctx, btr, g)
 	}
 	a := acted{original: btr.DeepCopy(), gathered: g, ownWritesBefore: r.lastOwnWrites(btr)}
 	if err != nil {
 		a.outcome = outcome{kind: outcomeReadFailed, err: err}
 		return a
 	}
+	d := decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem, RequestHash: g.RequestHash, Now: now,
+		PropagationDelay: r.SecretPropagationDelay, MinRenewalInterval: r.MinRenewalInterval}, g.Problem)
 	if !r.callsBank(d, g, now) {
 		slot.release()
 	}
@@ -189,9 +188,15 @@ func (r *BankTokenRequestReconciler) current(ctx context.Context, req ctrl.Reque
 // writeStatus patches status, and remembers the version it replaced so that a reconcile of
 // that stale version from the cache can be recognised.
 func (r *BankTokenRequestReconciler) writeStatus(ctx context.Context, original, btr *tokensv1alpha1.BankTokenRequest) error {
+	replaced := []string{original.ResourceVersion}
+	if btr.ResourceVersion != original.ResourceVersion {
+		// act added the finalizer: that version is stale too, and the patch is of status only.
+		replaced = append(replaced, btr.ResourceVersion)
+		original.ResourceVersion, original.Finalizers = btr.ResourceVersion, btr.Finalizers
+	}
 	if err := r.Client.Status().Patch(ctx, btr, client.MergeFrom(original)); err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
-	r.statusWrites.record(btr.UID, original.ResourceVersion)
+	r.statusWrites.record(btr.UID, replaced...)
 	return nil
 }

@@ -15,32 +15,32 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
-// wantsFinalizer is the one decision on the finalizer, made before act: the resource may
-// hold a grant that can be revoked by the end of this reconcile, so its deletion must wait
-// for that. It holds one (a chain with a revocation endpoint, or grants queued), or is about
-// to obtain a token from a bank that can be asked to revoke what comes with it. A token
-// issued under the same inputs without a refresh token predicts the next one: a bank that
-// issues none (Keycloak's client_credentials) does not make the finalizer come and go at
-// every renewal. Should such a bank start issuing one, the reconcile after stores adds it.
-func (r *BankTokenRequestReconciler) wantsFinalizer(g *gathered, d decision) bool {
-	if r.Revoker == nil {
-		return false
-	}
-	if len(g.Refresh.Revocations) > 0 || (g.Refresh.holdsChains() && recordedRevocationEndpoint(g) != "") {
-		return true
-	}
-	issuedWithoutRefreshToken := g.Held != nil && g.Held.RequestHash == g.RequestHash && !g.Refresh.holdsChains()
-	return d.action == actObtain && revocationEndpoint(&g.Request.Spec) != "" && !issuedWithoutRefreshToken
+// holdsRevocableGrants is the one rule for the finalizer: a resource whose refresh-token
+// Secret holds grants the bank can be asked to revoke (a chain with a revocation endpoint,
+// or grants queued) must not go before they are revoked. recordedEndpoint is the
+// revocation endpoint of the state's chains.
+func (r *BankTokenRequestReconciler) holdsRevocableGrants(s refreshState, recordedEndpoint string) bool {
+	return r.Revoker != nil && (len(s.Revocations) > 0 || (s.holdsChains() && recordedEndpoint != ""))
 }
 
-// syncFinalizer adds or removes the finalizer as wantsFinalizer says, before act: act then
-// never changes the resource, and status is patched on the version it started from.
-func (r *BankTokenRequestReconciler) syncFinalizer(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, d decision) error {
-	want := r.wantsFinalizer(g, d)
+// syncFinalizer brings the finalizer in step with the grants held, before act: it is added
+// or removed here, and only added (by writeRefreshState, through ensureFinalizer) when act is
+// about to write down a grant it did not hold, for a bank's answer cannot be known before
+// the call (a client_credentials grant may or may not come with a refresh token).
+func (r *BankTokenRequestReconciler) syncFinalizer(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) error {
+	want := r.holdsRevocableGrants(g.Refresh, recordedRevocationEndpoint(g))
 	if want == controllerutil.ContainsFinalizer(btr, finalizerRevokeGrants) {
 		return nil
 	}
 	return r.patchFinalizer(ctx, btr, want)
+}
+
+// ensureFinalizer adds the finalizer, if missing, before next is written down.
+func (r *BankTokenRequestReconciler) ensureFinalizer(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, next refreshState) error {
+	if !r.holdsRevocableGrants(next, next.RevocationEndpoint) || controllerutil.ContainsFinalizer(btr, finalizerRevokeGrants) {
+		return nil
+	}
+	return r.patchFinalizer(ctx, btr, true)
 }
 
 // patchFinalizer adds or removes the finalizer with an optimistic lock, so that other

@@ -175,10 +175,14 @@ func chainsStored(held refreshState, spec *tokensv1alpha1.BankTokenRequestSpec, 
 
 // writeRefreshState writes next as the refresh-token Secret (nothing, when there was none
 // and there is nothing to hold) and makes it what held is. It is the one writer of that
-// Secret; labels others put on it stay.
+// Secret; labels others put on it stay. A grant that can be revoked is written down only
+// once the finalizer that revokes it on deletion is in place.
 func (r *BankTokenRequestReconciler) writeRefreshState(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, held *refreshState, next refreshState) error {
 	if !next.exists() {
 		return nil
+	}
+	if err := r.ensureFinalizer(ctx, btr, next); err != nil {
+		return err
 	}
 	data, annotations := next.encode()
 	want := ownedSecret{existing: held.secret, name: refreshSecretName(btr), role: roleRefreshToken,

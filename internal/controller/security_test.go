@@ -94,6 +94,8 @@ var _ = Describe("Safe in a shared cluster", func() {
 			ns := newNamespace()
 			before := bank.Requests(providers.RAKBankPartner)
 			request := harness.NewSandboxRequest(bank, providers.RAKBankPartner, ns, "partner")
+			// The harness opts its Secrets in, as a user following the README would: not here.
+			request.Credentials.Labels, request.ClientCertificate.Labels = nil, nil
 			Expect(request.Apply(suiteCtx, k8sClient)).To(Succeed())
 			btr := request.Request
 

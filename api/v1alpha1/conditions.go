@@ -58,9 +58,8 @@ const (
 	// or refresh-token Secret as invalid; no call is made again until the spec or a
 	// referenced object changes.
 	ReasonOutputSecretRejected = "OutputSecretRejected"
-	// ReasonTokenNotStored: a token was obtained, but writing it failed (the apiserver was
-	// unavailable, say); the next attempt follows the failure backoff, as a failed call does.
-	ReasonTokenNotStored = "TokenNotStored"
-	// ReasonInternalError: the operator could not read or write Kubernetes objects.
+	// ReasonInternalError: the operator could not read or write Kubernetes objects. When a
+	// token was obtained and could not be written, the next attempt follows the failure
+	// backoff, as a failed call does.
 	ReasonInternalError = "InternalError"
 )

@@ -127,6 +127,6 @@ func storeFailure(err error) *providers.Error {
 		return &providers.Error{Class: providers.ClassConfiguration, Reason: tokensv1alpha1.ReasonOutputSecretRejected,
 			Message: "a token was obtained but the apiserver refused to store it: " + err.Error()}
 	}
-	return &providers.Error{Class: providers.ClassTransient, Reason: tokensv1alpha1.ReasonTokenNotStored,
+	return &providers.Error{Class: providers.ClassTransient, Reason: tokensv1alpha1.ReasonInternalError,
 		Message: "a token was obtained but storing it failed: " + err.Error()}
 }

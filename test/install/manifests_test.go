@@ -250,14 +250,25 @@ func TestHelmValuesReachTheManager(t *testing.T) {
 			}
 		},
 	}, {
-		name: "no endpoint limits, no label requirement and never loopback by default",
+		name: "no endpoint limits and never loopback by default, and the credentials label required",
 		check: func(t *testing.T, _ []*unstructured.Unstructured, d *appsv1.Deployment) {
 			args := d.Spec.Template.Spec.Containers[0].Args
 			for _, flag := range []string{"--allowed-endpoint-cidrs", "--denied-endpoint-cidrs", "--allowed-endpoint-hosts",
-				"--credentials-label-required", "--allow-loopback-endpoints", "--allow-insecure-endpoints"} {
+				"--allow-loopback-endpoints", "--allow-insecure-endpoints"} {
 				if hasFlag(args, flag) {
 					t.Errorf("args %v pass %s by default", args, flag)
 				}
+			}
+			if !slices.Contains(args, "--credentials-label-required") {
+				t.Errorf("args %v do not require the credentials label by default", args)
+			}
+		},
+	}, {
+		name: "the credentials label requirement turned off for a migration",
+		set:  []string{"security.credentialsLabelRequired=false"},
+		check: func(t *testing.T, _ []*unstructured.Unstructured, d *appsv1.Deployment) {
+			if args := d.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--credentials-label-required=false") {
+				t.Errorf("args %v do not turn the credentials label requirement off", args)
 			}
 		},
 	}, {

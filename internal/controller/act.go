@@ -22,7 +22,7 @@ func (r *BankTokenRequestReconciler) act(ctx context.Context, btr *tokensv1alpha
 		o.kind = outcomeSuspended
 	case actWait:
 		o.kind, o.waitUntil = outcomeWaiting, d.waitUntil
-		o.revocations, o.err = r.revokeDueGrants(ctx, btr, g)
+		o.revocations, o.err = r.revokeDueGrants(ctx, btr, g, d)
 	case actKeep:
 		o.kind = outcomeKept
 		// A changed secretTemplate is applied without a new token.
@@ -30,24 +30,23 @@ func (r *BankTokenRequestReconciler) act(ctx context.Context, btr *tokensv1alpha
 			o.kind, o.err = outcomeAPIError, err
 			return o
 		}
-		o.revocations, o.err = r.revokeDueGrants(ctx, btr, g)
+		o.revocations, o.err = r.revokeDueGrants(ctx, btr, g, d)
 	case actObtain:
 		return r.renew(ctx, btr, g, o)
 	}
 	return o
 }
 
-// revokeDueGrants revokes the grants whose time has come, when nothing else calls the bank
-// in this reconcile; a renewal leaves them to the reconcile after it.
-func (r *BankTokenRequestReconciler) revokeDueGrants(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) (revocationReport, error) {
-	now := r.Clock.Now()
-	if r.Revoker == nil {
+// revokeDueGrants revokes the grants whose time has come when the decision says so;
+// otherwise it says when the first is due.
+func (r *BankTokenRequestReconciler) revokeDueGrants(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, d decision) (revocationReport, error) {
+	switch {
+	case r.Revoker == nil:
 		return revocationReport{}, nil
-	}
-	if !r.revocationsDue(g, now) {
+	case !d.revoke:
 		return revocationReport{next: earliestDue(g.Refresh.Revocations)}, nil
 	}
-	return r.revokeDue(ctx, btr, g, now)
+	return r.revokeDue(ctx, btr, g, r.Clock.Now())
 }
 
 // renew obtains a token and publishes it: the refresh token it came with is already

@@ -12,11 +12,9 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -78,9 +76,6 @@ func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReco
 	}
 }
 
-// cacheCatchUpDelay is how long a reconcile that read a stale cached resource waits.
-const cacheCatchUpDelay = 200 * time.Millisecond
-
 // Reconcile gathers, decides, acts and reports; status is written once, only if it changed.
 // Whatever the priority it was taken at, it comes back at normal priority (see dueFirst); a
 // token-call slot held for it and not taken goes to the next in its namespace (see settle).
@@ -106,18 +101,10 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, req ctrl.Req
 		r.Metrics.observe(btr)
 		return result, nil
 	}
-	// A namespace at its cap of token calls is not even read: its Secrets' reads would take
-	// the apiserver rate limit the other namespaces share. The slot is taken before the reads,
-	// so that a resource woken for a freed slot reads once, and is given back as soon as the
-	// decision needs no call, or once the call and its Secret writes are done.
-	slot, free := r.tokenCalls.take(req.NamespacedName)
+	a, free := r.gatherAndAct(ctx, btr, now)
 	if !free {
-		r.Metrics.observeNamespaceBusy(btr.Namespace)
 		return ctrl.Result{RequeueAfter: namespaceBusyDelay(btr.UID, now)}, nil
 	}
-	defer slot.release()
-	a := r.gatherAndAct(ctx, btr, now, slot)
-	slot.release()
 	original, g, o := a.original, a.gathered, a.outcome
 	report(btr, o, now, r.SecretPropagationDelay, r.MinRenewalInterval)
 	if o.kind != outcomeReadFailed {
@@ -141,62 +128,39 @@ type acted struct {
 	ownWritesBefore ownedSecretVersions
 }
 
-// gatherAndAct reads the inputs, decides and acts, within a token-call slot of the
-// namespace that it gives back once the decision needs no call.
-func (r *BankTokenRequestReconciler) gatherAndAct(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, now time.Time, slot *tokenCallSlot) acted {
+// gatherAndAct reads the inputs, decides and acts. A namespace at its cap of token calls is
+// not even read (free is false): its Secrets' reads would take the apiserver rate limit the
+// other namespaces share. So the slot is taken before the reads, and a resource woken for a
+// freed slot reads once; the decision says whether the bank is called, and only then does
+// act run within the slot. A decision that calls no bank acts once the slot is given back.
+func (r *BankTokenRequestReconciler) gatherAndAct(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, now time.Time) (a acted, free bool) {
+	var d decision
+	read, actedInSlot := false, false
+	free = r.withTokenCallSlot(btr, func() {
+		a, d, read = r.gatherAndDecide(ctx, btr, now)
+		if read && d.callsBank() {
+			a.outcome, actedInSlot = r.act(ctx, btr, a.gathered, d), true
+		}
+	})
+	if read && !actedInSlot {
+		a.outcome = r.act(ctx, btr, a.gathered, d)
+	}
+	return a, free
+}
+
+// gatherAndDecide reads the inputs, brings the finalizer in step with them and decides;
+// read is false, and the outcome says why, when the apiserver could not be read.
+func (r *BankTokenRequestReconciler) gatherAndDecide(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, now time.Time) (a acted, d decision, read bool) {
 	g, err := r.gather(ctx, btr)
 	if err == nil {
 		err = r.syncFinalizer(ctx, btr, g)
 	}
-	a := acted{original: btr.DeepCopy(), gathered: g, ownWritesBefore: r.lastOwnWrites(btr)}
+	a = acted{original: btr.DeepCopy(), gathered: g, ownWritesBefore: r.lastOwnWrites(btr)}
 	if err != nil {
 		a.outcome = outcome{kind: outcomeReadFailed, err: err}
-		return a
+		return a, decision{}, false
 	}
-	d := decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem, RequestHash: g.RequestHash, Now: now,
-		PropagationDelay: r.SecretPropagationDelay, MinRenewalInterval: r.MinRenewalInterval}, g.Problem)
-	if !r.callsBank(d, g, now) {
-		slot.release()
-	}
-	a.outcome = r.act(ctx, btr, g, d)
-	return a
-}
-
-// current returns the resource to reconcile (being deleted, perhaps), or nil when there is
-// none to act on now: it is gone, or the cache has not yet caught up with our own last
-// status write.
-func (r *BankTokenRequestReconciler) current(ctx context.Context, req ctrl.Request) (*tokensv1alpha1.BankTokenRequest, time.Duration, error) {
-	btr := &tokensv1alpha1.BankTokenRequest{}
-	if err := r.Client.Get(ctx, req.NamespacedName, btr); err != nil {
-		if apierrors.IsNotFound(err) {
-			// Owned Secrets go with it through garbage collection; only metrics remain.
-			r.Metrics.forget(req.Namespace, req.Name)
-			return nil, 0, nil
-		}
-		return nil, 0, err
-	}
-	if !btr.DeletionTimestamp.IsZero() {
-		r.statusWrites.forget(btr.UID)
-		return btr, 0, nil
-	}
-	if r.statusWrites.isStale(btr) {
-		return nil, cacheCatchUpDelay, nil
-	}
-	return btr, 0, nil
-}
-
-// writeStatus patches status, and remembers the version it replaced so that a reconcile of
-// that stale version from the cache can be recognised.
-func (r *BankTokenRequestReconciler) writeStatus(ctx context.Context, original, btr *tokensv1alpha1.BankTokenRequest) error {
-	replaced := []string{original.ResourceVersion}
-	if btr.ResourceVersion != original.ResourceVersion {
-		// act added the finalizer: that version is stale too, and the patch is of status only.
-		replaced = append(replaced, btr.ResourceVersion)
-		original.ResourceVersion, original.Finalizers = btr.ResourceVersion, btr.Finalizers
-	}
-	if err := r.Client.Status().Patch(ctx, btr, client.MergeFrom(original)); err != nil {
-		return fmt.Errorf("writing status: %w", err)
-	}
-	r.statusWrites.record(btr.UID, replaced...)
-	return nil
+	return a, decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem, RequestHash: g.RequestHash, Now: now,
+		PropagationDelay: r.SecretPropagationDelay, MinRenewalInterval: r.MinRenewalInterval,
+		RevocationsDue: r.revocationsDue(g, now)}, g.Problem), true
 }

@@ -258,12 +258,6 @@ func (c *namespaceTokenCalls) lockedWakeFirst(turn int) {
 	}
 }
 
-// callsBank says whether acting on d calls the bank: for a token, or to revoke grants that
-// are due (a revocation endpoint can hang as long as a token endpoint).
-func (r *BankTokenRequestReconciler) callsBank(d decision, g *gathered, now time.Time) bool {
-	return d.action == actObtain || ((d.action == actKeep || d.action == actWait) && r.revocationsDue(g, now))
-}
-
 // tokenCallSlot is one of a namespace's token-call slots, taken by one reconcile.
 type tokenCallSlot struct {
 	calls     *namespaceTokenCalls

@@ -1,13 +1,20 @@
 package controller
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"sync"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 )
 
 // ownWrites remembers the resourceVersions of the Secrets the reconciler last wrote, so the
@@ -127,4 +134,46 @@ func (s *statusWrites) forget(uid types.UID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.replaced, uid)
+}
+
+// cacheCatchUpDelay is how long a reconcile that read a stale cached resource waits.
+const cacheCatchUpDelay = 200 * time.Millisecond
+
+// current returns the resource to reconcile (being deleted, perhaps), or nil when there is
+// none to act on now: it is gone, or the cache has not yet caught up with our own last
+// status write.
+func (r *BankTokenRequestReconciler) current(ctx context.Context, req ctrl.Request) (*tokensv1alpha1.BankTokenRequest, time.Duration, error) {
+	btr := &tokensv1alpha1.BankTokenRequest{}
+	if err := r.Client.Get(ctx, req.NamespacedName, btr); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Owned Secrets go with it through garbage collection; only metrics remain.
+			r.Metrics.forget(req.Namespace, req.Name)
+			return nil, 0, nil
+		}
+		return nil, 0, err
+	}
+	if !btr.DeletionTimestamp.IsZero() {
+		r.statusWrites.forget(btr.UID)
+		return btr, 0, nil
+	}
+	if r.statusWrites.isStale(btr) {
+		return nil, cacheCatchUpDelay, nil
+	}
+	return btr, 0, nil
+}
+
+// writeStatus patches status, and remembers the version it replaced so that a reconcile of
+// that stale version from the cache can be recognised.
+func (r *BankTokenRequestReconciler) writeStatus(ctx context.Context, original, btr *tokensv1alpha1.BankTokenRequest) error {
+	replaced := []string{original.ResourceVersion}
+	if btr.ResourceVersion != original.ResourceVersion {
+		// act added the finalizer: that version is stale too, and the patch is of status only.
+		replaced = append(replaced, btr.ResourceVersion)
+		original.ResourceVersion, original.Finalizers = btr.ResourceVersion, btr.Finalizers
+	}
+	if err := r.Client.Status().Patch(ctx, btr, client.MergeFrom(original)); err != nil {
+		return fmt.Errorf("writing status: %w", err)
+	}
+	r.statusWrites.record(btr.UID, replaced...)
+	return nil
 }

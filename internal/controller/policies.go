@@ -21,6 +21,8 @@ type policyInput struct {
 	PropagationDelay time.Duration
 	// MinRenewalInterval is the reconciler's: no token is renewed sooner after its issue.
 	MinRenewalInterval time.Duration
+	// RevocationsDue: grants the operator stopped using are due to be revoked at the bank.
+	RevocationsDue bool
 }
 
 // policy says whether a new token must be obtained, and why. Like cert-manager's
@@ -161,7 +163,15 @@ type decision struct {
 	reason, message string
 	// waitUntil is when the backoff ends (actWait); zero: not by time, but by a change.
 	waitUntil time.Time
+	// revoke: grants due to be revoked are revoked in this reconcile (actKeep, actWait); a
+	// renewal leaves them to the reconcile after it.
+	revoke bool
 }
+
+// callsBank says whether acting on d calls the bank: for a token, or to revoke grants (a
+// revocation endpoint can hang as long as a token endpoint). The one place that says so:
+// fairness takes a token-call slot on it.
+func (d decision) callsBank() bool { return d.action == actObtain || d.revoke }
 
 // decide is the pure decision of a reconcile, made on the resource as read: input problems
 // first, then suspension, the issuance policies, and the retry gate.
@@ -174,10 +184,10 @@ func decide(in policyInput, problem *inputProblem) decision {
 	}
 	reason, message, issue := needsIssuance(in)
 	if !issue {
-		return decision{action: actKeep}
+		return decision{action: actKeep, revoke: in.RevocationsDue}
 	}
 	if wait, until := retryGate(in); wait {
-		return decision{action: actWait, reason: reason, message: message, waitUntil: until}
+		return decision{action: actWait, reason: reason, message: message, waitUntil: until, revoke: in.RevocationsDue}
 	}
 	return decision{action: actObtain, reason: reason, message: message}
 }

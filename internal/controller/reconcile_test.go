@@ -264,6 +264,16 @@ func TestReconcileReplacesAnAlteredOutputSecretAndAppliesTemplatesWithoutACall(t
 	}
 }
 
+// failOutputSecretWrites makes every write of the output Secret fail with err.
+func (f *fixture) failOutputSecretWrites(err error) {
+	f.failWrites = func(obj client.Object) error {
+		if _, isSecret := obj.(*corev1.Secret); isSecret && obj.GetName() == "paymob" {
+			return err
+		}
+		return nil
+	}
+}
+
 // A token the apiserver will not store is a failed attempt: retrying at the queue's pace
 // would call the bank (and rotate its refresh token) every few seconds.
 func TestReconcileKeepsTheHeldTokenAndBacksOffWhenStoringTheNewOneFails(t *testing.T) {
@@ -271,12 +281,7 @@ func TestReconcileKeepsTheHeldTokenAndBacksOffWhenStoringTheNewOneFails(t *testi
 	f.issue()
 	token := f.accessToken()
 	f.stepToRenewal()
-	f.failWrites = func(obj client.Object) error {
-		if _, isSecret := obj.(*corev1.Secret); isSecret && obj.GetName() == "paymob" {
-			return apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "paymob", errors.New("RBAC"))
-		}
-		return nil
-	}
+	f.failOutputSecretWrites(apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "paymob", errors.New("RBAC")))
 	f.reconcile()
 	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonRefreshFailing, "token valid until", "storing it failed")
 	if f.accessToken() != token {
@@ -298,12 +303,7 @@ func TestReconcileMakesNoFurtherCallWhenTheApiserverRefusesTheTokenAsInvalid(t *
 	f.issue()
 	token := f.accessToken()
 	f.stepToRenewal()
-	f.failWrites = func(obj client.Object) error {
-		if _, isSecret := obj.(*corev1.Secret); isSecret && obj.GetName() == "paymob" {
-			return apierrors.NewInvalid(schema.GroupKind{Kind: "Secret"}, "paymob", nil)
-		}
-		return nil
-	}
+	f.failOutputSecretWrites(apierrors.NewInvalid(schema.GroupKind{Kind: "Secret"}, "paymob", nil))
 	f.reconcile()
 	calls := len(f.bank.calls)
 	f.expectCondition(tokensv1alpha1.ConditionStalled, true)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -20,10 +21,14 @@ import (
 
 // inputProblem is a reason the request cannot be sent that only the user can fix: a missing
 // Secret, a missing key, an insecure endpoint, a Secret name taken by someone else.
+// It travels as an error value from the read that finds it; gather turns it into
+// gathered.Problem, the one place a decision reads it.
 type inputProblem struct {
 	Reason  string
 	Message string
 }
+
+func (p *inputProblem) Error() string { return p.Reason + ": " + p.Message }
 
 // gathered is everything a decision needs, read once per reconcile.
 type gathered struct {
@@ -57,38 +62,50 @@ type gathered struct {
 
 // gather reads the resource's inputs. Secrets and ConfigMaps are read from the apiserver,
 // not a cache: the operator caches no Secret data at all. An error is returned only for
-// failures to talk to the apiserver; problems with the inputs land in gathered.Problem.
+// failures to talk to the apiserver; a problem with the inputs, returned by the read that
+// found it as an *inputProblem, lands in gathered.Problem.
 func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest) (*gathered, error) {
 	g := &gathered{Request: btr}
-	// Before any read: a name no object can have is refused by the apiserver on every try.
-	if g.Problem = checkSpec(btr); g.Problem != nil {
+	err := r.readInputs(ctx, btr, g)
+	var problem *inputProblem
+	if errors.As(err, &problem) {
+		g.Problem = problem
 		return g, nil
+	}
+	return g, err
+}
+
+// readInputs reads what gather gathers, stopping at the first problem or failure.
+func (r *BankTokenRequestReconciler) readInputs(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) error {
+	// Before any read: a name no object can have is refused by the apiserver on every try.
+	if problem := checkSpec(btr); problem != nil {
+		return problem
 	}
 	// The Secrets the operator writes: read first, so that a conflict is reported before anything is sent.
-	if err := r.readOwnedSecrets(ctx, btr, g); err != nil || g.Problem != nil {
-		return g, err
+	if err := r.readOwnedSecrets(ctx, btr, g); err != nil {
+		return err
 	}
-	if g.Problem = r.checkEndpoint(btr); g.Problem != nil {
-		return g, nil
+	if problem := r.checkEndpoint(btr); problem != nil {
+		return problem
 	}
 	credentialsVersion, err := r.readCredentials(ctx, btr, g)
-	if err != nil || g.Problem != nil {
-		return g, err
+	if err != nil {
+		return err
 	}
 	keyVersion, err := r.readAssertionKey(ctx, btr, g)
-	if err != nil || g.Problem != nil {
-		return g, err
+	if err != nil {
+		return err
 	}
 	tlsVersions, err := r.readTLS(ctx, btr, g)
-	if err != nil || g.Problem != nil {
-		return g, err
+	if err != nil {
+		return err
 	}
 	versions := append([]string{credentialsVersion}, tlsVersions...)
 	if keyVersion != "" {
 		versions = append(versions, keyVersion)
 	}
 	g.RequestHash = requestHash(&btr.Spec, versions)
-	return g, nil
+	return nil
 }
 
 // readAssertionKey reads the private key that signs PrivateKeyJWT client assertions, and
@@ -100,8 +117,8 @@ func (r *BankTokenRequestReconciler) readAssertionKey(ctx context.Context, btr *
 	}
 	ref := assertion.PrivateKeySecretRef
 	privateKeyKey, keyIDKey := assertionKeyNames(ref)
-	secret, err := r.sentSecret(ctx, btr.Namespace, ref.Name, "client assertion key", tokensv1alpha1.ReasonKeySecretNotFound, []string{privateKeyKey}, g)
-	if secret == nil {
+	secret, err := r.sentSecret(ctx, btr.Namespace, ref.Name, "client assertion key", tokensv1alpha1.ReasonKeySecretNotFound, []string{privateKeyKey})
+	if err != nil {
 		return "", err
 	}
 	g.Credentials.AssertionKey = providers.AssertionKey{
@@ -125,13 +142,13 @@ func (g *gathered) referenced(kind string, obj metav1.Object) string {
 // belongs to something else.
 func (r *BankTokenRequestReconciler) readOwnedSecrets(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) error {
 	var err error
-	if g.OutputSecret, err = r.readOwnedSecret(ctx, btr, outputSecretName(btr), g,
-		"; choose another spec.secretName or delete it"); err != nil || g.Problem != nil {
+	if g.OutputSecret, err = r.readOwnedSecret(ctx, btr, outputSecretName(btr),
+		"; choose another spec.secretName or delete it"); err != nil {
 		return err
 	}
 	g.Held, g.HeldProblem = readHeldToken(g.OutputSecret)
-	refreshSecret, err := r.readOwnedSecret(ctx, btr, refreshSecretName(btr), g, " (it is where the refresh token is kept)")
-	if err != nil || g.Problem != nil {
+	refreshSecret, err := r.readOwnedSecret(ctx, btr, refreshSecretName(btr), " (it is where the refresh token is kept)")
+	if err != nil {
 		return err
 	}
 	g.Refresh = decodeRefreshState(refreshSecret)
@@ -140,14 +157,13 @@ func (r *BankTokenRequestReconciler) readOwnedSecrets(ctx context.Context, btr *
 
 // readOwnedSecret reads a Secret the operator writes. One that exists and belongs to
 // something else is a SecretConflict, with advice appended to the message.
-func (r *BankTokenRequestReconciler) readOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, name string, g *gathered, advice string) (*corev1.Secret, error) {
+func (r *BankTokenRequestReconciler) readOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, name string, advice string) (*corev1.Secret, error) {
 	secret, err := r.getOwnedSecret(ctx, btr, name)
 	if err != nil || secret == nil || isControlledBy(secret, btr) {
 		return secret, err
 	}
-	g.Problem = &inputProblem{tokensv1alpha1.ReasonSecretConflict, fmt.Sprintf(
+	return nil, &inputProblem{tokensv1alpha1.ReasonSecretConflict, fmt.Sprintf(
 		"Secret %s/%s exists and is not owned by this BankTokenRequest%s", btr.Namespace, name, advice)}
-	return nil, nil
 }
 
 // readCredentials reads the credentials Secret's keys that the grant needs, and returns
@@ -155,8 +171,8 @@ func (r *BankTokenRequestReconciler) readOwnedSecret(ctx context.Context, btr *t
 func (r *BankTokenRequestReconciler) readCredentials(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) (string, error) {
 	ref := btr.Spec.CredentialsSecretRef
 	keys := credentialKeys(btr)
-	creds, err := r.sentSecret(ctx, btr.Namespace, ref.Name, "credentials", tokensv1alpha1.ReasonCredentialsSecretNotFound, keys.required(), g)
-	if creds == nil {
+	creds, err := r.sentSecret(ctx, btr.Namespace, ref.Name, "credentials", tokensv1alpha1.ReasonCredentialsSecretNotFound, keys.required())
+	if err != nil {
 		return "", err
 	}
 	g.Credentials = providers.Credentials{
@@ -179,7 +195,7 @@ func (r *BankTokenRequestReconciler) readTLS(ctx context.Context, btr *tokensv1a
 	var versions []string
 	if ca := tls.CABundleRef; ca != nil {
 		bundle, version, err := r.readCABundle(ctx, btr.Namespace, ca, g)
-		if err != nil || g.Problem != nil {
+		if err != nil {
 			return nil, err
 		}
 		g.TLS.CABundle = bundle
@@ -187,8 +203,8 @@ func (r *BankTokenRequestReconciler) readTLS(ctx context.Context, btr *tokensv1a
 	}
 	if cc := tls.ClientCertificateSecretRef; cc != nil {
 		secret, err := r.sentSecret(ctx, btr.Namespace, cc.Name, "client certificate", tokensv1alpha1.ReasonTLSSecretNotFound,
-			[]string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey}, g)
-		if secret == nil {
+			[]string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey})
+		if err != nil {
 			return nil, err
 		}
 		g.TLS.ClientCertificate = secret.Data[corev1.TLSCertKey]
@@ -213,36 +229,38 @@ func firstCertificate(chainPEM []byte) *x509.Certificate {
 }
 
 // sentSecret reads a referenced Secret whose values go to the bank (credentials, the client
-// assertion key, the client certificate): it must exist, be opted in (optedIn) and hold
-// keys. nil, with the input problem set, when it fails any of them.
-func (r *BankTokenRequestReconciler) sentSecret(ctx context.Context, namespace, name, what, notFoundReason string, keys []string, g *gathered) (*corev1.Secret, error) {
-	secret, err := r.requiredSecret(ctx, namespace, name, what, notFoundReason, g)
-	if secret == nil || !sendable(secret, what, g) || !r.optedIn(secret, what, g) || !hasKeys(secret, keys, what, g) {
+// assertion key, the client certificate): it must exist, be of a kind ever sent (sendable),
+// be opted in (optedIn) and hold keys; the first it fails is the input problem returned.
+func (r *BankTokenRequestReconciler) sentSecret(ctx context.Context, namespace, name, what, notFoundReason string, keys []string) (*corev1.Secret, error) {
+	secret, err := r.requiredSecret(ctx, namespace, name, what, notFoundReason)
+	if err != nil {
 		return nil, err
+	}
+	if problem := cmp.Or(sendable(secret, what), r.optedIn(secret, what), hasKeys(secret, keys, what)); problem != nil {
+		return nil, problem
 	}
 	return secret, nil
 }
 
-// requiredSecret reads a referenced Secret; a missing one becomes the input problem
-// reason, described as what ("credentials", "client certificate").
-func (r *BankTokenRequestReconciler) requiredSecret(ctx context.Context, namespace, name, what, reason string, g *gathered) (*corev1.Secret, error) {
+// requiredSecret reads a referenced Secret; a missing one is the input problem reason,
+// described as what ("credentials", "client certificate").
+func (r *BankTokenRequestReconciler) requiredSecret(ctx context.Context, namespace, name, what, reason string) (*corev1.Secret, error) {
 	secret, err := r.getSecret(ctx, namespace, name)
 	if err == nil && secret == nil {
-		g.Problem = &inputProblem{reason, fmt.Sprintf("%s Secret %s/%s not found", what, namespace, name)}
+		return nil, &inputProblem{reason, fmt.Sprintf("%s Secret %s/%s not found", what, namespace, name)}
 	}
 	return secret, err
 }
 
-// hasKeys reports whether the Secret holds every key, setting the input problem if not.
-func hasKeys(secret *corev1.Secret, keys []string, what string, g *gathered) bool {
+// hasKeys is the input problem of a Secret that lacks one of keys; nil when it has all.
+func hasKeys(secret *corev1.Secret, keys []string, what string) *inputProblem {
 	for _, key := range keys {
 		if len(secret.Data[key]) == 0 {
-			g.Problem = &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
+			return &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
 				fmt.Sprintf("no key %q in %s Secret %s/%s", key, what, secret.Namespace, secret.Name)}
-			return false
 		}
 	}
-	return true
+	return nil
 }
 
 func (r *BankTokenRequestReconciler) checkEndpoint(btr *tokensv1alpha1.BankTokenRequest) *inputProblem {
@@ -263,18 +281,20 @@ func (r *BankTokenRequestReconciler) readCABundle(ctx context.Context, namespace
 		key = tokensv1alpha1.DefaultCABundleKey
 	}
 	if ref.Kind == "Secret" {
-		secret, err := r.requiredSecret(ctx, namespace, ref.Name, "CA bundle", tokensv1alpha1.ReasonTLSSecretNotFound, g)
-		if secret == nil || !hasKeys(secret, []string{key}, "CA bundle", g) {
+		secret, err := r.requiredSecret(ctx, namespace, ref.Name, "CA bundle", tokensv1alpha1.ReasonTLSSecretNotFound)
+		if err != nil {
 			return nil, "", err
+		}
+		if problem := hasKeys(secret, []string{key}, "CA bundle"); problem != nil {
+			return nil, "", problem
 		}
 		return secret.Data[key], g.referenced("Secret", secret), nil
 	}
 	cm := &corev1.ConfigMap{}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, cm); err != nil {
 		if apierrors.IsNotFound(err) {
-			g.Problem = &inputProblem{tokensv1alpha1.ReasonTLSSecretNotFound,
+			return nil, "", &inputProblem{tokensv1alpha1.ReasonTLSSecretNotFound,
 				fmt.Sprintf("CA bundle ConfigMap %s/%s not found", namespace, ref.Name)}
-			return nil, "", nil
 		}
 		return nil, "", err
 	}
@@ -283,9 +303,8 @@ func (r *BankTokenRequestReconciler) readCABundle(ctx context.Context, namespace
 		bundle = cm.BinaryData[key]
 	}
 	if len(bundle) == 0 {
-		g.Problem = &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
+		return nil, "", &inputProblem{tokensv1alpha1.ReasonCredentialsKeyMissing,
 			fmt.Sprintf("no key %q in CA bundle ConfigMap %s/%s", key, namespace, ref.Name)}
-		return nil, "", nil
 	}
 	return bundle, g.referenced("ConfigMap", cm), nil
 }

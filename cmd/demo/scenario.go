@@ -177,8 +177,48 @@ func (s *scenario) resourceOf(bank providers.Name) string {
 // summarize prints the verdict on the last snapshot and records whether any check failed.
 // An interrupted run reports a failure injection still playing out as such, not as failed.
 func (d *demo) summarize(s snapshot, sc *scenario, t *tracker, interrupted bool) {
-	// A rotating bank revokes the old token the moment it answers a refresh; the Secret
-	// catches up a moment later. Look again briefly before calling a token rejected.
+	s = d.lookAgainAtRejectedTokens(s)
+	fmt.Println()
+	say("after %s:", strings.TrimPrefix(d.elapsed(s.at), "+"))
+	var v verdict
+	for _, r := range s.rows {
+		ok, detail := rowVerdict(r)
+		fmt.Printf("  %s %-26s %-15s %s\n", v.mark(ok), r.name, r.bank, detail)
+	}
+	if d.opts.failures {
+		d.summarizeFailures(&v, s, sc, t, interrupted)
+	} else {
+		fmt.Println("  - failure injection off (--failures=false)")
+	}
+	accepted, refused := d.replaced.counts()
+	fmt.Printf("  %s replaced tokens: %d still accepted by their bank's protected API right after the renewal, %d refused\n",
+		v.mark(refused == 0), accepted, refused)
+	d.failedChecks = v.failed
+	if !v.failed {
+		say("all %d banks Ready with at least one refresh each", len(s.rows))
+		return
+	}
+	say("some checks failed (see ✗ above)")
+	if d.manager != nil && !interrupted {
+		fmt.Printf("manager log (last lines):\n%s\n", d.manager.LogTail(20))
+	}
+}
+
+// verdict marks each check ✓ or ✗ and remembers whether any failed.
+type verdict struct{ failed bool }
+
+func (v *verdict) mark(ok bool) string {
+	if ok {
+		return "✓"
+	}
+	v.failed = true
+	return "✗"
+}
+
+// lookAgainAtRejectedTokens: a rotating bank revokes the old token the moment it answers a
+// refresh; the Secret catches up a moment later. Look again briefly before calling a token
+// rejected.
+func (d *demo) lookAgainAtRejectedTokens(s snapshot) snapshot {
 	for i := 0; i < 6 && anyTokenInvalid(s); i++ {
 		time.Sleep(500 * time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -187,88 +227,66 @@ func (d *demo) summarize(s snapshot, sc *scenario, t *tracker, interrupted bool)
 		}
 		cancel()
 	}
+	return s
+}
 
-	fmt.Println()
-	say("after %s:", strings.TrimPrefix(d.elapsed(s.at), "+"))
-	allOK := true
-	mark := func(ok bool) string {
-		if ok {
-			return "✓"
-		}
-		allOK = false
-		return "✗"
+// rowVerdict says whether a resource passed: Ready, refreshed at least once, and holding a
+// token the bank accepts; the detail says what it has, or what it lacks.
+func rowVerdict(r row) (ok bool, detail string) {
+	var problems []string
+	if r.ready != "True" {
+		problems = append(problems, fmt.Sprintf("Ready is %s (%s: %s)", dash(r.ready), dash(r.reason), r.message))
 	}
+	if r.refreshes() < 1 {
+		problems = append(problems, "no refresh yet")
+	}
+	if r.bankIssued < 2 {
+		problems = append(problems, "the bank issued "+plural(r.bankIssued, "token", "tokens"))
+	}
+	if !r.tokenValid {
+		problems = append(problems, fmt.Sprintf("the bank does not accept the token in Secret %s", r.secret))
+	}
+	if len(problems) > 0 {
+		return false, strings.Join(problems, "; ")
+	}
+	return true, fmt.Sprintf("Ready (%s), %s, bank issued %d, the token in Secret %s is accepted by the bank",
+		r.reason, plural(r.refreshes(), "refresh", "refreshes"), r.bankIssued, r.secret)
+}
+
+// summarizeFailures prints the verdict on each failure injected, or says it was not.
+func (d *demo) summarizeFailures(v *verdict, s snapshot, sc *scenario, t *tracker, interrupted bool) {
+	revokedAt, downAt, upAt := sc.times()
+	for _, failure := range []struct {
+		what       string
+		injectedAt time.Time
+		outcome    func() injectedFailure
+	}{
+		{"Paymob refresh-token revocation", revokedAt,
+			func() injectedFailure { return d.revocationOutcome(s, t, rowOfBank(s, revokeBank).name, revokedAt) }},
+		{"Banfico outage", downAt,
+			func() injectedFailure { return d.outageOutcome(s, t, rowOfBank(s, outageBank).name, downAt, upAt) }},
+	} {
+		if failure.injectedAt.IsZero() {
+			fmt.Printf("  - %s: not injected (the run was too short for it to play out)\n", failure.what)
+			continue
+		}
+		switch c := failure.outcome(); {
+		case interrupted && c.couldStillPass && !c.ok:
+			fmt.Printf("  - %s (interrupted while it played out)\n", c.text)
+		default:
+			fmt.Printf("  %s %s\n", v.mark(c.ok), c.text)
+		}
+	}
+}
+
+// rowOfBank is the snapshot's row for bank, or an empty row.
+func rowOfBank(s snapshot, bank providers.Name) row {
 	for _, r := range s.rows {
-		var problems []string
-		if r.ready != "True" {
-			problems = append(problems, fmt.Sprintf("Ready is %s (%s: %s)", dash(r.ready), dash(r.reason), r.message))
-		}
-		if r.refreshes() < 1 {
-			problems = append(problems, "no refresh yet")
-		}
-		if r.bankIssued < 2 {
-			problems = append(problems, "the bank issued "+plural(r.bankIssued, "token", "tokens"))
-		}
-		if !r.tokenValid {
-			problems = append(problems, fmt.Sprintf("the bank does not accept the token in Secret %s", r.secret))
-		}
-		detail := fmt.Sprintf("Ready (%s), %s, bank issued %d, the token in Secret %s is accepted by the bank",
-			r.reason, plural(r.refreshes(), "refresh", "refreshes"), r.bankIssued, r.secret)
-		if len(problems) > 0 {
-			detail = strings.Join(problems, "; ")
-		}
-		fmt.Printf("  %s %-26s %-15s %s\n", mark(len(problems) == 0), r.name, r.bank, detail)
-	}
-
-	if !d.opts.failures {
-		fmt.Println("  - failure injection off (--failures=false)")
-	} else {
-		revokedAt, downAt, upAt := sc.times()
-		rowOf := func(bank providers.Name) row {
-			for _, r := range s.rows {
-				if r.bank == bank {
-					return r
-				}
-			}
-			return row{}
-		}
-
-		for _, failure := range []struct {
-			what       string
-			injectedAt time.Time
-			outcome    func() injectedFailure
-		}{
-			{"Paymob refresh-token revocation", revokedAt,
-				func() injectedFailure { return d.revocationOutcome(s, t, rowOf(revokeBank).name, revokedAt) }},
-			{"Banfico outage", downAt,
-				func() injectedFailure { return d.outageOutcome(s, t, rowOf(outageBank).name, downAt, upAt) }},
-		} {
-			if failure.injectedAt.IsZero() {
-				fmt.Printf("  - %s: not injected (the run was too short for it to play out)\n", failure.what)
-				continue
-			}
-			switch c := failure.outcome(); {
-			case interrupted && c.couldStillPass && !c.ok:
-				fmt.Printf("  - %s (interrupted while it played out)\n", c.text)
-			default:
-				fmt.Printf("  %s %s\n", mark(c.ok), c.text)
-			}
+		if r.bank == bank {
+			return r
 		}
 	}
-
-	accepted, refused := d.replaced.counts()
-	fmt.Printf("  %s replaced tokens: %d still accepted by their bank's protected API right after the renewal, %d refused\n",
-		mark(refused == 0), accepted, refused)
-	allOK = allOK && refused == 0
-	d.failedChecks = !allOK
-	if allOK {
-		say("all %d banks Ready with at least one refresh each", len(s.rows))
-	} else {
-		say("some checks failed (see ✗ above)")
-		if d.manager != nil && !interrupted {
-			fmt.Printf("manager log (last lines):\n%s\n", d.manager.LogTail(20))
-		}
-	}
+	return row{}
 }
 
 // injectedFailure is the verdict on one failure the demo injected.

@@ -259,7 +259,7 @@ func TestReconcileReplacesAnAlteredOutputSecretAndAppliesTemplatesWithoutACall(t
 	})
 	f.reconcile()
 	f.expectCalls(2)
-	if f.secret("paymob").Labels["team"] != "payments" || f.secret("paymob").Labels[labelSecretRole] != roleToken {
+	if f.secret("paymob").Labels["team"] != "payments" || f.secret("paymob").Labels[tokensv1alpha1.SecretRoleLabel] != tokensv1alpha1.SecretRoleToken {
 		t.Fatal("the template's label was not applied under the operator's")
 	}
 }

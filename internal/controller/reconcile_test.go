@@ -271,12 +271,7 @@ func TestReconcileKeepsTheHeldTokenAndBacksOffWhenStoringTheNewOneFails(t *testi
 	f.issue()
 	token := f.accessToken()
 	f.stepToRenewal()
-	f.failWrites = func(obj client.Object) error {
-		if _, isSecret := obj.(*corev1.Secret); isSecret && obj.GetName() == "paymob" {
-			return apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "paymob", errors.New("RBAC"))
-		}
-		return nil
-	}
+	f.failSecretWrites("paymob", apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "paymob", errors.New("RBAC")))
 	f.reconcile()
 	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonRefreshFailing, "token valid until", "storing it failed")
 	if f.accessToken() != token {
@@ -298,12 +293,7 @@ func TestReconcileMakesNoFurtherCallWhenTheApiserverRefusesTheTokenAsInvalid(t *
 	f.issue()
 	token := f.accessToken()
 	f.stepToRenewal()
-	f.failWrites = func(obj client.Object) error {
-		if _, isSecret := obj.(*corev1.Secret); isSecret && obj.GetName() == "paymob" {
-			return apierrors.NewInvalid(schema.GroupKind{Kind: "Secret"}, "paymob", nil)
-		}
-		return nil
-	}
+	f.failSecretWrites("paymob", apierrors.NewInvalid(schema.GroupKind{Kind: "Secret"}, "paymob", nil))
 	f.reconcile()
 	calls := len(f.bank.calls)
 	f.expectCondition(tokensv1alpha1.ConditionStalled, true)
@@ -351,12 +341,7 @@ func TestReconcileTreatsARefreshTokenMarkedInFlightAsSpentAfterARestart(t *testi
 	f.bank.rotate = false
 	f.issue()
 	f.stepToRenewal()
-	f.failWrites = func(obj client.Object) error {
-		if _, ok := obj.(*corev1.Secret); ok && obj.GetName() == "paymob" {
-			return errors.New("the process was killed before this write")
-		}
-		return nil
-	}
+	f.failSecretWrites("paymob", errors.New("the process was killed before this write"))
 	f.reconcile()
 	f.expectLastCall(2, providers.GrantRefreshToken, "the renewal did not send the refresh token")
 	if f.secret(refreshSecretName(f.resource())).Annotations[annotationRefreshInFlight] == "" {

@@ -11,3 +11,24 @@ const (
 	// CredentialsLabelValue is the value CredentialsLabel must have.
 	CredentialsLabelValue = "true"
 )
+
+// Labels the operator puts on the Secrets it owns: the output Secret and the Secret that
+// holds the refresh token. Tools find a resource's Secrets by RequestLabel and tell them
+// apart by SecretRoleLabel.
+const (
+	// ManagedByLabel is the well-known label naming what manages an object.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	// ManagedByValue is ManagedByLabel's value on the operator's Secrets.
+	ManagedByValue = "bank-token-operator"
+	// RequestLabel holds the name of the BankTokenRequest a Secret belongs to, cut to 63
+	// characters: the owner reference, not the label, is what ties the two.
+	RequestLabel = "tokens.banktoken.io/request"
+	// SecretRoleLabel says which of a BankTokenRequest's Secrets this is: SecretRoleToken or
+	// SecretRoleRefreshToken. The manager caches only the Secrets that carry it.
+	SecretRoleLabel = "tokens.banktoken.io/secret-role"
+	// SecretRoleToken marks the output Secret, the one workloads mount.
+	SecretRoleToken = "token"
+	// SecretRoleRefreshToken marks the Secret that holds the refresh token, which workloads
+	// have no reason to mount.
+	SecretRoleRefreshToken = "refresh-token"
+)

@@ -67,66 +67,94 @@ type snapshot struct {
 // from the apiserver, and what the sandbox bank issued and accepts.
 func (d *demo) observe(ctx context.Context) snapshot {
 	s := snapshot{at: time.Now()}
-	ns := d.opts.namespace
 	list := &tokensv1alpha1.BankTokenRequestList{}
-	if err := d.k8s.List(ctx, list, client.InNamespace(ns)); err != nil {
+	if err := d.k8s.List(ctx, list, client.InNamespace(d.opts.namespace)); err != nil {
 		s.err = err
 		return s
 	}
-	evList := &eventsv1.EventList{}
-	if err := d.k8s.List(ctx, evList, client.InNamespace(ns)); err != nil {
-		s.err = err
+	if s.events, s.err = d.requestEvents(ctx); s.err != nil {
 		return s
 	}
-	for _, e := range evList.Items {
-		if e.Regarding.Kind == "BankTokenRequest" && d.bankOf[e.Regarding.Name] != "" {
-			s.events = append(s.events, e)
-		}
-	}
-	slices.SortStableFunc(s.events, func(a, b eventsv1.Event) int { return eventTime(a).Compare(eventTime(b)) })
-
 	for _, want := range d.requests {
 		r := row{name: want.Name, bank: d.bankOf[want.Name]}
 		r.bankIssued = d.bankIssued(r.bank)
-		for i := range s.events {
-			e := &s.events[i]
-			if e.Regarding.Name != r.name {
-				continue
-			}
-			switch e.Reason {
-			case evTokenIssued, evTokenRefreshed, evRecovered:
-				r.writes += eventCount(*e)
-			}
-			r.lastEvent = e
-		}
-		idx := slices.IndexFunc(list.Items, func(b tokensv1alpha1.BankTokenRequest) bool { return b.Name == want.Name })
-		if idx >= 0 {
-			btr := &list.Items[idx]
-			if c := meta.FindStatusCondition(btr.Status.Conditions, "Ready"); c != nil {
-				r.ready, r.reason, r.message = string(c.Status), c.Reason, c.Message
-			}
-			if t := btr.Status.ExpiresAt; t != nil {
-				r.expires = t.Time
-			}
-			r.secret = btr.Status.SecretName
-		}
-		if r.secret == "" {
-			r.secret = cmp.Or(want.Spec.SecretName, want.Name)
-		}
-		secret := &corev1.Secret{}
-		if err := d.k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: r.secret}, secret); err == nil {
-			if tok := secret.Data[tokensv1alpha1.SecretKeyAccessToken]; len(tok) > 0 {
-				sum := sha256.Sum256(tok)
-				r.tokenHash = hex.EncodeToString(sum[:])[:8]
-				r.tokenValid = d.bank.AccessTokenValid(r.bank, string(tok))
-				if note := d.replaced.seen(ctx, d, r.name, r.bank, string(tok)); note != "" {
-					s.notes = append(s.notes, note)
-				}
-			}
+		r.writes, r.lastEvent = tokenWrites(s.events, r.name)
+		r.readStatus(list.Items, want)
+		if note := d.readToken(ctx, &r); note != "" {
+			s.notes = append(s.notes, note)
 		}
 		s.rows = append(s.rows, r)
 	}
 	return s
+}
+
+// requestEvents are the events about the demo's BankTokenRequests, oldest first.
+func (d *demo) requestEvents(ctx context.Context) ([]eventsv1.Event, error) {
+	list := &eventsv1.EventList{}
+	if err := d.k8s.List(ctx, list, client.InNamespace(d.opts.namespace)); err != nil {
+		return nil, err
+	}
+	var events []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "BankTokenRequest" && d.bankOf[e.Regarding.Name] != "" {
+			events = append(events, e)
+		}
+	}
+	slices.SortStableFunc(events, func(a, b eventsv1.Event) int { return eventTime(a).Compare(eventTime(b)) })
+	return events, nil
+}
+
+// tokenWrites counts the events about name that say the operator wrote a new token to its
+// Secret, and returns the last event about it.
+func tokenWrites(events []eventsv1.Event, name string) (writes int, last *eventsv1.Event) {
+	for i := range events {
+		e := &events[i]
+		if e.Regarding.Name != name {
+			continue
+		}
+		switch e.Reason {
+		case evTokenIssued, evTokenRefreshed, evRecovered:
+			writes += eventCount(*e)
+		}
+		last = e
+	}
+	return writes, last
+}
+
+// readStatus fills the row from the resource's status: Ready, expiry and the output Secret
+// (before the first status, the one its spec names).
+func (r *row) readStatus(items []tokensv1alpha1.BankTokenRequest, want *tokensv1alpha1.BankTokenRequest) {
+	idx := slices.IndexFunc(items, func(b tokensv1alpha1.BankTokenRequest) bool { return b.Name == want.Name })
+	if idx >= 0 {
+		btr := &items[idx]
+		if c := meta.FindStatusCondition(btr.Status.Conditions, "Ready"); c != nil {
+			r.ready, r.reason, r.message = string(c.Status), c.Reason, c.Message
+		}
+		if t := btr.Status.ExpiresAt; t != nil {
+			r.expires = t.Time
+		}
+		r.secret = btr.Status.SecretName
+	}
+	if r.secret == "" {
+		r.secret = cmp.Or(want.Spec.SecretName, want.Name)
+	}
+}
+
+// readToken reads the access token in the row's Secret: a short hash of it, whether the
+// bank accepts it, and, after a renewal, the note on the token it replaced ("" otherwise).
+func (d *demo) readToken(ctx context.Context, r *row) (note string) {
+	secret := &corev1.Secret{}
+	if err := d.k8s.Get(ctx, types.NamespacedName{Namespace: d.opts.namespace, Name: r.secret}, secret); err != nil {
+		return ""
+	}
+	tok := secret.Data[tokensv1alpha1.SecretKeyAccessToken]
+	if len(tok) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(tok)
+	r.tokenHash = hex.EncodeToString(sum[:])[:8]
+	r.tokenValid = d.bank.AccessTokenValid(r.bank, string(tok))
+	return d.replaced.seen(ctx, d, r.name, r.bank, string(tok))
 }
 
 func (d *demo) bankIssued(name providers.Name) int {

@@ -162,14 +162,8 @@ type demo struct {
 }
 
 func (d *demo) run(ctx context.Context) error {
-	o := d.opts
-	for _, p := range []string{o.manager, o.samples, o.crds} {
-		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("%w (run the demo from the repository root with `make demo`)", err)
-		}
-	}
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		return errors.New("KUBEBUILDER_ASSETS is not set: run `make demo`, or point it at the directory `make setup-envtest` prints")
+	if err := d.checkPrerequisites(); err != nil {
+		return err
 	}
 	var err error
 	if d.runDir, err = os.MkdirTemp("", "bank-token-demo-"); err != nil {
@@ -177,22 +171,9 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	// 1. The control plane, with the CRD installed.
-	say("starting the control plane: etcd and kube-apiserver from %s", os.Getenv("KUBEBUILDER_ASSETS"))
-	began := time.Now()
-	err = progress(ctx, "starting the control plane", "letting the control plane finish starting, to stop it", func() error {
-		var err error
-		d.controlPlane, err = harness.StartControlPlane(harness.ControlPlaneOptions{
-			CRDDirectory: o.crds, ClientQPS: 100, ClientBurst: 200,
-			KubeconfigPath: filepath.Join(d.runDir, "kubeconfig"), KubeconfigUser: "demo-admin",
-		})
-		return err
-	})
-	d.children = harness.ChildProcesses()
-	if err != nil {
+	if err := d.startControlPlane(ctx); err != nil {
 		return err
 	}
-	say("control plane up in %s, CRD bankTokenRequests.tokens.banktoken.io installed", roundDur(time.Since(began)))
-	d.k8s, d.kubeconfig = d.controlPlane.Client, d.controlPlane.Kubeconfig
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -220,7 +201,48 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.applyRequests(ctx); err != nil {
 		return err
 	}
+	d.printHowToFollow()
+	return d.live(ctx)
+}
 
+// checkPrerequisites checks that the demo runs from the repository root with the control
+// plane's binaries at hand.
+func (d *demo) checkPrerequisites() error {
+	for _, p := range []string{d.opts.manager, d.opts.samples, d.opts.crds} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%w (run the demo from the repository root with `make demo`)", err)
+		}
+	}
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return errors.New("KUBEBUILDER_ASSETS is not set: run `make demo`, or point it at the directory `make setup-envtest` prints")
+	}
+	return nil
+}
+
+// startControlPlane starts etcd and kube-apiserver with the CRD installed. The processes it
+// started are recorded even when it fails, for cleanup to stop.
+func (d *demo) startControlPlane(ctx context.Context) error {
+	say("starting the control plane: etcd and kube-apiserver from %s", os.Getenv("KUBEBUILDER_ASSETS"))
+	began := time.Now()
+	err := progress(ctx, "starting the control plane", "letting the control plane finish starting, to stop it", func() error {
+		var err error
+		d.controlPlane, err = harness.StartControlPlane(harness.ControlPlaneOptions{
+			CRDDirectory: d.opts.crds, ClientQPS: 100, ClientBurst: 200,
+			KubeconfigPath: filepath.Join(d.runDir, "kubeconfig"), KubeconfigUser: "demo-admin",
+		})
+		return err
+	})
+	d.children = harness.ChildProcesses()
+	if err != nil {
+		return err
+	}
+	say("control plane up in %s, CRD bankTokenRequests.tokens.banktoken.io installed", roundDur(time.Since(began)))
+	d.k8s, d.kubeconfig = d.controlPlane.Client, d.controlPlane.Kubeconfig
+	return nil
+}
+
+// printHowToFollow says how to follow the run from another terminal, and for how long it runs.
+func (d *demo) printHowToFollow() {
 	fmt.Println()
 	say("kubeconfig: %s", d.kubeconfig)
 	fmt.Printf("      in another terminal:  export KUBECONFIG=%s\n", d.kubeconfig)
@@ -228,14 +250,12 @@ func (d *demo) run(ctx context.Context) error {
 	fmt.Printf("      kubectl plugin:       bin/kubectl-btr list --kubeconfig %s\n", d.kubeconfig)
 	fmt.Printf("                            bin/kubectl-btr status paymob-payouts -n %s --kubeconfig %s\n", d.opts.namespace, d.kubeconfig)
 	fmt.Printf("      manager log:          %s\n", filepath.Join(d.runDir, "manager.log"))
-	if o.duration > 0 {
-		say("watching for %s (make demo DEMO_FLAGS=--duration=0 runs until Ctrl-C)", o.duration)
+	if d.opts.duration > 0 {
+		say("watching for %s (make demo DEMO_FLAGS=--duration=0 runs until Ctrl-C)", d.opts.duration)
 	} else {
 		say("watching until Ctrl-C")
 	}
 	fmt.Println()
-
-	return d.live(ctx)
 }
 
 // startManager runs bin/manager out of cluster, as `make run` would run it.

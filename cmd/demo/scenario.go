@@ -73,20 +73,9 @@ func (s *scenario) times() (revokedAt, downAt, upAt time.Time) {
 }
 
 func (s *scenario) run(ctx context.Context) {
-	d := s.d
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	var outageTarget, failedCallAt time.Time
-	var rejectedBefore int
-	// A failure is injected only if the run lasts long enough to show the recovery: the
-	// summary would otherwise report a failure the operator had no time to recover from.
-	var deadline time.Time
-	if d.opts.duration > 0 {
-		deadline = d.liveStart.Add(d.opts.duration)
-	}
-	timeLeft := func(from time.Time, need time.Duration) bool {
-		return deadline.IsZero() || deadline.Sub(from) >= need
-	}
+	var o outage
 	for {
 		select {
 		case <-ctx.Done():
@@ -95,51 +84,85 @@ func (s *scenario) run(ctx context.Context) {
 		}
 		now := time.Now()
 		revokedAt, downAt, upAt := s.times()
-
 		// Paymob's next refresh comes within about two thirds of a lifetime.
-		if revokedAt.IsZero() && d.bankIssued(revokeBank) >= 2 && timeLeft(now, d.opts.lifetime) {
-			d.bank.RevokeRefreshTokens(revokeBank)
-			s.mu.Lock()
-			s.revokedAt = now
-			s.mu.Unlock()
-			s.add(now, "sandbox: Paymob revokes every refresh token it has issued. Its next refresh gets invalid_grant: "+
-				"expect RefreshTokenRejected, a fall back to the password grant, and Ready to stay True.")
+		if revokedAt.IsZero() && s.d.bankIssued(revokeBank) >= 2 && s.timeLeft(now, s.d.opts.lifetime) {
+			s.revoke(now)
 		}
+		s.stepOutage(ctx, now, &o, downAt, upAt)
+	}
+}
 
-		switch {
-		case downAt.IsZero() && outageTarget.IsZero() && d.bankIssued(outageBank) >= 2:
-			// Aim just before the operator's next renewal, as status announces it.
-			btr := &tokensv1alpha1.BankTokenRequest{}
-			key := types.NamespacedName{Namespace: d.opts.namespace, Name: s.resourceOf(outageBank)}
-			if err := d.k8s.Get(ctx, key, btr); err == nil && btr.Status.RenewalTime != nil &&
-				btr.Status.RenewalTime.Time.After(now.Add(2*time.Second)) {
-				// Down before the renewal, up 2s after the failed call, the retry 4-6s later.
-				if target := btr.Status.RenewalTime.Time.Add(-1500 * time.Millisecond); timeLeft(target, 12*time.Second) {
-					outageTarget = target
-				}
-			}
-		case downAt.IsZero() && !outageTarget.IsZero() && !now.Before(outageTarget):
-			rejectedBefore = len(d.bank.Rejected(outageBank))
-			d.bank.SetUnavailable(outageBank, true)
+// timeLeft says whether the run goes on for need after from. A failure is injected only if
+// the run lasts long enough to show the recovery: the summary would otherwise report a
+// failure the operator had no time to recover from.
+func (s *scenario) timeLeft(from time.Time, need time.Duration) bool {
+	if s.d.opts.duration <= 0 {
+		return true
+	}
+	return s.d.liveStart.Add(s.d.opts.duration).Sub(from) >= need
+}
+
+func (s *scenario) revoke(now time.Time) {
+	s.d.bank.RevokeRefreshTokens(revokeBank)
+	s.mu.Lock()
+	s.revokedAt = now
+	s.mu.Unlock()
+	s.add(now, "sandbox: Paymob revokes every refresh token it has issued. Its next refresh gets invalid_grant: "+
+		"expect RefreshTokenRejected, a fall back to the password grant, and Ready to stay True.")
+}
+
+// outage is what the run loop remembers of Banfico's outage between ticks.
+type outage struct {
+	target         time.Time // when to go down; zero until aimed
+	rejectedBefore int       // the bank's rejected calls when it went down
+	failedCallAt   time.Time // when the first call failed while it was down
+}
+
+// stepOutage aims Banfico's outage once it has issued twice, takes it down at the target,
+// and brings it back up after the operator's first failed call.
+func (s *scenario) stepOutage(ctx context.Context, now time.Time, o *outage, downAt, upAt time.Time) {
+	bank := s.d.bank
+	switch {
+	case downAt.IsZero() && o.target.IsZero() && s.d.bankIssued(outageBank) >= 2:
+		o.target = s.aimOutage(ctx, now)
+	case downAt.IsZero() && !o.target.IsZero() && !now.Before(o.target):
+		o.rejectedBefore = len(bank.Rejected(outageBank))
+		bank.SetUnavailable(outageBank, true)
+		s.mu.Lock()
+		s.downAt = now
+		s.mu.Unlock()
+		s.add(now, "sandbox: Banfico goes down (503, an HTML error page) just before the operator renews. Expect "+
+			"RefreshFailed and Ready True/RefreshFailing while the held token is still valid, then Recovered.")
+	case !downAt.IsZero() && upAt.IsZero():
+		if o.failedCallAt.IsZero() && len(bank.Rejected(outageBank)) > o.rejectedBefore {
+			o.failedCallAt = now
+		}
+		// Back up 2s after the failed call: before the first retry, which backs off 5s±20%.
+		if (!o.failedCallAt.IsZero() && now.Sub(o.failedCallAt) >= 2*time.Second) || now.Sub(downAt) > 20*time.Second {
+			bank.SetUnavailable(outageBank, false)
 			s.mu.Lock()
-			s.downAt = now
+			s.upAt = now
 			s.mu.Unlock()
-			s.add(now, "sandbox: Banfico goes down (503, an HTML error page) just before the operator renews. Expect "+
-				"RefreshFailed and Ready True/RefreshFailing while the held token is still valid, then Recovered.")
-		case !downAt.IsZero() && upAt.IsZero():
-			if failedCallAt.IsZero() && len(d.bank.Rejected(outageBank)) > rejectedBefore {
-				failedCallAt = now
-			}
-			// Back up 2s after the failed call: before the first retry, which backs off 5s±20%.
-			if (!failedCallAt.IsZero() && now.Sub(failedCallAt) >= 2*time.Second) || now.Sub(downAt) > 20*time.Second {
-				d.bank.SetUnavailable(outageBank, false)
-				s.mu.Lock()
-				s.upAt = now
-				s.mu.Unlock()
-				s.add(now, "sandbox: Banfico is back up; the operator retries when its backoff ends.")
-			}
+			s.add(now, "sandbox: Banfico is back up; the operator retries when its backoff ends.")
 		}
 	}
+}
+
+// aimOutage is when Banfico should go down: just before the operator's next renewal, as
+// its status announces it. It is zero while that is unknown, too close, or too late in the run.
+func (s *scenario) aimOutage(ctx context.Context, now time.Time) time.Time {
+	btr := &tokensv1alpha1.BankTokenRequest{}
+	key := types.NamespacedName{Namespace: s.d.opts.namespace, Name: s.resourceOf(outageBank)}
+	if err := s.d.k8s.Get(ctx, key, btr); err != nil || btr.Status.RenewalTime == nil ||
+		!btr.Status.RenewalTime.Time.After(now.Add(2*time.Second)) {
+		return time.Time{}
+	}
+	// Down before the renewal, up 2s after the failed call, the retry 4-6s later.
+	target := btr.Status.RenewalTime.Time.Add(-1500 * time.Millisecond)
+	if !s.timeLeft(target, 12*time.Second) {
+		return time.Time{}
+	}
+	return target
 }
 
 func (s *scenario) resourceOf(bank providers.Name) string {
@@ -154,8 +177,48 @@ func (s *scenario) resourceOf(bank providers.Name) string {
 // summarize prints the verdict on the last snapshot and records whether any check failed.
 // An interrupted run reports a failure injection still playing out as such, not as failed.
 func (d *demo) summarize(s snapshot, sc *scenario, t *tracker, interrupted bool) {
-	// A rotating bank revokes the old token the moment it answers a refresh; the Secret
-	// catches up a moment later. Look again briefly before calling a token rejected.
+	s = d.lookAgainAtRejectedTokens(s)
+	fmt.Println()
+	say("after %s:", strings.TrimPrefix(d.elapsed(s.at), "+"))
+	var v verdict
+	for _, r := range s.rows {
+		ok, detail := rowVerdict(r)
+		fmt.Printf("  %s %-26s %-15s %s\n", v.mark(ok), r.name, r.bank, detail)
+	}
+	if d.opts.failures {
+		d.summarizeFailures(&v, s, sc, t, interrupted)
+	} else {
+		fmt.Println("  - failure injection off (--failures=false)")
+	}
+	accepted, refused := d.replaced.counts()
+	fmt.Printf("  %s replaced tokens: %d still accepted by their bank's protected API right after the renewal, %d refused\n",
+		v.mark(refused == 0), accepted, refused)
+	d.failedChecks = v.failed
+	if !v.failed {
+		say("all %d banks Ready with at least one refresh each", len(s.rows))
+		return
+	}
+	say("some checks failed (see ✗ above)")
+	if d.manager != nil && !interrupted {
+		fmt.Printf("manager log (last lines):\n%s\n", d.manager.LogTail(20))
+	}
+}
+
+// verdict marks each check ✓ or ✗ and remembers whether any failed.
+type verdict struct{ failed bool }
+
+func (v *verdict) mark(ok bool) string {
+	if ok {
+		return "✓"
+	}
+	v.failed = true
+	return "✗"
+}
+
+// lookAgainAtRejectedTokens: a rotating bank revokes the old token the moment it answers a
+// refresh; the Secret catches up a moment later. Look again briefly before calling a token
+// rejected.
+func (d *demo) lookAgainAtRejectedTokens(s snapshot) snapshot {
 	for i := 0; i < 6 && anyTokenInvalid(s); i++ {
 		time.Sleep(500 * time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -164,88 +227,66 @@ func (d *demo) summarize(s snapshot, sc *scenario, t *tracker, interrupted bool)
 		}
 		cancel()
 	}
+	return s
+}
 
-	fmt.Println()
-	say("after %s:", strings.TrimPrefix(d.elapsed(s.at), "+"))
-	allOK := true
-	mark := func(ok bool) string {
-		if ok {
-			return "✓"
-		}
-		allOK = false
-		return "✗"
+// rowVerdict says whether a resource passed: Ready, refreshed at least once, and holding a
+// token the bank accepts; the detail says what it has, or what it lacks.
+func rowVerdict(r row) (ok bool, detail string) {
+	var problems []string
+	if r.ready != "True" {
+		problems = append(problems, fmt.Sprintf("Ready is %s (%s: %s)", dash(r.ready), dash(r.reason), r.message))
 	}
+	if r.refreshes() < 1 {
+		problems = append(problems, "no refresh yet")
+	}
+	if r.bankIssued < 2 {
+		problems = append(problems, "the bank issued "+plural(r.bankIssued, "token", "tokens"))
+	}
+	if !r.tokenValid {
+		problems = append(problems, fmt.Sprintf("the bank does not accept the token in Secret %s", r.secret))
+	}
+	if len(problems) > 0 {
+		return false, strings.Join(problems, "; ")
+	}
+	return true, fmt.Sprintf("Ready (%s), %s, bank issued %d, the token in Secret %s is accepted by the bank",
+		r.reason, plural(r.refreshes(), "refresh", "refreshes"), r.bankIssued, r.secret)
+}
+
+// summarizeFailures prints the verdict on each failure injected, or says it was not.
+func (d *demo) summarizeFailures(v *verdict, s snapshot, sc *scenario, t *tracker, interrupted bool) {
+	revokedAt, downAt, upAt := sc.times()
+	for _, failure := range []struct {
+		what       string
+		injectedAt time.Time
+		outcome    func() injectedFailure
+	}{
+		{"Paymob refresh-token revocation", revokedAt,
+			func() injectedFailure { return d.revocationOutcome(s, t, rowOfBank(s, revokeBank).name, revokedAt) }},
+		{"Banfico outage", downAt,
+			func() injectedFailure { return d.outageOutcome(s, t, rowOfBank(s, outageBank).name, downAt, upAt) }},
+	} {
+		if failure.injectedAt.IsZero() {
+			fmt.Printf("  - %s: not injected (the run was too short for it to play out)\n", failure.what)
+			continue
+		}
+		switch c := failure.outcome(); {
+		case interrupted && c.couldStillPass && !c.ok:
+			fmt.Printf("  - %s (interrupted while it played out)\n", c.text)
+		default:
+			fmt.Printf("  %s %s\n", v.mark(c.ok), c.text)
+		}
+	}
+}
+
+// rowOfBank is the snapshot's row for bank, or an empty row.
+func rowOfBank(s snapshot, bank providers.Name) row {
 	for _, r := range s.rows {
-		var problems []string
-		if r.ready != "True" {
-			problems = append(problems, fmt.Sprintf("Ready is %s (%s: %s)", dash(r.ready), dash(r.reason), r.message))
-		}
-		if r.refreshes() < 1 {
-			problems = append(problems, "no refresh yet")
-		}
-		if r.bankIssued < 2 {
-			problems = append(problems, "the bank issued "+plural(r.bankIssued, "token", "tokens"))
-		}
-		if !r.tokenValid {
-			problems = append(problems, fmt.Sprintf("the bank does not accept the token in Secret %s", r.secret))
-		}
-		detail := fmt.Sprintf("Ready (%s), %s, bank issued %d, the token in Secret %s is accepted by the bank",
-			r.reason, plural(r.refreshes(), "refresh", "refreshes"), r.bankIssued, r.secret)
-		if len(problems) > 0 {
-			detail = strings.Join(problems, "; ")
-		}
-		fmt.Printf("  %s %-26s %-15s %s\n", mark(len(problems) == 0), r.name, r.bank, detail)
-	}
-
-	if !d.opts.failures {
-		fmt.Println("  - failure injection off (--failures=false)")
-	} else {
-		revokedAt, downAt, upAt := sc.times()
-		rowOf := func(bank providers.Name) row {
-			for _, r := range s.rows {
-				if r.bank == bank {
-					return r
-				}
-			}
-			return row{}
-		}
-
-		for _, failure := range []struct {
-			what       string
-			injectedAt time.Time
-			outcome    func() injectedFailure
-		}{
-			{"Paymob refresh-token revocation", revokedAt,
-				func() injectedFailure { return d.revocationOutcome(s, t, rowOf(revokeBank).name, revokedAt) }},
-			{"Banfico outage", downAt,
-				func() injectedFailure { return d.outageOutcome(s, t, rowOf(outageBank).name, downAt, upAt) }},
-		} {
-			if failure.injectedAt.IsZero() {
-				fmt.Printf("  - %s: not injected (the run was too short for it to play out)\n", failure.what)
-				continue
-			}
-			switch c := failure.outcome(); {
-			case interrupted && c.couldStillPass && !c.ok:
-				fmt.Printf("  - %s (interrupted while it played out)\n", c.text)
-			default:
-				fmt.Printf("  %s %s\n", mark(c.ok), c.text)
-			}
+		if r.bank == bank {
+			return r
 		}
 	}
-
-	accepted, refused := d.replaced.counts()
-	fmt.Printf("  %s replaced tokens: %d still accepted by their bank's protected API right after the renewal, %d refused\n",
-		mark(refused == 0), accepted, refused)
-	allOK = allOK && refused == 0
-	d.failedChecks = !allOK
-	if allOK {
-		say("all %d banks Ready with at least one refresh each", len(s.rows))
-	} else {
-		say("some checks failed (see ✗ above)")
-		if d.manager != nil && !interrupted {
-			fmt.Printf("manager log (last lines):\n%s\n", d.manager.LogTail(20))
-		}
-	}
+	return row{}
 }
 
 // injectedFailure is the verdict on one failure the demo injected.

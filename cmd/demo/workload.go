@@ -15,8 +15,8 @@ import (
 // replacedTokens plays the workload that reads the output Secret late: when a renewal
 // replaces a resource's token, it calls the bank's protected API once more with the token
 // that was replaced, and the demo shows whether the bank still accepted it. The operator
-// keeps a replaced token working for the secret propagation delay (issue 20: at Paymob and
-// MBANQ a refresh revokes the access token issued with the refresh token it spends).
+// keeps a replaced token working for the secret propagation delay (at Paymob and MBANQ a
+// refresh revokes the access token issued with the refresh token it spends).
 type replacedTokens struct {
 	mu       sync.Mutex
 	last     map[string]string // resource name -> the token last seen in its Secret

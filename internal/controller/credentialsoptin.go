@@ -34,7 +34,7 @@ func sendable(secret *corev1.Secret, what string) *inputProblem {
 	switch {
 	case secret.Type == corev1.SecretTypeServiceAccountToken:
 		refusal = "is a service account token"
-	case secret.Labels[labelSecretRole] != "":
+	case secret.Labels[tokensv1alpha1.SecretRoleLabel] != "":
 		refusal = "is written by this operator (it holds a token)"
 	default:
 		return nil

@@ -8,6 +8,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 )
 
 // ManagerOptions are the cache and client settings every manager of this operator runs
@@ -17,7 +19,7 @@ import (
 // caches to those namespaces. Referenced Secrets and ConfigMaps have their own watch (see
 // referenceWatch).
 func ManagerOptions(scheme *runtime.Scheme, watchNamespaces []string) ctrl.Options {
-	owned, err := labels.NewRequirement(labelSecretRole, selection.Exists, nil)
+	owned, err := labels.NewRequirement(tokensv1alpha1.SecretRoleLabel, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant, valid label key
 	}

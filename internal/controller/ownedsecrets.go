@@ -18,21 +18,26 @@ import (
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 )
 
-// Labels the operator puts on the Secrets it owns; the secret-role label is also how the
-// manager's cache selects them.
+// The refresh-token Secret's name is the resource's with a suffix, within the apiserver's
+// limit on names.
 const (
-	labelManagedBy      = "app.kubernetes.io/managed-by"
-	managedByValue      = "bank-token-operator"
-	labelRequest        = "tokens.banktoken.io/request"
-	labelSecretRole     = "tokens.banktoken.io/secret-role"
-	roleToken           = "token"
-	roleRefreshToken    = "refresh-token"
 	refreshSecretSuffix = "-refresh-token"
 	maxSecretNameLength = 253
 )
 
+// The labels on the Secrets the operator owns are in tokensv1alpha1 (ManagedByLabel,
+// RequestLabel, SecretRoleLabel), where other tools read them. Two keep their older names
+// here for referencewatch.go and refreshtoken.go.
+const (
+	labelSecretRole  = tokensv1alpha1.SecretRoleLabel
+	roleRefreshToken = tokensv1alpha1.SecretRoleRefreshToken
+)
+
 // roleDescriptions name each owned Secret in messages.
-var roleDescriptions = map[string]string{roleToken: "output", roleRefreshToken: "refresh-token"}
+var roleDescriptions = map[string]string{
+	tokensv1alpha1.SecretRoleToken:        "output",
+	tokensv1alpha1.SecretRoleRefreshToken: "refresh-token",
+}
 
 // outputSecretName is spec.secretName, or the resource's own name.
 func outputSecretName(btr *tokensv1alpha1.BankTokenRequest) string {
@@ -118,9 +123,9 @@ func desiredSecret(btr *tokensv1alpha1.BankTokenRequest, base *corev1.Secret, wa
 	if secret.Labels == nil {
 		secret.Labels = map[string]string{}
 	}
-	secret.Labels[labelManagedBy] = managedByValue
-	secret.Labels[labelRequest] = truncateLabelValue(btr.Name)
-	secret.Labels[labelSecretRole] = want.role
+	secret.Labels[tokensv1alpha1.ManagedByLabel] = tokensv1alpha1.ManagedByValue
+	secret.Labels[tokensv1alpha1.RequestLabel] = truncateLabelValue(btr.Name)
+	secret.Labels[tokensv1alpha1.SecretRoleLabel] = want.role
 	secret.Annotations = want.annotations
 	secret.Type = corev1.SecretTypeOpaque
 	secret.Data = want.data
@@ -143,7 +148,7 @@ func (r *BankTokenRequestReconciler) writeOutputSecret(ctx context.Context, btr 
 	}
 	maps.Copy(annotations, operatorAnnotations)
 	_, err := r.writeOwnedSecret(ctx, btr, ownedSecret{existing: g.OutputSecret, name: outputSecretName(btr),
-		role: roleToken, labels: labels, annotations: annotations, data: data})
+		role: tokensv1alpha1.SecretRoleToken, labels: labels, annotations: annotations, data: data})
 	return err
 }
 

@@ -193,6 +193,16 @@ func credentialsSecret(password string) *corev1.Secret {
 			"username": []byte("fixture-user"), "password": []byte(password)}}
 }
 
+// failSecretWrites makes every write of the Secret name fail with err.
+func (f *fixture) failSecretWrites(name string, err error) {
+	f.failWrites = func(obj client.Object) error {
+		if _, isSecret := obj.(*corev1.Secret); isSecret && obj.GetName() == name {
+			return err
+		}
+		return nil
+	}
+}
+
 // interceptWrites records every write, and fails it when failWrites says so; reads of the
 // resource return staleResource when it is set.
 func (f *fixture) interceptWrites() interceptor.Funcs {

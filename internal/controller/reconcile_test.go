@@ -259,18 +259,8 @@ func TestReconcileReplacesAnAlteredOutputSecretAndAppliesTemplatesWithoutACall(t
 	})
 	f.reconcile()
 	f.expectCalls(2)
-	if f.secret("paymob").Labels["team"] != "payments" || f.secret("paymob").Labels[labelSecretRole] != roleToken {
+	if f.secret("paymob").Labels["team"] != "payments" || f.secret("paymob").Labels[tokensv1alpha1.SecretRoleLabel] != tokensv1alpha1.SecretRoleToken {
 		t.Fatal("the template's label was not applied under the operator's")
-	}
-}
-
-// failOutputSecretWrites makes every write of the output Secret fail with err.
-func (f *fixture) failOutputSecretWrites(err error) {
-	f.failWrites = func(obj client.Object) error {
-		if _, isSecret := obj.(*corev1.Secret); isSecret && obj.GetName() == "paymob" {
-			return err
-		}
-		return nil
 	}
 }
 
@@ -281,7 +271,7 @@ func TestReconcileKeepsTheHeldTokenAndBacksOffWhenStoringTheNewOneFails(t *testi
 	f.issue()
 	token := f.accessToken()
 	f.stepToRenewal()
-	f.failOutputSecretWrites(apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "paymob", errors.New("RBAC")))
+	f.failSecretWrites("paymob", apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "paymob", errors.New("RBAC")))
 	f.reconcile()
 	f.expectReady(metav1.ConditionTrue, tokensv1alpha1.ReasonRefreshFailing, "token valid until", "storing it failed")
 	if f.accessToken() != token {
@@ -303,7 +293,7 @@ func TestReconcileMakesNoFurtherCallWhenTheApiserverRefusesTheTokenAsInvalid(t *
 	f.issue()
 	token := f.accessToken()
 	f.stepToRenewal()
-	f.failOutputSecretWrites(apierrors.NewInvalid(schema.GroupKind{Kind: "Secret"}, "paymob", nil))
+	f.failSecretWrites("paymob", apierrors.NewInvalid(schema.GroupKind{Kind: "Secret"}, "paymob", nil))
 	f.reconcile()
 	calls := len(f.bank.calls)
 	f.expectCondition(tokensv1alpha1.ConditionStalled, true)
@@ -351,12 +341,7 @@ func TestReconcileTreatsARefreshTokenMarkedInFlightAsSpentAfterARestart(t *testi
 	f.bank.rotate = false
 	f.issue()
 	f.stepToRenewal()
-	f.failWrites = func(obj client.Object) error {
-		if _, ok := obj.(*corev1.Secret); ok && obj.GetName() == "paymob" {
-			return errors.New("the process was killed before this write")
-		}
-		return nil
-	}
+	f.failSecretWrites("paymob", errors.New("the process was killed before this write"))
 	f.reconcile()
 	f.expectLastCall(2, providers.GrantRefreshToken, "the renewal did not send the refresh token")
 	if f.secret(refreshSecretName(f.resource())).Annotations[annotationRefreshInFlight] == "" {

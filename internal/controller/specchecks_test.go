@@ -69,7 +69,7 @@ func TestReconcileNeverSendsAServiceAccountTokenOrAnOwnedSecret(t *testing.T) {
 			Annotations: map[string]string{corev1.ServiceAccountNameKey: "builder"}},
 			Type: corev1.SecretTypeServiceAccountToken, Data: map[string][]byte{"token": []byte("fixture-sa-token")}},
 		"another request's output Secret": {ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: "builder-token",
-			Labels: map[string]string{labelSecretRole: roleToken, tokensv1alpha1.CredentialsLabel: "true"}},
+			Labels: map[string]string{tokensv1alpha1.SecretRoleLabel: tokensv1alpha1.SecretRoleToken, tokensv1alpha1.CredentialsLabel: "true"}},
 			Data: map[string][]byte{"token": []byte("fixture-access")}},
 	} {
 		t.Run(name, func(t *testing.T) {

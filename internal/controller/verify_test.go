@@ -51,7 +51,7 @@ func (f *fixture) syncReferences() {
 	must(f.t, f.client.List(context.Background(), secrets, client.InNamespace(f.key.Namespace)))
 	var listed []any
 	for i := range secrets.Items {
-		if _, owned := secrets.Items[i].Labels[labelSecretRole]; !owned {
+		if _, owned := secrets.Items[i].Labels[tokensv1alpha1.SecretRoleLabel]; !owned {
 			listed = append(listed, &secrets.Items[i])
 		}
 	}

@@ -14,10 +14,6 @@ import (
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 )
 
-// requestLabel is the label the operator puts on the Secrets it owns (internal/controller,
-// ownedsecrets.go); the owner reference, checked too, is what ties them to the resource.
-const requestLabel = "tokens.banktoken.io/request"
-
 // statusReport is everything `status` shows. Secrets appear by name and role only.
 type statusReport struct {
 	Request      *tokensv1alpha1.BankTokenRequest `json:"request"`
@@ -101,17 +97,18 @@ func outputSecret(btr *tokensv1alpha1.BankTokenRequest) string {
 }
 
 // ownedSecrets lists Secrets' metadata only, through the metadata API: their data, the
-// tokens, never reaches this process.
+// tokens, never reaches this process. They carry the operator's request label, and the
+// owner reference, checked too, is what ties them to the resource.
 func ownedSecrets(ctx context.Context, c client.Client, btr *tokensv1alpha1.BankTokenRequest) ([]ownedSecret, error) {
 	secrets := &metav1.PartialObjectMetadataList{}
 	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
-	if err := c.List(ctx, secrets, client.InNamespace(btr.Namespace), client.HasLabels{requestLabel}); err != nil {
+	if err := c.List(ctx, secrets, client.InNamespace(btr.Namespace), client.HasLabels{tokensv1alpha1.RequestLabel}); err != nil {
 		return nil, fmt.Errorf("listing the Secrets of %s/%s: %w", btr.Namespace, btr.Name, err)
 	}
 	owned := []ownedSecret{}
 	for _, s := range secrets.Items {
 		if owner := metav1.GetControllerOf(&s); owner != nil && owner.UID == btr.UID {
-			owned = append(owned, ownedSecret{Name: s.Name, Role: s.Labels["tokens.banktoken.io/secret-role"]})
+			owned = append(owned, ownedSecret{Name: s.Name, Role: s.Labels[tokensv1alpha1.SecretRoleLabel]})
 		}
 	}
 	sort.Slice(owned, func(i, j int) bool { return owned[i].Name < owned[j].Name })

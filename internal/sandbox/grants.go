@@ -5,7 +5,7 @@ import "github.com/banktoken/bank-token-operator/internal/providers"
 // Grant chains: a primary grant that returns a refresh token starts a chain; a refresh that
 // rotates the refresh token keeps it; where the refresh token is reused, that token is its
 // own chain. A chain is what a bank keeps a session for (Keycloak's offline session, DOT's
-// refresh token row): what issue 20 calls "sessions at the bank".
+// refresh token row).
 
 // LiveGrants is the number of grant chains issued to clientID at bank that still hold a
 // usable refresh token (not rotated away, not revoked): the sessions the bank keeps for it.

@@ -71,8 +71,8 @@ func TestProtectedAPIAcceptsExactlyTheTokensTheBankStillHonours(t *testing.T) {
 	}
 }
 
-// TestProtectedAPIRefusesTheTokenARefreshReplaced: what issue 20 measured on DOT: the
-// previous access token's next API call is refused once its refresh token is used.
+// TestProtectedAPIRefusesTheTokenARefreshReplaced: as measured on DOT, the previous access
+// token's next API call is refused once its refresh token is used.
 func TestProtectedAPIRefusesTheTokenARefreshReplaced(t *testing.T) {
 	s := start(t, sandbox.Options{})
 	c := s.Credentials(providers.Paymob)

@@ -65,80 +65,13 @@ type bench struct {
 }
 
 func main() {
-	var (
-		sizes       = flag.String("sizes", "100,1000,5000", "Comma-separated numbers of BankTokenRequests, one scale run each.")
-		scenarios   = flag.String("scenarios", "scale,spread,memory,backlog,restart", "Which runs: any of scale, spread, memory, backlog, restart.")
-		idle        = flag.Duration("idle", 2*time.Minute, "Idle window after each scale run, in which nothing is due: writes and token calls must be 0.")
-		timeout     = flag.Duration("timeout", 10*time.Minute, "Give up waiting for a run's tokens after this long.")
-		workers     = flag.Int("max-concurrent-reconciles", 0, "Passed to the manager when > 0; otherwise the manager's default.")
-		qps         = flag.Float64("kube-api-qps", 0, "Passed to the manager when > 0; otherwise the manager's default.")
-		burst       = flag.Int("kube-api-burst", 0, "Passed to the manager when > 0; otherwise the manager's default.")
-		extra       = flag.String("manager-args", "", "More flags for the manager, space-separated.")
-		managerBin  = flag.String("manager", "", "A prebuilt manager binary; default: go build ./cmd into bin/manager.")
-		assets      = flag.String("assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory with etcd and kube-apiserver (default $KUBEBUILDER_ASSETS).")
-		lifetime    = flag.Duration("token-lifetime", 24*time.Hour, "Lifetime of the tokens in the scale and memory runs (long: nothing falls due while idle).")
-		clientQPS   = flag.Float64("client-qps", 5000, "QPS and burst of the bench's own client (it creates thousands of objects).")
-		concurrency = flag.Int("create-concurrency", 32, "Concurrent creates by the bench's own client.")
-		spreadN     = flag.Int("spread-n", 1000, "Tokens in the refresh-spread run.")
-		spreadLife  = flag.Duration("spread-lifetime", 90*time.Second, "Token lifetime in the refresh-spread run (refresh at about 2/3 of it).")
-		memTokens   = flag.Int("memory-tokens", 100, "BankTokenRequests in the cluster during the memory run.")
-		memSecrets  = flag.Int("memory-secrets", 10000, "Unrelated Secrets created for the memory run.")
-		memSize     = flag.Int("memory-secret-bytes", 10*1024, "Size of each unrelated Secret's data.")
-		memSettle   = flag.Duration("memory-settle", 15*time.Second, "How long each measured manager runs after its caches sync before its RSS is read.")
-		backlog     = flag.String("backlog-sizes", "1000,5000", "Comma-separated numbers of BankTokenRequests created before the manager starts, one backlog run each.")
-		restartN    = flag.Int("restart-n", 5000, "Valid long-lived tokens in the cluster when the manager is killed and restarted.")
-		restartDue  = flag.Int("restart-due", 20, "More tokens in the restart run whose renewal falls due while the manager is down.")
-		dueLife     = flag.Duration("restart-due-lifetime", 24*time.Second, "Lifetime of the due tokens in the restart run (renewal at about 2/3 of it, at least --restart-min-renewal-interval).")
-		dueFloor    = flag.Duration("restart-min-renewal-interval", 10*time.Second, "Passed to both managers of the restart run as --min-renewal-interval, so that the due tokens fall due seconds after issue.")
-	)
-	flag.Parse()
+	b, f := parseFlags()
 	// The bench's own watch cache and envtest log through controller-runtime: keep it quiet.
 	ctrllog.SetLogger(zap.New(zap.WriteTo(io.Discard)))
-
-	root, err := harness.RepoRoot()
+	want, err := b.configure(f)
 	fatalIf(err)
-	b := &bench{
-		root: root, assets: *assets, workDir: filepath.Join(root, "bin", "bench"),
-		idle: *idle, timeout: *timeout, tokenLifetime: *lifetime,
-		clientQPS: float32(*clientQPS), createConcurrency: *concurrency,
-		spreadN: *spreadN, spreadLifetime: *spreadLife,
-		memTokens: *memTokens, memSecrets: *memSecrets, memSecretBytes: *memSize, memSettle: *memSettle,
-	}
-	if b.assets == "" {
-		fatalIf(fmt.Errorf("no control plane: set KUBEBUILDER_ASSETS or --assets (make bench does it: `make setup-envtest`)"))
-	}
-	b.sizes, err = parseSizes(*sizes)
-	fatalIf(err)
-	b.backlogSizes, err = parseSizes(*backlog)
-	fatalIf(err)
-	b.restartN, b.restartDue, b.restartDueLifetime, b.restartMinRenewal = *restartN, *restartDue, *dueLife, *dueFloor
-	want := map[string]bool{}
-	for _, s := range strings.Split(*scenarios, ",") {
-		s = strings.TrimSpace(s)
-		if !slices.Contains(scenarioNames, s) {
-			fatalIf(fmt.Errorf("unknown scenario %q in --scenarios: the runs are %s", s, strings.Join(scenarioNames, ", ")))
-		}
-		want[s] = true
-	}
 	fatalIf(os.MkdirAll(b.workDir, 0o755))
-
-	b.managerBin = *managerBin
-	if b.managerBin == "" {
-		b.managerBin = filepath.Join(root, "bin", "manager")
-		logf("building the manager: go build -o bin/manager ./cmd")
-		fatalIf(harness.BuildManager(root, b.managerBin))
-	}
-	if *workers > 0 {
-		b.managerArgs = append(b.managerArgs, fmt.Sprintf("--max-concurrent-reconciles=%d", *workers))
-	}
-	if *qps > 0 {
-		b.managerArgs = append(b.managerArgs, fmt.Sprintf("--kube-api-qps=%g", *qps))
-	}
-	if *burst > 0 {
-		b.managerArgs = append(b.managerArgs, fmt.Sprintf("--kube-api-burst=%d", *burst))
-	}
-	b.managerArgs = append(b.managerArgs, strings.Fields(*extra)...)
-	b.flagsLabel = effectiveFlags(b.managerBin, b.managerArgs)
+	fatalIf(b.prepareManager(f))
 
 	b.bank, err = startBank()
 	fatalIf(err)
@@ -149,6 +82,106 @@ func main() {
 
 	started := time.Now()
 	b.report(os.Stdout, os.Args[1:], b.runAll(ctx, want), time.Since(started))
+}
+
+// flags are the command-line values that configure and prepareManager still have to read;
+// the others go straight into the bench.
+type flags struct {
+	sizes, scenarios, backlogSizes string
+	managerBin, managerArgs        string
+	workers, burst                 int
+	qps, clientQPS                 float64
+}
+
+func parseFlags() (*bench, flags) {
+	var (
+		b = &bench{}
+		f flags
+	)
+	flag.StringVar(&f.sizes, "sizes", "100,1000,5000", "Comma-separated numbers of BankTokenRequests, one scale run each.")
+	flag.StringVar(&f.scenarios, "scenarios", "scale,spread,memory,backlog,restart", "Which runs: any of scale, spread, memory, backlog, restart.")
+	flag.DurationVar(&b.idle, "idle", 2*time.Minute, "Idle window after each scale run, in which nothing is due: writes and token calls must be 0.")
+	flag.DurationVar(&b.timeout, "timeout", 10*time.Minute, "Give up waiting for a run's tokens after this long.")
+	flag.IntVar(&f.workers, "max-concurrent-reconciles", 0, "Passed to the manager when > 0; otherwise the manager's default.")
+	flag.Float64Var(&f.qps, "kube-api-qps", 0, "Passed to the manager when > 0; otherwise the manager's default.")
+	flag.IntVar(&f.burst, "kube-api-burst", 0, "Passed to the manager when > 0; otherwise the manager's default.")
+	flag.StringVar(&f.managerArgs, "manager-args", "", "More flags for the manager, space-separated.")
+	flag.StringVar(&f.managerBin, "manager", "", "A prebuilt manager binary; default: go build ./cmd into bin/manager.")
+	flag.StringVar(&b.assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory with etcd and kube-apiserver (default $KUBEBUILDER_ASSETS).")
+	flag.DurationVar(&b.tokenLifetime, "token-lifetime", 24*time.Hour, "Lifetime of the tokens in the scale and memory runs (long: nothing falls due while idle).")
+	flag.Float64Var(&f.clientQPS, "client-qps", 5000, "QPS and burst of the bench's own client (it creates thousands of objects).")
+	flag.IntVar(&b.createConcurrency, "create-concurrency", 32, "Concurrent creates by the bench's own client.")
+	flag.IntVar(&b.spreadN, "spread-n", 1000, "Tokens in the refresh-spread run.")
+	flag.DurationVar(&b.spreadLifetime, "spread-lifetime", 90*time.Second, "Token lifetime in the refresh-spread run (refresh at about 2/3 of it).")
+	flag.IntVar(&b.memTokens, "memory-tokens", 100, "BankTokenRequests in the cluster during the memory run.")
+	flag.IntVar(&b.memSecrets, "memory-secrets", 10000, "Unrelated Secrets created for the memory run.")
+	flag.IntVar(&b.memSecretBytes, "memory-secret-bytes", 10*1024, "Size of each unrelated Secret's data.")
+	flag.DurationVar(&b.memSettle, "memory-settle", 15*time.Second, "How long each measured manager runs after its caches sync before its RSS is read.")
+	flag.StringVar(&f.backlogSizes, "backlog-sizes", "1000,5000", "Comma-separated numbers of BankTokenRequests created before the manager starts, one backlog run each.")
+	flag.IntVar(&b.restartN, "restart-n", 5000, "Valid long-lived tokens in the cluster when the manager is killed and restarted.")
+	flag.IntVar(&b.restartDue, "restart-due", 20, "More tokens in the restart run whose renewal falls due while the manager is down.")
+	flag.DurationVar(&b.restartDueLifetime, "restart-due-lifetime", 24*time.Second, "Lifetime of the due tokens in the restart run (renewal at about 2/3 of it, at least --restart-min-renewal-interval).")
+	flag.DurationVar(&b.restartMinRenewal, "restart-min-renewal-interval", 10*time.Second, "Passed to both managers of the restart run as --min-renewal-interval, so that the due tokens fall due seconds after issue.")
+	flag.Parse()
+	b.clientQPS = float32(f.clientQPS)
+	return b, f
+}
+
+// configure finds the module root and the control plane, reads the run sizes, and returns
+// the scenarios asked for.
+func (b *bench) configure(f flags) (want map[string]bool, err error) {
+	if b.root, err = harness.RepoRoot(); err != nil {
+		return nil, err
+	}
+	b.workDir = filepath.Join(b.root, "bin", "bench")
+	if b.assets == "" {
+		return nil, fmt.Errorf("no control plane: set KUBEBUILDER_ASSETS or --assets (make bench does it: `make setup-envtest`)")
+	}
+	if b.sizes, err = parseSizes(f.sizes); err != nil {
+		return nil, err
+	}
+	if b.backlogSizes, err = parseSizes(f.backlogSizes); err != nil {
+		return nil, err
+	}
+	return parseScenarios(f.scenarios)
+}
+
+// parseScenarios reads --scenarios as the set of runs asked for.
+func parseScenarios(list string) (map[string]bool, error) {
+	want := map[string]bool{}
+	for _, s := range strings.Split(list, ",") {
+		s = strings.TrimSpace(s)
+		if !slices.Contains(scenarioNames, s) {
+			return nil, fmt.Errorf("unknown scenario %q in --scenarios: the runs are %s", s, strings.Join(scenarioNames, ", "))
+		}
+		want[s] = true
+	}
+	return want, nil
+}
+
+// prepareManager builds the manager unless --manager names one, and collects the flags it
+// runs with.
+func (b *bench) prepareManager(f flags) error {
+	b.managerBin = f.managerBin
+	if b.managerBin == "" {
+		b.managerBin = filepath.Join(b.root, "bin", "manager")
+		logf("building the manager: go build -o bin/manager ./cmd")
+		if err := harness.BuildManager(b.root, b.managerBin); err != nil {
+			return err
+		}
+	}
+	if f.workers > 0 {
+		b.managerArgs = append(b.managerArgs, fmt.Sprintf("--max-concurrent-reconciles=%d", f.workers))
+	}
+	if f.qps > 0 {
+		b.managerArgs = append(b.managerArgs, fmt.Sprintf("--kube-api-qps=%g", f.qps))
+	}
+	if f.burst > 0 {
+		b.managerArgs = append(b.managerArgs, fmt.Sprintf("--kube-api-burst=%d", f.burst))
+	}
+	b.managerArgs = append(b.managerArgs, strings.Fields(f.managerArgs)...)
+	b.flagsLabel = effectiveFlags(b.managerBin, b.managerArgs)
+	return nil
 }
 
 // scenarioNames are the runs --scenarios may name, in the order they run.

@@ -156,63 +156,77 @@ func (b *bench) runScale(ctx context.Context, n int) (res scaleResult) {
 		return res
 	}
 	defer run.close()
-	c, obs, mgr := run.cluster, run.obs, run.manager
-	before, err := b.readCounters(ctx, c)
-	if err != nil {
-		res.Err = err
+	if res.Err = b.measureIssuance(ctx, run, &res); res.Err != nil {
 		return res
 	}
-	cpuBefore := mgr.CPUSeconds()
+	logf("N=%d: all Ready after %.1fs; idle for %s", n, res.ReadySeconds, b.idle)
+	if res.Err = b.measureIdle(ctx, run, &res); res.Err != nil {
+		return res
+	}
+	res.PeakRSS, _ = run.manager.Memory()
+	res.FileRSS = run.manager.FileBackedMemory()
+	return res
+}
+
+// measureIssuance creates res.N requests at once and measures their issuance: the time
+// until all are Ready, the manager's CPU, the apiserver writes and token calls it cost, and
+// the latency from each create to a token in its Secret.
+func (b *bench) measureIssuance(ctx context.Context, run *benchRun, res *scaleResult) error {
+	n := res.N
+	before, err := b.readCounters(ctx, run.cluster)
+	if err != nil {
+		return err
+	}
+	cpuBefore := run.manager.CPUSeconds()
 
 	logf("N=%d: creating %d BankTokenRequests", n, n)
 	issued, err := b.issue(ctx, run, n)
 	if err != nil {
-		res.Err = err
-		return res
+		return err
 	}
 	res.CreateSeconds = issued.lastCreated.Sub(issued.first).Seconds()
 	res.ReadySeconds = issued.allReady.Sub(issued.first).Seconds()
-	res.ManagerCPU = mgr.CPUSeconds() - cpuBefore
+	res.ManagerCPU = run.manager.CPUSeconds() - cpuBefore
 	own := map[string]float64{"POST banktokenrequests.tokens.banktoken.io": float64(n)}
-	if res.Writes, err = settledWrites(ctx, c, before.requests, own, 15*time.Second); err != nil {
-		res.Err = err
-		return res
+	if res.Writes, err = settledWrites(ctx, run.cluster, before.requests, own, 15*time.Second); err != nil {
+		return err
 	}
 	res.Calls = b.bank.calls.Load() - before.calls
+	lat := createToTokenLatencies(issued.createdAt, run.obs.snapshotTokenAt())
+	res.P50, res.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
+	return nil
+}
 
-	tokenAt := obs.snapshotTokenAt()
-	lat := make([]time.Duration, 0, n)
-	for name, s := range issued.createdAt {
+// createToTokenLatencies are, for each request with a token, the time from its create to
+// the first token in its Secret.
+func createToTokenLatencies(createdAt, tokenAt map[string]time.Time) []time.Duration {
+	lat := make([]time.Duration, 0, len(createdAt))
+	for name, s := range createdAt {
 		if t, ok := tokenAt[name]; ok {
 			lat = append(lat, t.Sub(s))
 		}
 	}
-	res.P50, res.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
-	logf("N=%d: all Ready after %.1fs; idle for %s", n, res.ReadySeconds, b.idle)
+	return lat
+}
 
-	// Idle: nothing is due (the tokens live for hours), so nothing may be written or called.
-	idleBefore, err := b.readCounters(ctx, c)
+// measureIdle counts the writes and token calls during b.idle, in which nothing is due
+// (the tokens live for hours): both must be 0.
+func (b *bench) measureIdle(ctx context.Context, run *benchRun, res *scaleResult) error {
+	idleBefore, err := b.readCounters(ctx, run.cluster)
 	if err != nil {
-		res.Err = err
-		return res
+		return err
 	}
-	select {
-	case <-ctx.Done():
-		res.Err = ctx.Err()
-		return res
-	case <-time.After(b.idle):
+	if err := sleepUntil(ctx, time.Now().Add(b.idle)); err != nil {
+		return err
 	}
-	idleAfter, err := b.readCounters(ctx, c)
+	idleAfter, err := b.readCounters(ctx, run.cluster)
 	if err != nil {
-		res.Err = err
-		return res
+		return err
 	}
 	res.IdleFor = idleAfter.at.Sub(idleBefore.at).Round(time.Second)
 	res.IdleWrites = diffWrites(idleBefore.requests, idleAfter.requests, nil)
 	res.IdleCalls = idleAfter.calls - idleBefore.calls
-	res.PeakRSS, _ = mgr.Memory()
-	res.FileRSS = mgr.FileBackedMemory()
-	return res
+	return nil
 }
 
 // counters are what the apiserver and the token endpoint had counted at one moment.
@@ -310,7 +324,6 @@ func (b *bench) runSpread(ctx context.Context) (res spreadResult) {
 		return res
 	}
 	defer run.close()
-	obs := run.obs
 	logf("spread: issuing %d tokens that live %s", n, b.spreadLifetime)
 	issued, err := b.issue(ctx, run, n)
 	if err != nil {
@@ -320,12 +333,40 @@ func (b *bench) runSpread(ctx context.Context) (res spreadResult) {
 	res.IssueSeconds = issued.allReady.Sub(issued.first).Seconds()
 	all := names(n)
 	// The first status of each, before any refresh: its renewalTime is the plan.
-	firstStatus := obs.snapshotStatus()
+	plan := run.obs.snapshotStatus()
+	res.measurePlanned(all, plan)
+
+	callsBefore := b.bank.calls.Load()
+	logf("spread: all issued after %.1fs; watching the refreshes", res.IssueSeconds)
+	if err := b.waitRefreshes(ctx, run.obs, n, issued.allReady); err != nil {
+		res.Err = err
+		return res
+	}
+	refreshed := run.obs.reissueTimes()
+	res.CSV = filepath.Join(b.workDir, "spread.csv")
+	if err := writeSpreadCSV(res.CSV, all, run.obs, plan); err != nil {
+		logf("spread: %v", err)
+	}
+	res.Refreshed = len(refreshed)
+	res.RefreshCalls = b.bank.calls.Load() - callsBefore
+	res.measureObserved(refreshed, plan)
+	return res
+}
+
+// renewalWindow is the time from a token's nominal renewal point to its expiry.
+func renewalWindow(st tokensv1alpha1.BankTokenRequestStatus) time.Duration {
+	return st.ExpiresAt.Sub(st.IssuedAt.Time) / 3
+}
+
+// measurePlanned reads the spread of the planned refreshes from each request's first
+// status: how much earlier than its nominal point each renewalTime lies, as a share of the
+// renewal window.
+func (r *spreadResult) measurePlanned(all []string, plan map[string]tokensv1alpha1.BankTokenRequestStatus) {
 	var minIssued, maxIssued time.Time
-	jitters := make([]float64, 0, n)
-	res.JitterHist = make([]int, 10)
+	jitters := make([]float64, 0, len(all))
+	r.JitterHist = make([]int, 10)
 	for _, name := range all {
-		st := firstStatus[name]
+		st := plan[name]
 		if st.RenewalTime == nil || st.ExpiresAt == nil || st.IssuedAt == nil {
 			continue
 		}
@@ -335,68 +376,62 @@ func (b *bench) runSpread(ctx context.Context) (res spreadResult) {
 		if st.IssuedAt.Time.After(maxIssued) {
 			maxIssued = st.IssuedAt.Time
 		}
-		window := st.ExpiresAt.Sub(st.IssuedAt.Time) / 3
+		window := renewalWindow(st)
 		nominal := st.ExpiresAt.Add(-window)
 		j := float64(nominal.Sub(st.RenewalTime.Time)) / float64(window)
 		jitters = append(jitters, j)
-		bucket := max(0, min(int(j/0.02), len(res.JitterHist)-1))
-		res.JitterHist[bucket]++
+		bucket := max(0, min(int(j/0.02), len(r.JitterHist)-1))
+		r.JitterHist[bucket]++
 	}
-	res.IssuedSpread = maxIssued.Sub(minIssued)
+	r.IssuedSpread = maxIssued.Sub(minIssued)
 	if len(jitters) > 0 {
 		slices.Sort(jitters)
-		res.JitterMin, res.JitterP50, res.JitterMax = jitters[0], jitters[len(jitters)/2], jitters[len(jitters)-1]
+		r.JitterMin, r.JitterP50, r.JitterMax = jitters[0], jitters[len(jitters)/2], jitters[len(jitters)-1]
 	}
+}
 
-	// Watch the refreshes happen: each token is refreshed once, lifetime*2/3 after issue
-	// at the latest; wait until all were, or a lifetime has passed since the last issue.
-	callsBefore := b.bank.calls.Load()
-	logf("spread: all issued after %.1fs; watching the refreshes", res.IssueSeconds)
-	deadline := issued.allReady.Add(b.spreadLifetime + 30*time.Second)
+// waitRefreshes waits until each of the n tokens was refreshed, which is due lifetime*2/3
+// after issue at the latest, or until a lifetime has passed since the last was issued.
+func (b *bench) waitRefreshes(ctx context.Context, obs *observer, n int, allIssued time.Time) error {
+	deadline := allIssued.Add(b.spreadLifetime + 30*time.Second)
 	for time.Now().Before(deadline) && len(obs.reissueTimes()) < n {
-		select {
-		case <-ctx.Done():
-			res.Err = ctx.Err()
-			return res
-		case <-time.After(500 * time.Millisecond):
+		if err := sleepUntil(ctx, time.Now().Add(500*time.Millisecond)); err != nil {
+			return err
 		}
 	}
-	re := obs.reissueTimes()
-	res.CSV = filepath.Join(b.workDir, "spread.csv")
-	if err := writeSpreadCSV(res.CSV, all, obs, firstStatus); err != nil {
-		logf("spread: %v", err)
+	return nil
+}
+
+// measureObserved reads the spread of the refreshes seen: from the first to the last, and
+// how long before expiry each came, as a share of the renewal window.
+func (r *spreadResult) measureObserved(refreshed map[string]time.Time, plan map[string]tokensv1alpha1.BankTokenRequestStatus) {
+	if len(refreshed) == 0 {
+		return
 	}
-	res.Refreshed = len(re)
-	res.RefreshCalls = b.bank.calls.Load() - callsBefore
-	if len(re) == 0 {
-		return res
-	}
-	times := make([]time.Time, 0, len(re))
-	res.ObservedLeadMin, res.ObsLeadMx = 10, -10
-	for name, t := range re {
+	times := make([]time.Time, 0, len(refreshed))
+	r.ObservedLeadMin, r.ObsLeadMx = 10, -10
+	for name, t := range refreshed {
 		times = append(times, t)
-		if st := firstStatus[name]; st.ExpiresAt != nil && st.IssuedAt != nil {
-			window := st.ExpiresAt.Sub(st.IssuedAt.Time) / 3
-			lead := float64(st.ExpiresAt.Sub(t)) / float64(window)
-			res.ObservedLeadMin = min(res.ObservedLeadMin, lead)
-			res.ObsLeadMx = max(res.ObsLeadMx, lead)
+		if st := plan[name]; st.ExpiresAt != nil && st.IssuedAt != nil {
+			lead := float64(st.ExpiresAt.Sub(t)) / float64(renewalWindow(st))
+			r.ObservedLeadMin = min(r.ObservedLeadMin, lead)
+			r.ObsLeadMx = max(r.ObsLeadMx, lead)
 		}
 	}
 	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
 	t0 := times[0]
-	res.ObservedSpread = times[len(times)-1].Sub(t0)
+	r.ObservedSpread = times[len(times)-1].Sub(t0)
 	rel := make([]time.Duration, len(times))
 	for i, t := range times {
 		rel[i] = t.Sub(t0)
 	}
-	res.ObservedP5, res.ObservedP95 = percentile(rel, 0.05), percentile(rel, 0.95)
+	r.ObservedP5, r.ObservedP95 = percentile(rel, 0.05), percentile(rel, 0.95)
 	// At most about 20 rows: buckets of whole seconds.
-	res.ObservedBucket = max(time.Second, (res.ObservedSpread/20+time.Second-1)/time.Second*time.Second)
-	res.ObservedHist = make([]int, int(res.ObservedSpread/res.ObservedBucket)+1)
+	r.ObservedBucket = max(time.Second, (r.ObservedSpread/20+time.Second-1)/time.Second*time.Second)
+	r.ObservedHist = make([]int, int(r.ObservedSpread/r.ObservedBucket)+1)
 	for _, d := range rel {
-		res.ObservedHist[int(d/res.ObservedBucket)]++
+		r.ObservedHist[int(d/r.ObservedBucket)]++
 	}
-	return res
 }
 
 // ---------------------------------------------------------------------------------------
@@ -421,60 +456,62 @@ func (b *bench) runMemory(ctx context.Context) (res memoryResult) {
 		return res
 	}
 	defer run.close()
-	c := run.cluster
 	// First the tokens are issued, so that both measured managers find the same work:
 	// every resource already Ready, nothing due.
 	if err := b.issueAll(ctx, run, res.Tokens); err != nil {
 		res.Err = err
 		return res
 	}
-
-	measure := func(label string) (int64, int64, error) {
-		m, err := b.startManager(c, "memory-"+label)
-		if err != nil {
-			return 0, 0, err
-		}
-		defer m.Stop(managerStopTimeout)
-		time.Sleep(b.memSettle)
-		hwm, rss := m.Memory()
-		return hwm, rss, nil
-	}
 	logf("memory: manager with %d tokens and no unrelated Secrets", res.Tokens)
-	if res.BaseHWM, res.BaseRSS, err = measure("without"); err != nil {
+	if res.BaseHWM, res.BaseRSS, err = b.managerMemory(run.cluster, "without"); err != nil {
 		res.Err = err
 		return res
 	}
 	// The same Secrets twice: first in a namespace without requests (the target), then in
 	// the requests' own namespace, whose Secrets the operator watches as metadata.
-	for _, placement := range []struct {
-		namespace  string
-		hwm, rss   *int64
-		createSecs *float64
-	}{
-		{"unrelated", &res.WithHWM, &res.WithRSS, &res.CreateSeconds},
-		{benchNamespace, &res.SameHWM, &res.SameRSS, nil},
-	} {
-		logf("memory: creating %d unrelated Secrets of %d bytes in namespace %s", res.Unrelated, res.SecretBytes, placement.namespace)
-		start := time.Now()
-		if err := createUnrelatedSecrets(ctx, c, placement.namespace, res.Unrelated, res.SecretBytes, b.createConcurrency); err != nil {
-			res.Err = err
-			return res
-		}
-		if placement.createSecs != nil {
-			*placement.createSecs = time.Since(start).Seconds()
-		}
-		logf("memory: manager with %d tokens and %d unrelated Secrets in namespace %s", res.Tokens, res.Unrelated, placement.namespace)
-		if *placement.hwm, *placement.rss, err = measure(placement.namespace); err != nil {
-			res.Err = err
-			return res
-		}
-		if err := c.Client.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(placement.namespace),
-			client.MatchingLabels{"app": "unrelated"}); err != nil {
-			res.Err = err
-			return res
-		}
+	var createdIn time.Duration
+	res.WithHWM, res.WithRSS, createdIn, err = b.managerMemoryWithUnrelated(ctx, run.cluster, "unrelated")
+	res.CreateSeconds = createdIn.Seconds()
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if res.SameHWM, res.SameRSS, _, err = b.managerMemoryWithUnrelated(ctx, run.cluster, benchNamespace); err != nil {
+		res.Err = err
+		return res
 	}
 	return res
+}
+
+// managerMemory runs a new manager for --memory-settle after its caches synced and returns
+// its peak and current RSS.
+func (b *bench) managerMemory(c *cluster, label string) (hwm, rss int64, err error) {
+	m, err := b.startManager(c, "memory-"+label)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer m.Stop(managerStopTimeout)
+	time.Sleep(b.memSettle)
+	hwm, rss = m.Memory()
+	return hwm, rss, nil
+}
+
+// managerMemoryWithUnrelated creates the unrelated Secrets in namespace, measures a new
+// manager's memory with them there, and deletes them again. It also returns how long the
+// creates took.
+func (b *bench) managerMemoryWithUnrelated(ctx context.Context, c *cluster, namespace string) (hwm, rss int64, createdIn time.Duration, err error) {
+	logf("memory: creating %d unrelated Secrets of %d bytes in namespace %s", b.memSecrets, b.memSecretBytes, namespace)
+	start := time.Now()
+	if err := createUnrelatedSecrets(ctx, c, namespace, b.memSecrets, b.memSecretBytes, b.createConcurrency); err != nil {
+		return 0, 0, 0, err
+	}
+	createdIn = time.Since(start)
+	logf("memory: manager with %d tokens and %d unrelated Secrets in namespace %s", b.memTokens, b.memSecrets, namespace)
+	if hwm, rss, err = b.managerMemory(c, namespace); err != nil {
+		return 0, 0, createdIn, err
+	}
+	err = c.Client.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(namespace), client.MatchingLabels{"app": "unrelated"})
+	return hwm, rss, createdIn, err
 }
 
 // issueAll runs a manager until n requests are Ready, then stops it.

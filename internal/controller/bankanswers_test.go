@@ -18,10 +18,10 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
-// Issue 20 at the real apiserver and the fake banks: what each bank's documented answers
+// At the real apiserver and the fake banks: what each bank's documented answers
 // (a partner refresh token, refusals of a refresh, Keycloak's offline token, MBANQ's tenant
 // query) do to a resource's readiness, and that deletion revokes what the operator holds.
-var _ = Describe("Issue 20: RAKBANK partner", func() {
+var _ = Describe("A RAKBANK partner answering with a refresh token", func() {
 	It("keeps a RAKBANK partner resource renewing with client_credentials when the partner also answers a refresh_token", func() {
 		bank.SetPartnerReturnsRefreshToken(true)
 		DeferCleanup(func() { bank.SetPartnerReturnsRefreshToken(false) })
@@ -42,7 +42,7 @@ var _ = Describe("Issue 20: RAKBANK partner", func() {
 	})
 })
 
-var _ = Describe("Issue 20: RAKBANK refusals", func() {
+var _ = Describe("RAKBANK refusing a refresh", func() {
 	DescribeTable("falls back to client_credentials in the same reconcile when RAKBANK refuses a refresh",
 		func(fault sandbox.Fault) {
 			shortLifetime(providers.RAKBank, 6*time.Second)
@@ -71,7 +71,7 @@ var _ = Describe("Issue 20: RAKBANK refusals", func() {
 	)
 })
 
-var _ = Describe("Issue 20: Banfico", func() {
+var _ = Describe("Banfico's offline refresh token", func() {
 	It("renews Banfico's documented no-scope client through its offline refresh token", func() {
 		shortLifetime(providers.Banfico, 6*time.Second)
 		ns := newNamespace()
@@ -88,7 +88,7 @@ var _ = Describe("Issue 20: Banfico", func() {
 	})
 })
 
-var _ = Describe("Issue 20: MBANQ", func() {
+var _ = Describe("MBANQ's tenant in the endpoint's query", func() {
 	It("obtains MBANQ tokens with the tenant in the endpoint's query instead of its header", func() {
 		ns := newNamespace()
 		start := time.Now()
@@ -104,7 +104,7 @@ var _ = Describe("Issue 20: MBANQ", func() {
 	})
 })
 
-var _ = Describe("Issue 20: Paymob deletion", func() {
+var _ = Describe("Deleting a Paymob resource", func() {
 	It("revokes a Paymob resource's grants at the bank when the resource is deleted", func() {
 		clientID := ownClient(providers.Paymob)
 		ns := newNamespace()
@@ -122,7 +122,7 @@ var _ = Describe("Issue 20: Paymob deletion", func() {
 	})
 })
 
-var _ = Describe("Issue 20: Paymob deletion, bank down", func() {
+var _ = Describe("Deleting a Paymob resource while the bank is down", func() {
 	It("releases a deleted Paymob resource whose bank is down within the revocation budget, and says its grants stay live", func() {
 		clientID := ownClient(providers.Paymob)
 		ns := newNamespace()

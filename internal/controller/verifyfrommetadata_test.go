@@ -11,7 +11,7 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
-var _ = Describe("Issue 15: verify from metadata", func() {
+var _ = Describe("Verifying the output Secret from its metadata", func() {
 	It("reads no Secret while nothing is due, across resyncs and a restart, and still repairs a tampered Secret and acts on changed credentials at once", func() {
 		ns := newNamespace()
 		// RAKBANK with a client certificate and a CA bundle ConfigMap, Paymob with a refresh

@@ -23,6 +23,7 @@ import (
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
+	"github.com/banktoken/bank-token-operator/internal/tokencalls"
 )
 
 // TokenFetcher makes one token call; *providers.Client is the real one.
@@ -54,7 +55,7 @@ type BankTokenRequestReconciler struct {
 	references   *referenceWatch
 
 	spent        spentRefreshTokens
-	tokenCalls   namespaceTokenCalls
+	tokenCalls   *tokencalls.Slots // no cap until SetupWithManager knows the workers
 	ownWrites    ownWrites
 	statusWrites statusWrites
 }
@@ -66,21 +67,22 @@ type BankTokenRequestReconciler struct {
 func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReconciler {
 	revoker, _ := fetcher.(GrantRevoker)
 	return &BankTokenRequestReconciler{
-		Revoker:   revoker,
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Fetcher:   fetcher,
-		Recorder:  mgr.GetEventRecorder("bank-token-operator"),
-		Clock:     clock.RealClock{},
-		Settings:  DefaultSettings(),
+		Revoker:    revoker,
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Fetcher:    fetcher,
+		Recorder:   mgr.GetEventRecorder("bank-token-operator"),
+		Clock:      clock.RealClock{},
+		Settings:   DefaultSettings(),
+		tokenCalls: &tokencalls.Slots{},
 	}
 }
 
 // Reconcile gathers, decides, acts and reports; status is written once, only if it changed.
 // Whatever the priority it was taken at, it comes back at normal priority (see dueFirst); a
-// token-call slot held for it and not taken goes to the next in its namespace (see settle).
+// token-call slot held for it and not taken goes to the next in its namespace (see Settle).
 func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	defer r.tokenCalls.settle(req.NamespacedName)
+	defer r.tokenCalls.Settle(req.NamespacedName)
 	result, err := r.reconcile(ctx, req)
 	result.Priority = ptr.To(priorityNormal)
 	return result, err

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/tokencalls"
 )
 
 // referencedObjectsIndex indexes BankTokenRequests by the Secrets and ConfigMaps they read,
@@ -68,14 +69,13 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 		opts.RateLimiter = retryRateLimiter()
 	}
 	if r.TokenCallsPerNamespace == 0 {
-		r.TokenCallsPerNamespace = DefaultTokenCallsPerNamespace(opts.MaxConcurrentReconciles)
+		r.TokenCallsPerNamespace = tokencalls.DefaultPerNamespace(opts.MaxConcurrentReconciles)
 	}
 	if r.TokenCallReserve < 0 {
-		r.TokenCallReserve = DefaultTokenCallReserve(opts.MaxConcurrentReconciles)
+		r.TokenCallReserve = tokencalls.DefaultReserve(opts.MaxConcurrentReconciles)
 	}
-	r.tokenCalls.limit = r.TokenCallsPerNamespace
-	r.tokenCalls.shared = sharedTokenCalls(opts.MaxConcurrentReconciles, r.TokenCallReserve)
-	r.tokenCalls.wake = make(chan event.GenericEvent, tokenCallWakeups)
+	tokenCallWake := make(chan event.GenericEvent, tokenCallWakeups)
+	r.tokenCalls = tokencalls.New(opts.MaxConcurrentReconciles, r.TokenCallsPerNamespace, r.TokenCallReserve, tokenCallWake)
 	r.references = newReferenceWatch(metadataClient, mgr.GetCache())
 	r.ownedSecrets = mgr.GetCache()
 	// The resources and the Secrets they own are watched as For and Owns would, with the
@@ -89,7 +89,7 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 			handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &tokensv1alpha1.BankTokenRequest{}, handler.OnlyControllerOwner()),
 			builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.predicate())).
 		WatchesRawSource(r.references).
-		WatchesRawSource(source.Channel(r.tokenCalls.wake, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(tokenCallWake, &handler.EnqueueRequestForObject{})).
 		WithOptions(opts).
 		Complete(r)
 }

@@ -5,7 +5,7 @@
 //
 // Watches: BankTokenRequests (spec and annotation changes), the Secrets they own (metadata
 // only, selected by label) and the Secrets and ConfigMaps they reference (metadata only,
-// through an index, in namespaces that hold requests: see referenceWatch).
+// through an index, in namespaces that hold requests: see package referencewatch).
 // Writes: the output Secret, the refresh-token Secret, status, events.
 package controller
 
@@ -23,6 +23,7 @@ import (
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
+	"github.com/banktoken/bank-token-operator/internal/referencewatch"
 	"github.com/banktoken/bank-token-operator/internal/tokencalls"
 )
 
@@ -52,7 +53,7 @@ type BankTokenRequestReconciler struct {
 	// watch of referenced objects) are set by SetupWithManager. Together they tell a new
 	// resource which Secrets cannot exist yet, sparing it their reads.
 	ownedSecrets client.Reader
-	references   *referenceWatch
+	references   *referencewatch.Watch
 
 	spent        spentRefreshTokens
 	tokenCalls   *tokencalls.Slots // no cap until SetupWithManager knows the workers

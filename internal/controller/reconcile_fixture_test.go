@@ -368,3 +368,10 @@ func (f *fixture) renewAnswering(failures ...error) ctrl.Result {
 func (f *fixture) stepToRenewal() {
 	f.clock.SetTime(f.resource().Status.RenewalTime.Time)
 }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -5,7 +5,7 @@
 //
 // Watches: BankTokenRequests (spec and annotation changes), the Secrets they own (metadata
 // only, selected by label) and the Secrets and ConfigMaps they reference (metadata only,
-// through an index, in namespaces that hold requests: see referenceWatch).
+// through an index, in namespaces that hold requests: see package referencewatch).
 // Writes: the output Secret, the refresh-token Secret, status, events.
 package controller
 
@@ -23,6 +23,8 @@ import (
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
+	"github.com/banktoken/bank-token-operator/internal/referencewatch"
+	"github.com/banktoken/bank-token-operator/internal/tokencalls"
 )
 
 // TokenFetcher makes one token call; *providers.Client is the real one.
@@ -51,10 +53,10 @@ type BankTokenRequestReconciler struct {
 	// watch of referenced objects) are set by SetupWithManager. Together they tell a new
 	// resource which Secrets cannot exist yet, sparing it their reads.
 	ownedSecrets client.Reader
-	references   *referenceWatch
+	references   *referencewatch.Watch
 
 	spent        spentRefreshTokens
-	tokenCalls   namespaceTokenCalls
+	tokenCalls   *tokencalls.Slots // no cap until SetupWithManager knows the workers
 	ownWrites    ownWrites
 	statusWrites statusWrites
 }
@@ -66,21 +68,22 @@ type BankTokenRequestReconciler struct {
 func NewReconciler(mgr ctrl.Manager, fetcher TokenFetcher) *BankTokenRequestReconciler {
 	revoker, _ := fetcher.(GrantRevoker)
 	return &BankTokenRequestReconciler{
-		Revoker:   revoker,
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Fetcher:   fetcher,
-		Recorder:  mgr.GetEventRecorder("bank-token-operator"),
-		Clock:     clock.RealClock{},
-		Settings:  DefaultSettings(),
+		Revoker:    revoker,
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Fetcher:    fetcher,
+		Recorder:   mgr.GetEventRecorder("bank-token-operator"),
+		Clock:      clock.RealClock{},
+		Settings:   DefaultSettings(),
+		tokenCalls: &tokencalls.Slots{},
 	}
 }
 
 // Reconcile gathers, decides, acts and reports; status is written once, only if it changed.
 // Whatever the priority it was taken at, it comes back at normal priority (see dueFirst); a
-// token-call slot held for it and not taken goes to the next in its namespace (see settle).
+// token-call slot held for it and not taken goes to the next in its namespace (see Settle).
 func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	defer r.tokenCalls.settle(req.NamespacedName)
+	defer r.tokenCalls.Settle(req.NamespacedName)
 	result, err := r.reconcile(ctx, req)
 	result.Priority = ptr.To(priorityNormal)
 	return result, err

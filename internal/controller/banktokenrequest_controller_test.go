@@ -289,8 +289,8 @@ var _ = Describe("BankTokenRequest controller", func() {
 		btr := applyBank(ns, providers.RAKBank)
 		output := eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 
-		Eventually(reconciler.references.watchedNamespaces).Should(ContainElement(ns))
-		Expect(reconciler.references.watchedNamespaces()).NotTo(ContainElement(quiet))
+		Eventually(reconciler.references.WatchedNamespaces).Should(ContainElement(ns))
+		Expect(reconciler.references.WatchedNamespaces()).NotTo(ContainElement(quiet))
 
 		// The manager's cache holds the output Secret (labelled as ours) and nothing else.
 		cachedSecret := func(namespace, name string) error {
@@ -311,7 +311,7 @@ var _ = Describe("BankTokenRequest controller", func() {
 
 		// The last request leaving a namespace ends its watch.
 		Expect(k8sClient.Delete(suiteCtx, btr)).To(Succeed())
-		Eventually(reconciler.references.watchedNamespaces).ShouldNot(ContainElement(ns))
+		Eventually(reconciler.references.WatchedNamespaces).ShouldNot(ContainElement(ns))
 	})
 })
 

@@ -330,7 +330,7 @@ func (r *BankTokenRequestReconciler) secretKnownAbsent(ctx context.Context, name
 	if err := r.ownedSecrets.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, cached); !apierrors.IsNotFound(err) {
 		return false
 	}
-	return r.references.secretKnownAbsent(namespace, name)
+	return r.references.SecretKnownAbsent(namespace, name)
 }
 
 // getSecret reads a Secret from the apiserver; a missing Secret is (nil, nil).

@@ -17,7 +17,7 @@ import (
 // from the apiserver); the manager's cache holds only the Secrets the operator owns, found
 // by their secret-role label, as trimmed metadata; watchNamespaces, when given, confines the
 // caches to those namespaces. Referenced Secrets and ConfigMaps have their own watch (see
-// referenceWatch).
+// package referencewatch).
 func ManagerOptions(scheme *runtime.Scheme, watchNamespaces []string) ctrl.Options {
 	owned, err := labels.NewRequirement(tokensv1alpha1.SecretRoleLabel, selection.Exists, nil)
 	if err != nil {

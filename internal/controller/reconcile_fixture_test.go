@@ -22,6 +22,7 @@ import (
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
+	"github.com/banktoken/bank-token-operator/internal/tokencalls"
 )
 
 // The reconcile unit tests run the real Reconcile on controller-runtime's fake client, a
@@ -184,7 +185,8 @@ func newFixture(t *testing.T, mutate ...func(*tokensv1alpha1.BankTokenRequest)) 
 // newReconciler is a reconciler with no memory of earlier calls, as after a restart.
 func (f *fixture) newReconciler() *BankTokenRequestReconciler {
 	return &BankTokenRequestReconciler{Client: f.client, APIReader: f.client, Fetcher: f.bank, Revoker: f.bank, Recorder: f.recorder,
-		Clock: f.clock, Settings: Settings{DefaultTokenLifetime: time.Hour, SecretPropagationDelay: DefaultSecretPropagationDelay}}
+		Clock: f.clock, Settings: Settings{DefaultTokenLifetime: time.Hour, SecretPropagationDelay: DefaultSecretPropagationDelay},
+		tokenCalls: &tokencalls.Slots{}}
 }
 
 func credentialsSecret(password string) *corev1.Secret {
@@ -375,4 +377,11 @@ func (f *fixture) renewAnswering(failures ...error) ctrl.Result {
 // stepToRenewal moves the clock to the renewal time in status.
 func (f *fixture) stepToRenewal() {
 	f.clock.SetTime(f.resource().Status.RenewalTime.Time)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }

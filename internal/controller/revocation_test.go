@@ -14,6 +14,7 @@ import (
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/providers"
+	"github.com/banktoken/bank-token-operator/internal/tokencalls"
 )
 
 const fixtureRevocationEndpoint = "https://paymob.example/o/revoke_token/"
@@ -223,14 +224,12 @@ func TestReconcileNeverRevokesAGrantWhereRevocationEndsEveryGrant(t *testing.T) 
 // under way: the revocation's own slot must be one of them.
 type slotCheckingRevoker struct {
 	GrantRevoker
-	calls    *namespaceTokenCalls
+	calls    *tokencalls.Slots
 	underway []int
 }
 
 func (s *slotCheckingRevoker) Revoke(ctx context.Context, req providers.Request, endpoint string, rt providers.Secret) error {
-	s.calls.mu.Lock()
-	s.underway = append(s.underway, s.calls.underway["payments"])
-	s.calls.mu.Unlock()
+	s.underway = append(s.underway, s.calls.Taken("payments"))
 	return s.GrantRevoker.Revoke(ctx, req, endpoint, rt)
 }
 
@@ -238,17 +237,18 @@ func (s *slotCheckingRevoker) Revoke(ctx context.Context, req providers.Request,
 // expects no revocation until the slot is released; then one, made while holding its slot.
 func expectRevocationWaitsForASlot(t *testing.T, f *fixture) {
 	t.Helper()
-	f.r.tokenCalls.limit = 1
-	revoker := &slotCheckingRevoker{GrantRevoker: f.bank, calls: &f.r.tokenCalls}
+	f.r.tokenCalls = tokencalls.New(0, 1, 0, nil)
+	revoker := &slotCheckingRevoker{GrantRevoker: f.bank, calls: f.r.tokenCalls}
 	f.r.Revoker = revoker
 	other := types.NamespacedName{Namespace: f.key.Namespace, Name: "hung"}
-	if !f.r.tokenCalls.tryAcquire(other) {
+	otherSlot, free := f.r.tokenCalls.Take(other)
+	if !free {
 		t.Fatal("no slot for the other resource")
 	}
 	if result := f.reconcile(); len(f.bank.revocations) != 0 || result.RequeueAfter == 0 {
 		t.Fatalf("with the namespace at its cap: %d revocations, requeue after %v", len(f.bank.revocations), result.RequeueAfter)
 	}
-	f.r.tokenCalls.release(other.Namespace)
+	otherSlot.Release()
 	f.reconcile()
 	if len(revoker.underway) != 1 || revoker.underway[0] != 1 {
 		t.Fatalf("token calls under way at each revocation: %v, want [1] (its own slot)", revoker.underway)

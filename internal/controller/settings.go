@@ -33,12 +33,12 @@ type Settings struct {
 	// write per token. Failures, recoveries and rejected refresh tokens always get one.
 	IssueEvents bool
 	// TokenCallsPerNamespace caps the token calls one namespace may have under way, so that
-	// its hung endpoints cannot take every worker (see fairness.go). Zero: a share of the
-	// workers, DefaultTokenCallsPerNamespace, set by SetupWithManager.
+	// its hung endpoints cannot take every worker (see package tokencalls). Zero: a share of
+	// the workers, tokencalls.DefaultPerNamespace, set by SetupWithManager.
 	TokenCallsPerNamespace int
 	// TokenCallReserve is how many workers only a namespace with no token call under way may
-	// take, so that many namespaces' hung endpoints cannot hold every worker (see
-	// fairness.go). Negative: DefaultTokenCallReserve, set by SetupWithManager; zero: none.
+	// take, so that many namespaces' hung endpoints cannot hold every worker (see package
+	// tokencalls). Negative: tokencalls.DefaultReserve, set by SetupWithManager; zero: none.
 	TokenCallReserve int
 }
 

@@ -17,10 +17,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/referencewatch"
+	"github.com/banktoken/bank-token-operator/internal/tokencalls"
 )
 
 // referencedObjectsIndex indexes BankTokenRequests by the Secrets and ConfigMaps they read,
@@ -52,6 +55,24 @@ func referencedObjects(obj client.Object) []string {
 	return refs
 }
 
+// requestsReferencing lists, from the cache's index, the requests in namespace that read the
+// object kind/name: what the reference watch enqueues when that object changes.
+func requestsReferencing(cache client.Reader) func(ctx context.Context, kind, namespace, name string) []reconcile.Request {
+	return func(ctx context.Context, kind, namespace, name string) []reconcile.Request {
+		list := &tokensv1alpha1.BankTokenRequestList{}
+		if err := cache.List(ctx, list, client.InNamespace(namespace),
+			client.MatchingFields{referencedObjectsIndex: kind + "/" + name}); err != nil {
+			logf.FromContext(ctx).Error(err, "listing BankTokenRequests that reference an object", "kind", kind, "name", name)
+			return nil
+		}
+		requests := make([]reconcile.Request, 0, len(list.Items))
+		for _, item := range list.Items {
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
+		}
+		return requests
+	}
+}
+
 // SetupWithManager registers the controller. Secrets and ConfigMaps are watched as metadata
 // only, and narrowly: the Secrets the operator owns through the manager's label-selected
 // cache, the objects requests reference only in namespaces that hold requests. The
@@ -68,15 +89,19 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 		opts.RateLimiter = retryRateLimiter()
 	}
 	if r.TokenCallsPerNamespace == 0 {
-		r.TokenCallsPerNamespace = DefaultTokenCallsPerNamespace(opts.MaxConcurrentReconciles)
+		r.TokenCallsPerNamespace = tokencalls.DefaultPerNamespace(opts.MaxConcurrentReconciles)
 	}
 	if r.TokenCallReserve < 0 {
-		r.TokenCallReserve = DefaultTokenCallReserve(opts.MaxConcurrentReconciles)
+		r.TokenCallReserve = tokencalls.DefaultReserve(opts.MaxConcurrentReconciles)
 	}
-	r.tokenCalls.limit = r.TokenCallsPerNamespace
-	r.tokenCalls.shared = sharedTokenCalls(opts.MaxConcurrentReconciles, r.TokenCallReserve)
-	r.tokenCalls.wake = make(chan event.GenericEvent, tokenCallWakeups)
-	r.references = newReferenceWatch(metadataClient, mgr.GetCache())
+	tokenCallWake := make(chan event.GenericEvent, tokenCallWakeups)
+	r.tokenCalls = tokencalls.New(opts.MaxConcurrentReconciles, r.TokenCallsPerNamespace, r.TokenCallReserve, tokenCallWake)
+	r.references = referencewatch.New(referencewatch.Config{
+		Metadata: metadataClient, Requests: mgr.GetCache(), RequestType: &tokensv1alpha1.BankTokenRequest{},
+		// Owned Secrets are left out: the manager's cache holds them, by that label.
+		SecretSelector: "!" + labelSecretRole,
+		Referencing:    requestsReferencing(mgr.GetCache()),
+	})
 	r.ownedSecrets = mgr.GetCache()
 	// The resources and the Secrets they own are watched as For and Owns would, with the
 	// resources' own handler so that what is due goes first after a start (see dueFirst).
@@ -89,7 +114,7 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 			handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &tokensv1alpha1.BankTokenRequest{}, handler.OnlyControllerOwner()),
 			builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.predicate())).
 		WatchesRawSource(r.references).
-		WatchesRawSource(source.Channel(r.tokenCalls.wake, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(tokenCallWake, &handler.EnqueueRequestForObject{})).
 		WithOptions(opts).
 		Complete(r)
 }

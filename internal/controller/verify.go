@@ -25,7 +25,7 @@ import (
 // versions it was derived from (status.observed, written with the status write that follows
 // every Secret write), and the manager already holds the current versions in its metadata
 // caches: the owned Secrets' in the manager's cache, the referenced objects' in
-// referenceWatch. When every version matches and nothing is due by time, the reconcile
+// the reference watch. When every version matches and nothing is due by time, the reconcile
 // decides from them alone. Any difference (a Secret edited by hand, changed credentials, a
 // cache not yet synced) falls through to the full read.
 
@@ -82,14 +82,14 @@ func (r *BankTokenRequestReconciler) ownedSecretAt(ctx context.Context, btr *tok
 	return owner != nil && owner.UID == btr.UID
 }
 
-// watchedReferenceVersions are the versions of the objects btr reads as referenceWatch
+// watchedReferenceVersions are the versions of the objects btr reads as the reference watch
 // last saw them; false when one is unknown (not synced, missing, or not watched).
 func (r *BankTokenRequestReconciler) watchedReferenceVersions(btr *tokensv1alpha1.BankTokenRequest) ([]string, bool) {
 	refs := referencedObjects(btr)
 	versions := make([]string, 0, len(refs))
 	for _, ref := range refs {
 		kind, name, _ := strings.Cut(ref, "/")
-		version, ok := r.references.versionOf(kind, btr.Namespace, name)
+		version, ok := r.references.VersionOf(kind, btr.Namespace, name)
 		if !ok {
 			return nil, false
 		}

@@ -6,14 +6,15 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/sets"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/referencewatch"
 )
 
 // The reconciles below run with the metadata caches a manager gives the reconciler: the
-// fixture's client stands in for the owned Secrets' cache, and a referenceWatch whose
+// fixture's client stands in for the owned Secrets' cache, and a reference watch whose
 // namespace store is filled from the client as its watch would be (syncReferences).
 
 // secretReads counts the reconciler's reads of Secrets from the apiserver.
@@ -35,10 +36,7 @@ func (f *fixture) withMetadataCaches() *secretReads {
 	reads := &secretReads{Reader: f.client}
 	f.r.APIReader = reads
 	f.r.ownedSecrets = f.client
-	f.r.references = &referenceWatch{ctx: context.Background(), namespaces: map[string]*namespaceReferences{
-		f.key.Namespace: {requests: sets.New(f.key.Name), secrets: newNameVersions(func(string, bool) {}),
-			configMaps: newNameVersions(func(string, bool) {})},
-	}}
+	f.r.references = referencewatch.NewForTest()
 	f.syncReferences()
 	return reads
 }
@@ -49,15 +47,14 @@ func (f *fixture) syncReferences() {
 	f.t.Helper()
 	secrets := &corev1.SecretList{}
 	must(f.t, f.client.List(context.Background(), secrets, client.InNamespace(f.key.Namespace)))
-	var listed []any
+	var listed []metav1.Object
 	for i := range secrets.Items {
 		if _, owned := secrets.Items[i].Labels[tokensv1alpha1.SecretRoleLabel]; !owned {
 			listed = append(listed, &secrets.Items[i])
 		}
 	}
-	refs := f.r.references.namespaces[f.key.Namespace]
-	must(f.t, refs.secrets.Replace(listed, ""))
-	must(f.t, refs.configMaps.Replace(nil, ""))
+	must(f.t, f.r.references.Seed("Secret", f.key.Namespace, listed...))
+	must(f.t, f.r.references.Seed("ConfigMap", f.key.Namespace))
 }
 
 // idleReconcile reconciles with nothing due and expects neither a read, a write nor a call.
@@ -160,7 +157,9 @@ func TestUnsyncedReferenceWatchReadsEverything(t *testing.T) {
 	f := newFixture(t)
 	reads := f.withMetadataCaches()
 	f.issue()
-	f.r.references.namespaces[f.key.Namespace].secrets = newNameVersions(func(string, bool) {})
+	// The namespace is watched, and its Secrets have not been listed yet.
+	f.r.references = referencewatch.NewForTest()
+	must(t, f.r.references.Seed("ConfigMap", f.key.Namespace))
 	readsBefore := reads.count
 	f.reconcile()
 	if reads.count == readsBefore {

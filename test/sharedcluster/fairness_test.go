@@ -36,7 +36,7 @@ type hangingNamespaces struct {
 	// workers is --max-concurrent-reconciles; the cap per namespace (a quarter) and the
 	// reserve (half) are the defaults.
 	workers int
-	// heldAtMost is how many workers the hanging namespaces' calls may hold (fairness.go):
+	// heldAtMost is how many workers the hanging namespaces' calls may hold (package tokencalls):
 	// min(namespaces*cap, workers-reserve-1+namespaces).
 	heldAtMost int
 	// renewals of the other namespace's 9 s token to watch after its first.

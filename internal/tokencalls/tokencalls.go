@@ -1,22 +1,9 @@
-package controller
-
-import (
-	"slices"
-	"sync"
-	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-
-	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
-)
-
-// Fairness between namespaces. Every namespace shares the controller's workers, and a token
-// call holds its worker until the bank answers or --token-request-timeout passes: twenty
-// resources pointed at an endpoint that accepts connections and never answers would hold
-// every worker, and another namespace's due renewal would wait behind them.
+// Package tokencalls keeps the token calls of one namespace from delaying another's.
+//
+// Every namespace shares the controller's workers, and a token call holds its worker until
+// the bank answers or --token-request-timeout passes: twenty resources pointed at an
+// endpoint that accepts connections and never answers would hold every worker, and another
+// namespace's due renewal would wait behind them.
 //
 // The bound is put on token calls per namespace, where a worker would block. controller-
 // runtime's queue cannot give it: its priority queue orders the items that are ready, and
@@ -66,20 +53,31 @@ import (
 // slot back for its waiters at once, so a namespace with waiters always has one. Waking one
 // per free slot, rather than every waiter, matters for a backlog: 5,000 resources waiting
 // in one namespace woken at every call's end cost 92 reconciles per token (make bench,
-// backlog). namespaceBusyRequeue is only a fallback for a wake-up lost.
+// backlog). The caller's requeue of a refused reconcile is only a fallback for a wake-up
+// lost.
+package tokencalls
 
-// DefaultTokenCallsPerNamespace is the share of the workers one namespace's token calls may
-// take when the reconciler is not told: a quarter, at least one. One namespace whose every
-// endpoint hangs then leaves three quarters of the workers to the others.
-func DefaultTokenCallsPerNamespace(workers int) int {
+import (
+	"slices"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+)
+
+// DefaultPerNamespace is the share of the workers one namespace's token calls may take when
+// the operator is not told: a quarter, at least one. One namespace whose every endpoint
+// hangs then leaves three quarters of the workers to the others.
+func DefaultPerNamespace(workers int) int {
 	return max(1, workers/4)
 }
 
-// DefaultTokenCallReserve is how many workers only a namespace's first call may take when
-// the reconciler is not told: half, so that as many namespaces as that can hang and still
+// DefaultReserve is how many workers only a namespace's first call may take when the
+// operator is not told: half, so that as many namespaces as that can hang and still
 // leave a worker free of calls. Below 8 workers the default cap is one call per namespace,
 // and the reserve changes nothing.
-func DefaultTokenCallReserve(workers int) int {
+func DefaultReserve(workers int) int {
 	return workers / 2
 }
 
@@ -93,19 +91,10 @@ func sharedTokenCalls(workers, reserve int) int {
 	return max(1, workers-reserve)
 }
 
-// namespaceBusyRequeue is how soon a reconcile refused a token-call slot comes back
-// if its wake-up was lost (the wake-up channel was full); a jitter of up to as much again
-// spreads the held-back resources of a namespace.
-const namespaceBusyRequeue = 30 * time.Second
-
-// tokenCallWakeups is the room for wake-ups not yet taken by the controller; one dropped
-// when it is full is made up for by namespaceBusyRequeue.
-const tokenCallWakeups = 1024
-
-// namespaceTokenCalls counts the token-call slots taken per namespace, against a cap per
-// namespace and a shared bound, and keeps the resources waiting for a slot in the order
-// they came.
-type namespaceTokenCalls struct {
+// Slots counts the token-call slots taken per namespace, against a cap per namespace and a
+// shared bound, and keeps the resources waiting for a slot in the order they came. The zero
+// value has no cap and wakes no one.
+type Slots struct {
 	mu sync.Mutex
 	// limit is the most slots one namespace may have; 0: no limit, and no shared bound.
 	limit int
@@ -123,7 +112,14 @@ type namespaceTokenCalls struct {
 	woken   map[types.NamespacedName]struct{}
 	heldFor map[string]int
 	// wake queues a woken resource; nil: no one listens.
-	wake chan event.GenericEvent
+	wake chan<- event.GenericEvent
+}
+
+// New is the slots of workers shared by namespaces, each capped at perNamespace (0: no cap
+// and no reserve), with reserve of the workers only for a namespace with no slot (0: none).
+// A woken resource is sent to wake, if there is room; the caller watches it as a source.
+func New(workers, perNamespace, reserve int, wake chan<- event.GenericEvent) *Slots {
+	return &Slots{limit: perNamespace, shared: sharedTokenCalls(workers, reserve), wake: wake}
 }
 
 // waitingQueue is one namespace's resources waiting for a slot, first come first.
@@ -134,7 +130,7 @@ type waitingQueue struct {
 
 // tryAcquire takes a slot for key's namespace (the one held for key, if it was woken), or
 // has key wait for one.
-func (c *namespaceTokenCalls) tryAcquire(key types.NamespacedName) bool {
+func (c *Slots) tryAcquire(key types.NamespacedName) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, held := c.woken[key]; held {
@@ -152,18 +148,18 @@ func (c *namespaceTokenCalls) tryAcquire(key types.NamespacedName) bool {
 }
 
 // lockedSlots is how many slots namespace has, taken or held.
-func (c *namespaceTokenCalls) lockedSlots(namespace string) int {
+func (c *Slots) lockedSlots(namespace string) int {
 	return c.underway[namespace] + c.heldFor[namespace]
 }
 
 // lockedMayTake says whether namespace may take one more slot: under its cap, and its first
 // or within the shared bound.
-func (c *namespaceTokenCalls) lockedMayTake(namespace string) bool {
+func (c *Slots) lockedMayTake(namespace string) bool {
 	n := c.lockedSlots(namespace)
 	return n < c.limit && (n == 0 || c.shared <= 0 || c.inUse < c.shared)
 }
 
-func (c *namespaceTokenCalls) lockedWait(key types.NamespacedName) {
+func (c *Slots) lockedWait(key types.NamespacedName) {
 	if c.waiting == nil {
 		c.waiting = map[string]*waitingQueue{}
 	}
@@ -180,7 +176,7 @@ func (c *namespaceTokenCalls) lockedWait(key types.NamespacedName) {
 }
 
 // release frees a slot of namespace and wakes a waiter the rules now admit, in any namespace.
-func (c *namespaceTokenCalls) release(namespace string) {
+func (c *Slots) release(namespace string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.underway[namespace]--; c.underway[namespace] <= 0 {
@@ -190,8 +186,9 @@ func (c *namespaceTokenCalls) release(namespace string) {
 	c.lockedWakeForFreeSlots()
 }
 
-// settle ends key's reconcile: a slot held for key and not taken goes to the next waiter.
-func (c *namespaceTokenCalls) settle(key types.NamespacedName) {
+// Settle ends key's reconcile: a slot held for key and not taken goes to the next waiter.
+// Every reconcile settles its key at its end, whether it took a slot or not.
+func (c *Slots) Settle(key types.NamespacedName) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, held := c.woken[key]; held {
@@ -200,7 +197,7 @@ func (c *namespaceTokenCalls) settle(key types.NamespacedName) {
 	}
 }
 
-func (c *namespaceTokenCalls) lockedUnhold(key types.NamespacedName) {
+func (c *Slots) lockedUnhold(key types.NamespacedName) {
 	if _, held := c.woken[key]; !held {
 		return
 	}
@@ -212,7 +209,7 @@ func (c *namespaceTokenCalls) lockedUnhold(key types.NamespacedName) {
 }
 
 // lockedWakeForFreeSlots wakes waiters, one per slot the rules give, until they give none.
-func (c *namespaceTokenCalls) lockedWakeForFreeSlots() {
+func (c *Slots) lockedWakeForFreeSlots() {
 	for turn := c.lockedNextTurn(); turn >= 0; turn = c.lockedNextTurn() {
 		c.lockedWakeFirst(turn)
 	}
@@ -221,7 +218,7 @@ func (c *namespaceTokenCalls) lockedWakeForFreeSlots() {
 // lockedNextTurn is the index in turns of the namespace whose first waiter is woken next:
 // of those that may take a slot, the one with the fewest, the earliest turn among equals;
 // -1: none may.
-func (c *namespaceTokenCalls) lockedNextTurn() int {
+func (c *Slots) lockedNextTurn() int {
 	next, fewest := -1, 0
 	for turn, namespace := range c.turns {
 		if n := c.lockedSlots(namespace); c.lockedMayTake(namespace) && (next < 0 || n < fewest) {
@@ -233,7 +230,7 @@ func (c *namespaceTokenCalls) lockedNextTurn() int {
 
 // lockedWakeFirst holds a slot for the first waiter of the namespace at turn and wakes it;
 // the namespace's next waiter, if any, takes its turn after the other namespaces'.
-func (c *namespaceTokenCalls) lockedWakeFirst(turn int) {
+func (c *Slots) lockedWakeFirst(turn int) {
 	namespace := c.turns[turn]
 	c.turns = slices.Delete(c.turns, turn, turn+1)
 	q := c.waiting[namespace]
@@ -254,27 +251,28 @@ func (c *namespaceTokenCalls) lockedWakeFirst(turn int) {
 	c.inUse++
 	select {
 	case c.wake <- event.GenericEvent{Object: &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}}:
-	default: // full (or no listener): namespaceBusyRequeue brings it back to its held slot
+	default: // full (or no listener): the caller's requeue brings it back to its held slot
 	}
 }
 
-// tokenCallSlot is one of a namespace's token-call slots, taken by one reconcile.
-type tokenCallSlot struct {
-	calls     *namespaceTokenCalls
+// Slot is one of a namespace's token-call slots, taken by one reconcile.
+type Slot struct {
+	calls     *Slots
 	namespace string
 	released  bool
 }
 
-// take takes a slot for key's namespace, or has key wait for one (false).
-func (c *namespaceTokenCalls) take(key types.NamespacedName) (*tokenCallSlot, bool) {
+// Take takes a slot for key's namespace, or has key wait for one (false): key is then sent
+// to wake once a slot is held for it.
+func (c *Slots) Take(key types.NamespacedName) (*Slot, bool) {
 	if !c.tryAcquire(key) {
 		return nil, false
 	}
-	return &tokenCallSlot{calls: c, namespace: key.Namespace}, true
+	return &Slot{calls: c, namespace: key.Namespace}, true
 }
 
-// release gives the slot back; again, it does nothing.
-func (s *tokenCallSlot) release() {
+// Release gives the slot back; again, it does nothing.
+func (s *Slot) Release() {
 	if s.released {
 		return
 	}
@@ -282,20 +280,9 @@ func (s *tokenCallSlot) release() {
 	s.calls.release(s.namespace)
 }
 
-// withTokenCallSlot runs call, which calls the bank, within one of the namespace's slots;
-// false when the namespace may not take one now and call did not run.
-func (r *BankTokenRequestReconciler) withTokenCallSlot(btr *tokensv1alpha1.BankTokenRequest, call func()) bool {
-	slot, free := r.tokenCalls.take(client.ObjectKeyFromObject(btr))
-	if !free {
-		r.Metrics.observeNamespaceBusy(btr.Namespace)
-		return false
-	}
-	defer slot.release()
-	call()
-	return true
-}
-
-// namespaceBusyDelay is when a reconcile refused a slot comes back if its wake-up is lost.
-func namespaceBusyDelay(uid types.UID, now time.Time) time.Duration {
-	return namespaceBusyRequeue + time.Duration(float64(namespaceBusyRequeue)*unitJitter(uid, now.UnixNano()))
+// Taken is how many slots namespace has taken: its calls under way.
+func (c *Slots) Taken(namespace string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.underway[namespace]
 }

@@ -1,4 +1,4 @@
-package controller
+package tokencalls
 
 import (
 	"cmp"
@@ -12,8 +12,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 )
 
+// watched is slots with the receiving end of their wake-ups, as the controller's source has.
+type watched struct {
+	*Slots
+	wake chan event.GenericEvent
+}
+
+func watch(calls *Slots, room int) *watched {
+	wake := make(chan event.GenericEvent, room)
+	calls.wake = wake
+	return &watched{Slots: calls, wake: wake}
+}
+
 // woken drains the wake-ups sent so far, as names.
-func woken(calls *namespaceTokenCalls) []string {
+func woken(calls *watched) []string {
 	var names []string
 	for len(calls.wake) > 0 {
 		e := <-calls.wake
@@ -23,7 +35,7 @@ func woken(calls *namespaceTokenCalls) []string {
 }
 
 func TestNamespaceTokenCallsCapOneNamespaceAndHandTheFreedSlotToTheFirstWaiter(t *testing.T) {
-	calls := &namespaceTokenCalls{limit: 2, wake: make(chan event.GenericEvent, 10)}
+	calls := watch(&Slots{limit: 2}, 10)
 	a := func(name string) types.NamespacedName { return types.NamespacedName{Namespace: "a", Name: name} }
 	if !calls.tryAcquire(a("one")) || !calls.tryAcquire(a("two")) {
 		t.Fatal("a namespace under its cap was refused a slot")
@@ -48,7 +60,7 @@ func TestNamespaceTokenCallsCapOneNamespaceAndHandTheFreedSlotToTheFirstWaiter(t
 	if !calls.tryAcquire(a("three")) {
 		t.Fatal("the woken waiter was refused the slot held for it")
 	}
-	calls.settle(a("three"))
+	calls.Settle(a("three"))
 	if got := woken(calls); len(got) != 0 {
 		t.Fatalf("a reconcile that took its slot passed it on too: woke %v", got)
 	}
@@ -58,11 +70,11 @@ func TestNamespaceTokenCallsCapOneNamespaceAndHandTheFreedSlotToTheFirstWaiter(t
 		t.Fatalf("woke %v, want a/four", got)
 	}
 	// four needs no call after all: its reconcile ends, and the slot goes to five.
-	calls.settle(a("four"))
+	calls.Settle(a("four"))
 	if got := woken(calls); !slices.Equal(got, []string{"a/five"}) {
 		t.Fatalf("a slot not taken was passed on to %v, want a/five", got)
 	}
-	calls.settle(a("five"))
+	calls.Settle(a("five"))
 	calls.release("a")
 	calls.release("b")
 	if len(calls.underway) != 0 || len(calls.heldFor) != 0 || len(calls.waiting) != 0 {
@@ -71,7 +83,7 @@ func TestNamespaceTokenCallsCapOneNamespaceAndHandTheFreedSlotToTheFirstWaiter(t
 }
 
 func TestNamespaceTokenCallsWakeAsManyAsSlotsFree(t *testing.T) {
-	calls := &namespaceTokenCalls{limit: 3, wake: make(chan event.GenericEvent, 100)}
+	calls := watch(&Slots{limit: 3}, 100)
 	key := func(i int) types.NamespacedName { return types.NamespacedName{Namespace: "a", Name: fmt.Sprint(i)} }
 	for i := range 3 {
 		calls.tryAcquire(key(i))
@@ -88,7 +100,7 @@ func TestNamespaceTokenCallsWakeAsManyAsSlotsFree(t *testing.T) {
 }
 
 func TestNoTokenCallCapWhenTheLimitIsZero(t *testing.T) {
-	var calls namespaceTokenCalls
+	var calls Slots
 	for range 100 {
 		if !calls.tryAcquire(types.NamespacedName{Namespace: "a", Name: "x"}) {
 			t.Fatal("refused a slot without a limit")
@@ -102,17 +114,16 @@ func ns(namespace, name string) types.NamespacedName {
 }
 
 // reserved is the slot bookkeeping of W workers with a cap of C per namespace and a reserve
-// of R, as SetupWithManager builds it.
-func reserved(workers, perNamespace, reserve int) *namespaceTokenCalls {
-	return &namespaceTokenCalls{limit: perNamespace, shared: sharedTokenCalls(workers, reserve),
-		wake: make(chan event.GenericEvent, 10_000)}
+// of R, as the controller builds it.
+func reserved(workers, perNamespace, reserve int) *watched {
+	return watch(New(workers, perNamespace, reserve, nil), 10_000)
 }
 
-// checkSlots fails t unless the bookkeeping is consistent and the invariant of fairness.go
+// checkSlots fails t unless the bookkeeping is consistent and the invariant of the package comment
 // holds: slots per namespace within the cap, slots in all within shared-1 plus the
 // namespaces that have one, and no namespace with waiters that the rules would admit (a
 // wake-up not sent).
-func checkSlots(t *testing.T, calls *namespaceTokenCalls) {
+func checkSlots(t *testing.T, calls *watched) {
 	t.Helper()
 	calls.mu.Lock()
 	defer calls.mu.Unlock()
@@ -256,7 +267,7 @@ func TestAFreedSlotGoesToTheWaitingNamespaceWithTheFewestThenInTurn(t *testing.T
 	if got := woken(calls); !slices.Equal(got, []string{"a/4"}) {
 		t.Fatalf("c freed a slot with a and b at 2 each: woke %v, want a/4, whose turn came first", got)
 	}
-	calls.settle(ns("a", "4")) // needed no call after all: the slot goes on, to b's turn
+	calls.Settle(ns("a", "4")) // needed no call after all: the slot goes on, to b's turn
 	if got := woken(calls); !slices.Equal(got, []string{"b/3"}) {
 		t.Fatalf("a/4 passed its slot on: woke %v, want b/3", got)
 	}
@@ -311,7 +322,7 @@ func TestSlotBookkeepingHoldsThroughRandomReconciles(t *testing.T) {
 // reconciles plays the controller: a key runs in one reconcile at a time, a wake-up for a
 // key that runs comes after, and Reconcile settles its key at its end.
 type reconciles struct {
-	calls   *namespaceTokenCalls
+	calls   *watched
 	running map[types.NamespacedName]bool
 	pending []types.NamespacedName
 }
@@ -327,7 +338,7 @@ func (s *reconciles) reconcile(key types.NamespacedName, callsBank bool) {
 		}
 		s.calls.release(key.Namespace)
 	}
-	s.calls.settle(key)
+	s.calls.Settle(key)
 }
 
 // endOne ends one call under way, at random.
@@ -339,7 +350,7 @@ func (s *reconciles) endOne(rnd *rand.Rand) {
 	key := keys[rnd.IntN(len(keys))]
 	delete(s.running, key)
 	s.calls.release(key.Namespace)
-	s.calls.settle(key)
+	s.calls.Settle(key)
 }
 
 // deliverWakeups runs the woken resources whose reconcile is not running, each needing a

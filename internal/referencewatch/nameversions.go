@@ -1,4 +1,4 @@
-package controller
+package referencewatch
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // nameVersions is a reflector's store that keeps only the name and resourceVersion of each
 // object in one namespace, and reports every name whose object appeared, changed or went.
 //
-// It is what referenceWatch needs of a namespace's Secrets and ConfigMaps: whether an object
+// It is what a Watch needs of a namespace's Secrets and ConfigMaps: whether an object
 // of a name exists, and which changed, across relists too. An informer would also keep each
 // object's metadata, trimmed or not, and that is most of the cost of ten thousand unrelated
 // Secrets beside the requests: about 1.2 KiB of the manager's memory each with an informer,

@@ -1,4 +1,23 @@
-package controller
+// Package referencewatch watches the Secrets and ConfigMaps that requests read (credentials,
+// client certificates, CA bundles), keeping only their names and resourceVersions (see
+// nameVersions), and only in namespaces that hold at least one request. A cluster-wide watch
+// would see every Secret in the cluster, ten thousand of them in a large one, although a few
+// namespaces use the operator.
+//
+// Invariants:
+//   - The set of namespaces follows the requests' informer: a namespace's watches start with
+//     its first request and stop with its last.
+//   - Every change to a watched object reaches the requests that read it, including the
+//     changes a relist reveals after a watch could not resume; the first list's at low
+//     priority.
+//   - A namespace's store answers only once its first list has arrived: until then an
+//     object's version is unknown, never absent, and its readers must read the object.
+//   - The Secrets the selector leaves out (the operator's own, which the manager's
+//     label-selected cache holds) are not held here, so no Secret is held twice.
+//
+// The package knows no request's fields: which objects a request reads is the caller's
+// Referencing.
+package referencewatch
 
 import (
 	"context"
@@ -6,7 +25,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/metadata"
@@ -19,28 +37,28 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-
-	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 )
 
-// referenceWatch watches the Secrets and ConfigMaps BankTokenRequests read (credentials,
-// client certificates, CA bundles), keeping only their names and resourceVersions (see
-// nameVersions), and only in namespaces that hold at least one BankTokenRequest. A
-// cluster-wide watch would see every Secret in the cluster, ten thousand of them in a large
-// one, although a few namespaces use the operator. The set of namespaces follows the
-// BankTokenRequest informer: a namespace's watches start with its first request and stop with
-// its last.
-//
-// The Secrets the operator owns carry tokensv1alpha1's secret-role label and are left to the
-// manager's own label-selected cache (see ManagerOptions), so no Secret is held twice.
-//
-// It is a controller source: its events enqueue the requests that reference the changed
-// object, found through referencedObjectsIndex.
-type referenceWatch struct {
-	metadata metadata.Interface
-	// requests is the manager's cache of BankTokenRequests: its informer drives the set of
-	// namespaces, and its index maps an object to the requests that read it.
-	requests ctrlcache.Cache
+// Config says what a Watch follows and whom it tells.
+type Config struct {
+	// Metadata lists and watches the Secrets' and ConfigMaps' metadata.
+	Metadata metadata.Interface
+	// Requests holds the informer of RequestType, the objects that reference: its adds and
+	// deletes decide which namespaces are watched.
+	Requests    ctrlcache.Informers
+	RequestType client.Object
+	// SecretSelector, when not empty, narrows the Secret watches.
+	SecretSelector string
+	// Referencing lists the requests in namespace that read the object kind/name (kind
+	// "Secret" or "ConfigMap").
+	Referencing func(ctx context.Context, kind, namespace, name string) []reconcile.Request
+}
+
+// Watch is a controller source: its events enqueue the requests that reference the changed
+// object, found through Config.Referencing. It is also asked what exists (SecretKnownAbsent)
+// and at which version (VersionOf).
+type Watch struct {
+	config Config
 
 	mu         sync.Mutex
 	ctx        context.Context
@@ -50,8 +68,7 @@ type referenceWatch struct {
 	requestsSeen toolscache.ResourceEventHandlerRegistration
 }
 
-// namespaceReferences is one namespace's watches and the requests keeping them. The
-// watches are also asked what exists (secretKnownAbsent) and at which version (versionOf).
+// namespaceReferences is one namespace's watches and the requests keeping them.
 type namespaceReferences struct {
 	requests   sets.Set[string]
 	cancel     context.CancelFunc
@@ -64,17 +81,18 @@ var (
 	configMapsResource = corev1.SchemeGroupVersion.WithResource("configmaps")
 )
 
-func newReferenceWatch(metadataClient metadata.Interface, requests ctrlcache.Cache) *referenceWatch {
-	return &referenceWatch{metadata: metadataClient, requests: requests, namespaces: map[string]*namespaceReferences{}}
+// New is a Watch of the objects config's requests reference; it starts with Start.
+func New(config Config) *Watch {
+	return &Watch{config: config, namespaces: map[string]*namespaceReferences{}}
 }
 
-// Start follows the BankTokenRequest informer. Requests already in the cache arrive as adds,
+// Start follows the requests' informer. Requests already in the cache arrive as adds,
 // so every namespace in use has its watches before the first Secret event matters.
-func (w *referenceWatch) Start(ctx context.Context, queue workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+func (w *Watch) Start(ctx context.Context, queue workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 	w.mu.Lock()
 	w.ctx, w.queue = ctx, queue
 	w.mu.Unlock()
-	informer, err := w.requests.GetInformer(ctx, &tokensv1alpha1.BankTokenRequest{})
+	informer, err := w.config.Requests.GetInformer(ctx, w.config.RequestType)
 	if err != nil {
 		return err
 	}
@@ -107,8 +125,8 @@ const referencesSyncTimeout = 30 * time.Second
 
 // WaitForSync makes the controller's workers wait until every namespace in use has listed
 // its Secrets and ConfigMaps, so that the first reconciles after a start can verify their
-// resources from metadata (see verifyFromMetadata) instead of reading every Secret.
-func (w *referenceWatch) WaitForSync(ctx context.Context) error {
+// resources from metadata instead of reading every Secret.
+func (w *Watch) WaitForSync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, referencesSyncTimeout)
 	defer cancel()
 	err := wait.PollUntilContextCancel(ctx, 10*time.Millisecond, true, func(context.Context) (bool, error) {
@@ -122,7 +140,7 @@ func (w *referenceWatch) WaitForSync(ctx context.Context) error {
 
 // synced reports whether the requests listed first are tracked and every namespace's
 // watches have listed.
-func (w *referenceWatch) synced() bool {
+func (w *Watch) synced() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.requestsSeen == nil || !w.requestsSeen.HasSynced() {
@@ -136,7 +154,7 @@ func (w *referenceWatch) synced() bool {
 	return true
 }
 
-func (w *referenceWatch) track(namespace, name string) {
+func (w *Watch) track(namespace, name string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	refs, ok := w.namespaces[namespace]
@@ -150,7 +168,7 @@ func (w *referenceWatch) track(namespace, name string) {
 	refs.requests.Insert(name)
 }
 
-func (w *referenceWatch) untrack(namespace, name string) {
+func (w *Watch) untrack(namespace, name string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	refs, ok := w.namespaces[namespace]
@@ -166,15 +184,14 @@ func (w *referenceWatch) untrack(namespace, name string) {
 }
 
 // watchNamespace starts the namespace's Secret and ConfigMap watches. Called with w.mu held.
-func (w *referenceWatch) watchNamespace(namespace string) *namespaceReferences {
+func (w *Watch) watchNamespace(namespace string) *namespaceReferences {
 	ctx, cancel := context.WithCancel(w.ctx)
 	refs := &namespaceReferences{
 		requests: sets.New[string](),
 		cancel:   cancel,
-		// Owned Secrets are excluded: the manager's cache holds them, by that label.
-		secrets: watchNameVersions(ctx, w.metadata, secretsResource, namespace, "!"+labelSecretRole,
+		secrets: watchNameVersions(ctx, w.config.Metadata, secretsResource, namespace, w.config.SecretSelector,
 			w.enqueueReferencing("Secret", namespace)),
-		configMaps: watchNameVersions(ctx, w.metadata, configMapsResource, namespace, "",
+		configMaps: watchNameVersions(ctx, w.config.Metadata, configMapsResource, namespace, "",
 			w.enqueueReferencing("ConfigMap", namespace)),
 	}
 	logf.FromContext(w.ctx).V(1).Info("watching referenced objects", "namespace", namespace)
@@ -184,11 +201,11 @@ func (w *referenceWatch) watchNamespace(namespace string) *namespaceReferences {
 // enqueueReferencing turns any change to a Secret or ConfigMap into the requests that read
 // it. The initial list counts too: a Secret created between a request's first reconcile and
 // the start of its namespace's watch is announced only by that list. Its names go in at low
-// priority, like the initial list of the requests themselves (see dueFirst), so that after a
-// start they do not overtake the requests that are due.
-func (w *referenceWatch) enqueueReferencing(kind, namespace string) func(name string, initial bool) {
+// priority, like the initial list of the requests themselves, so that after a start they do
+// not overtake the requests that are due.
+func (w *Watch) enqueueReferencing(kind, namespace string) func(name string, initial bool) {
 	return func(name string, initial bool) {
-		requests := requestsReferencing(w.ctx, w.requests, kind, namespace, name)
+		requests := w.config.Referencing(w.ctx, kind, namespace, name)
 		if pq, ok := w.queue.(priorityqueue.PriorityQueue[reconcile.Request]); ok && initial {
 			pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(handler.LowPriority)}, requests...)
 			return
@@ -199,9 +216,9 @@ func (w *referenceWatch) enqueueReferencing(kind, namespace string) func(name st
 	}
 }
 
-// versionOf is the resourceVersion of a referenced Secret or ConfigMap as the namespace's
+// VersionOf is the resourceVersion of a referenced Secret or ConfigMap as the namespace's
 // watch last saw it; false when the watch has not synced or holds no object of that name.
-func (w *referenceWatch) versionOf(kind, namespace, name string) (string, bool) {
+func (w *Watch) VersionOf(kind, namespace, name string) (string, bool) {
 	store := w.syncedStore(kind, namespace)
 	if store == nil {
 		return "", false
@@ -211,49 +228,38 @@ func (w *referenceWatch) versionOf(kind, namespace, name string) (string, bool) 
 
 // syncedStore is the namespace's store of kind ("Secret" or "ConfigMap"); nil when the
 // namespace is not watched or its watch has not listed yet.
-func (w *referenceWatch) syncedStore(kind, namespace string) *nameVersions {
+func (w *Watch) syncedStore(kind, namespace string) *nameVersions {
 	w.mu.Lock()
 	refs, ok := w.namespaces[namespace]
 	w.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	store := refs.secrets
-	if kind == "ConfigMap" {
-		store = refs.configMaps
-	}
+	store := refs.store(kind)
 	if !store.HasSynced() {
 		return nil
 	}
 	return store
 }
 
-// secretKnownAbsent reports whether the namespace's Secret watch has synced and holds no
+// store is the namespace's store of kind, "Secret" or "ConfigMap".
+func (refs *namespaceReferences) store(kind string) *nameVersions {
+	if kind == "ConfigMap" {
+		return refs.configMaps
+	}
+	return refs.secrets
+}
+
+// SecretKnownAbsent reports whether the namespace's Secret watch has synced and holds no
 // Secret of that name that the operator does not own.
-func (w *referenceWatch) secretKnownAbsent(namespace, name string) bool {
+func (w *Watch) SecretKnownAbsent(namespace, name string) bool {
 	store := w.syncedStore("Secret", namespace)
 	return store != nil && !store.Has(name)
 }
 
-// watchedNamespaces lists the namespaces being watched, for tests.
-func (w *referenceWatch) watchedNamespaces() []string {
+// WatchedNamespaces lists the namespaces being watched, for tests.
+func (w *Watch) WatchedNamespaces() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return sets.List(sets.KeySet(w.namespaces))
-}
-
-// requestsReferencing lists, from the cache's index, the requests in namespace that read the
-// object kind/name.
-func requestsReferencing(ctx context.Context, cache client.Reader, kind, namespace, name string) []reconcile.Request {
-	list := &tokensv1alpha1.BankTokenRequestList{}
-	if err := cache.List(ctx, list, client.InNamespace(namespace),
-		client.MatchingFields{referencedObjectsIndex: kind + "/" + name}); err != nil {
-		logf.FromContext(ctx).Error(err, "listing BankTokenRequests that reference an object", "kind", kind, "name", name)
-		return nil
-	}
-	requests := make([]reconcile.Request, 0, len(list.Items))
-	for _, item := range list.Items {
-		requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: item.Namespace, Name: item.Name}})
-	}
-	return requests
 }

@@ -47,8 +47,9 @@ manifests: controller-gen bank-matrix ## Generate the CRD and RBAC manifests fro
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
-generate: controller-gen bank-matrix ## Generate the DeepCopy methods of the API types.
+generate: controller-gen bank-matrix crd-ref-docs ## Generate the DeepCopy methods of the API types and the API reference (docs/reference/api.md).
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+	CRD_REF_DOCS=$(CRD_REF_DOCS) hack/api-reference.sh docs/reference/api.md
 
 .PHONY: fmt
 fmt: ## Run go fmt against code.
@@ -59,8 +60,8 @@ vet: ## Run go vet against code.
 	$(TIMED) vet go vet ./...
 
 .PHONY: verify
-verify: controller-gen ## Fail when generated files are stale or code is not gofmt-clean.
-	$(TIMED) verify-generated env CONTROLLER_GEN=$(CONTROLLER_GEN) hack/verify-generated.sh
+verify: controller-gen crd-ref-docs ## Fail when generated files (the API reference included) are stale or code is not gofmt-clean.
+	$(TIMED) verify-generated env CONTROLLER_GEN=$(CONTROLLER_GEN) CRD_REF_DOCS=$(CRD_REF_DOCS) hack/verify-generated.sh
 	$(TIMED) check-shared-versions hack/check-shared-versions.sh
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted (run make fmt)"; exit 1; fi

@@ -35,9 +35,9 @@ done
 
 # The API reference, rendered from api/ as it is (a stale bank matrix is reported above).
 hack/api-reference.sh "$scratch/api.md"
-if ! diff -u docs/reference/api.md "$scratch/api.md" >"$scratch/api.md.diff"; then
+if ! diff -U0 docs/reference/api.md "$scratch/api.md" >"$scratch/api.md.diff"; then
   echo "stale: docs/reference/api.md (the API reference, from api/v1alpha1's comments and markers); it would change:"
-  head -n 40 "$scratch/api.md.diff"
+  head -n 20 "$scratch/api.md.diff"
   stale=1
 fi
 

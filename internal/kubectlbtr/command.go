@@ -17,7 +17,7 @@ import (
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 )
 
-// Exit codes, documented in the README's Operate section and in `kubectl btr refresh --help`.
+// Exit codes, documented in docs/operate.md and in `kubectl btr refresh --help`.
 const (
 	ExitOK            = 0
 	ExitError         = 1 // bad arguments, no such resource, the apiserver refused

@@ -21,7 +21,7 @@ const (
 	// annotationRefreshRequestedAt records the forced refresh (the resource's annotation
 	// value) the token answered: read fresh with the Secret, it keeps a reconcile that sees
 	// a status older than its own last write from acting on the same request twice.
-	annotationRefreshRequestedAt = "tokens.banktoken.io/refresh-requested-at"
+	annotationRefreshRequestedAt = tokensv1alpha1.RefreshRequestedAtAnnotation
 )
 
 // heldToken is what the output Secret says the workload holds.

@@ -26,12 +26,7 @@ const (
 )
 
 // The labels on the Secrets the operator owns are in tokensv1alpha1 (ManagedByLabel,
-// RequestLabel, SecretRoleLabel), where other tools read them. Two keep their older names
-// here for referencewatch.go and refreshtoken.go.
-const (
-	labelSecretRole  = tokensv1alpha1.SecretRoleLabel
-	roleRefreshToken = tokensv1alpha1.SecretRoleRefreshToken
-)
+// RequestLabel, SecretRoleLabel), where other tools read them.
 
 // roleDescriptions name each owned Secret in messages.
 var roleDescriptions = map[string]string{

@@ -185,7 +185,7 @@ func (r *BankTokenRequestReconciler) writeRefreshState(ctx context.Context, btr 
 		return err
 	}
 	data, annotations := next.encode()
-	want := ownedSecret{existing: held.secret, name: refreshSecretName(btr), role: roleRefreshToken,
+	want := ownedSecret{existing: held.secret, name: refreshSecretName(btr), role: tokensv1alpha1.SecretRoleRefreshToken,
 		annotations: annotations, data: data}
 	if held.secret != nil {
 		want.labels = held.secret.Labels

@@ -99,7 +99,7 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 	r.references = referencewatch.New(referencewatch.Config{
 		Metadata: metadataClient, Requests: mgr.GetCache(), RequestType: &tokensv1alpha1.BankTokenRequest{},
 		// Owned Secrets are left out: the manager's cache holds them, by that label.
-		SecretSelector: "!" + labelSecretRole,
+		SecretSelector: "!" + tokensv1alpha1.SecretRoleLabel,
 		Referencing:    requestsReferencing(mgr.GetCache()),
 	})
 	r.ownedSecrets = mgr.GetCache()

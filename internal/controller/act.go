@@ -14,7 +14,8 @@ import (
 // act carries out a decision and returns what it did. It writes the owned Secrets, never
 // status, and leaves the gathered snapshot as it was read.
 func (r *BankTokenRequestReconciler) act(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, d decision) outcome {
-	o := outcome{held: g.Held, why: d, requestHash: g.RequestHash, clientCertificate: g.ClientCertificate}
+	o := outcome{held: g.Held, why: d, requestHash: g.RequestHash, clientCertificate: g.ClientCertificate,
+		primaryGrantOnly: refreshRefusedTooOften(g.Refresh, g.RequestHash)}
 	switch d.action {
 	case actReportProblem:
 		o.kind, o.problem = outcomeInputProblem, g.Problem
@@ -61,7 +62,7 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 	log.V(1).Info("obtaining a token", "reason", o.why.reason, "detail", o.why.message)
 	o.replaced = g.Held != nil || g.OutputSecret != nil
 	got := r.obtain(ctx, btr, g, r.Clock.Now())
-	o.refreshTokenRejected = got.refreshTokenRejected
+	o.refreshTokenRejected, o.primaryGrantOnly = got.refreshTokenRejected, got.primaryGrantOnly
 	o.revocations.next = got.revocationDue
 	if got.failure != nil {
 		log.Info("obtaining a token failed", "reason", got.failure.Reason, "class", got.failure.Class,

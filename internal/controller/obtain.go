@@ -25,25 +25,28 @@ type obtained struct {
 	storeErr error
 	// revocationDue is when the first grant queued for revocation is due; zero when none is.
 	revocationDue time.Time
+	// primaryGrantOnly: the bank refused its refresh tokens too often (refreshRefusedTooOften).
+	primaryGrantOnly bool
 }
 
 // obtain gets a token: with a refresh token when one may be sent (see refreshTokenToSend),
 // falling back at once to the primary grant when the bank refuses it. A refresh token that
 // may have reached the bank in a failed call is never sent again.
-func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, now time.Time) obtained {
+func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, now time.Time) (got obtained) {
 	req := r.providerRequest(btr, g)
 	// held follows the refresh-token Secret through this renewal's writes.
 	held := g.Refresh
+	defer func() { got.primaryGrantOnly = refreshRefusedTooOften(held, g.RequestHash) }()
 	rt, unusable := r.refreshTokenToSend(g, now)
 	if unusable != "" {
 		logf.FromContext(ctx).Info("not sending the stored refresh token; using the primary grant", "why", unusable)
 	}
-	var got obtained
 	if !rt.IsZero() {
 		if done, result := r.refresh(ctx, btr, g, req, &held, rt, now); done {
 			return result
 		}
 		got.refreshTokenRejected = true
+		held.Refusals++
 	}
 	tok, failure := r.fetch(ctx, btr, req, primaryGrant(&btr.Spec))
 	if failure != nil {
@@ -87,7 +90,8 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 		// When the chains change (a rotated token, a new standby), the store clears the mark;
 		// when they do not, the output Secret written next records it as answered, and the
 		// refresh costs no second write here.
-		if next := r.chainsAfter(g, rt, tok.RefreshToken); next != (refreshChains{g.Refresh.Active, g.Refresh.Standby}) {
+		if next := r.chainsAfter(g, rt, tok.RefreshToken); next != (refreshChains{g.Refresh.Active, g.Refresh.Standby}) || held.Refusals > 0 {
+			held.Refusals = 0 // a refresh answered ends a run of refusals
 			got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, held, next, true, now)
 		} else {
 			got.revocationDue = earliestDue(g.Refresh.Revocations)

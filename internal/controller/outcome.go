@@ -50,6 +50,9 @@ type outcome struct {
 	replaced bool
 	// refreshTokenRejected: the bank refused the refresh token and the primary grant was used.
 	refreshTokenRejected bool
+	// primaryGrantOnly: renewals use the primary grant, the bank having refused its refresh
+	// tokens too often under these inputs (refreshRefusedTooOften).
+	primaryGrantOnly bool
 	// failure is the classified error of outcomeFailed.
 	failure *providers.Error
 	// waitUntil is when the next attempt may be made (outcomeWaiting); zero: not by time.

@@ -54,6 +54,9 @@ type scriptedBank struct {
 	// spentSentAgain counts revocations of a refresh token already spent by a refresh: a
 	// one-time credential sent a second time.
 	spentSentAgain int
+	// refuseRefresh: every refresh is refused with invalid_grant, though the primary grant
+	// keeps issuing refresh tokens (a gateway RAKBANK's can be).
+	refuseRefresh bool
 }
 
 // Revoke is an RFC 7009 endpoint with Django OAuth Toolkit's semantics: revoking a refresh
@@ -87,6 +90,11 @@ func (b *scriptedBank) Fetch(ctx context.Context, req providers.Request) (*provi
 		return nil, err
 	}
 	b.issued++
+	if sent := req.RefreshToken.Reveal(); sent != "" && b.refuseRefresh {
+		b.spent[sent] = true
+		return nil, &providers.Error{Class: providers.ClassRefreshTokenRejected, Reason: providers.ReasonRefreshTokenRejected,
+			StatusCode: 400, Message: "invalid_grant"}
+	}
 	if sent := req.RefreshToken.Reveal(); sent != "" {
 		if b.spent[sent] {
 			return nil, &providers.Error{Class: providers.ClassRefreshTokenRejected, Reason: providers.ReasonRefreshTokenRejected,

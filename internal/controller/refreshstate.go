@@ -2,6 +2,7 @@ package controller
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,11 +30,15 @@ const (
 	// annotationRevocationEndpoint: the revocation endpoint of the inputs its chains were
 	// issued under.
 	annotationRevocationEndpoint = "tokens.banktoken.io/revocation-endpoint"
+	// annotationRefreshRefusals: how many refresh tokens in a row the bank refused under
+	// the inputs the chains are bound to.
+	annotationRefreshRefusals = "tokens.banktoken.io/refresh-refusals"
 )
 
 // refreshStateAnnotations are the annotations the codec owns; any other on the Secret
 // (someone else's) is kept as it is.
-var refreshStateAnnotations = []string{annotationInputHash, annotationStandbySince, annotationRefreshInFlight, annotationRevocationEndpoint}
+var refreshStateAnnotations = []string{annotationInputHash, annotationStandbySince, annotationRefreshInFlight,
+	annotationRevocationEndpoint, annotationRefreshRefusals}
 
 // refreshState is what the refresh-token Secret holds for one resource.
 type refreshState struct {
@@ -53,6 +58,9 @@ type refreshState struct {
 	RevocationEndpoint string
 	// Revocations are the grants waiting to be revoked (see revocation.go).
 	Revocations []pendingRevocation
+	// Refusals counts the refresh tokens the bank refused in a row under BoundTo's inputs
+	// (see refreshRefusedTooOften).
+	Refusals int
 }
 
 // decodeRefreshState reads the refresh-token Secret; nil decodes to the empty state. Parts
@@ -74,6 +82,9 @@ func decodeRefreshState(secret *corev1.Secret) refreshState {
 	}
 	if since, err := time.Parse(time.RFC3339, secret.Annotations[annotationStandbySince]); err == nil {
 		s.StandbySince = since
+	}
+	if refusals, err := strconv.Atoi(secret.Annotations[annotationRefreshRefusals]); err == nil && refusals > 0 {
+		s.Refusals = refusals
 	}
 	return s
 }
@@ -110,6 +121,9 @@ func (s refreshState) encode() (map[string][]byte, map[string]string) {
 	set(annotations, annotationInputHash, s.BoundTo)
 	set(annotations, annotationRefreshInFlight, s.InFlight)
 	set(annotations, annotationRevocationEndpoint, s.RevocationEndpoint)
+	if s.Refusals > 0 {
+		annotations[annotationRefreshRefusals] = strconv.Itoa(s.Refusals)
+	}
 	return data, annotations
 }
 

@@ -18,7 +18,7 @@ func TestRefreshStateRoundTripsThroughItsSecret(t *testing.T) {
 	want := refreshState{
 		secret: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"team": "payments", annotationRefreshInFlight: "stale"}}},
 		Active: "fixture-refresh-active", Standby: "fixture-refresh-standby", StandbySince: stateNow,
-		BoundTo: "hash", RevocationEndpoint: "https://bank.example/revoke",
+		BoundTo: "hash", RevocationEndpoint: "https://bank.example/revoke", Refusals: 2,
 		Revocations: []pendingRevocation{{Token: "fixture-refresh-old", Endpoint: "https://bank.example/revoke", NotBefore: stateNow, Attempts: 1}},
 	}
 	data, annotations := want.encode()
@@ -30,7 +30,7 @@ func TestRefreshStateRoundTripsThroughItsSecret(t *testing.T) {
 	}
 	got := decodeRefreshState(&corev1.Secret{Data: data, ObjectMeta: metav1.ObjectMeta{Annotations: annotations}})
 	if got.Active != want.Active || got.Standby != want.Standby || !got.StandbySince.Equal(want.StandbySince) ||
-		got.BoundTo != want.BoundTo || got.RevocationEndpoint != want.RevocationEndpoint || got.InFlight != "" ||
+		got.BoundTo != want.BoundTo || got.RevocationEndpoint != want.RevocationEndpoint || got.InFlight != "" || got.Refusals != want.Refusals ||
 		len(got.Revocations) != 1 || got.Revocations[0] != want.Revocations[0] {
 		t.Fatalf("decoded %+v", got)
 	}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
@@ -45,6 +46,10 @@ type refreshChains struct {
 // at now, or none and why not ("" when there is simply none to send).
 func (r *BankTokenRequestReconciler) refreshTokenToSend(g *gathered, now time.Time) (providers.Secret, string) {
 	held := g.Refresh
+	if refreshRefusedTooOften(held, g.RequestHash) {
+		return "", fmt.Sprintf("the bank refused the last %d refresh tokens it issued under these inputs; "+
+			"renewing with the primary grant until they change", held.Refusals)
+	}
 	if !revokesOnRefresh(&g.Request.Spec) {
 		if held.Active.IsZero() {
 			return "", ""
@@ -65,6 +70,18 @@ func (r *BankTokenRequestReconciler) refreshTokenToSend(g *gathered, now time.Ti
 		return "", "the standby chain's access token was superseded less than the secret propagation delay ago"
 	}
 	return held.Standby, ""
+}
+
+// maxRefreshRefusals is how many refresh tokens in a row the bank may refuse before the
+// operator stops sending them: a gateway that answers a client_credentials grant with a
+// refresh token and then refuses every refresh (RAKBANK's can) would otherwise cost two
+// calls per renewal, one of them a refusal, forever.
+const maxRefreshRefusals = 2
+
+// refreshRefusedTooOften: under the inputs the chains are bound to, the bank refused
+// maxRefreshRefusals refresh tokens in a row, so renewals use the primary grant only.
+func refreshRefusedTooOften(s refreshState, requestHash string) bool {
+	return s.Refusals >= maxRefreshRefusals && s.BoundTo == requestHash
 }
 
 // chainUnusable says why a stored refresh token must not be sent or kept, "" if it may.
@@ -159,6 +176,10 @@ func chainsStored(held refreshState, spec *tokensv1alpha1.BankTokenRequestSpec, 
 		next = refreshChains{}
 	}
 	stored := refreshState{secret: held.secret, Active: next.active, Standby: next.standby, Revocations: revocations}
+	if held.BoundTo == requestHash {
+		// Refusals count under the same inputs only: new inputs deserve refresh tokens again.
+		stored.Refusals = held.Refusals
+	}
 	if stored.holdsChains() {
 		stored.BoundTo = requestHash
 		stored.RevocationEndpoint = revocationEndpoint(spec)

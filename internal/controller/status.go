@@ -33,9 +33,9 @@ func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, prop
 	case outcomeSuspended:
 		setSuspended(btr, o.held, now)
 	case outcomeKept:
-		setIssued(btr, o.held, now, propagationDelay, minRenewalInterval)
+		setIssued(btr, o.held, now, propagationDelay, minRenewalInterval, o.primaryGrantOnly)
 	case outcomeIssued:
-		setIssued(btr, o.held, now, propagationDelay, minRenewalInterval)
+		setIssued(btr, o.held, now, propagationDelay, minRenewalInterval, o.primaryGrantOnly)
 		btr.Status.LastRefreshRequestedAt = btr.Annotations[tokensv1alpha1.RefreshRequestedAtAnnotation]
 	case outcomeWaiting:
 		setWaiting(btr, o.held, now)
@@ -48,7 +48,7 @@ func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, prop
 
 // setIssued: the output Secret holds the token last issued and nothing is failing; it is
 // good unless the bank's lifetime is below the renewal floor and it has run out.
-func setIssued(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.Time, propagationDelay, minRenewalInterval time.Duration) {
+func setIssued(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.Time, propagationDelay, minRenewalInterval time.Duration, primaryGrantOnly bool) {
 	status := &btr.Status
 	status.SecretName = outputSecretName(btr)
 	status.TokenType = held.TokenType
@@ -58,9 +58,24 @@ func setIssued(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.T
 	renewAt := flooredRenewalTime(&btr.Spec, btr.UID, held.IssuedAt, held.ExpiresAt, propagationDelay, minRenewalInterval)
 	status.RenewalTime = &metav1.Time{Time: renewAt.Truncate(time.Second)}
 	setIssuedReady(btr, held, now, renewAt, minRenewalInterval)
+	if primaryGrantOnly {
+		notePrimaryGrantOnly(btr)
+	}
 	setReconciling(btr, "", "")
 	setStalled(btr, "", "")
 	clearFailures(btr)
+}
+
+// notePrimaryGrantOnly adds to Ready's message that renewals use the primary grant, the
+// bank having refused its refresh tokens too often under these inputs.
+func notePrimaryGrantOnly(btr *tokensv1alpha1.BankTokenRequest) {
+	ready := meta.FindStatusCondition(btr.Status.Conditions, tokensv1alpha1.ConditionReady)
+	if ready == nil {
+		return
+	}
+	note := fmt.Sprintf("; renewing with the primary grant: the bank refused the last %d refresh tokens it issued "+
+		"(refresh tokens are sent again once the spec or the credentials change)", maxRefreshRefusals)
+	setReady(btr, ready.Status, ready.Reason, ready.Message+note)
 }
 
 // setIssuedReady says until when the token is good and when it is renewed; below the

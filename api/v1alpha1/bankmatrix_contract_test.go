@@ -86,14 +86,16 @@ func (c matrixCase) spec() tokensv1alpha1.BankTokenRequestSpec {
 
 func (c matrixCase) specWithoutProof() tokensv1alpha1.BankTokenRequestSpec {
 	return tokensv1alpha1.BankTokenRequestSpec{
-		Provider:             c.provider,
-		Endpoint:             "https://bank.example/oauth/token",
-		Scope:                c.scope.value,
-		GrantType:            c.grantType,
-		CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: "bank-credentials"},
-		ClientAuthentication: c.clientAuthentication,
-		Headers:              c.headers.value,
-		Metadata:             c.metadata.value,
+		BankClient: tokensv1alpha1.BankClient{
+			Provider:             c.provider,
+			Endpoint:             "https://bank.example/oauth/token",
+			GrantType:            c.grantType,
+			CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: "bank-credentials"},
+			ClientAuthentication: c.clientAuthentication,
+			Headers:              c.headers.value,
+			Metadata:             c.metadata.value,
+		},
+		Scope: c.scope.value,
 	}
 }
 

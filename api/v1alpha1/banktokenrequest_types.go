@@ -46,131 +46,53 @@ const (
 )
 
 // BEGIN bankmatrix spec-rules: generated from internal/providers by make manifests; do not edit.
-// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBank' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body']",message="provider RAKBank supports only clientAuthentication Basic or Body"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBank' || (has(self.scope) && self.scope.trim() != '')",message="provider RAKBank needs a scope, not only spaces"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBankPartner' || !has(self.grantType) || self.grantType in ['client_credentials']",message="provider RAKBankPartner supports only grantType client_credentials"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBankPartner' || !has(self.clientAuthentication) || self.clientAuthentication in ['Headers']",message="provider RAKBankPartner supports only clientAuthentication Headers"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'RAKBankPartner' || (has(self.scope) && self.scope.trim() != '' && size(self.scope) <= 500)",message="provider RAKBankPartner needs a scope of 1 to 500 characters, not only spaces"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'Banfico' || !has(self.grantType) || self.grantType in ['client_credentials']",message="provider Banfico supports only grantType client_credentials"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'Banfico' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'PrivateKeyJWT', 'TLSClientAuth']",message="provider Banfico supports only clientAuthentication Basic, PrivateKeyJWT or TLSClientAuth"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || !has(self.grantType) || self.grantType in ['password']",message="provider Mbanq supports only grantType password"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || !has(self.clientAuthentication) || self.clientAuthentication in ['Body']",message="provider Mbanq supports only clientAuthentication Body"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || (has(self.headers) && self.headers.exists(h, h.name.lowerAscii() == 'tenantid' && h.value != '')) || self.endpoint.matches('[?]tenantIdentifier=[^&#]+')",message="provider Mbanq needs a tenantId header with a value, or the endpoint's query parameter tenantIdentifier"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'Paymob' || !has(self.grantType) || self.grantType in ['password']",message="provider Paymob supports only grantType password"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'Paymob' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body']",message="provider Paymob supports only clientAuthentication Basic or Body"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'OAuth2' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body', 'PrivateKeyJWT', 'TLSClientAuth', 'SelfSignedTLSClientAuth']",message="provider OAuth2 supports only clientAuthentication Basic, Body, PrivateKeyJWT, TLSClientAuth or SelfSignedTLSClientAuth"
-// +kubebuilder:validation:XValidation:rule="self.provider != 'Mbanq' || !self.endpoint.contains('?') || self.endpoint.matches('^[^?#]*[?](tenantIdentifier)=[^&#]*$')",message="provider Mbanq's endpoint may carry only the query parameter tenantIdentifier"
-// +kubebuilder:validation:XValidation:rule="self.provider in ['Mbanq'] || !self.endpoint.contains('?')",message="endpoint must not carry a query string: credentials and parameters go in the request, not the URL"
-// +kubebuilder:validation:XValidation:rule="!has(self.metadata) || size(self.metadata) == 0 || self.provider in ['RAKBankPartner']",message="metadata (oauth_metadata) is sent only by provider RAKBankPartner"
-// +kubebuilder:validation:XValidation:rule="!has(self.revocationEndpoint) || self.provider in ['RAKBank', 'Banfico', 'Mbanq', 'Paymob', 'OAuth2']",message="revocationEndpoint is used only by provider RAKBank, Banfico, Mbanq, Paymob or OAuth2: the others issue no refresh token to revoke"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'RAKBank' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body']",message="provider RAKBank supports only clientAuthentication Basic or Body"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'RAKBank' || (has(self.scope) && self.scope.trim() != '')",message="provider RAKBank needs a scope, not only spaces"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'RAKBankPartner' || !has(self.grantType) || self.grantType in ['client_credentials']",message="provider RAKBankPartner supports only grantType client_credentials"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'RAKBankPartner' || !has(self.clientAuthentication) || self.clientAuthentication in ['Headers']",message="provider RAKBankPartner supports only clientAuthentication Headers"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'RAKBankPartner' || (has(self.scope) && self.scope.trim() != '' && size(self.scope) <= 500)",message="provider RAKBankPartner needs a scope of 1 to 500 characters, not only spaces"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'Banfico' || !has(self.grantType) || self.grantType in ['client_credentials']",message="provider Banfico supports only grantType client_credentials"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'Banfico' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'PrivateKeyJWT', 'TLSClientAuth']",message="provider Banfico supports only clientAuthentication Basic, PrivateKeyJWT or TLSClientAuth"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'Mbanq' || !has(self.grantType) || self.grantType in ['password']",message="provider Mbanq supports only grantType password"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'Mbanq' || !has(self.clientAuthentication) || self.clientAuthentication in ['Body']",message="provider Mbanq supports only clientAuthentication Body"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.endpoint) || self.provider != 'Mbanq' || (has(self.headers) && self.headers.exists(h, h.name.lowerAscii() == 'tenantid' && h.value != '')) || self.endpoint.matches('[?]tenantIdentifier=[^&#]+')",message="provider Mbanq needs a tenantId header with a value, or the endpoint's query parameter tenantIdentifier"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'Paymob' || !has(self.grantType) || self.grantType in ['password']",message="provider Paymob supports only grantType password"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'Paymob' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body']",message="provider Paymob supports only clientAuthentication Basic or Body"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'OAuth2' || !has(self.clientAuthentication) || self.clientAuthentication in ['Basic', 'Body', 'PrivateKeyJWT', 'TLSClientAuth', 'SelfSignedTLSClientAuth']",message="provider OAuth2 supports only clientAuthentication Basic, Body, PrivateKeyJWT, TLSClientAuth or SelfSignedTLSClientAuth"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.endpoint) || self.provider != 'Mbanq' || !self.endpoint.contains('?') || self.endpoint.matches('^[^?#]*[?](tenantIdentifier)=[^&#]*$')",message="provider Mbanq's endpoint may carry only the query parameter tenantIdentifier"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.endpoint) || self.provider in ['Mbanq'] || !self.endpoint.contains('?')",message="endpoint must not carry a query string: credentials and parameters go in the request, not the URL"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.metadata) || size(self.metadata) == 0 || self.provider in ['RAKBankPartner']",message="metadata (oauth_metadata) is sent only by provider RAKBankPartner"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.revocationEndpoint) || self.provider in ['RAKBank', 'Banfico', 'Mbanq', 'Paymob', 'OAuth2']",message="revocationEndpoint is used only by provider RAKBank, Banfico, Mbanq, Paymob or OAuth2: the others issue no refresh token to revoke"
 // END bankmatrix spec-rules
 
 // BankTokenRequestSpec is what the user asks for: which bank, which endpoint and scope,
-// where the credentials are, and where to write the token.
+// where the credentials are, and where to write the token. The connection to the bank is
+// either written out here (BankClient's fields) or named through connectionRef.
 //
+// +kubebuilder:validation:XValidation:rule="has(self.connectionRef) || (has(self.provider) && has(self.endpoint) && has(self.credentialsSecretRef))",message="provider, endpoint and credentialsSecretRef are required unless connectionRef names a BankConnection or ClusterBankConnection"
+// +kubebuilder:validation:XValidation:rule="!has(self.connectionRef) || !(has(self.provider) || has(self.endpoint) || has(self.revocationEndpoint) || has(self.refreshRevokesAccessToken) || has(self.grantType) || has(self.credentialsSecretRef) || has(self.clientAuthentication) || has(self.clientAssertion) || has(self.headers) || has(self.metadata) || has(self.tls))",message="with connectionRef, the connection's fields (provider, endpoint, revocationEndpoint, refreshRevokesAccessToken, grantType, credentialsSecretRef, clientAuthentication, clientAssertion, headers, metadata, tls) belong to the connection: set them there, not on the request"
 // +kubebuilder:validation:XValidation:rule="!(has(self.renewBefore) && has(self.renewBeforePercentage))",message="set at most one of renewBefore and renewBeforePercentage"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'PrivateKeyJWT' || has(self.clientAssertion)",message="clientAuthentication PrivateKeyJWT needs clientAssertion.privateKeySecretRef: the private key that signs the client assertion"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || (has(self.clientAuthentication) && self.clientAuthentication == 'PrivateKeyJWT')",message="clientAssertion is used only with clientAuthentication PrivateKeyJWT"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || !(self.clientAuthentication in ['TLSClientAuth', 'SelfSignedTLSClientAuth']) || (has(self.tls) && has(self.tls.clientCertificateSecretRef))",message="clientAuthentication TLSClientAuth and SelfSignedTLSClientAuth need tls.clientCertificateSecretRef: the client certificate is what authenticates the client"
-// +kubebuilder:validation:XValidation:rule="!has(self.revocationEndpoint) || self.revocationEndpoint.lowerAscii().find('^[a-z][a-z0-9+.-]*://[^/?#]*') == self.endpoint.lowerAscii().find('^[a-z][a-z0-9+.-]*://[^/?#]*')",message="revocationEndpoint must be on the token endpoint's scheme and host: a refresh token is never sent to another host"
-// +kubebuilder:validation:XValidation:rule="!has(self.refreshRevokesAccessToken) || self.provider == 'OAuth2'",message="refreshRevokesAccessToken is set only for provider OAuth2: the other providers' behaviour is known"
+// +kubebuilder:validation:XValidation:rule="!has(self.revocationEndpoint) || !has(self.endpoint) || self.revocationEndpoint.lowerAscii().find('^[a-z][a-z0-9+.-]*://[^/?#]*') == self.endpoint.lowerAscii().find('^[a-z][a-z0-9+.-]*://[^/?#]*')",message="revocationEndpoint must be on the token endpoint's scheme and host: a refresh token is never sent to another host"
+// +kubebuilder:validation:XValidation:rule="!has(self.refreshRevokesAccessToken) || (has(self.provider) && self.provider == 'OAuth2')",message="refreshRevokesAccessToken is set only for provider OAuth2: the other providers' behaviour is known"
 type BankTokenRequestSpec struct {
-	// provider selects the bank's dialect: grant, client authentication, body encoding,
-	// required headers and error format. One of RAKBank (internal client auth),
-	// RAKBankPartner (partner auth: JSON body, IBM client headers, MsgId, mTLS), Banfico
-	// (Keycloak), Mbanq (password grant, tenantId header or ?tenantIdentifier=), Paymob (password grant,
-	// rotating refresh tokens), or OAuth2 for any RFC 6749 token endpoint.
-	// +required
-	Provider Provider `json:"provider"`
+	// BankClient is the connection to the bank: provider, endpoints, credentials, client
+	// authentication, headers and TLS. Set here, or named through connectionRef, not both.
+	BankClient `json:",inline"`
 
-	// endpoint is the full URL of the token endpoint, for example
-	// https://stagingpayouts.paymobsolutions.com/api/secure/o/token/. It must be https;
-	// the operator refuses http unless it was started with --allow-insecure-endpoints (tests only).
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && url(self).getHostname() != ''",message="endpoint must be an absolute https URL such as https://bank.example/oauth/token"
-	// It carries no query string, except MBANQ's tenant as ?tenantIdentifier=.
-	Endpoint string `json:"endpoint"`
-
-	// revocationEndpoint is the bank's RFC 7009 token revocation endpoint, on the token
-	// endpoint's scheme and host. Refresh tokens the operator stops using (a primary grant
-	// replaced them, or the inputs they were issued under changed) are revoked there once
-	// the access token issued with them may no longer be in use, and every one left is
-	// revoked when this resource is deleted (a finalizer holds the deletion for at most
-	// 30s). Defaults to the provider's where its server software is known: Paymob (Django
-	// OAuth Toolkit: .../o/revoke_token/ beside .../o/token/) and Banfico (Keycloak:
-	// .../protocol/openid-connect/revoke beside .../token). Without one, grants the
-	// operator stops using stay live at the bank until they expire.
+	// connectionRef names the BankConnection (in this namespace) or ClusterBankConnection
+	// that holds the connection to the bank, instead of the fields above: the request then
+	// adds only what is its own (scope, output Secret and template, renewal, suspend).
 	// +optional
-	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && url(self).getHostname() != ''",message="revocationEndpoint must be an absolute https URL such as https://bank.example/oauth/revoke"
-	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getQuery().size() == 0",message="revocationEndpoint must not carry a query string"
-	RevocationEndpoint string `json:"revocationEndpoint,omitempty"`
-
-	// refreshRevokesAccessToken says that the bank's refresh revokes, at once, the access
-	// token issued with the refresh token it spends (Django OAuth Toolkit and Spring's
-	// OAuth2 token services do). The operator then keeps two refresh chains and never
-	// refreshes the one whose access token workloads may still hold. Only for provider
-	// OAuth2; the other providers' presets know (Paymob and Mbanq revoke).
-	// +optional
-	RefreshRevokesAccessToken *bool `json:"refreshRevokesAccessToken,omitempty"`
+	ConnectionRef *ConnectionReference `json:"connectionRef,omitempty"`
 
 	// scope is the space-separated scope requested, for example "read write". Required by
 	// RAKBank and RAKBankPartner (1 to 500 characters); optional elsewhere.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
 	Scope string `json:"scope,omitempty"`
-
-	// grantType is the grant used to obtain a new token: client_credentials or password.
-	// Defaults to the provider's: password for Mbanq and Paymob, client_credentials otherwise.
-	// When the bank issues a refresh token the operator uses the refresh_token grant to renew,
-	// and falls back to this grant when the refresh token is rejected.
-	// +optional
-	GrantType GrantType `json:"grantType,omitempty"`
-
-	// credentialsSecretRef names a Secret in the same namespace holding the client id and
-	// secret and, for the password grant, the username and password.
-	// +required
-	CredentialsSecretRef CredentialsSecretReference `json:"credentialsSecretRef"`
-
-	// clientAuthentication says how the client proves who it is: Basic (client id and secret
-	// as HTTP Basic), Body (client_id and client_secret form fields), Headers
-	// (X-IBM-Client-Id and X-IBM-Client-Secret, RAKBankPartner only), PrivateKeyJWT (a JWT
-	// signed with the key in clientAssertion.privateKeySecretRef, RFC 7523; OAuth2 and
-	// Banfico), TLSClientAuth (the CA-issued client certificate of
-	// tls.clientCertificateSecretRef, RFC 8705 §2.1; OAuth2 and Banfico) or
-	// SelfSignedTLSClientAuth (a self-signed certificate registered at the bank, RFC 8705
-	// §2.2; OAuth2). With PrivateKeyJWT and the certificate methods only client_id is read
-	// from the credentials Secret, and no secret is sent. Defaults to the provider's:
-	// Headers for RAKBankPartner, Body for Mbanq, Basic otherwise.
-	// +optional
-	ClientAuthentication ClientAuthentication `json:"clientAuthentication,omitempty"`
-
-	// clientAssertion configures PrivateKeyJWT client authentication: the private key that
-	// signs each call's client assertion, and the assertion's kid, algorithm and audience.
-	// Required with clientAuthentication PrivateKeyJWT, refused with any other.
-	// +optional
-	ClientAssertion *ClientAssertion `json:"clientAssertion,omitempty"`
-
-	// headers are extra, non-secret request headers, for example MBANQ's tenantId and
-	// device headers. Headers the operator sets itself (Authorization, Content-Type, MsgId,
-	// X-IBM-Client-*) cannot be set here.
-	// +optional
-	// +listType=map
-	// +listMapKey=name
-	// +kubebuilder:validation:MaxItems=20
-	Headers []HTTPHeader `json:"headers,omitempty"`
-
-	// metadata is sent as the oauth_metadata object of a RAKBankPartner request, for
-	// example account_id or emirates_id. Only for RAKBankPartner.
-	// +optional
-	// +kubebuilder:validation:MaxProperties=20
-	Metadata map[string]string `json:"metadata,omitempty"`
-
-	// tls configures trust of a private CA and a client certificate for mutual TLS.
-	// +optional
-	TLS *TLSConfig `json:"tls,omitempty"`
 
 	// renewBefore is how long before expiry the token is renewed, for example 5m.
 	// Mutually exclusive with renewBeforePercentage. When neither is set the token is
@@ -546,7 +468,7 @@ type ClientCertificateStatus struct {
 // +kubebuilder:printcolumn:name="Renewal",type=string,JSONPath=`.status.renewalTime`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:validation:XValidation:rule="self.spec.credentialsSecretRef.name != (has(self.spec.secretName) ? self.spec.secretName : self.metadata.name)",message="the output Secret (spec.secretName, default metadata.name) must not be the credentials Secret"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.credentialsSecretRef) || self.spec.credentialsSecretRef.name != (has(self.spec.secretName) ? self.spec.secretName : self.metadata.name)",message="the output Secret (spec.secretName, default metadata.name) must not be the credentials Secret"
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.secretName) || self.spec.secretName != self.metadata.name + '-refresh-token'",message="spec.secretName must not be metadata.name + '-refresh-token': that is where the operator keeps the refresh token, which workloads must not mount"
 type BankTokenRequest struct {
 	metav1.TypeMeta `json:",inline"`

@@ -21,10 +21,12 @@ func validPaymob(name string) *tokensv1alpha1.BankTokenRequest {
 	return &tokensv1alpha1.BankTokenRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: tokensv1alpha1.BankTokenRequestSpec{
-			Provider:             tokensv1alpha1.ProviderPaymob,
-			Endpoint:             "https://payouts.example/api/secure/o/token/",
-			Scope:                "read write",
-			CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: "paymob-credentials"},
+			BankClient: tokensv1alpha1.BankClient{
+				Provider:             tokensv1alpha1.ProviderPaymob,
+				Endpoint:             "https://payouts.example/api/secure/o/token/",
+				CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: "paymob-credentials"},
+			},
+			Scope: "read write",
 		},
 	}
 }
@@ -127,7 +129,19 @@ var _ = Describe("BankTokenRequest validation", func() {
 		Entry("the same header twice", headers("X-A", "1", "X-A", "2"), "spec.headers[1]: Duplicate value"),
 		Entry("secretName that is not a valid Secret name", func(s *spec) { s.SecretName = "Paymob_Token" }, "spec.secretName: Invalid value"),
 		Entry("output Secret that is the credentials Secret", func(s *spec) { s.SecretName = "paymob-credentials" }, "must not be the credentials Secret"),
-		Entry("missing credentials Secret name", func(s *spec) { s.CredentialsSecretRef.Name = "" }, "spec.credentialsSecretRef.name"),
+		Entry("missing credentials Secret, without a connection", func(s *spec) { s.CredentialsSecretRef.Name = "" },
+			"provider, endpoint and credentialsSecretRef are required unless connectionRef names a BankConnection or ClusterBankConnection"),
+		Entry("a connection and a provider of its own", func(s *spec) {
+			s.ConnectionRef = &tokensv1alpha1.ConnectionReference{Kind: tokensv1alpha1.KindClusterBankConnection, Name: "bank"}
+		}, "with connectionRef, the connection's fields (provider, endpoint"),
+		Entry("a connection and TLS of its own", func(s *spec) {
+			s.BankClient = tokensv1alpha1.BankClient{TLS: &tokensv1alpha1.TLSConfig{}}
+			s.ConnectionRef = &tokensv1alpha1.ConnectionReference{Name: "bank"}
+		}, "belong to the connection: set them there, not on the request"),
+		Entry("a connection of an unknown kind", func(s *spec) {
+			s.BankClient = tokensv1alpha1.BankClient{}
+			s.ConnectionRef = &tokensv1alpha1.ConnectionReference{Kind: "Issuer", Name: "bank"}
+		}, `spec.connectionRef.kind: Unsupported value: "Issuer"`),
 		Entry("CA bundle in an unsupported kind of object",
 			func(s *spec) {
 				s.TLS = &tokensv1alpha1.TLSConfig{CABundleRef: &tokensv1alpha1.CABundleReference{Kind: "Pod", Name: "ca"}}

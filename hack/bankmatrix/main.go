@@ -1,7 +1,7 @@
 // Command bankmatrix writes the CRD's share of the bank matrix from the providers package's
 // preset table, so that the two cannot drift: the enums of provider, grant type and client
-// authentication (zz_generated.bankmatrix.go), BankTokenRequestSpec's CEL rules for what each
-// provider refuses, and HTTPHeader's rule on reserved header names (the delimited blocks in
+// authentication (zz_generated.bankmatrix.go), BankTokenRequestSpec's and BankConnectionSpec's CEL rules for
+// what each provider refuses, and HTTPHeader's rule on reserved header names (the delimited blocks in
 // banktokenrequest_types.go). Run by make manifests; hack/verify-generated.sh fails on
 // stale output.
 //
@@ -17,7 +17,10 @@ import (
 	"strings"
 )
 
-const typesFile = "banktokenrequest_types.go"
+const (
+	typesFile           = "banktokenrequest_types.go"
+	connectionTypesFile = "bankconnection_types.go"
+)
 
 func main() {
 	dir := "api/v1alpha1"
@@ -38,12 +41,24 @@ func run(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "zz_generated.bankmatrix.go"), enums, 0o644); err != nil {
 		return err
 	}
-	path := filepath.Join(dir, typesFile)
+	blocks := map[string]map[string][]rule{
+		typesFile:           {"spec-rules": specRules(), "header-rules": {reservedHeaderRule()}},
+		connectionTypesFile: {"connection-rules": connectionRules()},
+	}
+	for file, rulesByBlock := range blocks {
+		if err := rewriteBlocks(filepath.Join(dir, file), rulesByBlock); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func rewriteBlocks(path string, rulesByBlock map[string][]rule) error {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	for block, rules := range map[string][]rule{"spec-rules": specRules(), "header-rules": {reservedHeaderRule()}} {
+	for block, rules := range rulesByBlock {
 		if src, err = replaceBlock(src, block, rules); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}

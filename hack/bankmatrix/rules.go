@@ -20,16 +20,44 @@ func (r rule) marker() string {
 // Each rule mirrors one check of the providers package's plan, so that admission and the
 // request builder agree (api/v1alpha1's contract test runs every combination through both).
 func specRules() []rule {
+	return guarded(providerRules(true))
+}
+
+// connectionRules are BankConnectionSpec's rules: the same, but for the scope, which is each
+// request's own (the controller checks it against the connection's provider).
+func connectionRules() []rule {
+	return guarded(providerRules(false))
+}
+
+func providerRules(withScope bool) []rule {
 	var rules []rule
 	for _, name := range providers.Names() {
 		p, _ := providers.PresetFor(name)
 		rules = append(rules, grantRules(p)...)
 		rules = append(rules, clientAuthenticationRules(p)...)
-		rules = append(rules, scopeRules(p)...)
+		if withScope {
+			rules = append(rules, scopeRules(p)...)
+		}
 		rules = append(rules, requiredHeaderRules(p)...)
 	}
 	rules = append(rules, queryRules()...)
 	return append(rules, metadataRule(), revocationRule())
+}
+
+// guarded lets each rule pass when the fields it reads are absent: a request that names a
+// connection has no provider or endpoint of its own (the rules that require them, and that
+// refuse them beside a connectionRef, are written by hand beside these). CEL fails a rule
+// that reads an absent field rather than treating it as empty.
+func guarded(rules []rule) []rule {
+	for i, r := range rules {
+		for _, field := range []string{"endpoint", "provider"} {
+			if strings.Contains(r.cel, "self."+field) && !strings.HasPrefix(r.cel, "!has(self."+field+") || ") {
+				r.cel = "!has(self." + field + ") || " + r.cel
+			}
+		}
+		rules[i] = r
+	}
+	return rules
 }
 
 // providersWhere lists, in table order, the providers whose preset has a property.

@@ -24,7 +24,10 @@ func TestCredentialsSecretKeysFollowTheClientAuthentication(t *testing.T) {
 		{tokensv1alpha1.ProviderMbanq, "", []string{"client_id", "client_secret", "username", "password"}},
 	}
 	for _, tc := range cases {
-		btr := &tokensv1alpha1.BankTokenRequest{Spec: tokensv1alpha1.BankTokenRequestSpec{Provider: tc.provider, ClientAuthentication: tc.method}}
+		btr := &tokensv1alpha1.BankTokenRequest{Spec: tokensv1alpha1.BankTokenRequestSpec{BankClient: tokensv1alpha1.BankClient{
+			Provider:             tc.provider,
+			ClientAuthentication: tc.method,
+		}}}
 		if got := credentialKeys(btr).required(); !slices.Equal(got, tc.want) {
 			t.Errorf("%s/%q: required keys %v, want %v", tc.provider, tc.method, got, tc.want)
 		}
@@ -32,7 +35,10 @@ func TestCredentialsSecretKeysFollowTheClientAuthentication(t *testing.T) {
 }
 
 func TestRequestHashCoversTheAssertionKeyAndKeepsOlderHashes(t *testing.T) {
-	spec := &tokensv1alpha1.BankTokenRequestSpec{Provider: tokensv1alpha1.ProviderBanfico, Endpoint: "https://bank.example/token"}
+	spec := &tokensv1alpha1.BankTokenRequestSpec{BankClient: tokensv1alpha1.BankClient{
+		Provider: tokensv1alpha1.ProviderBanfico,
+		Endpoint: "https://bank.example/token",
+	}}
 	// The hash of a spec without clientAssertion, as every release before it computed it.
 	const before = "328940da3bf7444b9fc69c7cd3360d14"
 	if got := requestHash(spec, []string{"Secret/c/uid/1"}); got != before {

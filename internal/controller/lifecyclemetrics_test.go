@@ -18,7 +18,9 @@ func TestLifecycleMetricsKeepOneSeriesPerResource(t *testing.T) {
 		t.Fatal(err)
 	}
 	btr := &tokensv1alpha1.BankTokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: "paymob"},
-		Spec: tokensv1alpha1.BankTokenRequestSpec{Provider: "Paymob"}}
+		Spec: tokensv1alpha1.BankTokenRequestSpec{BankClient: tokensv1alpha1.BankClient{
+			Provider: "Paymob",
+		}}}
 	btr.Status.RenewalTime = &metav1.Time{Time: time.Unix(1200, 0)}
 	btr.Status.Conditions = []metav1.Condition{{Type: tokensv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: tokensv1alpha1.ReasonTokenIssued}}
 	m.observe(btr)

@@ -171,9 +171,13 @@ func newFixture(t *testing.T, mutate ...func(*tokensv1alpha1.BankTokenRequest)) 
 		ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: "paymob", UID: "uid-paymob", Generation: 1},
 		Spec: tokensv1alpha1.BankTokenRequestSpec{
 			// A plain RFC 6749 endpoint: the refresh protocol without a bank's quirks.
-			Provider: tokensv1alpha1.ProviderOAuth2, GrantType: tokensv1alpha1.GrantType(providers.GrantPassword),
-			Endpoint: "https://paymob.example/o/token/", Scope: "read",
-			CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: "paymob-credentials"},
+			BankClient: tokensv1alpha1.BankClient{
+				Provider:             tokensv1alpha1.ProviderOAuth2,
+				GrantType:            tokensv1alpha1.GrantType(providers.GrantPassword),
+				Endpoint:             "https://paymob.example/o/token/",
+				CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: "paymob-credentials"},
+			},
+			Scope: "read",
 		},
 	}
 	for _, m := range mutate {

@@ -54,7 +54,10 @@ func TestRefreshStateTreatsAnUnreadableStandbySinceAsJustNow(t *testing.T) {
 // Storing chains binds them to the inputs, clears any mark, keeps the time a standby chain
 // was superseded while it stays standby, and keeps nothing for a provider that cannot use it.
 func TestChainsStoredIsBoundClearedAndKeepsTheStandbyTime(t *testing.T) {
-	spec := &tokensv1alpha1.BankTokenRequestSpec{Provider: tokensv1alpha1.ProviderPaymob, Endpoint: "https://paymob.example/o/token/"}
+	spec := &tokensv1alpha1.BankTokenRequestSpec{BankClient: tokensv1alpha1.BankClient{
+		Provider: tokensv1alpha1.ProviderPaymob,
+		Endpoint: "https://paymob.example/o/token/",
+	}}
 	held := refreshState{Active: "fixture-refresh-a", Standby: "fixture-refresh-s", StandbySince: stateNow.Add(-time.Minute), InFlight: "mark"}
 	later := stateNow.Add(time.Hour)
 
@@ -67,7 +70,9 @@ func TestChainsStoredIsBoundClearedAndKeepsTheStandbyTime(t *testing.T) {
 	if !moved.StandbySince.Equal(later) {
 		t.Fatalf("a new standby chain kept the old one's time: %v", moved.StandbySince)
 	}
-	partner := &tokensv1alpha1.BankTokenRequestSpec{Provider: tokensv1alpha1.ProviderRAKBankPartner}
+	partner := &tokensv1alpha1.BankTokenRequestSpec{BankClient: tokensv1alpha1.BankClient{
+		Provider: tokensv1alpha1.ProviderRAKBankPartner,
+	}}
 	if none := chainsStored(held, partner, refreshChains{active: "fixture-refresh-b"}, nil, "hash", later); none.holdsChains() || none.BoundTo != "" {
 		t.Fatalf("chains kept for a provider that takes no refresh_token grant: %+v", none)
 	}

@@ -42,9 +42,11 @@ func NewSandboxRequest(bank *sandbox.Server, bankName providers.Name, namespace,
 	btr := &tokensv1alpha1.BankTokenRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: tokensv1alpha1.BankTokenRequestSpec{
-			Provider:             tokensv1alpha1.Provider(sandbox.ProviderOf(bankName)),
-			ClientAuthentication: tokensv1alpha1.ClientAuthentication(sandbox.ClientAuthenticationOf(bankName)),
-			CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: name + "-credentials"},
+			BankClient: tokensv1alpha1.BankClient{
+				Provider:             tokensv1alpha1.Provider(sandbox.ProviderOf(bankName)),
+				ClientAuthentication: tokensv1alpha1.ClientAuthentication(sandbox.ClientAuthenticationOf(bankName)),
+				CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: name + "-credentials"},
+			},
 		},
 	}
 	PointAtSandbox(btr, bank, CABundleConfigMapName, ClientCertificateSecretName)

@@ -89,10 +89,12 @@ func (b *bench) createRequests(ctx context.Context, c *cluster, ns string, from,
 		return c.Client.Create(ctx, &tokensv1alpha1.BankTokenRequest{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: btrName(from + i)},
 			Spec: tokensv1alpha1.BankTokenRequestSpec{
-				Provider:             tokensv1alpha1.Provider("OAuth2"),
-				Endpoint:             endpoint,
-				GrantType:            tokensv1alpha1.GrantType("client_credentials"),
-				CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: credName(from + i)},
+				BankClient: tokensv1alpha1.BankClient{
+					Provider:             tokensv1alpha1.Provider("OAuth2"),
+					Endpoint:             endpoint,
+					GrantType:            tokensv1alpha1.GrantType("client_credentials"),
+					CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: credName(from + i)},
+				},
 			},
 		})
 	})

@@ -232,10 +232,12 @@ func bankTokenRequest(suspend bool) *tokensv1alpha1.BankTokenRequest {
 			CreationTimestamp: metav1.NewTime(time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)),
 		},
 		Spec: tokensv1alpha1.BankTokenRequestSpec{
-			Provider:             tokensv1alpha1.ProviderPaymob,
-			Endpoint:             "https://stagingpayouts.paymobsolutions.com/api/secure/o/token/",
-			CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: "paymob-credentials"},
-			Suspend:              suspend,
+			BankClient: tokensv1alpha1.BankClient{
+				Provider:             tokensv1alpha1.ProviderPaymob,
+				Endpoint:             "https://stagingpayouts.paymobsolutions.com/api/secure/o/token/",
+				CredentialsSecretRef: tokensv1alpha1.CredentialsSecretReference{Name: "paymob-credentials"},
+			},
+			Suspend: suspend,
 		},
 	}
 }

@@ -6,9 +6,10 @@ import (
 
 // ConnectionReference names the connection a BankTokenRequest gets its tokens through.
 type ConnectionReference struct {
-	// kind is BankConnection (in the request's own namespace) or ClusterBankConnection.
+	// kind is BankConnection (in the request's own namespace; the default) or
+	// ClusterBankConnection. No default is written into the spec: Argo CD would report it
+	// out of sync.
 	// +optional
-	// +kubebuilder:default=BankConnection
 	// +kubebuilder:validation:Enum=BankConnection;ClusterBankConnection
 	Kind string `json:"kind,omitempty"`
 
@@ -132,7 +133,6 @@ type BankConnectionSpec struct {
 	// one namespace's grant can be revoked without the others') or Shared (the requests
 	// with the same scope share one grant, renewed once for all of them).
 	// +optional
-	// +kubebuilder:default=PerRequest
 	GrantSharing GrantSharing `json:"grantSharing,omitempty"`
 }
 

@@ -201,47 +201,92 @@ func providerCheck(mc matrixCase) verdict {
 	return verdict{accepted: true}
 }
 
+func connectionAdmission(c client.Client, mc matrixCase) (verdict, error) {
+	conn := &tokensv1alpha1.ClusterBankConnection{
+		ObjectMeta: metav1.ObjectMeta{Name: "contract"},
+		Spec:       tokensv1alpha1.BankConnectionSpec{BankClient: mc.spec().BankClient},
+	}
+	err := c.Create(ctx, conn, client.DryRunAll)
+	switch {
+	case err == nil:
+		return verdict{accepted: true}, nil
+	case apierrors.IsInvalid(err):
+		return verdict{reason: err.Error()}, nil
+	}
+	return verdict{}, err
+}
+
+// connectionCases are the cases with a scope every provider takes: a connection has no scope
+// (each request brings its own, checked by the controller against the connection's provider),
+// so the provider's verdict on the rest of the case is the connection's.
+func connectionCases() []matrixCase {
+	var cases []matrixCase
+	for _, mc := range allMatrixCases() {
+		if mc.scope.name == "present" {
+			cases = append(cases, mc)
+		}
+	}
+	return cases
+}
+
+// admitAll runs every case through admit on a client that may make thousands of dry runs.
+func admitAll(cases []matrixCase, admit func(client.Client, matrixCase) (verdict, error)) []verdict {
+	cfg := rest.CopyConfig(controlPlane.Config)
+	cfg.QPS, cfg.Burst = 10000, 10000 // thousands of dry runs; the default 5 per second would take an hour
+	c, err := client.New(cfg, client.Options{Scheme: k8sClient.Scheme()})
+	Expect(err).NotTo(HaveOccurred())
+
+	admitted := make([]verdict, len(cases))
+	failures := make([]error, len(cases))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				admitted[i], failures[i] = admit(c, cases[i])
+			}
+		})
+	}
+	for i := range cases {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, mc := range cases {
+		Expect(failures[i]).NotTo(HaveOccurred(), mc.String())
+	}
+	return admitted
+}
+
+// expectAgreement fails on any case where admission and the provider's check disagree, and
+// when either side accepts all or nothing (the matrix would then test nothing).
+func expectAgreement(cases []matrixCase, admitted []verdict) {
+	var disagreements []string
+	accepted := 0
+	for i, mc := range cases {
+		checked := providerCheck(mc)
+		if checked.accepted {
+			accepted++
+		}
+		if admitted[i].accepted != checked.accepted {
+			disagreements = append(disagreements, fmt.Sprintf("%s: admitted=%v (%s), provider accepts=%v (%s)",
+				mc, admitted[i].accepted, admitted[i].reason, checked.accepted, checked.reason))
+		}
+	}
+	Expect(disagreements).To(BeEmpty(), "%d of %d combinations disagree:\n%s",
+		len(disagreements), len(cases), strings.Join(disagreements[:min(len(disagreements), 30)], "\n"))
+	Expect(accepted).To(BeNumerically(">", 0), "no combination is accepted: the matrix tests nothing")
+	Expect(accepted).To(BeNumerically("<", len(cases)), "every combination is accepted: the matrix tests nothing")
+}
+
 var _ = Describe("the bank matrix contract", func() {
 	It("admits exactly the specs whose provider accepts the request", func() {
-		cfg := rest.CopyConfig(controlPlane.Config)
-		cfg.QPS, cfg.Burst = 10000, 10000 // thousands of dry runs; the default 5 per second would take an hour
-		c, err := client.New(cfg, client.Options{Scheme: k8sClient.Scheme()})
-		Expect(err).NotTo(HaveOccurred())
-
 		cases := allMatrixCases()
-		admitted := make([]verdict, len(cases))
-		failures := make([]error, len(cases))
-		next := make(chan int)
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Go(func() {
-				for i := range next {
-					admitted[i], failures[i] = admission(c, cases[i])
-				}
-			})
-		}
-		for i := range cases {
-			next <- i
-		}
-		close(next)
-		wg.Wait()
+		expectAgreement(cases, admitAll(cases, admission))
+	})
 
-		var disagreements []string
-		accepted := 0
-		for i, mc := range cases {
-			Expect(failures[i]).NotTo(HaveOccurred(), mc.String())
-			checked := providerCheck(mc)
-			if checked.accepted {
-				accepted++
-			}
-			if admitted[i].accepted != checked.accepted {
-				disagreements = append(disagreements, fmt.Sprintf("%s: admitted=%v (%s), provider accepts=%v (%s)",
-					mc, admitted[i].accepted, admitted[i].reason, checked.accepted, checked.reason))
-			}
-		}
-		Expect(disagreements).To(BeEmpty(), "%d of %d combinations disagree:\n%s",
-			len(disagreements), len(cases), strings.Join(disagreements[:min(len(disagreements), 30)], "\n"))
-		Expect(accepted).To(BeNumerically(">", 0), "no combination is accepted: the matrix tests nothing")
-		Expect(accepted).To(BeNumerically("<", len(cases)), "every combination is accepted: the matrix tests nothing")
+	It("admits exactly the connections whose provider accepts their client", func() {
+		cases := connectionCases()
+		expectAgreement(cases, admitAll(cases, connectionAdmission))
 	})
 })

@@ -311,15 +311,18 @@ demo-binaries: ## Build bin/manager (./cmd), bin/demo (./cmd/demo) and bin/kubec
 
 ##@ Packaging
 
-CRD_FILE := config/crd/bases/tokens.banktoken.io_banktokenrequests.yaml
+CRD_FILES = $(wildcard config/crd/bases/*.yaml)
 CHART_DIR := dist/chart
 
 .PHONY: derived-manifests
-derived-manifests: ## Copy the generated CRD and manager rules, the alerts and the dashboard into the Helm chart and config/namespaced.
-	@{ echo '{{- if .Values.crd.enable }}'; \
-	  sed -e '0,/^  annotations:$$/s//  annotations:\n    {{- if .Values.crd.keep }}\n    helm.sh\/resource-policy: keep\n    {{- end }}/' \
-	      -e '0,/^  name: /s//  labels:\n    {{- include "bank-token-operator.labels" . | nindent 4 }}\n  name: /' $(CRD_FILE); \
-	  echo '{{- end }}'; } > $(CHART_DIR)/templates/crd/$(notdir $(CRD_FILE))
+derived-manifests: ## Copy the generated CRDs and manager rules, the alerts and the dashboard into the Helm chart and config/namespaced.
+	@rm -f $(CHART_DIR)/templates/crd/*.yaml
+	@for crd in $(CRD_FILES); do \
+	  { echo '{{- if .Values.crd.enable }}'; \
+	    sed -e '0,/^  annotations:$$/s//  annotations:\n    {{- if .Values.crd.keep }}\n    helm.sh\/resource-policy: keep\n    {{- end }}/' \
+	        -e '0,/^  name: /s//  labels:\n    {{- include "bank-token-operator.labels" . | nindent 4 }}\n  name: /' "$$crd"; \
+	    echo '{{- end }}'; } > $(CHART_DIR)/templates/crd/$$(basename "$$crd"); \
+	done
 	@{ echo '{{- /* Generated from config/rbac/role.yaml by make derived-manifests. Do not edit. */ -}}'; \
 	  echo '{{- define "bank-token-operator.managerRules" }}'; \
 	  sed -n '/^rules:$$/,$$p' config/rbac/role.yaml | tail -n +2; \
@@ -340,11 +343,12 @@ helm-lint: helm ## Lint the Helm chart, cluster-wide and namespaced.
 helm-template: helm ## Render the Helm chart with its default values.
 	$(HELM) template bank-token-operator $(CHART_DIR) --namespace bank-token-operator-system
 
-ARGOCD_LUA_DIR := config/argocd/resource_customizations/tokens.banktoken.io/BankTokenRequest
+ARGOCD_CUSTOMIZATIONS_DIR := config/argocd/resource_customizations/tokens.banktoken.io
+ARGOCD_LUA_DIR := $(ARGOCD_CUSTOMIZATIONS_DIR)/BankTokenRequest
 
 .PHONY: argocd-cm
 argocd-cm: ## Render config/argocd/argocd-cm.yaml (the argocd-cm keys) from the Lua files beside it.
-	@{ echo "# Generated from $(ARGOCD_LUA_DIR) by 'make argocd-cm'. Do not edit: edit the .lua files."; \
+	@{ echo "# Generated from $(ARGOCD_CUSTOMIZATIONS_DIR) by 'make argocd-cm'. Do not edit: edit the .lua files."; \
 	  echo "# Merge into Argo CD's argocd-cm, e.g.: kubectl -n argocd patch configmap argocd-cm --patch-file config/argocd/argocd-cm.yaml"; \
 	  echo "apiVersion: v1"; echo "kind: ConfigMap"; echo "metadata:"; echo "  name: argocd-cm"; echo "  namespace: argocd"; \
 	  echo "data:"; \
@@ -355,6 +359,10 @@ argocd-cm: ## Render config/argocd/argocd-cm.yaml (the argocd-cm keys) from the 
 	  sed 's/^./      &/' $(ARGOCD_LUA_DIR)/actions/discovery.lua; \
 	  echo "    definitions:"; echo "    - name: refresh"; echo "      action.lua: |"; \
 	  sed 's/^./        &/' $(ARGOCD_LUA_DIR)/actions/refresh/action.lua; \
+	  for kind in BankConnection ClusterBankConnection; do \
+	    echo "  resource.customizations.health.tokens.banktoken.io_$$kind: |"; \
+	    sed 's/^./    &/' $(ARGOCD_CUSTOMIZATIONS_DIR)/$$kind/health.lua; \
+	  done; \
 	} > config/argocd/argocd-cm.yaml
 	@echo "updated config/argocd/argocd-cm.yaml"
 

@@ -1,4 +1,4 @@
-// kubectl-btr is the kubectl plugin of bank-token-operator: `kubectl btr status|refresh|list`.
+// kubectl-btr is the kubectl plugin of bank-token-operator: `kubectl btr status|refresh|list|connections`.
 // Installed on the PATH as kubectl-btr (make install-plugin), kubectl finds it as `kubectl btr`.
 package main
 

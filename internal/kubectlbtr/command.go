@@ -1,5 +1,5 @@
 // Package kubectlbtr is the kubectl btr plugin: status, refresh and list of
-// BankTokenRequests, for the on-call engineer. It reads Secrets' metadata only: no token,
+// BankTokenRequests, and the connections they use, for the on-call engineer. It reads Secrets' metadata only: no token,
 // refresh token or credential is ever fetched, so none can be printed.
 package kubectlbtr
 
@@ -59,12 +59,12 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Use: "kubectl-btr",
 		// kubectl finds the binary kubectl-btr on the PATH and runs it as `kubectl btr`.
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl btr"},
-		Short:         "Inspect and renew BankTokenRequests (bank-token-operator)",
+		Short:         "Inspect and renew BankTokenRequests, and the connections they use (bank-token-operator)",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	o.config.AddFlags(root.PersistentFlags())
-	root.AddCommand(newStatusCommand(o), newRefreshCommand(o), newListCommand(o))
+	root.AddCommand(newStatusCommand(o), newRefreshCommand(o), newListCommand(o), newConnectionsCommand(o))
 	return root
 }
 

@@ -3,6 +3,8 @@ package alerts
 import (
 	"strings"
 	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
 )
 
 // An alert's text names what it is about (the resource, or the bank) and says where to look;
@@ -19,7 +21,7 @@ func TestAlertTextNamesTheResourceAndNoValue(t *testing.T) {
 				if text == "" || strings.Contains(text, "<no value>") || strings.Contains(text, "{{") {
 					t.Errorf("%s: %s %q is empty or not fully expanded", c.alert, key, text)
 				}
-				for _, label := range namedIn(key, alert.Labels.Get("name") != "") {
+				for _, label := range namedIn(key, alert.Labels) {
 					if v := alert.Labels.Get(label); v != "" && !strings.Contains(text, v) {
 						t.Errorf("%s: %s does not name %s %q: %q", c.alert, key, label, v, text)
 					}
@@ -36,13 +38,16 @@ func TestAlertTextNamesTheResourceAndNoValue(t *testing.T) {
 	}
 }
 
-// namedIn is what an annotation must name: the description everything the alert is about,
-// the summary the resource (namespace/name), or the bank when the alert is about a bank.
-func namedIn(annotation string, aboutAResource bool) []string {
+// namedIn is what an annotation must name: both name the connection (kind, namespace,
+// name) when the alert is about one; otherwise the description everything the alert is
+// about, the summary the resource (namespace/name), or the bank when it is about a bank.
+func namedIn(annotation string, alertLabels labels.Labels) []string {
 	switch {
+	case alertLabels.Get("connection") != "":
+		return []string{"kind", "namespace", "connection"}
 	case annotation == "description":
 		return []string{"namespace", "name", "provider"}
-	case aboutAResource:
+	case alertLabels.Get("name") != "":
 		return []string{"namespace", "name"}
 	}
 	return []string{"provider"}

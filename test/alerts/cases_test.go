@@ -18,6 +18,16 @@ func resource(metric, namespace, name, values string, extra ...string) string {
 	return fmt.Sprintf("  %s{%s} %s\n", metric, labelSet, values)
 }
 
+// connection is one series of a per-connection metric, labelled as the call budget labels
+// it: a ClusterBankConnection has no namespace, so the label is absent.
+func connection(metric, kind, namespace, name, values string) string {
+	labelSet := fmt.Sprintf(`kind=%q, connection=%q, job="bank-token-operator", instance="10.0.0.7:8080"`, kind, name)
+	if namespace != "" {
+		labelSet += fmt.Sprintf(", namespace=%q", namespace)
+	}
+	return fmt.Sprintf("  %s{%s} %s\n", metric, labelSet, values)
+}
+
 func upstream(provider, result, values string) string {
 	return fmt.Sprintf("  banktoken_upstream_requests_total{provider=%q, grant=\"password\", result=%q, job=\"bank-token-operator\"} %s\n", provider, result, values)
 }
@@ -64,6 +74,14 @@ var (
 	stalledState        = resource("banktoken_token_state", "payments", "paymob", "1+0x60", `state="Stalled"`)
 	suspendedState      = resource("banktoken_token_state", "payments", "paymob", "1+0x60", `state="Suspended"`)
 	hourTokenFailingNow = resource("banktoken_token_expiry_timestamp_seconds", "payments", "paymob", "7200+0x60")
+
+	// A namespace's connection paused by the bank from 5m on; a cluster connection's two-minute pause.
+	pausedFrom5m        = connection("banktoken_connection_paused", "BankConnection", "payments", "paymob", "0+0x4 1+0x55")
+	clusterPausedFrom5m = connection("banktoken_connection_paused", "ClusterBankConnection", "", "banfico-shared", "0+0x4 1+0x55")
+	pausedTwoMinutes    = connection("banktoken_connection_paused", "ClusterBankConnection", "", "banfico-shared", "0+0x4 1+0x1 0+0x53")
+	// Calls held back by the budget every minute, or for five minutes only.
+	throttledEveryMinute = connection("banktoken_connection_throttled_total", "ClusterBankConnection", "", "banfico-shared", "0+1x60")
+	throttledFiveMinutes = connection("banktoken_connection_throttled_total", "BankConnection", "payments", "paymob", "0+1x5 5+0x55")
 )
 
 var alertCases = []alertCase{
@@ -109,6 +127,16 @@ var alertCases = []alertCase{
 
 	{"a bank answering in 8 seconds warns", "BankTokenEndpointSlow", latency("Banfico", 8) + latency("Mbanq", 0.1), 50 * time.Minute, []string{"Banfico"}},
 	{"a bank answering in 2 seconds does not", "BankTokenEndpointSlow", latency("Banfico", 2), 50 * time.Minute, nil},
+
+	{"a pause lasting more than 5 minutes warns", "BankConnectionPaused", pausedFrom5m, 11 * time.Minute, []string{"BankConnection/payments/paymob"}},
+	{"a cluster connection's pause warns too", "BankConnectionPaused", clusterPausedFrom5m, 11 * time.Minute, []string{"ClusterBankConnection/banfico-shared"}},
+	{"a pause waits out its 5 minutes", "BankConnectionPaused", pausedFrom5m, 8 * time.Minute, nil},
+	{"a two-minute pause does not warn", "BankConnectionPaused", pausedTwoMinutes, 11 * time.Minute, nil},
+
+	{"calls held back by the budget for 15 minutes warn", "BankConnectionBudgetTooSmall",
+		throttledEveryMinute, 20 * time.Minute, []string{"ClusterBankConnection/banfico-shared"}},
+	{"calls held back for less than 15 minutes do not", "BankConnectionBudgetTooSmall", throttledEveryMinute, 14 * time.Minute, nil},
+	{"a budget that stopped holding calls back does not", "BankConnectionBudgetTooSmall", throttledFiveMinutes, 30 * time.Minute, nil},
 
 	{"every reconcile failing for 15 minutes pages", "BankTokenOperatorReconcileFailing",
 		reconciles("success", "40+0x60") + reconciles("error", "0+3x60") + reconcileErrors("0+3x60"), 35 * time.Minute, []string{""}},

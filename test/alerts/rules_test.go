@@ -75,12 +75,13 @@ func firingAlerts(t *testing.T, rule rulefmt.Rule, series string, at time.Durati
 	return firing
 }
 
-// alertKeys names each alert by the labels that say what it is about.
+// alertKeys names each alert by the labels that say what it is about: a resource
+// (namespace/name/provider), a connection (kind/namespace/connection) or a bank (provider).
 func alertKeys(alerts []*rules.Alert) []string {
 	keys := []string{}
 	for _, alert := range alerts {
 		var parts []string
-		for _, name := range []string{"namespace", "name", "provider"} {
+		for _, name := range []string{"kind", "namespace", "name", "connection", "provider"} {
 			if v := alert.Labels.Get(name); v != "" {
 				parts = append(parts, v)
 			}

@@ -271,10 +271,10 @@ func condition(conditionType string, status metav1.ConditionStatus, reason, mess
 	}
 }
 
-// toArgoCDObject turns the API object into the unstructured map Argo CD hands its Lua.
-func toArgoCDObject(t *testing.T, btr *tokensv1alpha1.BankTokenRequest) map[string]any {
+// toArgoCDObject turns an API object into the unstructured map Argo CD hands its Lua.
+func toArgoCDObject(t *testing.T, apiObject runtime.Object) map[string]any {
 	t.Helper()
-	object, err := runtime.DefaultUnstructuredConverter.ToUnstructured(btr)
+	object, err := runtime.DefaultUnstructuredConverter.ToUnstructured(apiObject)
 	if err != nil {
 		t.Fatal(err)
 	}

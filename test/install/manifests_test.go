@@ -17,7 +17,6 @@ import (
 )
 
 const (
-	crdName        = "banktokenrequests.tokens.banktoken.io"
 	deploymentName = "bank-token-operator-controller-manager"
 	managerRole    = "bank-token-operator-manager-role"
 	managerBinding = "bank-token-operator-manager-rolebinding"
@@ -34,15 +33,20 @@ func TestInstallYAMLIsTheCommittedBuildOfConfigDefault(t *testing.T) {
 	}
 }
 
-func TestChartAndOverlayCopiesMatchTheGeneratedCRDAndRole(t *testing.T) {
+func TestChartAndOverlayCopiesMatchTheGeneratedCRDsAndRole(t *testing.T) {
 	generatedRules := clusterRoleRules(t, readRepoFile(t, "config/rbac/role.yaml"))
-	generatedCRD := decodeObjects(t, readRepoFile(t, "config/crd/bases/tokens.banktoken.io_banktokenrequests.yaml"))[0]
 	const hint = "run `make derived-manifests` and commit the result"
 
 	chart := decodeObjects(t, helmTemplate(t))
-	chartCRD := findObject(t, chart, "CustomResourceDefinition", crdName)
-	if !reflect.DeepEqual(chartCRD.Object["spec"], generatedCRD.Object["spec"]) {
-		t.Errorf("the chart's CRD differs from config/crd/bases: %s", hint)
+	generatedCRDs := generatedCRDs(t)
+	if got := len(objectsOfKind(chart, "CustomResourceDefinition")); got != len(generatedCRDs) {
+		t.Errorf("the chart has %d CRDs, config/crd/bases %d: %s", got, len(generatedCRDs), hint)
+	}
+	for _, generatedCRD := range generatedCRDs {
+		chartCRD := findObject(t, chart, "CustomResourceDefinition", generatedCRD.GetName())
+		if !reflect.DeepEqual(chartCRD.Object["spec"], generatedCRD.Object["spec"]) {
+			t.Errorf("the chart's CRD %s differs from config/crd/bases: %s", generatedCRD.GetName(), hint)
+		}
 	}
 	if got := rulesOf(t, findObject(t, chart, "ClusterRole", managerRole)); !reflect.DeepEqual(got, generatedRules) {
 		t.Errorf("the chart's manager rules differ from config/rbac/role.yaml: %s\n got: %v\nwant: %v", hint, got, generatedRules)

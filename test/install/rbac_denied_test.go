@@ -104,22 +104,33 @@ func TestNamespacedInstallDeniesEverythingOutsideTheWatchedNamespaces(t *testing
 // expectCanI asks kubectl auth can-i, as the manager's ServiceAccount, each question.
 func expectCanI(t *testing.T, questions []canI) {
 	t.Helper()
+	expectUserCanI(t, managerServiceAccount, questions)
+}
+
+// expectUserCanI asks kubectl auth can-i, as user, each question.
+func expectUserCanI(t *testing.T, user string, questions []canI) {
+	t.Helper()
 	kubeconfig := writeAdminKubeconfig(t)
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Fatalf("kubectl is not on the PATH: %v", err)
-	}
 	for _, q := range questions {
-		args := append([]string{"--kubeconfig", kubeconfig, "auth", "can-i", "--as", managerServiceAccount}, q.args...)
-		out, err := tryRun(kubectl, args...)
-		answer := strings.TrimSpace(string(out))
+		answer, err := askCanI(t, kubeconfig, user, q.args)
 		if answer != "yes" && answer != "no" {
 			t.Fatalf("kubectl auth can-i %s: no answer: %v", strings.Join(q.args, " "), err)
 		}
 		if got := answer == "yes"; got != q.want {
-			t.Errorf("the manager's ServiceAccount can %s: %v, want %v", strings.Join(q.args, " "), got, q.want)
+			t.Errorf("%s can %s: %v, want %v", user, strings.Join(q.args, " "), got, q.want)
 		}
 	}
+}
+
+// askCanI is kubectl auth can-i ARGS --as user: "yes", "no", or something else with an error.
+func askCanI(t *testing.T, kubeconfig, user string, args []string) (string, error) {
+	t.Helper()
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatalf("kubectl is not on the PATH: %v", err)
+	}
+	out, err := tryRun(kubectl, append([]string{"--kubeconfig", kubeconfig, "auth", "can-i", "--as", user}, args...)...)
+	return strings.TrimSpace(string(out)), err
 }
 
 // writeAdminKubeconfig writes the shared control plane's admin credentials for kubectl.

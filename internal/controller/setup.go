@@ -26,21 +26,30 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/tokencalls"
 )
 
-// referencedObjectsIndex indexes BankTokenRequests by the Secrets and ConfigMaps they read,
-// as "Secret/<name>" and "ConfigMap/<name>", so that a change to one reaches exactly the
-// resources that use it.
+// referencedObjectsIndex indexes inline BankTokenRequests, BankConnections and
+// ClusterBankConnections by the Secrets and ConfigMaps they read, as "Secret/<name>" and
+// "ConfigMap/<name>", so that a change to one reaches exactly the requests that use it
+// (see requestsReferencing).
 const referencedObjectsIndex = ".spec.referencedObjects"
 
+// referencedObjects are the objects an inline request reads; one that names a connection
+// reads its connection's (connectionReferences).
 func referencedObjects(obj client.Object) []string {
 	btr, ok := obj.(*tokensv1alpha1.BankTokenRequest)
-	if !ok {
+	if !ok || btr.Spec.ConnectionRef != nil {
 		return nil
 	}
-	refs := []string{"Secret/" + btr.Spec.CredentialsSecretRef.Name}
-	if assertion := btr.Spec.ClientAssertion; assertion != nil {
+	return bankClientReferences(&btr.Spec.BankClient)
+}
+
+// bankClientReferences are the Secrets and ConfigMaps a bank client reads, as
+// "<kind>/<name>".
+func bankClientReferences(bc *tokensv1alpha1.BankClient) []string {
+	refs := []string{"Secret/" + bc.CredentialsSecretRef.Name}
+	if assertion := bc.ClientAssertion; assertion != nil {
 		refs = append(refs, "Secret/"+assertion.PrivateKeySecretRef.Name)
 	}
-	if tls := btr.Spec.TLS; tls != nil {
+	if tls := bc.TLS; tls != nil {
 		if ca := tls.CABundleRef; ca != nil {
 			kind := ca.Kind
 			if kind == "" {

@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -64,30 +63,16 @@ func bankClientReferences(bc *tokensv1alpha1.BankClient) []string {
 	return refs
 }
 
-// requestsReferencing lists, from the cache's index, the requests in namespace that read the
-// object kind/name: what the reference watch enqueues when that object changes.
-func requestsReferencing(cache client.Reader) func(ctx context.Context, kind, namespace, name string) []reconcile.Request {
-	return func(ctx context.Context, kind, namespace, name string) []reconcile.Request {
-		list := &tokensv1alpha1.BankTokenRequestList{}
-		if err := cache.List(ctx, list, client.InNamespace(namespace),
-			client.MatchingFields{referencedObjectsIndex: kind + "/" + name}); err != nil {
-			logf.FromContext(ctx).Error(err, "listing BankTokenRequests that reference an object", "kind", kind, "name", name)
-			return nil
-		}
-		requests := make([]reconcile.Request, 0, len(list.Items))
-		for _, item := range list.Items {
-			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
-		}
-		return requests
-	}
-}
-
 // SetupWithManager registers the controller. Secrets and ConfigMaps are watched as metadata
 // only, and narrowly: the Secrets the operator owns through the manager's label-selected
-// cache, the objects requests reference only in namespaces that hold requests. The
-// operator's memory follows its own resources, not the cluster's Secrets.
+// cache, the objects requests reference only in namespaces that hold requests (and in the
+// cluster connection namespace, where ClusterBankConnections' Secrets are). The operator's
+// memory follows its own resources, not the cluster's Secrets.
 func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &tokensv1alpha1.BankTokenRequest{}, referencedObjectsIndex, referencedObjects); err != nil {
+		return err
+	}
+	if err := r.indexConnections(ctx, mgr); err != nil {
 		return err
 	}
 	metadataClient, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
@@ -109,12 +94,13 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 		Metadata: metadataClient, Requests: mgr.GetCache(), RequestType: &tokensv1alpha1.BankTokenRequest{},
 		// Owned Secrets are left out: the manager's cache holds them, by that label.
 		SecretSelector: "!" + tokensv1alpha1.SecretRoleLabel,
-		Referencing:    requestsReferencing(mgr.GetCache()),
+		Referencing:    r.requestsReferencing(mgr.GetCache()),
+		AlwaysWatched:  r.alwaysWatchedNamespaces(),
 	})
 	r.ownedSecrets = mgr.GetCache()
 	// The resources and the Secrets they own are watched as For and Owns would, with the
 	// resources' own handler so that what is due goes first after a start (see dueFirst).
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("banktokenrequest").
 		Watches(&tokensv1alpha1.BankTokenRequest{}, dueFirst(r.Clock), builder.WithPredicates(predicate.Or(
 			// Our own status writes change neither; spec edits and the refresh annotation do.
@@ -123,9 +109,17 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 			handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &tokensv1alpha1.BankTokenRequest{}, handler.OnlyControllerOwner()),
 			builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.predicate())).
 		WatchesRawSource(r.references).
-		WatchesRawSource(source.Channel(tokenCallWake, &handler.EnqueueRequestForObject{})).
-		WithOptions(opts).
-		Complete(r)
+		WatchesRawSource(source.Channel(tokenCallWake, &handler.EnqueueRequestForObject{}))
+	return r.watchConnections(b, mgr.GetCache()).WithOptions(opts).Complete(r)
+}
+
+// alwaysWatchedNamespaces are the namespaces whose referenced objects are watched whether
+// or not they hold requests: the cluster connection namespace.
+func (r *BankTokenRequestReconciler) alwaysWatchedNamespaces() []string {
+	if !r.servesClusterConnections() {
+		return nil
+	}
+	return []string{r.ClusterConnectionNamespace}
 }
 
 // StripMetadataForCache keeps only what the watches need of the objects the manager's cache

@@ -165,3 +165,35 @@ func TestARequestWhoseConnectionIsGoneLosesItsTokenAndIsDeletedAtOnce(t *testing
 		t.Fatal("the deletion waits on the finalizer of a request whose connection is gone")
 	}
 }
+
+// The CRD checks a scope against the provider only on inline requests; through a
+// connection, the provider's rules are checked before anything is read or sent.
+func TestAScopeTheConnectionsProviderRefusesStallsTheRequestBeforeAnyCall(t *testing.T) {
+	f := newConnectionFixture(t, tokensv1alpha1.KindBankConnection, func(spec *tokensv1alpha1.BankConnectionSpec) {
+		spec.Provider = tokensv1alpha1.ProviderRAKBank
+		spec.RevocationEndpoint = ""
+	})
+	f.update(func(b *tokensv1alpha1.BankTokenRequest) { b.Spec.Scope = " " })
+	f.writes = nil
+	f.reconcile()
+	f.expectCalls(0)
+	f.expectReady(metav1.ConditionFalse, tokensv1alpha1.ReasonInvalidScope, "BankConnection payments/paymob-client", "RAKBank requires a scope")
+	f.expectCondition(tokensv1alpha1.ConditionStalled, true)
+	if len(f.writes) != 1 || f.writes[0] != "patch/status *v1alpha1.BankTokenRequest paymob" {
+		t.Fatalf("a refused request wrote %v; want its status only", f.writes)
+	}
+}
+
+// allowedScopes admits a scope whose every value it lists, and refuses an empty one.
+func TestAllowedScopesAdmitOnlyListedValues(t *testing.T) {
+	conn := &resolvedConnection{Kind: tokensv1alpha1.KindBankConnection, Namespace: "payments", Name: "paymob"}
+	if scopeRefused(conn, "") != nil || scopeRefused(conn, "anything at all") != nil {
+		t.Error("a connection without allowedScopes refused a scope")
+	}
+	conn.Spec.AllowedScopes = []string{"read", "write"}
+	for scope, refused := range map[string]bool{"read": false, "write  read": false, "read admin": true, "": true, "  ": true, "readwrite": true} {
+		if got := scopeRefused(conn, scope) != nil; got != refused {
+			t.Errorf("scope %q: refused %v, want %v", scope, got, refused)
+		}
+	}
+}

@@ -311,15 +311,16 @@ demo-binaries: ## Build bin/manager (./cmd), bin/demo (./cmd/demo) and bin/kubec
 
 ##@ Packaging
 
-CRD_FILE := config/crd/bases/tokens.banktoken.io_banktokenrequests.yaml
+# Every CRD the operator installs (BankTokenRequest, BankConnection, ClusterBankConnection).
+CRD_FILES = $(wildcard config/crd/bases/tokens.banktoken.io_*.yaml)
 CHART_DIR := dist/chart
 
 .PHONY: derived-manifests
-derived-manifests: ## Copy the generated CRD and manager rules, the alerts and the dashboard into the Helm chart and config/namespaced.
-	@{ echo '{{- if .Values.crd.enable }}'; \
+derived-manifests: ## Copy the generated CRDs and manager rules, the alerts and the dashboard into the Helm chart and config/namespaced.
+	@for crd in $(CRD_FILES); do { echo '{{- if .Values.crd.enable }}'; \
 	  sed -e '0,/^  annotations:$$/s//  annotations:\n    {{- if .Values.crd.keep }}\n    helm.sh\/resource-policy: keep\n    {{- end }}/' \
-	      -e '0,/^  name: /s//  labels:\n    {{- include "bank-token-operator.labels" . | nindent 4 }}\n  name: /' $(CRD_FILE); \
-	  echo '{{- end }}'; } > $(CHART_DIR)/templates/crd/$(notdir $(CRD_FILE))
+	      -e '0,/^  name: /s//  labels:\n    {{- include "bank-token-operator.labels" . | nindent 4 }}\n  name: /' "$$crd"; \
+	  echo '{{- end }}'; } > $(CHART_DIR)/templates/crd/$$(basename "$$crd"); done
 	@{ echo '{{- /* Generated from config/rbac/role.yaml by make derived-manifests. Do not edit. */ -}}'; \
 	  echo '{{- define "bank-token-operator.managerRules" }}'; \
 	  sed -n '/^rules:$$/,$$p' config/rbac/role.yaml | tail -n +2; \

@@ -98,5 +98,4 @@ type BankClient struct {
 	// tls configures trust of a private CA and a client certificate for mutual TLS.
 	// +optional
 	TLS *TLSConfig `json:"tls,omitempty"`
-
 }

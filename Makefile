@@ -311,7 +311,8 @@ demo-binaries: ## Build bin/manager (./cmd), bin/demo (./cmd/demo) and bin/kubec
 
 ##@ Packaging
 
-CRD_FILES = $(wildcard config/crd/bases/*.yaml)
+# Every CRD the operator installs (BankTokenRequest, BankConnection, ClusterBankConnection).
+CRD_FILES = $(wildcard config/crd/bases/tokens.banktoken.io_*.yaml)
 CHART_DIR := dist/chart
 
 .PHONY: derived-manifests

@@ -48,6 +48,7 @@ func main() {
 	mgr := newManager(flags, &metrics)
 	settings := flags.settings
 	settings.CredentialsLabelRequired = security.credentialsLabelRequired
+	settings.ClusterConnectionNamespace = flags.clusterConnectionNamespace(flag.CommandLine)
 	warnAboutUnsafeSettings(settings, security)
 	exitOn(internalcontroller.GuardAPIServerAddresses(context.Background(), mgr, guard), "unable to keep the apiserver's addresses guarded")
 	setUpReconciler(mgr, flags, settings, guard)
@@ -119,6 +120,10 @@ func warnAboutUnsafeSettings(settings internalcontroller.Settings, security *sec
 	}
 	if settings.AllowInsecureEndpoints {
 		setupLog.Info("WARNING: http:// token endpoints are allowed (--allow-insecure-endpoints); never use this in production")
+	}
+	if settings.ClusterConnectionNamespace == "" {
+		setupLog.Info("ClusterBankConnections are not served: --watch-namespaces confines the operator; give " +
+			"--cluster-connection-namespace (and the right to list and watch ClusterBankConnections and Namespaces) to serve them")
 	}
 	if security.allowLoopback {
 		setupLog.Info("WARNING: loopback token endpoints are allowed (--allow-loopback-endpoints); never use this in production")

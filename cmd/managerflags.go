@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"flag"
+	"os"
 	"strings"
 	"time"
 
@@ -88,9 +90,31 @@ func (f *managerFlags) bindSettings(fs *flag.FlagSet) {
 			"another only while fewer than --max-concurrent-reconciles minus this are under way in all, so that as many "+
 			"namespaces as this whose endpoints hang still leave a worker for another namespace's call. "+
 			"Default (-1): half of --max-concurrent-reconciles; 0: no reserve.")
+	s.ClusterConnectionNamespace = cmp.Or(os.Getenv("POD_NAMESPACE"), s.ClusterConnectionNamespace)
+	fs.StringVar(&s.ClusterConnectionNamespace, clusterConnectionNamespaceFlag, s.ClusterConnectionNamespace,
+		"The one namespace the Secrets and ConfigMaps that ClusterBankConnections name are read from, so that no tenant "+
+			"namespace holds a shared client's credentials. Default: the namespace the operator runs in (POD_NAMESPACE), "+
+			"else "+internalcontroller.DefaultClusterConnectionNamespace+". With --watch-namespaces, ClusterBankConnections "+
+			"are served only when this is given: the operator then needs to list and watch ClusterBankConnections and "+
+			"Namespaces cluster-wide.")
 	fs.DurationVar(&s.MinRenewalInterval, "min-renewal-interval", s.MinRenewalInterval,
 		"The least time between two renewals of a token, whatever lifetime the bank gives it. A token that lives less "+
 			"is expired in between, and its Ready condition says so.")
+}
+
+const clusterConnectionNamespaceFlag = "cluster-connection-namespace"
+
+// clusterConnectionNamespace is --cluster-connection-namespace, or "" (ClusterBankConnections
+// not served) when --watch-namespaces confines the operator and the flag was not given: the
+// Roles of such an install let it list no cluster-scoped object, and its cache would never
+// sync.
+func (f *managerFlags) clusterConnectionNamespace(fs *flag.FlagSet) string {
+	given := false
+	fs.Visit(func(fl *flag.Flag) { given = given || fl.Name == clusterConnectionNamespaceFlag })
+	if len(f.namespaces()) > 0 && !given {
+		return ""
+	}
+	return f.settings.ClusterConnectionNamespace
 }
 
 // namespaces are the watched namespaces; none means all.

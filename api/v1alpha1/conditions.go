@@ -62,4 +62,26 @@ const (
 	// token was obtained and could not be written, the next attempt follows the failure
 	// backoff, as a failed call does.
 	ReasonInternalError = "InternalError"
+
+	// Reasons a request that names a connection (spec.connectionRef) is refused before any
+	// call. Each is on Stalled and Ready, with a message naming the connection and the rule;
+	// a request refused after it held a token no longer holds one (its output Secret is
+	// emptied and its grants revoked where the bank allows).
+
+	// ReasonConnectionNotFound: the BankConnection (in the request's own namespace) or the
+	// ClusterBankConnection named does not exist.
+	ReasonConnectionNotFound = "ConnectionNotFound"
+	// ReasonNamespaceNotAdmitted: the ClusterBankConnection's allowedNamespaces does not
+	// admit the request's namespace, by name or by the selector on the Namespace's labels.
+	ReasonNamespaceNotAdmitted = "NamespaceNotAdmitted"
+	// ReasonScopeNotAdmitted: the request's scope holds a value the connection's
+	// allowedScopes does not list, or is empty while allowedScopes is set.
+	ReasonScopeNotAdmitted = "ScopeNotAdmitted"
+	// ReasonInvalidScope: the request's scope breaks its connection's provider's rules (a
+	// scope required, a maximum length), which the CRD checks only on inline requests.
+	ReasonInvalidScope = "InvalidScope"
+	// ReasonClusterConnectionsNotServed: the operator does not serve ClusterBankConnections:
+	// confined to namespaces (--watch-namespaces), it cannot watch cluster-scoped objects
+	// unless started with --cluster-connection-namespace.
+	ReasonClusterConnectionsNotServed = "ClusterConnectionsNotServed"
 )

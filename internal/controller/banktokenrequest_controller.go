@@ -90,21 +90,30 @@ func (r *BankTokenRequestReconciler) Reconcile(ctx context.Context, req ctrl.Req
 }
 
 func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	btr, retryAfter, err := r.current(ctx, req)
-	if btr == nil {
+	stored, retryAfter, err := r.current(ctx, req)
+	if stored == nil {
 		return ctrl.Result{RequeueAfter: retryAfter}, err
 	}
+	// Once, before anything reads the spec: from here on, btr is the effective request.
+	resolved, err := r.resolve(ctx, stored)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	btr, conn := resolved.request, resolved.connection
 	if !btr.DeletionTimestamp.IsZero() {
-		return r.finalize(ctx, btr)
+		return r.finalize(ctx, resolved)
 	}
 	now := r.Clock.Now()
+	if resolved.refusal != nil {
+		return r.refuse(ctx, resolved, now)
+	}
 	// Nothing due and nothing changed: decided without reading a Secret, so before the
 	// namespace's share of token calls is even looked at.
-	if result, verified := r.verifyFromMetadata(ctx, btr, now); verified {
+	if result, verified := r.verifyFromMetadata(ctx, btr, conn, now); verified {
 		r.Metrics.observe(btr)
 		return result, nil
 	}
-	a, free := r.gatherAndAct(ctx, btr, now)
+	a, free := r.gatherAndAct(ctx, btr, conn, now)
 	if !free {
 		return ctrl.Result{RequeueAfter: namespaceBusyDelay(btr.UID, now)}, nil
 	}
@@ -136,11 +145,11 @@ type acted struct {
 // other namespaces share. So the slot is taken before the reads, and a resource woken for a
 // freed slot reads once; the decision says whether the bank is called, and only then does
 // act run within the slot. A decision that calls no bank acts once the slot is given back.
-func (r *BankTokenRequestReconciler) gatherAndAct(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, now time.Time) (a acted, free bool) {
+func (r *BankTokenRequestReconciler) gatherAndAct(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, conn *resolvedConnection, now time.Time) (a acted, free bool) {
 	var d decision
 	read, actedInSlot := false, false
 	free = r.withTokenCallSlot(btr, func() {
-		a, d, read = r.gatherAndDecide(ctx, btr, now)
+		a, d, read = r.gatherAndDecide(ctx, btr, conn, now)
 		if read && d.callsBank() {
 			a.outcome, actedInSlot = r.act(ctx, btr, a.gathered, d), true
 		}
@@ -153,8 +162,8 @@ func (r *BankTokenRequestReconciler) gatherAndAct(ctx context.Context, btr *toke
 
 // gatherAndDecide reads the inputs, brings the finalizer in step with them and decides;
 // read is false, and the outcome says why, when the apiserver could not be read.
-func (r *BankTokenRequestReconciler) gatherAndDecide(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, now time.Time) (a acted, d decision, read bool) {
-	g, err := r.gather(ctx, btr)
+func (r *BankTokenRequestReconciler) gatherAndDecide(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, conn *resolvedConnection, now time.Time) (a acted, d decision, read bool) {
+	g, err := r.gather(ctx, btr, conn)
 	if err == nil {
 		err = r.syncFinalizer(ctx, btr, g)
 	}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,44 +46,51 @@ func (r *BankTokenRequestReconciler) ensureFinalizer(ctx context.Context, btr *t
 
 // patchFinalizer adds or removes the finalizer with an optimistic lock, so that other
 // finalizers set meanwhile are never dropped.
+// The patch is sent on a copy, and only the metadata of the answer is taken back: the answer
+// is the stored request, without the connection's client that btr, the effective request,
+// may carry (see connection.go).
 func (r *BankTokenRequestReconciler) patchFinalizer(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, add bool) error {
+	patched := btr.DeepCopy()
 	patch := client.MergeFromWithOptions(btr.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	if add {
-		controllerutil.AddFinalizer(btr, finalizerRevokeGrants)
+		controllerutil.AddFinalizer(patched, finalizerRevokeGrants)
 	} else {
-		controllerutil.RemoveFinalizer(btr, finalizerRevokeGrants)
+		controllerutil.RemoveFinalizer(patched, finalizerRevokeGrants)
 	}
-	if err := r.Client.Patch(ctx, btr, patch); err != nil {
+	if err := r.Client.Patch(ctx, patched, patch); err != nil {
 		return fmt.Errorf("updating the finalizer: %w", err)
 	}
+	btr.ObjectMeta = patched.ObjectMeta
 	return nil
 }
 
 // finalize revokes every grant the resource leaves at the bank, then lets the deletion go
 // on. It is bounded: a bank that is down holds the deletion for at most
-// deletionRevocationBudget, and a Warning event says what was left live.
-func (r *BankTokenRequestReconciler) finalize(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest) (ctrl.Result, error) {
+// deletionRevocationBudget, and a Warning event says what was left live. A request whose
+// connection is gone cannot revoke (the credentials were the connection's), and goes at once.
+func (r *BankTokenRequestReconciler) finalize(ctx context.Context, resolved resolution) (ctrl.Result, error) {
+	btr := resolved.request
 	if !controllerutil.ContainsFinalizer(btr, finalizerRevokeGrants) {
 		return ctrl.Result{}, nil
 	}
 	var result ctrl.Result
 	var err error
 	// Revoking calls the bank: it takes one of the namespace's slots like a token call.
-	if !r.withTokenCallSlot(btr, func() { result, err = r.revokeAndRelease(ctx, btr) }) {
+	if !r.withTokenCallSlot(btr, func() { result, err = r.revokeAndRelease(ctx, resolved) }) {
 		return ctrl.Result{RequeueAfter: namespaceBusyDelay(btr.UID, r.Clock.Now())}, nil
 	}
 	return result, err
 }
 
 // revokeAndRelease revokes what finalize must, then removes the finalizer.
-func (r *BankTokenRequestReconciler) revokeAndRelease(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest) (ctrl.Result, error) {
+func (r *BankTokenRequestReconciler) revokeAndRelease(ctx context.Context, resolved resolution) (ctrl.Result, error) {
+	btr := resolved.request
 	revokeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deletionRevocationBudget)
 	defer cancel()
-	g, err := r.gather(revokeCtx, btr)
+	revoked, left, why, err := r.revokeAtDeletion(revokeCtx, resolved)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	revoked, left, why := r.revokeAllGrants(revokeCtx, btr, g)
 	if revoked > 0 {
 		r.event(btr, corev1.EventTypeNormal, eventGrantsRevoked, "Delete", "revoked %d grant(s) at the bank before deletion", revoked)
 	}
@@ -96,20 +104,36 @@ func (r *BankTokenRequestReconciler) revokeAndRelease(ctx context.Context, btr *
 	return ctrl.Result{}, nil
 }
 
+// revokeAtDeletion revokes every grant the resource leaves. A request whose connection is
+// gone cannot: the credentials that authenticate a revocation were the connection's.
+func (r *BankTokenRequestReconciler) revokeAtDeletion(ctx context.Context, resolved resolution) (revoked, left int, why string, err error) {
+	btr := resolved.request
+	if btr.Spec.ConnectionRef != nil && resolved.connection == nil {
+		g := &gathered{Request: btr}
+		if err := r.readOwnedSecrets(ctx, btr, g); err != nil && !isInputProblem(err) {
+			return 0, 0, "", err
+		}
+		return 0, len(r.heldGrants(g)), "the connection is gone, and with it the credentials a revocation needs (" +
+			resolved.refusal.Message + ")", nil
+	}
+	g, err := r.gather(ctx, btr, resolved.connection)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	revoked, left, why = r.revokeAllGrants(ctx, btr, g)
+	return revoked, left, why, nil
+}
+
 // revokeAllGrants revokes the held chains and the queued grants, whatever their time: once
 // the resource is gone its output Secret goes too, so no workload reads its tokens any more.
 func (r *BankTokenRequestReconciler) revokeAllGrants(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) (revoked, left int, why string) {
-	grants := g.Refresh.Revocations
-	if endpoint := recordedRevocationEndpoint(g); endpoint != "" {
-		for _, rt := range []providers.Secret{g.Refresh.Active, g.Refresh.Standby} {
-			if r.mayBeLive(g, rt) {
-				grants = append(grants, pendingRevocation{Token: rt, Endpoint: endpoint})
-			}
-		}
-	}
+	grants := r.heldGrants(g)
 	if len(grants) > 0 && g.Problem != nil {
 		// Without the credentials the client cannot authenticate to revoke anything.
 		return 0, len(grants), g.Problem.Message
+	}
+	if why := revocationEndsOthersGrants(g); len(grants) > 0 && why != "" {
+		return 0, len(grants), why
 	}
 	report, _ := r.revokeGrants(ctx, btr, g, grants, r.Clock.Now(), false)
 	why = strings.Join(report.failures, "; ")
@@ -117,6 +141,21 @@ func (r *BankTokenRequestReconciler) revokeAllGrants(ctx context.Context, btr *t
 		why = why[:maxEventDetail] + "…"
 	}
 	return report.revoked, report.leftLive, why
+}
+
+// heldGrants are the grants the refresh-token Secret holds that may still be live at the
+// bank: those queued for revocation, and the held chains where their revocation endpoint
+// is known.
+func (r *BankTokenRequestReconciler) heldGrants(g *gathered) []pendingRevocation {
+	grants := slices.Clone(g.Refresh.Revocations)
+	if endpoint := recordedRevocationEndpoint(g); endpoint != "" {
+		for _, rt := range []providers.Secret{g.Refresh.Active, g.Refresh.Standby} {
+			if r.mayBeLive(g, rt) {
+				grants = append(grants, pendingRevocation{Token: rt, Endpoint: endpoint})
+			}
+		}
+	}
+	return grants
 }
 
 // maxEventDetail keeps an event's note well under the Events API's 1 kB limit.

@@ -30,9 +30,19 @@ type inputProblem struct {
 
 func (p *inputProblem) Error() string { return p.Reason + ": " + p.Message }
 
+// isInputProblem says whether err is an input problem rather than a failure to read.
+func isInputProblem(err error) bool {
+	var problem *inputProblem
+	return errors.As(err, &problem)
+}
+
 // gathered is everything a decision needs, read once per reconcile.
 type gathered struct {
+	// Request is the effective request (see connection.go).
 	Request *tokensv1alpha1.BankTokenRequest
+	// Connection is the connection the request gets its client from; nil for an inline
+	// request. It is where a call budget shared by a connection's requests is found.
+	Connection *resolvedConnection
 
 	// Problem is set when the inputs cannot make a request; the fields below it that
 	// depend on the inputs are then incomplete.
@@ -64,8 +74,8 @@ type gathered struct {
 // not a cache: the operator caches no Secret data at all. An error is returned only for
 // failures to talk to the apiserver; a problem with the inputs, returned by the read that
 // found it as an *inputProblem, lands in gathered.Problem.
-func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest) (*gathered, error) {
-	g := &gathered{Request: btr}
+func (r *BankTokenRequestReconciler) gather(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, conn *resolvedConnection) (*gathered, error) {
+	g := &gathered{Request: btr, Connection: conn}
 	err := r.readInputs(ctx, btr, g)
 	var problem *inputProblem
 	if errors.As(err, &problem) {
@@ -88,24 +98,46 @@ func (r *BankTokenRequestReconciler) readInputs(ctx context.Context, btr *tokens
 	if problem := r.checkEndpoint(btr); problem != nil {
 		return problem
 	}
-	credentialsVersion, err := r.readCredentials(ctx, btr, g)
+	versions, err := r.readClient(ctx, btr, g)
 	if err != nil {
 		return err
+	}
+	g.RequestHash = requestHash(&btr.Spec, versions)
+	return nil
+}
+
+// readClient reads what the bank client proves itself with (credentials, the client
+// assertion key, TLS material) and returns the versions of the objects read.
+func (r *BankTokenRequestReconciler) readClient(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) ([]string, error) {
+	credentialsVersion, err := r.readCredentials(ctx, btr, g)
+	if err != nil {
+		return nil, err
 	}
 	keyVersion, err := r.readAssertionKey(ctx, btr, g)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tlsVersions, err := r.readTLS(ctx, btr, g)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	versions := append([]string{credentialsVersion}, tlsVersions...)
 	if keyVersion != "" {
 		versions = append(versions, keyVersion)
 	}
-	g.RequestHash = requestHash(&btr.Spec, versions)
-	return nil
+	return versions, nil
+}
+
+// referencesNamespace is where the client's Secrets and ConfigMaps are read.
+func (g *gathered) referencesNamespace() string { return referencesNamespace(g.Request, g.Connection) }
+
+// referencesNamespace is where btr's client's Secrets and ConfigMaps are read: conn's
+// Secrets namespace when it names one, else btr's own.
+func referencesNamespace(btr *tokensv1alpha1.BankTokenRequest, conn *resolvedConnection) string {
+	if conn != nil {
+		return conn.SecretsNamespace
+	}
+	return btr.Namespace
 }
 
 // readAssertionKey reads the private key that signs PrivateKeyJWT client assertions, and
@@ -117,7 +149,7 @@ func (r *BankTokenRequestReconciler) readAssertionKey(ctx context.Context, btr *
 	}
 	ref := assertion.PrivateKeySecretRef
 	privateKeyKey, keyIDKey := assertionKeyNames(ref)
-	secret, err := r.sentSecret(ctx, btr.Namespace, ref.Name, "client assertion key", tokensv1alpha1.ReasonKeySecretNotFound, []string{privateKeyKey})
+	secret, err := r.sentSecret(ctx, g.referencesNamespace(), ref.Name, "client assertion key", tokensv1alpha1.ReasonKeySecretNotFound, []string{privateKeyKey})
 	if err != nil {
 		return "", err
 	}
@@ -171,7 +203,7 @@ func (r *BankTokenRequestReconciler) readOwnedSecret(ctx context.Context, btr *t
 func (r *BankTokenRequestReconciler) readCredentials(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) (string, error) {
 	ref := btr.Spec.CredentialsSecretRef
 	keys := credentialKeys(btr)
-	creds, err := r.sentSecret(ctx, btr.Namespace, ref.Name, "credentials", tokensv1alpha1.ReasonCredentialsSecretNotFound, keys.required())
+	creds, err := r.sentSecret(ctx, g.referencesNamespace(), ref.Name, "credentials", tokensv1alpha1.ReasonCredentialsSecretNotFound, keys.required())
 	if err != nil {
 		return "", err
 	}
@@ -194,7 +226,7 @@ func (r *BankTokenRequestReconciler) readTLS(ctx context.Context, btr *tokensv1a
 	}
 	var versions []string
 	if ca := tls.CABundleRef; ca != nil {
-		bundle, version, err := r.readCABundle(ctx, btr.Namespace, ca, g)
+		bundle, version, err := r.readCABundle(ctx, g.referencesNamespace(), ca, g)
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +234,7 @@ func (r *BankTokenRequestReconciler) readTLS(ctx context.Context, btr *tokensv1a
 		versions = append(versions, version)
 	}
 	if cc := tls.ClientCertificateSecretRef; cc != nil {
-		secret, err := r.sentSecret(ctx, btr.Namespace, cc.Name, "client certificate", tokensv1alpha1.ReasonTLSSecretNotFound,
+		secret, err := r.sentSecret(ctx, g.referencesNamespace(), cc.Name, "client certificate", tokensv1alpha1.ReasonTLSSecretNotFound,
 			[]string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey})
 		if err != nil {
 			return nil, err

@@ -51,3 +51,24 @@ func seriesCounts(t *testing.T, registry *prometheus.Registry) map[string]int {
 	}
 	return counts
 }
+
+// A request whose provider label changes (it moved to a connection of another bank, or was
+// refused by a connection it cannot read) keeps one series per gauge, and one that holds no
+// token any more exports no expiry.
+func TestMetricsFollowANewProviderAndATokenTakenAway(t *testing.T) {
+	m := NewMetrics()
+	registry := prometheus.NewRegistry()
+	if err := m.Register(registry); err != nil {
+		t.Fatal(err)
+	}
+	btr := &tokensv1alpha1.BankTokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: "paymob"},
+		Spec: tokensv1alpha1.BankTokenRequestSpec{BankClient: tokensv1alpha1.BankClient{Provider: "Paymob"}}}
+	btr.Status.ExpiresAt = &metav1.Time{Time: time.Unix(1200, 0)}
+	m.observe(btr)
+	btr.Spec.Provider, btr.Status.ExpiresAt = "", nil
+	m.observe(btr)
+	counts := seriesCounts(t, registry)
+	if counts["banktoken_token_ready"] != 1 || counts["banktoken_token_state"] != 1 || counts["banktoken_token_expiry_timestamp_seconds"] != 0 {
+		t.Errorf("after the provider label changed and the token was taken away: series %v, want one ready, one state, no expiry", counts)
+	}
+}

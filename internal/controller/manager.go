@@ -2,6 +2,7 @@ package controller
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
@@ -15,9 +16,10 @@ import (
 // ManagerOptions are the cache and client settings every manager of this operator runs
 // with: Secret and ConfigMap data is never cached (the reconciler reads the few it needs
 // from the apiserver); the manager's cache holds only the Secrets the operator owns, found
-// by their secret-role label, as trimmed metadata; watchNamespaces, when given, confines the
-// caches to those namespaces. Referenced Secrets and ConfigMaps have their own watch (see
-// package referencewatch).
+// by their secret-role label, as trimmed metadata; Namespaces are held as metadata with
+// their labels, which ClusterBankConnections' gates judge; watchNamespaces, when given,
+// confines the caches to those namespaces. Referenced Secrets and ConfigMaps have their own
+// watch (see package referencewatch).
 func ManagerOptions(scheme *runtime.Scheme, watchNamespaces []string) ctrl.Options {
 	owned, err := labels.NewRequirement(tokensv1alpha1.SecretRoleLabel, selection.Exists, nil)
 	if err != nil {
@@ -26,7 +28,8 @@ func ManagerOptions(scheme *runtime.Scheme, watchNamespaces []string) ctrl.Optio
 	cacheOptions := cache.Options{
 		DefaultTransform: StripMetadataForCache,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: labels.NewSelector().Add(*owned)},
+			&corev1.Secret{}:    {Label: labels.NewSelector().Add(*owned)},
+			&corev1.Namespace{}: {Transform: namespaceLabelsOnly},
 		},
 	}
 	if len(watchNamespaces) > 0 {
@@ -42,4 +45,14 @@ func ManagerOptions(scheme *runtime.Scheme, watchNamespaces []string) ctrl.Optio
 			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
 		}},
 	}
+}
+
+// namespaceLabelsOnly keeps of a Namespace what the gates read: its name and labels
+// (StripMetadataForCache, the default, drops labels).
+func namespaceLabelsOnly(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok {
+		o.SetManagedFields(nil)
+		o.SetAnnotations(nil)
+	}
+	return obj, nil
 }

@@ -2,10 +2,12 @@ package controller
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
@@ -21,6 +23,12 @@ type Metrics struct {
 	upstreamDuration *prometheus.HistogramVec
 	namespaceBusy    *prometheus.CounterVec
 	lifecycle        lifecycleMetrics
+
+	// providerLabels are the provider label each resource's series carry, so that a new one
+	// (a request that moved to a connection of another provider, or was refused by one it
+	// cannot read) replaces its series rather than leaving the old ones behind.
+	mu             sync.Mutex
+	providerLabels map[types.NamespacedName]string
 }
 
 // NewMetrics creates the metrics; Register adds them to a registry.
@@ -70,6 +78,7 @@ func (m *Metrics) observe(btr *tokensv1alpha1.BankTokenRequest) {
 	if m == nil {
 		return
 	}
+	m.replaceSeriesOnNewProvider(btr)
 	labels := []string{btr.Namespace, btr.Name, string(btr.Spec.Provider)}
 	ready := 0.0
 	if meta.IsStatusConditionTrue(btr.Status.Conditions, tokensv1alpha1.ConditionReady) {
@@ -78,14 +87,39 @@ func (m *Metrics) observe(btr *tokensv1alpha1.BankTokenRequest) {
 	m.tokenReady.WithLabelValues(labels...).Set(ready)
 	if btr.Status.ExpiresAt != nil {
 		m.tokenExpiry.WithLabelValues(labels...).Set(float64(btr.Status.ExpiresAt.Unix()))
+	} else {
+		// No token held (access taken away): an old expiry would still look like one.
+		m.tokenExpiry.DeleteLabelValues(labels...)
 	}
 	m.lifecycle.observe(btr, labels)
+}
+
+// replaceSeriesOnNewProvider forgets btr's series when they carry another provider label.
+func (m *Metrics) replaceSeriesOnNewProvider(btr *tokensv1alpha1.BankTokenRequest) {
+	key := types.NamespacedName{Namespace: btr.Namespace, Name: btr.Name}
+	m.mu.Lock()
+	last, seen := m.providerLabels[key]
+	if m.providerLabels == nil {
+		m.providerLabels = map[types.NamespacedName]string{}
+	}
+	m.providerLabels[key] = string(btr.Spec.Provider)
+	m.mu.Unlock()
+	if seen && last != string(btr.Spec.Provider) {
+		m.deleteSeries(btr.Namespace, btr.Name)
+	}
 }
 
 func (m *Metrics) forget(namespace, name string) {
 	if m == nil {
 		return
 	}
+	m.mu.Lock()
+	delete(m.providerLabels, types.NamespacedName{Namespace: namespace, Name: name})
+	m.mu.Unlock()
+	m.deleteSeries(namespace, name)
+}
+
+func (m *Metrics) deleteSeries(namespace, name string) {
 	match := prometheus.Labels{"namespace": namespace, "name": name}
 	m.tokenExpiry.DeletePartialMatch(match)
 	m.tokenReady.DeletePartialMatch(match)

@@ -171,9 +171,14 @@ func (r *BankTokenRequestReconciler) writeStatus(ctx context.Context, original, 
 		replaced = append(replaced, btr.ResourceVersion)
 		original.ResourceVersion, original.Finalizers = btr.ResourceVersion, btr.Finalizers
 	}
-	if err := r.Client.Status().Patch(ctx, btr, client.MergeFrom(original)); err != nil {
+	// Sent on a copy, and only the answer's metadata is taken back: the answer is the stored
+	// request, without the connection's client btr may carry. original and btr carry the same
+	// spec, so the patch holds no spec field (see connection.go).
+	patched := btr.DeepCopy()
+	if err := r.Client.Status().Patch(ctx, patched, client.MergeFrom(original)); err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
+	btr.ObjectMeta = patched.ObjectMeta
 	r.statusWrites.record(btr.UID, replaced...)
 	return nil
 }

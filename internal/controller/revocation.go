@@ -3,6 +3,7 @@ package controller
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -70,6 +71,18 @@ func recordedRevocationEndpoint(g *gathered) string {
 		return revocationEndpoint(&g.Request.Spec)
 	}
 	return ""
+}
+
+// revocationEndsOthersGrants says why a request's grants are not revoked at a bank whose
+// revocation ends every grant of the client: through a connection, other requests share
+// that client and would lose theirs. "" when they may be revoked.
+func revocationEndsOthersGrants(g *gathered) string {
+	preset, ok := presetFor(&g.Request.Spec)
+	if g.Connection == nil || !ok || !preset.RevocationEndsEveryGrant {
+		return ""
+	}
+	return fmt.Sprintf("a revocation at %s ends every grant of the client, and the client is %s's, shared with its other requests",
+		g.Request.Spec.Provider, g.Connection)
 }
 
 // mayBeLive says whether a held refresh token may still be a live grant that the operator

@@ -40,7 +40,17 @@ type Settings struct {
 	// take, so that many namespaces' hung endpoints cannot hold every worker (see package
 	// tokencalls). Negative: tokencalls.DefaultReserve, set by SetupWithManager; zero: none.
 	TokenCallReserve int
+	// ClusterConnectionNamespace is the one namespace the Secrets and ConfigMaps that
+	// ClusterBankConnections name are read from (the operator's own, by default), so that no
+	// tenant namespace holds a shared client's credentials. Empty: ClusterBankConnections are
+	// not served, and neither they nor Namespaces are watched (an operator confined to some
+	// namespaces may not list cluster-scoped objects).
+	ClusterConnectionNamespace string
 }
+
+// DefaultClusterConnectionNamespace is the namespace the shipped manifests install the
+// operator in: the cluster connection namespace when the operator cannot tell its own.
+const DefaultClusterConnectionNamespace = "bank-token-operator-system"
 
 // DefaultSettings are the manager flags' defaults.
 func DefaultSettings() Settings {
@@ -50,6 +60,8 @@ func DefaultSettings() Settings {
 		SecretPropagationDelay:   DefaultSecretPropagationDelay,
 		MinRenewalInterval:       DefaultMinRenewalInterval,
 		TokenCallReserve:         -1,
+		// cmd prefers the namespace the operator runs in (POD_NAMESPACE).
+		ClusterConnectionNamespace: DefaultClusterConnectionNamespace,
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -26,21 +25,30 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/tokencalls"
 )
 
-// referencedObjectsIndex indexes BankTokenRequests by the Secrets and ConfigMaps they read,
-// as "Secret/<name>" and "ConfigMap/<name>", so that a change to one reaches exactly the
-// resources that use it.
+// referencedObjectsIndex indexes inline BankTokenRequests, BankConnections and
+// ClusterBankConnections by the Secrets and ConfigMaps they read, as "Secret/<name>" and
+// "ConfigMap/<name>", so that a change to one reaches exactly the requests that use it
+// (see requestsReferencing).
 const referencedObjectsIndex = ".spec.referencedObjects"
 
+// referencedObjects are the objects an inline request reads; one that names a connection
+// reads its connection's (connectionReferences).
 func referencedObjects(obj client.Object) []string {
 	btr, ok := obj.(*tokensv1alpha1.BankTokenRequest)
-	if !ok {
+	if !ok || btr.Spec.ConnectionRef != nil {
 		return nil
 	}
-	refs := []string{"Secret/" + btr.Spec.CredentialsSecretRef.Name}
-	if assertion := btr.Spec.ClientAssertion; assertion != nil {
+	return bankClientReferences(&btr.Spec.BankClient)
+}
+
+// bankClientReferences are the Secrets and ConfigMaps a bank client reads, as
+// "<kind>/<name>".
+func bankClientReferences(bc *tokensv1alpha1.BankClient) []string {
+	refs := []string{"Secret/" + bc.CredentialsSecretRef.Name}
+	if assertion := bc.ClientAssertion; assertion != nil {
 		refs = append(refs, "Secret/"+assertion.PrivateKeySecretRef.Name)
 	}
-	if tls := btr.Spec.TLS; tls != nil {
+	if tls := bc.TLS; tls != nil {
 		if ca := tls.CABundleRef; ca != nil {
 			kind := ca.Kind
 			if kind == "" {
@@ -55,30 +63,16 @@ func referencedObjects(obj client.Object) []string {
 	return refs
 }
 
-// requestsReferencing lists, from the cache's index, the requests in namespace that read the
-// object kind/name: what the reference watch enqueues when that object changes.
-func requestsReferencing(cache client.Reader) func(ctx context.Context, kind, namespace, name string) []reconcile.Request {
-	return func(ctx context.Context, kind, namespace, name string) []reconcile.Request {
-		list := &tokensv1alpha1.BankTokenRequestList{}
-		if err := cache.List(ctx, list, client.InNamespace(namespace),
-			client.MatchingFields{referencedObjectsIndex: kind + "/" + name}); err != nil {
-			logf.FromContext(ctx).Error(err, "listing BankTokenRequests that reference an object", "kind", kind, "name", name)
-			return nil
-		}
-		requests := make([]reconcile.Request, 0, len(list.Items))
-		for _, item := range list.Items {
-			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
-		}
-		return requests
-	}
-}
-
 // SetupWithManager registers the controller. Secrets and ConfigMaps are watched as metadata
 // only, and narrowly: the Secrets the operator owns through the manager's label-selected
-// cache, the objects requests reference only in namespaces that hold requests. The
-// operator's memory follows its own resources, not the cluster's Secrets.
+// cache, the objects requests reference only in namespaces that hold requests (and in the
+// cluster connection namespace, where ClusterBankConnections' Secrets are). The operator's
+// memory follows its own resources, not the cluster's Secrets.
 func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &tokensv1alpha1.BankTokenRequest{}, referencedObjectsIndex, referencedObjects); err != nil {
+		return err
+	}
+	if err := r.indexConnections(ctx, mgr); err != nil {
 		return err
 	}
 	metadataClient, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
@@ -100,12 +94,13 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 		Metadata: metadataClient, Requests: mgr.GetCache(), RequestType: &tokensv1alpha1.BankTokenRequest{},
 		// Owned Secrets are left out: the manager's cache holds them, by that label.
 		SecretSelector: "!" + tokensv1alpha1.SecretRoleLabel,
-		Referencing:    requestsReferencing(mgr.GetCache()),
+		Referencing:    r.requestsReferencing(mgr.GetCache()),
+		AlwaysWatched:  r.alwaysWatchedNamespaces(),
 	})
 	r.ownedSecrets = mgr.GetCache()
 	// The resources and the Secrets they own are watched as For and Owns would, with the
 	// resources' own handler so that what is due goes first after a start (see dueFirst).
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("banktokenrequest").
 		Watches(&tokensv1alpha1.BankTokenRequest{}, dueFirst(r.Clock), builder.WithPredicates(predicate.Or(
 			// Our own status writes change neither; spec edits and the refresh annotation do.
@@ -114,9 +109,17 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 			handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &tokensv1alpha1.BankTokenRequest{}, handler.OnlyControllerOwner()),
 			builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.predicate())).
 		WatchesRawSource(r.references).
-		WatchesRawSource(source.Channel(tokenCallWake, &handler.EnqueueRequestForObject{})).
-		WithOptions(opts).
-		Complete(r)
+		WatchesRawSource(source.Channel(tokenCallWake, &handler.EnqueueRequestForObject{}))
+	return r.watchConnections(b, mgr.GetCache()).WithOptions(opts).Complete(r)
+}
+
+// alwaysWatchedNamespaces are the namespaces whose referenced objects are watched whether
+// or not they hold requests: the cluster connection namespace.
+func (r *BankTokenRequestReconciler) alwaysWatchedNamespaces() []string {
+	if !r.servesClusterConnections() {
+		return nil
+	}
+	return []string{r.ClusterConnectionNamespace}
 }
 
 // StripMetadataForCache keeps only what the watches need of the objects the manager's cache

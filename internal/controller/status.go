@@ -105,6 +105,27 @@ func setInputProblem(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, prob
 	clearFailures(btr)
 }
 
+// setAccessRefused: the connection the request names refuses it (or cannot be used); nothing
+// is requested until that changes, and the request holds no token (see accessloss.go). note
+// says what this reconcile took away; when it took nothing, a note written earlier for the
+// same refusal stays, so that status keeps saying what was left live at the bank.
+func setAccessRefused(btr *tokensv1alpha1.BankTokenRequest, refusal *accessRefusal, note string) {
+	status := &btr.Status
+	status.ObservedGeneration = btr.Generation
+	status.TokenType, status.Scope = "", ""
+	status.IssuedAt, status.ExpiresAt, status.RenewalTime = nil, nil, nil
+	status.ClientCertificate, status.Observed = nil, nil
+	message := refusal.Message + note
+	if stalled := meta.FindStatusCondition(status.Conditions, tokensv1alpha1.ConditionStalled); note == "" && stalled != nil &&
+		stalled.Reason == refusal.Reason && strings.HasPrefix(stalled.Message, refusal.Message) {
+		message = stalled.Message
+	}
+	setReady(btr, metav1.ConditionFalse, refusal.Reason, message)
+	setStalled(btr, refusal.Reason, message)
+	setReconciling(btr, "", "")
+	clearFailures(btr)
+}
+
 // setSuspended: spec.suspend; no renewal is planned.
 func setSuspended(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.Time) {
 	setReadyGivenHeld(btr, held, now, tokensv1alpha1.ReasonSuspended, "suspended: no token is requested or refreshed", false)

@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -67,6 +68,7 @@ var _ = BeforeSuite(func() {
 	bank, err = sandbox.Start(sandbox.Options{})
 	Expect(err).NotTo(HaveOccurred())
 
+	Expect(k8sClient.Create(suiteCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: clusterConnectionNamespace}})).To(Succeed())
 	startManager()
 })
 
@@ -114,6 +116,7 @@ func startManager() {
 	Expect(GuardAPIServerAddresses(suiteCtx, mgr, guard)).To(Succeed())
 	r := NewReconciler(mgr, providers.NewClient(providers.ClientOptions{Timeout: 5 * time.Second, Guard: guard, Proxy: managerProxy.choose}))
 	r.CredentialsLabelRequired = credentialsLabelRequired
+	r.ClusterConnectionNamespace = clusterConnectionNamespace
 	r.Metrics = NewMetrics()
 	// Tokens here live seconds: workloads are taken to read the output Secret 3 s late.
 	r.SecretPropagationDelay = workloadLag
@@ -231,6 +234,9 @@ var credentialsLabelRequired bool
 
 // workloadLag is the secret propagation delay the suite's manager runs with.
 const workloadLag = 3 * time.Second
+
+// clusterConnectionNamespace is the suite's manager's --cluster-connection-namespace.
+const clusterConnectionNamespace = "bank-token-operator-system"
 
 var _ = metav1.Now
 

@@ -31,7 +31,7 @@ import (
 
 // verifyFromMetadata returns the requeue of a reconcile that has nothing to do, judged from
 // status and the metadata caches alone; false when that cannot be told without reading.
-func (r *BankTokenRequestReconciler) verifyFromMetadata(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, now time.Time) (ctrl.Result, bool) {
+func (r *BankTokenRequestReconciler) verifyFromMetadata(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, conn *resolvedConnection, now time.Time) (ctrl.Result, bool) {
 	observed := btr.Status.Observed
 	if observed == nil || observed.OutputSecret == "" || r.ownedSecrets == nil || r.references == nil || !keptAndNotDue(btr, now) {
 		return ctrl.Result{}, false
@@ -40,8 +40,8 @@ func (r *BankTokenRequestReconciler) verifyFromMetadata(ctx context.Context, btr
 		!r.ownedSecretAt(ctx, btr, refreshSecretName(btr), observed.RefreshTokenSecret) {
 		return ctrl.Result{}, false
 	}
-	versions, ok := r.watchedReferenceVersions(btr)
-	if !ok || r.observedInputs(btr, versions) != observed.Inputs {
+	versions, ok := r.watchedReferenceVersions(btr, conn)
+	if !ok || r.observedInputs(btr, observedVersions(conn, versions)) != observed.Inputs {
 		return ctrl.Result{}, false
 	}
 	next := btr.Status.RenewalTime.Time
@@ -82,14 +82,16 @@ func (r *BankTokenRequestReconciler) ownedSecretAt(ctx context.Context, btr *tok
 	return owner != nil && owner.UID == btr.UID
 }
 
-// watchedReferenceVersions are the versions of the objects btr reads as the reference watch
-// last saw them; false when one is unknown (not synced, missing, or not watched).
-func (r *BankTokenRequestReconciler) watchedReferenceVersions(btr *tokensv1alpha1.BankTokenRequest) ([]string, bool) {
-	refs := referencedObjects(btr)
+// watchedReferenceVersions are the versions of the objects btr reads (from conn's Secrets
+// namespace when it names one) as the reference watch last saw them; false when one is
+// unknown (not synced, missing, or not watched).
+func (r *BankTokenRequestReconciler) watchedReferenceVersions(btr *tokensv1alpha1.BankTokenRequest, conn *resolvedConnection) ([]string, bool) {
+	refs := bankClientReferences(&btr.Spec.BankClient)
+	namespace := referencesNamespace(btr, conn)
 	versions := make([]string, 0, len(refs))
 	for _, ref := range refs {
 		kind, name, _ := strings.Cut(ref, "/")
-		version, ok := r.references.VersionOf(kind, btr.Namespace, name)
+		version, ok := r.references.VersionOf(kind, namespace, name)
 		if !ok {
 			return nil, false
 		}
@@ -102,6 +104,15 @@ func (r *BankTokenRequestReconciler) watchedReferenceVersions(btr *tokensv1alpha
 // enough: a deleted and recreated object never gets its predecessor's.
 func referenceVersion(kind, name, resourceVersion string) string {
 	return kind + "/" + name + "/" + resourceVersion
+}
+
+// observedVersions are the versions a kept decision rests on besides the spec: the
+// referenced objects', and the connection's spec for a request that names one.
+func observedVersions(conn *resolvedConnection, referenced []string) []string {
+	if conn == nil {
+		return referenced
+	}
+	return append(slices.Clone(referenced), conn.observedVersion())
 }
 
 // observedInputs fingerprints what a kept decision rests on beside the owned Secrets: the
@@ -139,7 +150,7 @@ func (r *BankTokenRequestReconciler) observedAfter(btr *tokensv1alpha1.BankToken
 	observed := &tokensv1alpha1.ObservedVersions{
 		OutputSecret:       versionAfterAct(g.OutputSecret, before.output, after.output),
 		RefreshTokenSecret: versionAfterAct(g.Refresh.secret, before.refreshToken, after.refreshToken),
-		Inputs:             r.observedInputs(btr, g.ReferencedVersions),
+		Inputs:             r.observedInputs(btr, observedVersions(g.Connection, g.ReferencedVersions)),
 	}
 	if observed.OutputSecret == "" {
 		return nil

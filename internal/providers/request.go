@@ -185,13 +185,29 @@ func (c *call) checkClientProof() *Error {
 	return nil
 }
 
-func (c *call) checkScope() *Error {
-	scope := c.req.Scope
-	if c.preset.ScopeRequired && strings.TrimSpace(scope) == "" {
-		return configError(ReasonInvalidScope, "provider %s requires a scope", c.preset.Name)
+func (c *call) checkScope() *Error { return checkScope(c.preset, c.req.Scope) }
+
+// CheckScope refuses a scope that provider refuses (one required, a maximum length), as
+// Check would: the check a request needs when its scope and its provider come from two
+// objects (a BankTokenRequest naming a connection), which no admission rule sees together.
+// A returned error is always an *Error of ClassConfiguration.
+func CheckScope(provider Name, scope string) error {
+	preset, ok := PresetFor(provider)
+	if !ok {
+		return configError(ReasonInvalidProviderRequest, "unknown provider %q", provider)
 	}
-	if c.preset.MaxScopeLength > 0 && utf8.RuneCountInString(scope) > c.preset.MaxScopeLength {
-		return configError(ReasonInvalidScope, "provider %s accepts a scope of at most %d characters", c.preset.Name, c.preset.MaxScopeLength)
+	if err := checkScope(preset, scope); err != nil {
+		return err
+	}
+	return nil
+}
+
+func checkScope(preset Preset, scope string) *Error {
+	if preset.ScopeRequired && strings.TrimSpace(scope) == "" {
+		return configError(ReasonInvalidScope, "provider %s requires a scope", preset.Name)
+	}
+	if preset.MaxScopeLength > 0 && utf8.RuneCountInString(scope) > preset.MaxScopeLength {
+		return configError(ReasonInvalidScope, "provider %s accepts a scope of at most %d characters", preset.Name, preset.MaxScopeLength)
 	}
 	return nil
 }

@@ -284,3 +284,21 @@ func TestPresets(t *testing.T) {
 		t.Error("PresetFor(Unknown) = ok")
 	}
 }
+
+// CheckScope is the scope part of Check, alone: whatever Check says of a request's scope,
+// CheckScope says of that scope under the same provider.
+func TestCheckScopeAgreesWithCheck(t *testing.T) {
+	for _, name := range Names() {
+		for _, scope := range []string{"", "   ", "accounts", strings.Repeat("s", MaxPartnerScopeLength+1)} {
+			req := validRequest(name)
+			req.Scope = scope
+			whole, alone := Check(req), CheckScope(name, scope)
+			if (whole == nil) != (alone == nil) {
+				t.Errorf("%s, scope of %d characters: Check says %v, CheckScope says %v", name, len(scope), whole, alone)
+			}
+		}
+	}
+	if err := CheckScope("NoSuchBank", "accounts"); err == nil {
+		t.Error("CheckScope accepted an unknown provider")
+	}
+}

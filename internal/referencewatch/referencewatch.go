@@ -6,7 +6,8 @@
 //
 // Invariants:
 //   - The set of namespaces follows the requests' informer: a namespace's watches start with
-//     its first request and stop with its last.
+//     its first request and stop with its last. The namespaces Config.AlwaysWatched names
+//     are watched from the start to the end, requests or not.
 //   - Every change to a watched object reaches the requests that read it, including the
 //     changes a relist reveals after a watch could not resume; the first list's at low
 //     priority.
@@ -52,6 +53,10 @@ type Config struct {
 	// Referencing lists the requests in namespace that read the object kind/name (kind
 	// "Secret" or "ConfigMap").
 	Referencing func(ctx context.Context, kind, namespace, name string) []reconcile.Request
+	// AlwaysWatched are namespaces watched whether or not they hold requests: those where
+	// requests read objects through another object (a ClusterBankConnection's Secrets, in
+	// the operator's cluster connection namespace).
+	AlwaysWatched []string
 }
 
 // Watch is a controller source: its events enqueue the requests that reference the changed
@@ -70,7 +75,9 @@ type Watch struct {
 
 // namespaceReferences is one namespace's watches and the requests keeping them.
 type namespaceReferences struct {
-	requests   sets.Set[string]
+	requests sets.Set[string]
+	// always: the namespace is in Config.AlwaysWatched, and stays watched without requests.
+	always     bool
 	cancel     context.CancelFunc
 	secrets    *nameVersions
 	configMaps *nameVersions
@@ -91,6 +98,12 @@ func New(config Config) *Watch {
 func (w *Watch) Start(ctx context.Context, queue workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
 	w.mu.Lock()
 	w.ctx, w.queue = ctx, queue
+	for _, namespace := range w.config.AlwaysWatched {
+		if _, ok := w.namespaces[namespace]; !ok {
+			w.namespaces[namespace] = w.watchNamespace(namespace)
+		}
+		w.namespaces[namespace].always = true
+	}
 	w.mu.Unlock()
 	informer, err := w.config.Requests.GetInformer(ctx, w.config.RequestType)
 	if err != nil {
@@ -176,7 +189,7 @@ func (w *Watch) untrack(namespace, name string) {
 		return
 	}
 	refs.requests.Delete(name)
-	if refs.requests.Len() == 0 {
+	if refs.requests.Len() == 0 && !refs.always {
 		refs.cancel()
 		delete(w.namespaces, namespace)
 		logf.FromContext(w.ctx).V(1).Info("stopped watching referenced objects", "namespace", namespace)

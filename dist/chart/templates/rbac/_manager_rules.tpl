@@ -4,6 +4,7 @@
   - ""
   resources:
   - configmaps
+  - namespaces
   verbs:
   - get
   - list
@@ -43,6 +44,15 @@
   - endpointslices
   verbs:
   - get
+- apiGroups:
+  - tokens.banktoken.io
+  resources:
+  - bankconnections
+  - clusterbankconnections
+  verbs:
+  - get
+  - list
+  - watch
 - apiGroups:
   - tokens.banktoken.io
   resources:

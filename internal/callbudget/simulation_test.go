@@ -17,17 +17,20 @@ func TestThousandRequestsDueAtOnce(t *testing.T) {
 		name     string
 		seed     uint64
 		lateness time.Duration
+		// vanishing requests never come back once refused: deleted, or renewed another way.
+		vanishing float64
 	}{
-		{"requeues on time", 1, 100 * time.Millisecond},
-		{"requeues on time, another order", 2, 100 * time.Millisecond},
-		{"busy workers", 3, 2 * time.Second},
+		{"requeues on time", 1, 100 * time.Millisecond, 0},
+		{"requeues on time, another order", 2, 100 * time.Millisecond, 0},
+		{"busy workers", 3, 2 * time.Second, 0},
+		{"a tenth never come back", 4, 100 * time.Millisecond, 0.1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sim := simulate(New(Options{}), limits, 1000, tc.seed, tc.lateness, 30*time.Minute)
+			sim := simulate(New(Options{}), limits, 1000, tc.seed, tc.lateness, tc.vanishing, 30*time.Minute)
 			granted := sim.grantTimes()
 			assertWithinBudget(t, granted, limits)
-			if len(sim.grants) != len(sim.due) {
-				t.Fatalf("%d of %d requests served in 30 minutes", len(sim.grants), len(sim.due))
+			if served, want := len(sim.grants), len(sim.due)-len(sim.vanished); served != want {
+				t.Fatalf("%d of %d requests served in 30 minutes", served, want)
 			}
 			assertMostUrgentFirst(t, sim, limits)
 			assertNoHerd(t, sim)
@@ -49,9 +52,11 @@ func TestThousandRequestsDueAtOnce(t *testing.T) {
 // the order of urgency (it may go before a more urgent one when the room covers both).
 func assertMostUrgentFirst(t *testing.T, sim *simulation, limits Limits) {
 	t.Helper()
-	byUrgency := make([]int, len(sim.due))
-	for i := range byUrgency {
-		byUrgency[i] = i
+	var byUrgency []int
+	for i := range sim.due {
+		if !sim.vanished[i] {
+			byUrgency = append(byUrgency, i)
+		}
 	}
 	slices.SortFunc(byUrgency, func(a, b int) int { return sim.due[a].Compare(sim.due[b]) })
 	place := make([]int, len(sim.due))
@@ -106,6 +111,7 @@ type grant struct {
 
 type simulation struct {
 	due       []time.Time
+	vanished  map[int]bool
 	grants    []grant
 	takes     int
 	takeTimes []time.Time
@@ -121,13 +127,16 @@ func (s *simulation) grantTimes() []time.Time {
 
 // simulate runs n requests due at start, whose tokens expire in a random order over the
 // next hour, against one connection. All ask at start, in a random order; a refused one
-// asks again at its RetryAt plus up to lateness.
-func simulate(b *Budgets, limits Limits, n int, seed uint64, lateness time.Duration, until time.Duration) *simulation {
+// asks again at its RetryAt plus up to lateness, except the vanishing share, which never
+// asks again.
+func simulate(b *Budgets, limits Limits, n int, seed uint64, lateness time.Duration, vanishing float64, until time.Duration) *simulation {
 	rng := rand.New(rand.NewPCG(seed, seed))
-	sim := &simulation{due: make([]time.Time, n)}
+	sim := &simulation{due: make([]time.Time, n), vanished: map[int]bool{}}
 	var pending arrivals
+	doomed := map[int]bool{}
 	for i, expiry := range rng.Perm(n) {
 		sim.due[i] = start.Add(time.Duration(expiry) * 3 * time.Second)
+		doomed[i] = rng.Float64() < vanishing
 	}
 	for _, i := range rng.Perm(n) {
 		heap.Push(&pending, arrival{at: start, request: i, order: pending.Len()})
@@ -142,6 +151,10 @@ func simulate(b *Budgets, limits Limits, n int, seed uint64, lateness time.Durat
 		v := b.Take(bankA, limits, Claim{Requester: name("request", a.request), Due: sim.due[a.request]}, a.at)
 		if v.Granted {
 			sim.grants = append(sim.grants, grant{at: a.at, request: a.request})
+			continue
+		}
+		if doomed[a.request] {
+			sim.vanished[a.request] = true
 			continue
 		}
 		late := time.Duration(rng.Int64N(int64(lateness)))

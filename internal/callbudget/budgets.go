@@ -12,10 +12,10 @@ const (
 	// requeue comes back late when the workers are busy; one that never comes back holds
 	// the others back no longer than this.
 	DefaultWaiterGrace = 10 * time.Second
-	// DefaultMaxSpacing bounds the gap kept between two calls of a connection. A burst's
-	// requests reach Take over a few hundred milliseconds (each reads its Secrets first):
-	// the gap lets them take their places, so the most urgent get the budget, not the
-	// first to arrive. 60 calls a minute then go in 15 s at most, never faster.
+	// DefaultMaxSpacing bounds the gap a newcomer (a request holding no place among the
+	// waiters) leaves after a connection's last call. A burst's requests reach Take over a
+	// few hundred milliseconds (each reads its Secrets first): the gap lets them take their
+	// places, so the most urgent get the budget, not the first to arrive.
 	DefaultMaxSpacing = 250 * time.Millisecond
 	// DefaultPause is how long a connection pauses after a 429 that gave no Retry-After.
 	DefaultPause = time.Minute

@@ -54,11 +54,11 @@ type Verdict struct {
 }
 
 // Take asks for one call through the connection key, under limits (applied at once if they
-// changed). It grants the call when the connection is not paused, the window has room, no
-// fresh waiter more urgent than the claim needs that room, and, for a request that holds no
-// place among the waiters, the spacing since the last call has passed; the requester's place
-// is then given up. Otherwise it
-// keeps or moves the requester's place and says when to come back. It never blocks.
+// changed). The call is granted when the connection is not paused, the window has room for
+// it beyond what the fresh waiters more urgent than the claim need, and, for a request that
+// holds no place among the waiters, the spacing since the last call has passed; a granted
+// requester gives up its place. Otherwise the requester keeps or moves to its place and is
+// told its turn. Take never blocks.
 func (b *Budgets) Take(key Key, limits Limits, claim Claim, now time.Time) Verdict {
 	b.mu.Lock()
 	defer b.mu.Unlock()

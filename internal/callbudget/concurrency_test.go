@@ -56,7 +56,7 @@ func hammer(b *Budgets, limits Limits, workers, takes int, scrape func()) []time
 			for i := range takes {
 				now := start.Add(time.Duration(clock.Add(rng.Int64N(int64(20 * time.Microsecond)))))
 				// Each requester keeps its urgency, as a token's expiry does.
-				requester := w*100 + i%100
+				requester := w*10 + i%10
 				claim := Claim{Requester: name("worker", requester), Due: at(time.Duration(requester*7919%1000) * time.Millisecond)}
 				v := b.Take(bankA, limits, claim, now)
 				sideline(b, rng, now, scrape)
@@ -67,10 +67,10 @@ func hammer(b *Budgets, limits Limits, workers, takes int, scrape func()) []time
 					continue
 				}
 				charge(v.Reservation)
-				if next, ok := b.TakeFollowUp(v.Reservation, now); ok && rng.IntN(10) == 0 {
-					charge(next)
-				} else if ok {
-					b.Refund(next)
+				if rng.IntN(10) == 0 {
+					if next := b.TakeFollowUp(v.Reservation, now); next.Granted {
+						charge(next.Reservation)
+					}
 				}
 			}
 		})

@@ -40,28 +40,34 @@ func TestRefundAfterTheLogMovedOn(t *testing.T) {
 }
 
 // The primary grant after a refused refresh token follows at once: neither the spacing nor
-// a more urgent waiter holds it back, the window and a pause do.
+// a more urgent waiter holds it back, the window and a pause do; refused, the request waits
+// in its place.
 func TestTakeFollowUp(t *testing.T) {
 	b := New(Options{})
 	limits := perMinute(3)
-	first := mustGrant(t, b, bankA, limits, Claim{Requester: "renewing", Due: at(time.Hour)}, at(0))
+	renewing := Claim{Requester: "renewing", Due: at(time.Hour)}
+	first := mustGrant(t, b, bankA, limits, renewing, at(0))
 	mustRefuse(t, b, bankA, limits, Claim{Requester: "urgent", Due: at(0)}, at(0), RefusedSpacing)
-	second, ok := b.TakeFollowUp(first, at(time.Millisecond))
-	if !ok {
-		t.Fatal("follow-up refused with room in the window")
+	second := b.TakeFollowUp(first, at(time.Millisecond))
+	if !second.Granted {
+		t.Fatalf("follow-up refused with room in the window: %+v", second)
 	}
-	if _, ok := b.TakeFollowUp(second, at(2*time.Millisecond)); !ok {
-		t.Fatal("second follow-up refused with room in the window")
+	if v := b.TakeFollowUp(second.Reservation, at(2*time.Millisecond)); !v.Granted {
+		t.Fatalf("second follow-up refused with room in the window: %+v", v)
 	}
-	if _, ok := b.TakeFollowUp(second, at(3*time.Millisecond)); ok {
-		t.Error("follow-up granted beyond the window's calls")
+	v := b.TakeFollowUp(second.Reservation, at(3*time.Millisecond))
+	if v.Granted || v.Reason != RefusedWindowFull || v.Ahead != 1 || !v.RetryAt.After(at(time.Minute)) {
+		t.Errorf("follow-up beyond the window's calls: %+v; want refused, behind the urgent waiter", v)
 	}
-	b.Pause(bankA, at(2*time.Minute), "RateLimited", at(time.Second))
-	if _, ok := b.TakeFollowUp(first, at(time.Minute+time.Second)); ok {
-		t.Error("follow-up granted while paused")
+	if s := b.Snapshot(bankA, at(3*time.Millisecond)); s.Waiting != 2 {
+		t.Errorf("%d waiting, want 2 (urgent, renewing)", s.Waiting)
 	}
-	if _, ok := b.TakeFollowUp(Reservation{}, at(0)); ok {
-		t.Error("follow-up granted to no reservation")
+	b.Pause(bankA, at(3*time.Minute), "RateLimited", at(time.Second))
+	if v := b.TakeFollowUp(first, at(2*time.Minute)); v.Granted || v.Reason != RefusedPaused {
+		t.Errorf("follow-up while paused: %+v", v)
+	}
+	if v := b.TakeFollowUp(Reservation{}, at(0)); v.Granted || v.Reason != RefusedForgotten {
+		t.Errorf("follow-up to no reservation: %+v", v)
 	}
 }
 

@@ -30,12 +30,16 @@ const (
 	// RefusedMoreUrgentFirst: the calls the window has room for are kept for more urgent
 	// requests waiting for their turn.
 	RefusedMoreUrgentFirst Refusal = "MoreUrgentFirst"
+	// RefusedForgotten: a follow-up to a reservation of a connection forgotten since
+	// (deleted); the request comes back and finds it gone.
+	RefusedForgotten Refusal = "ConnectionForgotten"
 )
 
 // Reservation is one call granted: the window is charged for it until Refund says it never
 // went out.
 type Reservation struct {
-	key Key
+	key   Key
+	claim Claim
 	// at is the time the call was recorded at (Unix nanoseconds).
 	at int64
 }
@@ -73,33 +77,51 @@ func (b *Budgets) Take(key Key, limits Limits, claim Claim, now time.Time) Verdi
 	c.waiting.remove(claim.Requester)
 	available, why := c.availableNow(now, gap)
 	if ahead := c.waiting.freshAhead(claim.Due, claim.Requester, now, available); ahead < available {
-		c.counters.grant()
-		return Verdict{Granted: true, Reservation: Reservation{key: key, at: c.log.record(now.UnixNano())}}
+		return c.grant(key, claim, now)
 	}
 	if why == "" {
 		why = RefusedMoreUrgentFirst
 	}
-	// Expired waiters not yet swept count here too: at worst a turn a little late.
-	ahead, _ := c.waiting.position(claim.Due, claim.Requester)
-	retryAt := c.turn(ahead, now, spacing)
-	c.waiting.register(claim.Requester, claim.Due, retryAt.Add(b.waiterGrace))
-	c.counters.throttle()
-	return Verdict{RetryAt: retryAt, Reason: why, Ahead: ahead}
+	return c.refuse(claim, now, spacing, why, b.waiterGrace)
 }
 
-// TakeFollowUp grants one more call to the request a reservation was granted to, for the
-// same renewal: the primary grant that follows at once a refresh token the bank refused.
-// The renewal already had its turn, so neither the spacing nor the waiters hold it back;
-// the window and a pause do. Refused, the request comes back through Take.
-func (b *Budgets) TakeFollowUp(r Reservation, now time.Time) (Reservation, bool) {
+// TakeFollowUp asks for one more call for the renewal a reservation was granted to: the
+// primary grant that follows at once a refresh token the bank refused. The renewal already
+// had its turn, so neither the spacing nor the waiters hold it back; the window and a pause
+// do, and then the request takes its place among the waiters as Take would place it.
+func (b *Budgets) TakeFollowUp(r Reservation, now time.Time) Verdict {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	c, known := b.connections[r.key]
-	if !known || c.paused(now) || c.log.free(c.windowStart(now)) == 0 {
-		return Reservation{}, false
+	if !known || r.key == (Key{}) {
+		return Verdict{RetryAt: now.Add(minRetry), Reason: RefusedForgotten}
 	}
+	why := Refusal("")
+	switch {
+	case c.paused(now):
+		why = RefusedPaused
+	case c.log.free(c.windowStart(now)) == 0:
+		why = RefusedWindowFull
+	default:
+		return c.grant(r.key, r.claim, now)
+	}
+	return c.refuse(r.claim, now, c.spacing(b.maxSpacing), why, b.waiterGrace)
+}
+
+// grant charges the window for a call made now.
+func (c *connection) grant(key Key, claim Claim, now time.Time) Verdict {
 	c.counters.grant()
-	return Reservation{key: r.key, at: c.log.record(now.UnixNano())}, true
+	return Verdict{Granted: true, Reservation: Reservation{key: key, claim: claim, at: c.log.record(now.UnixNano())}}
+}
+
+// refuse puts the claim in its place among the waiters and tells it its turn. Expired
+// waiters not yet swept count ahead of it too: at worst its turn is a little late.
+func (c *connection) refuse(claim Claim, now time.Time, spacing time.Duration, why Refusal, grace time.Duration) Verdict {
+	ahead, _ := c.waiting.position(claim.Due, claim.Requester)
+	retryAt := c.turn(ahead, now, spacing)
+	c.waiting.register(claim.Requester, claim.Due, retryAt.Add(grace))
+	c.counters.throttle()
+	return Verdict{RetryAt: retryAt, Reason: why, Ahead: ahead}
 }
 
 // Refund gives back a reservation whose call never went out: the decision changed after

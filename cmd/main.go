@@ -114,6 +114,19 @@ func setUpReconciler(mgr manager.Manager, flags *managerFlags, settings internal
 	reconciler.Settings = settings
 	exitOn(reconciler.SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: flags.workers}),
 		"unable to set up the BankTokenRequest controller")
+	setUpConnectionStatus(mgr, reconciler)
+}
+
+// setUpConnectionStatus wires the status reconciler of BankConnections and
+// ClusterBankConnections, beside the request reconciler whose readers and budgets it shares.
+func setUpConnectionStatus(mgr manager.Manager, requests *internalcontroller.BankTokenRequestReconciler) {
+	connectionMetrics := internalcontroller.NewConnectionMetrics()
+	exitOn(connectionMetrics.Register(nil), "unable to register the connections' metrics")
+	statusReconciler := internalcontroller.NewConnectionStatusReconciler(requests)
+	statusReconciler.Metrics = connectionMetrics
+	// Connections are few, and a status reconcile reads a few Secrets: two workers.
+	exitOn(statusReconciler.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}),
+		"unable to set up the connection status controller")
 }
 
 // warnAboutUnsafeSettings logs, at every start, each setting that weakens a protection.

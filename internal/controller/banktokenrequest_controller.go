@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/callbudget"
@@ -58,6 +59,10 @@ type BankTokenRequestReconciler struct {
 	// resource which Secrets cannot exist yet, sparing it their reads.
 	ownedSecrets client.Reader
 	references   *referencewatch.Watch
+
+	// connectionChanges, set by the connection status controller's setup, hears of changes
+	// to the Secrets and ConfigMaps connections read (see notifyConnectionChange).
+	connectionChanges chan<- event.GenericEvent
 
 	spent        spentRefreshTokens
 	tokenCalls   *tokencalls.Slots // no cap until SetupWithManager knows the workers

@@ -148,6 +148,8 @@ type bank struct {
 
 	unavailable    bool
 	rateLimitedFor time.Duration
+	// otherClients are the clients RegisterClient added, by id, with their secrets.
+	otherClients map[string]string
 	// rateLimitedClients are the clients the gateway answers 429, with their Retry-After.
 	rateLimitedClients map[string]time.Duration
 	secondFactorUsers  map[string]bool

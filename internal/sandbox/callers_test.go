@@ -10,12 +10,13 @@ import (
 )
 
 // Each call is logged with the client it named, however it named it, and a gateway can
-// hold one client back while it serves another.
+// hold one client back while it serves another client of the same bank.
 func TestCallsAreLoggedAndRateLimitedPerClient(t *testing.T) {
 	s := start(t, sandbox.Options{})
 	paymob := s.Credentials(providers.Paymob)
 	other := paymob
-	other.ClientID = "demo-paymob-other-client"
+	other.ClientID, other.ClientSecret = "demo-paymob-other-client", "demo-paymob-other-client-secret-1"
+	s.RegisterClient(providers.Paymob, other.ClientID, other.ClientSecret)
 	password := formBody("grant_type", "password", "username", paymob.Username, "password", paymob.Password)
 	byBasic := raw{contentType: form, basic: paymob.ClientID + ":" + paymob.ClientSecret, basicEncoded: true, body: password}
 	byForm := raw{contentType: form, body: password + "&" + formBody("client_id", other.ClientID, "client_secret", other.ClientSecret)}
@@ -42,7 +43,11 @@ func TestCallsAreLoggedAndRateLimitedPerClient(t *testing.T) {
 	if got := statuses(s.CallsBy(providers.Paymob, paymob.ClientID)); !slices.Equal(got, []int{429, 200}) {
 		t.Errorf("calls of the Basic client: %v, want [429 200]", got)
 	}
-	if got := s.CallsBy(providers.Paymob, other.ClientID); len(got) != 1 || got[0].Status == 429 {
-		t.Errorf("calls of the form client: %+v, want one, not rate limited", got)
+	if got := s.CallsBy(providers.Paymob, other.ClientID); len(got) != 1 || got[0].Status != 200 {
+		t.Errorf("calls of the registered client: %+v, want one, served", got)
+	}
+	wrongSecret := raw{contentType: form, body: password + "&" + formBody("client_id", other.ClientID, "client_secret", paymob.ClientSecret)}
+	if a := send(t, s, providers.Paymob, wrongSecret); a.status != 401 {
+		t.Errorf("a registered client with another client's secret: %d, want 401", a.status)
 	}
 }

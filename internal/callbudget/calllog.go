@@ -119,6 +119,16 @@ func (l *callLog) remove(t int64) bool {
 	return true
 }
 
+// insert adds a call at t, in its place among the held calls, and returns t. The caller
+// made room for it (remove): moving a call later keeps every window within the budget, as
+// the calls granted meanwhile counted it already.
+func (l *callLog) insert(t int64) int64 {
+	held := l.linear()
+	i := sort.Search(len(held), func(i int) bool { return held[i] > t })
+	l.times, l.start = slices.Insert(held, i, t), 0
+	return t
+}
+
 // merge adds calls made before the log was kept; those beyond capacity are forgotten.
 func (l *callLog) merge(calls []int64) {
 	held := append(l.linear(), calls...)

@@ -1,6 +1,7 @@
 package callbudget
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -121,4 +122,60 @@ func TestSnapshotStatus(t *testing.T) {
 	if status := b.Snapshot(bankA, at(time.Minute)).Status(); status.PausedUntil != nil {
 		t.Errorf("status after the pause: %+v", status)
 	}
+}
+
+// A call charged at its grant is moved to when it is sent: the next call goes only once the
+// sent one has left the window, as the bank counts it; a refund then takes the moved call.
+func TestSentMovesTheCallToWhenItIsSent(t *testing.T) {
+	b := noSpacing(Options{})
+	limits := perMinute(1)
+	granted := mustGrant(t, b, bankA, limits, Claim{Requester: "a"}, at(0))
+	sent := b.Sent(granted, at(3*time.Second))
+	v := mustRefuse(t, b, bankA, limits, Claim{Requester: "b"}, at(time.Minute), RefusedWindowFull)
+	if !v.RetryAt.Equal(at(time.Minute + 3*time.Second)) {
+		t.Fatalf("the next call is told %s; want a minute after the call was sent", v.RetryAt.Sub(start))
+	}
+	if again := b.Sent(sent, at(time.Second)); again != sent {
+		t.Error("a call was moved earlier")
+	}
+	if !b.Refund(sent) || b.Refund(granted) {
+		t.Fatal("the refund did not take the moved call, or took the grant's time")
+	}
+	mustGrant(t, b, bankA, limits, Claim{Requester: "b"}, at(time.Minute))
+}
+
+// Moving calls later never lets a window hold more than the budget, even while other calls
+// are granted before one granted earlier is sent: they counted it already.
+func TestSentKeepsEveryWindowWithinTheBudget(t *testing.T) {
+	b := noSpacing(Options{})
+	limits := perMinute(3)
+	type pending struct {
+		r      Reservation
+		sendAt time.Time
+	}
+	var waiting []pending
+	var calls []time.Time
+	sendDue := func(now time.Time) {
+		for len(waiting) > 0 && !waiting[0].sendAt.After(now) {
+			b.Sent(waiting[0].r, waiting[0].sendAt)
+			calls = append(calls, waiting[0].sendAt)
+			waiting = waiting[1:]
+		}
+	}
+	for i := range 1200 {
+		now := at(time.Duration(i) * time.Second)
+		sendDue(now)
+		// One requester asking again and again: no waiter's place holds the others back.
+		if v := b.Take(bankA, limits, Claim{Requester: "renewals"}, now); v.Granted {
+			// Sent up to 9 s after its grant: after calls granted later are.
+			delay := time.Duration(i*7%10) * time.Second
+			waiting = append(waiting, pending{v.Reservation, now.Add(delay)})
+			slices.SortFunc(waiting, func(a, b pending) int { return a.sendAt.Compare(b.sendAt) })
+		}
+	}
+	sendDue(at(time.Hour))
+	if len(calls) < 15 {
+		t.Fatalf("only %d calls made", len(calls))
+	}
+	assertWithinBudget(t, calls, limits)
 }

@@ -135,6 +135,23 @@ func (b *Budgets) Refund(r Reservation) bool {
 	return known && r.key != (Key{}) && c.log.remove(r.at)
 }
 
+// Sent moves a granted call to now, the moment before it is sent, and returns the
+// reservation that Refund then takes. A bank counts a call from when it arrives: between
+// the grant and the sending the caller may write for a while (a refresh token's in-flight
+// mark), and a call charged at its grant would leave the window that much before the bank's
+// window lets it go, so the next call, granted then, could reach the bank within the
+// interval of this one. Moved later only, and only while the log still holds the call.
+func (b *Budgets) Sent(r Reservation, now time.Time) Reservation {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c, known := b.connections[r.key]
+	if !known || r.key == (Key{}) || now.UnixNano() <= r.at || !c.log.remove(r.at) {
+		return r
+	}
+	r.at = c.log.insert(now.UnixNano())
+	return r
+}
+
 // Withdraw gives up a requester's place among the waiters: it needs no call any more
 // (deleted, suspended, renewed through another request's shared grant).
 func (b *Budgets) Withdraw(key Key, requester string) {

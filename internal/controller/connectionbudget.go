@@ -109,6 +109,17 @@ func (r *BankTokenRequestReconciler) waitFor(conn *resolvedConnection, limits ca
 	return wait
 }
 
+// sendingTokenCall charges permit's call from now, as it is sent: the grant came before the
+// in-flight mark was written, and under load that write takes long enough that the bank,
+// which counts a call from its arrival, would see the next call (granted when this one
+// left the window by its grant time) within the interval. 1,000 renewals at 50 per 2 s
+// showed 51 in one window at the bank before this.
+func (r *BankTokenRequestReconciler) sendingTokenCall(permit *callbudget.Reservation) {
+	if r.Budgets != nil && permit != nil {
+		*permit = r.Budgets.Sent(*permit, r.Clock.Now())
+	}
+}
+
 // refundTokenCall gives back a permit whose call never went out.
 func (r *BankTokenRequestReconciler) refundTokenCall(permit *callbudget.Reservation) {
 	if r.Budgets != nil && permit != nil {

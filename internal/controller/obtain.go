@@ -132,10 +132,12 @@ func answeredWithoutToken(failure *providers.Error) bool {
 	return failure.StatusCode != 0 && failure.MayHaveBeenProcessed()
 }
 
-// fetch makes one token call, the one place every token call is made. A call that never
-// went out gives its permit back to the connection's budget; a 429 or Retry-After pauses
-// the connection (see pauseOnRateLimit), and stays charged: the bank counted it.
+// fetch makes one token call, the one place every token call is made. The connection's
+// budget charges the call from now (see sendingTokenCall); a call that never went out gives
+// its permit back; a 429 or Retry-After pauses the connection (see pauseOnRateLimit), and
+// stays charged: the bank counted it.
 func (r *BankTokenRequestReconciler) fetch(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, req providers.Request, grant providers.GrantType, permit *callbudget.Reservation) (*providers.Token, *providers.Error) {
+	r.sendingTokenCall(permit)
 	start := r.Clock.Now()
 	tok, err := r.Fetcher.Fetch(ctx, req)
 	r.Metrics.observeUpstream(btr.Spec.Provider, grant, err, r.Clock.Since(start))

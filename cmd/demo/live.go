@@ -357,9 +357,9 @@ func eventLine(d *demo, e eventsv1.Event) string {
 
 // redraw replaces the previous frame on the terminal.
 func (o *screen) redraw(d *demo, s snapshot, sc *scenario) {
-	width := 160
-	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 20 {
-		width = w
+	width, height := 160, 0
+	if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 20 {
+		width, height = w, h
 	}
 	var lines []string
 	status := fmt.Sprintf("%s of %s", d.elapsed(s.at), d.opts.duration)
@@ -370,19 +370,23 @@ func (o *screen) redraw(d *demo, s snapshot, sc *scenario) {
 		status, d.opts.lifetime, d.kubeconfig))
 	lines = append(lines, "")
 	lines = append(lines, tableLines(d, s)...)
-	lines = append(lines, "", "recent events (kubectl get events):")
-	events := s.events
-	if len(events) > 8 {
-		events = events[len(events)-8:]
+	var events, notes []string
+	for _, e := range s.events[max(len(s.events)-8, 0):] {
+		events = append(events, eventLine(d, e))
 	}
-	for _, e := range events {
-		lines = append(lines, eventLine(d, e))
+	for _, n := range sc.allNotes() {
+		notes = append(notes, "  "+d.elapsed(n.at)+"  "+n.text)
 	}
-	if notes := sc.allNotes(); len(notes) > 0 {
+	if height > 0 {
+		events, notes = fitBelow(height-1-len(lines), events, notes)
+	}
+	if len(events) > 0 {
+		lines = append(lines, "", "recent events (kubectl get events):")
+		lines = append(lines, events...)
+	}
+	if len(notes) > 0 {
 		lines = append(lines, "", "injected failures:")
-		for _, n := range notes {
-			lines = append(lines, "  "+d.elapsed(n.at)+"  "+n.text)
-		}
+		lines = append(lines, notes...)
 	}
 	var b strings.Builder
 	if o.drawnLines > 0 {
@@ -394,6 +398,29 @@ func (o *screen) redraw(d *demo, s snapshot, sc *scenario) {
 	}
 	fmt.Print(b.String())
 	o.drawnLines = len(lines)
+}
+
+// fitBelow keeps, of the events and notes, the newest that fit in room lines with their
+// sections' headings (a blank line and a title each). A frame taller than the terminal
+// would scroll the table off the screen and leave a copy of its top at every redraw; the
+// oldest lines of the longer section give way first. Plain mode prints them all.
+func fitBelow(room int, events, notes []string) (keptEvents, keptNotes []string) {
+	for {
+		used := len(events) + len(notes)
+		for _, section := range [][]string{events, notes} {
+			if len(section) > 0 {
+				used += 2
+			}
+		}
+		switch {
+		case used <= room || used == 0:
+			return events, notes
+		case len(notes) > len(events):
+			notes = notes[1:]
+		default:
+			events = events[1:]
+		}
+	}
 }
 
 // printNew prints, in plain mode, events and injected failures not printed yet.

@@ -117,8 +117,8 @@ func sharedTableLines(v sharedView, at time.Time) []string {
 			expiresIn(r.expires, at), r.refreshes(), tokenCell(r.tokenHash, r.tokenValid)))
 		written = append(written, fmt.Sprintf("%s %d", r.namespace, r.writes))
 	}
-	lines = append(lines, wrap(fmt.Sprintf("%s saw %s from %s, %d accepted; tokens written: %s", sharedBank,
-		plural(v.bankCalls, "call", "calls"), sharedClientID, v.bankAccepted, strings.Join(written, ", ")), 100, "  ")...)
+	lines = append(lines, wrap(fmt.Sprintf("%s: %s (%d accepted) from the shared client; tokens written: %s", sharedBank,
+		plural(v.bankCalls, "call", "calls"), v.bankAccepted, strings.Join(written, ", ")), 100, "  ")...)
 	for _, r := range v.rows {
 		if r.stalled != "" {
 			lines = append(lines, wrap(r.tenant.String()+": "+r.message, 100, "  ")...)

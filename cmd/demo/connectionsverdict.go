@@ -87,19 +87,21 @@ func judgeRefused(r tenantRow) check {
 // one accepted call (PerRequest grants), and nothing may be left over.
 func judgeBankCalls(v sharedView) check {
 	written := 0
-	var admitted []string
+	var admitted, refused []string
 	for _, r := range v.rows {
 		if r.admitted {
 			written += r.writes
 			admitted = append(admitted, fmt.Sprintf("%s (%d)", r.namespace, r.writes))
+		} else {
+			refused = append(refused, r.namespace)
 		}
 	}
 	ok := v.bankCalls == written && v.bankAccepted == v.bankCalls
-	text := fmt.Sprintf("%s saw %s from the shared client %s (%d accepted) for %s written in %s",
-		sharedBank, plural(v.bankCalls, "token call", "token calls"), sharedClientID, v.bankAccepted,
+	text := fmt.Sprintf("%s saw %s from the shared client, %d accepted, for %s written in %s",
+		sharedBank, plural(v.bankCalls, "call", "calls"), v.bankAccepted,
 		plural(written, "token", "tokens"), strings.Join(admitted, " and "))
 	if ok {
-		text += ": 0 calls for the refused namespace"
+		text += ": 0 calls for " + strings.Join(refused, " and ")
 	}
 	return check{ok, text}
 }
@@ -119,7 +121,7 @@ func judgeSecretHolders(scan secretScan) check {
 		// Nothing found, not even where it is: the scan would not have seen a copy either.
 		return check{false, fmt.Sprintf("the scan of %d Secrets did not find the client secret even in %s", scan.scanned, want)}
 	}
-	return check{true, fmt.Sprintf("no Secret in %s holds the client secret (%d Secrets scanned; it is in %s only)",
+	return check{true, fmt.Sprintf("no Secret in %s holds the client secret (%d scanned; only %s does)",
 		strings.Join(tenantNamespaces(), ", "), scan.scanned, want)}
 }
 

@@ -4,9 +4,10 @@
 // builds), installs the CRD, starts the sandbox of the five banks (internal/sandbox, the same
 // fakes the tests use) with short token lifetimes, runs the real manager binary as a child
 // process, applies config/samples rewritten to point at the sandbox, and shows a table that
-// follows the tokens as they are issued and refreshed. Midway it breaks two banks, one way
-// each, so that the status can be seen telling the truth. At the end, or on Ctrl-C, it stops
-// every process it started.
+// follows the tokens as they are issued and refreshed. Beside the samples, a
+// ClusterBankConnection serves requests in two namespaces and refuses a third
+// (connections.go). Midway it breaks two banks, one way each, so that the status can be seen
+// telling the truth. At the end, or on Ctrl-C, it stops every process it started.
 //
 // Nothing it prints is a token or a credential: tokens are shown as a short sha256 prefix.
 package main

@@ -58,6 +58,9 @@ type Call struct {
 	// ClientAuthentication is how the client authenticated, "" when it did not.
 	ClientAuthentication providers.ClientAuthentication
 	Status               int
+	// ClientID is the client_id a form-encoded call presented (the client it came from,
+	// once accepted); "" for the other banks and for a call that presented none.
+	ClientID string
 	// Error is the error code answered (error or response_code); "" when accepted.
 	Error string
 	// Reason says why the call was refused, in the fake's words.
@@ -117,6 +120,8 @@ type bank struct {
 	tenantQuery map[string]string
 
 	creds BankCredentials
+	// otherClients are clients registered beside creds' (AddClient): client id -> secret.
+	otherClients map[string]string
 	// defaultScope is granted when a call asks for none; creds.Scope when empty. Keycloak
 	// applies the realm's default client scopes.
 	defaultScope     string
@@ -207,6 +212,7 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 			b.lifetime = d
 		}
 		b.issued = map[string]int{}
+		b.otherClients = map[string]string{}
 		b.accessTokens = map[string]*accessToken{}
 		b.refreshTokens = map[string]*refreshToken{}
 		b.secondFactorUsers = map[string]bool{}
@@ -312,7 +318,9 @@ func (s *Server) decide(b *bank, r *http.Request, body []byte, readErr error) re
 	if rejected != nil {
 		return *rejected
 	}
-	return b.serveForm(s, b, call)
+	rep := b.serveForm(s, b, call)
+	rep.call.ClientID = call.client.id
+	return rep
 }
 
 // gateway is what answers before the bank: the method, the body's size, a fault that

@@ -163,6 +163,7 @@ func beginFormCall(b *bank, r *http.Request, body []byte, contract formContract)
 	}
 	call := &formCall{form: form, grant: grant, client: client}
 	if rejected, ok := call.checkClient(b, r, contract); !ok {
+		rejected.call.ClientID = client.id
 		return nil, &rejected
 	}
 	return call, nil
@@ -177,7 +178,7 @@ func (c *formCall) checkClient(b *bank, r *http.Request, contract formContract) 
 	if only := contract.onlyClientAuth; only != nil && c.client.method != only.method {
 		return c.answer(only.refusal), false
 	}
-	if !c.client.matches(b.creds) {
+	if !b.knowsClient(c.client) {
 		return c.answer(contract.badClient), false
 	}
 	return reply{}, true

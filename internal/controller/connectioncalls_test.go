@@ -25,7 +25,7 @@ import (
 )
 
 // The call budget a connection's requests share, seen from the bank: its log of each
-// client's calls (sandbox.Server.CallsBy) is what the budget must hold to, over every
+// client's calls (sandbox.Server.CallsFrom) is what the budget must hold to, over every
 // sliding window, and a 429 to one request must silence every request of the connection.
 
 var _ = Describe("Connection call budget", func() {
@@ -64,7 +64,7 @@ var _ = Describe("Connection call budget", func() {
 		notReady := eventuallyRenewed(namespaces, before, n)
 		renewed := time.Since(restarted)
 
-		calls := bank.CallsBy(providers.Paymob, clientID)
+		calls := bank.CallsFrom(providers.Paymob, clientID)
 		most, busiest := busiestWindow(calls, budgetSpecInterval)
 		inOrder, urgentFirst := urgencyKept(urgency, outputSecretsIn(namespaces))
 		report := fmt.Sprintf("%d requests, budget %d per %s: %d calls at the bank, at most %d in any %s window; issued in %s, "+
@@ -84,7 +84,7 @@ var _ = Describe("Connection call budget", func() {
 	It("pauses every request of a connection when the bank answers one of them 429, until the time it gave, and not another connection to the same bank", func() {
 		clientA := ownClient(providers.Paymob)
 		clientB, secretB := clientA+"-second", "demo-paymob-second-client-secret-1"
-		bank.RegisterClient(providers.Paymob, clientB, secretB)
+		bank.AddClient(providers.Paymob, clientB, secretB)
 		DeferCleanup(bank.SetLifetime, providers.Paymob, sandbox.DefaultLifetime)
 		// Tokens of 6 s are renewed every 3 s or so: during the pause, most are due.
 		bank.SetLifetime(providers.Paymob, 6*time.Second)
@@ -109,7 +109,7 @@ var _ = Describe("Connection call budget", func() {
 		bank.SetClientRateLimited(providers.Paymob, clientA, retryAfter)
 		var limitedAt time.Time
 		Eventually(func() bool {
-			for _, c := range bank.CallsBy(providers.Paymob, clientA) {
+			for _, c := range bank.CallsFrom(providers.Paymob, clientA) {
 				if c.Status == 429 {
 					limitedAt = c.At
 					return true
@@ -130,11 +130,11 @@ var _ = Describe("Connection call budget", func() {
 
 		// A call already on its way when the 429 came may land a moment after it; none after that.
 		held := limitedAt.Add(500 * time.Millisecond)
-		for _, c := range bank.CallsBy(providers.Paymob, clientA) {
+		for _, c := range bank.CallsFrom(providers.Paymob, clientA) {
 			Expect(c.At.After(held) && c.At.Before(pauseEnds)).To(BeFalse(),
 				"a request of the paused connection called %s after the 429, before the pause ended", c.At.Sub(limitedAt))
 		}
-		Expect(callsBetween(bank.CallsBy(providers.Paymob, clientB), held, pauseEnds)).NotTo(BeZero(),
+		Expect(callsBetween(bank.CallsFrom(providers.Paymob, clientB), held, pauseEnds)).NotTo(BeZero(),
 			"the other connection to the same bank made no call during the pause")
 		Expect(clusterConnectionStatus(nameB).Budget.PausedUntil).To(BeNil(), "the other connection was paused too")
 		for _, btr := range throughA {
@@ -169,7 +169,7 @@ var _ = Describe("Connection call budget", func() {
 		for _, btr := range requests {
 			Expect(bank.AccessTokenValid(providers.Paymob, accessTokenIn(outputSecret(btr)))).To(BeTrue())
 		}
-		most, _ := busiestWindow(bank.CallsBy(providers.Paymob, clientID), interval)
+		most, _ := busiestWindow(bank.CallsFrom(providers.Paymob, clientID), interval)
 		Expect(most).To(BeNumerically("<=", calls), "the bank saw more calls in one window than the budget")
 	})
 })

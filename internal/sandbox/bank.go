@@ -53,13 +53,14 @@ func (c BankCredentials) clone() BankCredentials {
 // Call is one token call as the fake saw it. It holds no credential or token.
 type Call struct {
 	At time.Time
-	// ClientID is the client the call named (see callerOf), "" when it named none.
-	ClientID string
 	// Grant is the grant_type sent, as sent (possibly empty or unknown).
 	Grant providers.GrantType
 	// ClientAuthentication is how the client authenticated, "" when it did not.
 	ClientAuthentication providers.ClientAuthentication
 	Status               int
+	// ClientID is the client the call named, however it named it and whoever answered it
+	// (the gateway's 429 included; see callerOf); "" when it named none.
+	ClientID string
 	// Error is the error code answered (error or response_code); "" when accepted.
 	Error string
 	// Reason says why the call was refused, in the fake's words.
@@ -119,6 +120,8 @@ type bank struct {
 	tenantQuery map[string]string
 
 	creds BankCredentials
+	// otherClients are clients registered beside creds' (AddClient): client id -> secret.
+	otherClients map[string]string
 	// defaultScope is granted when a call asks for none; creds.Scope when empty. Keycloak
 	// applies the realm's default client scopes.
 	defaultScope     string
@@ -148,8 +151,6 @@ type bank struct {
 
 	unavailable    bool
 	rateLimitedFor time.Duration
-	// otherClients are the clients RegisterClient added, by id, with their secrets.
-	otherClients map[string]string
 	// rateLimitedClients are the clients the gateway answers 429, with their Retry-After.
 	rateLimitedClients map[string]time.Duration
 	secondFactorUsers  map[string]bool
@@ -213,6 +214,7 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 			b.lifetime = d
 		}
 		b.issued = map[string]int{}
+		b.otherClients = map[string]string{}
 		b.accessTokens = map[string]*accessToken{}
 		b.refreshTokens = map[string]*refreshToken{}
 		b.secondFactorUsers = map[string]bool{}

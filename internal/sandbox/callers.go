@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
@@ -92,32 +91,4 @@ func (s *Server) SetClientRateLimited(name providers.Name, clientID string, retr
 		}
 		b.rateLimitedClients[clientID] = retryAfter
 	})
-}
-
-// CallsBy is bank's log of the token calls that named clientID, oldest first.
-func (s *Server) CallsBy(name providers.Name, clientID string) []Call {
-	var calls []Call
-	s.withBank(name, func(b *bank) {
-		calls = slices.DeleteFunc(slices.Clone(b.calls), func(c Call) bool { return c.ClientID != clientID })
-	})
-	return calls
-}
-
-// RegisterClient registers another client at a form-encoded bank (RAKBANK, Banfico, MBANQ,
-// Paymob): calls that authenticate as clientID with clientSecret are served as the fixture
-// client's are, for the same resource owner, and their tokens are clientID's. Two
-// connections to one bank are then two clients, as in production.
-func (s *Server) RegisterClient(name providers.Name, clientID, clientSecret string) {
-	s.withBank(name, func(b *bank) {
-		if b.otherClients == nil {
-			b.otherClients = map[string]string{}
-		}
-		b.otherClients[clientID] = clientSecret
-	})
-}
-
-// registered says whether c authenticates as a client RegisterClient registered.
-func (b *bank) registered(c clientAuth) bool {
-	secret, ok := b.otherClients[c.id]
-	return ok && c.id != "" && c.secret == secret
 }

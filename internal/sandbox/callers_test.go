@@ -16,7 +16,7 @@ func TestCallsAreLoggedAndRateLimitedPerClient(t *testing.T) {
 	paymob := s.Credentials(providers.Paymob)
 	other := paymob
 	other.ClientID, other.ClientSecret = "demo-paymob-other-client", "demo-paymob-other-client-secret-1"
-	s.RegisterClient(providers.Paymob, other.ClientID, other.ClientSecret)
+	s.AddClient(providers.Paymob, other.ClientID, other.ClientSecret)
 	password := formBody("grant_type", "password", "username", paymob.Username, "password", paymob.Password)
 	byBasic := raw{contentType: form, basic: paymob.ClientID + ":" + paymob.ClientSecret, basicEncoded: true, body: password}
 	byForm := raw{contentType: form, body: password + "&" + formBody("client_id", other.ClientID, "client_secret", other.ClientSecret)}
@@ -40,10 +40,10 @@ func TestCallsAreLoggedAndRateLimitedPerClient(t *testing.T) {
 		}
 		return out
 	}
-	if got := statuses(s.CallsBy(providers.Paymob, paymob.ClientID)); !slices.Equal(got, []int{429, 200}) {
+	if got := statuses(s.CallsFrom(providers.Paymob, paymob.ClientID)); !slices.Equal(got, []int{429, 200}) {
 		t.Errorf("calls of the Basic client: %v, want [429 200]", got)
 	}
-	if got := s.CallsBy(providers.Paymob, other.ClientID); len(got) != 1 || got[0].Status != 200 {
+	if got := s.CallsFrom(providers.Paymob, other.ClientID); len(got) != 1 || got[0].Status != 200 {
 		t.Errorf("calls of the registered client: %+v, want one, served", got)
 	}
 	wrongSecret := raw{contentType: form, body: password + "&" + formBody("client_id", other.ClientID, "client_secret", paymob.ClientSecret)}

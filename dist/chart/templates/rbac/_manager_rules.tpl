@@ -58,6 +58,8 @@
   resources:
   - banktokenrequests
   verbs:
+  - create
+  - delete
   - get
   - list
   - patch

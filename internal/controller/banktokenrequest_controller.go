@@ -130,7 +130,7 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{RequeueAfter: namespaceBusyDelay(btr.UID, now)}, nil
 	}
 	original, g, o := a.original, a.gathered, a.outcome
-	report(btr, o, now, r.SecretPropagationDelay, r.MinRenewalInterval)
+	report(btr, o, now, r.propagationDelay(btr), r.MinRenewalInterval)
 	use.report(btr, o)
 	if o.kind != outcomeReadFailed {
 		btr.Status.Observed = r.observedAfter(btr, g, o, a.ownWritesBefore)
@@ -186,6 +186,6 @@ func (r *BankTokenRequestReconciler) gatherAndDecide(ctx context.Context, btr *t
 		return a, decision{}, false
 	}
 	return a, decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem, RequestHash: g.RequestHash, Now: now,
-		PropagationDelay: r.SecretPropagationDelay, MinRenewalInterval: r.MinRenewalInterval,
+		PropagationDelay: r.propagationDelay(btr), MinRenewalInterval: r.MinRenewalInterval,
 		RevocationsDue: r.revocationsDue(g, now)}, g.Problem), true
 }

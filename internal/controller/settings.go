@@ -51,6 +51,10 @@ type Settings struct {
 	// soon after does not cost a new grant. Never less than SecretPropagationDelay: the
 	// last reader's workloads may still use the shared token that long (see sharedgrantgc.go).
 	SharedGrantGrace time.Duration
+	// SharedGrantCopyAllowance is how long a shared grant's readers may take to copy a new
+	// token into their output Secrets: a holder's propagation delay is SecretPropagationDelay
+	// plus this, for its readers' workloads read their copies, not its Secret.
+	SharedGrantCopyAllowance time.Duration
 }
 
 // DefaultClusterConnectionNamespace is the namespace the shipped manifests install the
@@ -59,6 +63,11 @@ const DefaultClusterConnectionNamespace = "bank-token-operator-system"
 
 // DefaultSharedGrantGrace is SharedGrantGrace when the flag does not say otherwise.
 const DefaultSharedGrantGrace = 5 * time.Minute
+
+// DefaultSharedGrantCopyAllowance is SharedGrantCopyAllowance when the flag does not say
+// otherwise: a reader's copy is about five apiserver calls, so at the default 200 queries a
+// second some thousand readers of one grant copy a renewal within it.
+const DefaultSharedGrantCopyAllowance = 30 * time.Second
 
 // DefaultSettings are the manager flags' defaults.
 func DefaultSettings() Settings {
@@ -71,6 +80,7 @@ func DefaultSettings() Settings {
 		// cmd prefers the namespace the operator runs in (POD_NAMESPACE).
 		ClusterConnectionNamespace: DefaultClusterConnectionNamespace,
 		SharedGrantGrace:           DefaultSharedGrantGrace,
+		SharedGrantCopyAllowance:   DefaultSharedGrantCopyAllowance,
 	}
 }
 

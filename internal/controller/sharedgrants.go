@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -67,6 +68,18 @@ func (r *BankTokenRequestReconciler) isSharedGrantHolder(btr *tokensv1alpha1.Ban
 	}
 	namespace, ok := r.connectionSecretsNamespace(btr)
 	return ok && namespace == btr.Namespace
+}
+
+// propagationDelay is how long the token a renewal of btr replaces must stay usable:
+// SecretPropagationDelay, and for a shared grant's holder SharedGrantCopyAllowance more,
+// for its readers' workloads read the copies its readers make, a while after its own
+// Secret is written. It times the renewal, the refresh of the standby chain and the
+// revocation of a dropped one, as SecretPropagationDelay does for any request.
+func (r *BankTokenRequestReconciler) propagationDelay(btr *tokensv1alpha1.BankTokenRequest) time.Duration {
+	if r.isSharedGrantHolder(btr) {
+		return r.SecretPropagationDelay + r.SharedGrantCopyAllowance
+	}
+	return r.SecretPropagationDelay
 }
 
 // connectionSecretsNamespace is where the Secrets of btr's connection are read, and so where

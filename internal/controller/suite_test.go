@@ -122,6 +122,10 @@ func startManager() {
 	r.SecretPropagationDelay = workloadLag
 	// ... and are renewed every few seconds, below the production floor.
 	r.MinRenewalInterval = time.Second
+	// ... shared grants outlive their last reader by the propagation delay only, and their
+	// readers copy a renewal within 2 s.
+	r.SharedGrantGrace = time.Second
+	r.SharedGrantCopyAllowance = sharedGrantCopyAllowance
 	reconciler, managerCache = r, mgr.GetCache()
 	skipNameValidation := true
 	Expect(r.SetupWithManager(suiteCtx, mgr, controller.Options{
@@ -234,6 +238,9 @@ var credentialsLabelRequired bool
 
 // workloadLag is the secret propagation delay the suite's manager runs with.
 const workloadLag = 3 * time.Second
+
+// sharedGrantCopyAllowance is the suite's manager's --shared-grant-copy-allowance.
+const sharedGrantCopyAllowance = 2 * time.Second
 
 // clusterConnectionNamespace is the suite's manager's --cluster-connection-namespace.
 const clusterConnectionNamespace = "bank-token-operator-system"

@@ -166,6 +166,7 @@ var _ = Describe("Shared grants", func() {
 		Expect(bank.LiveGrants(providers.Paymob, clientID)).To(Equal(3))
 		watch := watchTokensAccepted(providers.Paymob, readers)
 		workloads := runLateWorkloads(providers.Paymob, clientID, readers...)
+		Eventually(workloads.usingEvery).Should(BeTrue(), "the workloads must use the readers' own tokens before the switch")
 
 		updateConnection(name, grantSharing(tokensv1alpha1.GrantSharingShared))
 		holder := holderOf(name, scope)
@@ -378,10 +379,14 @@ type lateWorkloads struct {
 	clientID string
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	// expected is how many Secrets the workloads read.
+	expected int
 
 	mu sync.Mutex
 	// seen is each output Secret's tokens ("<namespace>/<name>"), oldest first.
-	seen           map[string][]observedToken
+	seen map[string][]observedToken
+	// using are the Secrets whose workload has used a token.
+	using          map[string]bool
 	uses, refused  int
 	refusals       []string
 	mostLiveGrants int
@@ -391,7 +396,7 @@ type lateWorkloads struct {
 func runLateWorkloads(bankName providers.Name, clientID string, requests ...*tokensv1alpha1.BankTokenRequest) *lateWorkloads {
 	GinkgoHelper()
 	ctx, cancel := context.WithCancel(suiteCtx)
-	l := &lateWorkloads{bank: bankName, clientID: clientID, cancel: cancel, seen: map[string][]observedToken{}}
+	l := &lateWorkloads{bank: bankName, clientID: clientID, cancel: cancel, seen: map[string][]observedToken{}, using: map[string]bool{}}
 	watcher, err := client.NewWithWatch(cfg, client.Options{Scheme: k8sClient.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
 	secrets := map[string]bool{}
@@ -400,6 +405,7 @@ func runLateWorkloads(bankName providers.Name, clientID string, requests ...*tok
 		secrets[btr.Namespace+"/"+outputSecretName(btr)] = true
 		namespaces[btr.Namespace] = true
 	}
+	l.expected = len(secrets)
 	for ns := range namespaces {
 		w, err := watcher.Watch(ctx, &corev1.SecretList{}, client.InNamespace(ns))
 		Expect(err).NotTo(HaveOccurred())
@@ -456,6 +462,7 @@ func (l *lateWorkloads) use(ctx context.Context) {
 					continue
 				}
 				l.uses++
+				l.using[secret] = true
 				if !bank.AccessTokenValid(l.bank, held) {
 					l.refused++
 					l.refusals = append(l.refusals, secret+" at "+now.Format(time.StampMilli))
@@ -465,6 +472,14 @@ func (l *lateWorkloads) use(ctx context.Context) {
 			l.mu.Unlock()
 		}
 	}
+}
+
+// usingEvery says whether every workload is using a token: each has seen its Secret for
+// workloadLag at least.
+func (l *lateWorkloads) usingEvery() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.using) == l.expected
 }
 
 // stop ends the workloads, and returns what they counted.

@@ -104,7 +104,8 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, req ctrl.Req
 		return r.finalize(ctx, resolved)
 	}
 	now := r.Clock.Now()
-	// A shared grant's consumer makes no call of its own; its holder may be due to go.
+	// A shared grant's consumer makes no call of its own; a holder no request reads may be
+	// due to go.
 	var use sharedGrantUse
 	switch r.sharedGrantRoleOf(resolved) {
 	case readsSharedGrant:

@@ -23,8 +23,10 @@ import (
 // so rotation, the two chains, the propagation delay, the refresh-state codec, revocation
 // and the finalizer apply to it unchanged. The requests that share it, its consumers, make
 // no call: each copies the holder's token into its own output Secret (sharedgrantconsumer.go).
-// A holder no request reads any more is deleted after a grace, and its finalizer revokes
-// the grant (sharedgrantgc.go).
+// A holder's readers are its consumers and the requests whose output Secret still holds its
+// token (status.sharedGrant: a consumer just moved to PerRequest, or to another scope). A
+// holder no request reads any more is deleted after a grace, and its finalizer revokes the
+// grant (sharedgrantgc.go).
 //
 // A holder is found by name: one per (connection kind, connection name, normalized scope),
 // so that every consumer finds the same one without coordination, and the index

@@ -253,6 +253,7 @@ const workloadLag = 3 * time.Second
 
 // connectionStatusRefresh is how often the suite's manager rewrites a connection's counts.
 const connectionStatusRefresh = 2 * time.Second
+
 // sharedGrantCopyAllowance is the suite's manager's --shared-grant-copy-allowance.
 const sharedGrantCopyAllowance = 2 * time.Second
 

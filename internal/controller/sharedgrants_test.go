@@ -127,6 +127,12 @@ var _ = Describe("Shared grants", func() {
 		Expect(holdersOf(name)).To(ConsistOf(holderOf(name, "read write").Name, holderOf(name, "read").Name))
 		Expect(callsSince(providers.Paymob, start)).To(HaveLen(2))
 		Expect(bank.LiveGrants(providers.Paymob, clientID)).To(Equal(2))
+		// The connection's status counts the three requests in their namespace, not the
+		// holders the operator made beside its Secrets.
+		Eventually(func() []any {
+			status := clusterConnectionStatus(name)
+			return []any{status.Requests, status.Namespaces}
+		}).WithTimeout(10 * time.Second).Should(Equal([]any{int32(3), []string{ns}}))
 	})
 
 	It("takes the copy away from a reader its namespace gate no longer admits, leaves the other readers theirs, and revokes nothing", func() {

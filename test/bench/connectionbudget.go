@@ -12,7 +12,8 @@ import (
 // default budget (60 calls a minute), as after a credentials rotation or a restart with
 // everything due. At that pace 1,000 tokens take about 17 minutes, so the run watches for
 // --connection-budget-watch only and counts what the bank saw: never more than the budget
-// in any window of its interval.
+// in any window of its interval. Its tokens live long (--token-lifetime), so that every call
+// seen is a first issue.
 
 // budgetPacing is what the bank saw during the watch.
 type budgetPacing struct {

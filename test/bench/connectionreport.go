@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
@@ -46,6 +47,9 @@ func reportConnections(p printFunc, check checkFunc, runs []connectionResult, b 
 }
 
 func reportRoundTable(p printFunc, runs []connectionResult) {
+	if !slices.ContainsFunc(runs, func(r connectionResult) bool { return !r.Setup.defaultBudget }) {
+		return
+	}
 	p("| set-up | all Ready in | issuance per request: bank calls, apiserver writes | bank calls per round | apiserver writes per round | per request per round: calls, writes | manager CPU per round | round: window, renewals first→last |")
 	p("|---|---:|---|---:|---|---|---:|---:|")
 	for _, r := range runs {

@@ -370,12 +370,14 @@ argocd-cm: ## Render config/argocd/argocd-cm.yaml (the argocd-cm keys) from the 
 ##@ Performance
 
 # BENCH_FLAGS are passed to test/bench, e.g. BENCH_FLAGS="--sizes=100,1000 --idle=20s" for a
-# quick run, "--scenarios=backlog,restart" for the start-up runs only, or "--kube-api-qps=500 --kube-api-burst=1000 --max-concurrent-reconciles=32" to
+# quick run, "--scenarios=backlog,restart" for the start-up runs only, "--scenarios=connection" for
+# 1,000 requests inline, on one connection and on one shared grant, per renewal round, or
+# "--kube-api-qps=500 --kube-api-burst=1000 --max-concurrent-reconciles=32" to
 # measure other manager flags; go run ./test/bench --help lists them all.
 BENCH_FLAGS ?=
 
 .PHONY: bench
-bench: setup-envtest ## Scale benchmark: N=100/1,000/5,000 tokens, refresh spread, memory, backlog (1,000/5,000 waiting at start), restart (kill -9 with 5,000 tokens) (about 15 minutes; not part of make test).
+bench: setup-envtest ## Scale benchmark: N=100/1,000/5,000 tokens, refresh spread, memory, backlog (1,000/5,000 waiting at start), restart (kill -9 with 5,000 tokens), connection (1,000 requests inline / PerRequest / Shared: bank calls and writes per renewal round) (about 20 minutes; not part of make test).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./test/bench $(BENCH_FLAGS)
 
 # make test renews 150 requests through one connection after a restart; this is the same

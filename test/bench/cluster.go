@@ -125,12 +125,14 @@ type writeDelta struct {
 	Failed     map[string]float64 // non-2xx responses among the operator's writes (conflicts, ...)
 }
 
-// operatorResources are the resources the operator writes; the apiserver itself writes
+// operatorResource says whether res is one the operator writes (a connection's status
+// too, once connections report their use); the apiserver itself writes
 // others (its identity Lease every 10 s), which are reported apart, never hidden.
 func operatorResource(res string) bool {
 	base, _, _ := strings.Cut(res, "/")
 	switch base {
-	case "secrets", "events", "events.events.k8s.io", "banktokenrequests.tokens.banktoken.io", "configmaps":
+	case "secrets", "events", "events.events.k8s.io", "banktokenrequests.tokens.banktoken.io", "configmaps",
+		"bankconnections.tokens.banktoken.io", "clusterbankconnections.tokens.banktoken.io":
 		return true
 	}
 	return false
@@ -200,6 +202,8 @@ func formatPer(m map[string]float64, per float64) string {
 }
 
 func shortResource(k string) string {
+	k = strings.Replace(k, "clusterbankconnections.tokens.banktoken.io", "cbconn", 1)
+	k = strings.Replace(k, "bankconnections.tokens.banktoken.io", "bconn", 1)
 	k = strings.Replace(k, "banktokenrequests.tokens.banktoken.io", "btr", 1)
 	k = strings.Replace(k, "events.events.k8s.io", "events.k8s.io", 1)
 	k = strings.Replace(k, "leases.coordination.k8s.io", "leases", 1)

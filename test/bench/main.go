@@ -4,7 +4,8 @@
 // issued together spread, what 10,000 unrelated Secrets cost the manager, how fast a
 // manager started on a backlog of N waiting resources issues their tokens, and what a
 // restart (kill -9) with N valid tokens costs: time to settle, Secret reads, token calls,
-// and how late the renewals that fell due while it was down are.
+// and how late the renewals that fell due while it was down are, and what a renewal round
+// of N requests costs inline, on one connection with a grant each, and with one shared grant.
 //
 // It starts etcd and kube-apiserver (envtest, with the CRD from config/crd/bases), an
 // instant token endpoint in-process, and the manager (go build ./cmd) as its own process.
@@ -61,6 +62,10 @@ type bench struct {
 	restartN, restartDue                  int
 	restartDueLifetime, restartMinRenewal time.Duration
 
+	connN, connNamespaces, connRounds int
+	connLifetime, connBudgetWatch     time.Duration
+	connSetups                        []connectionSetup
+
 	bank *bank
 }
 
@@ -88,6 +93,7 @@ func main() {
 // the others go straight into the bench.
 type flags struct {
 	sizes, scenarios, backlogSizes string
+	connectionSetups               string
 	managerBin, managerArgs        string
 	workers, burst                 int
 	qps, clientQPS                 float64
@@ -99,7 +105,7 @@ func parseFlags() (*bench, flags) {
 		f flags
 	)
 	flag.StringVar(&f.sizes, "sizes", "100,1000,5000", "Comma-separated numbers of BankTokenRequests, one scale run each.")
-	flag.StringVar(&f.scenarios, "scenarios", "scale,spread,memory,backlog,restart", "Which runs: any of scale, spread, memory, backlog, restart.")
+	flag.StringVar(&f.scenarios, "scenarios", "scale,spread,memory,backlog,restart,connection", "Which runs: any of scale, spread, memory, backlog, restart, connection.")
 	flag.DurationVar(&b.idle, "idle", 2*time.Minute, "Idle window after each scale run, in which nothing is due: writes and token calls must be 0.")
 	flag.DurationVar(&b.timeout, "timeout", 10*time.Minute, "Give up waiting for a run's tokens after this long.")
 	flag.IntVar(&f.workers, "max-concurrent-reconciles", 0, "Passed to the manager when > 0; otherwise the manager's default.")
@@ -122,6 +128,13 @@ func parseFlags() (*bench, flags) {
 	flag.IntVar(&b.restartDue, "restart-due", 20, "More tokens in the restart run whose renewal falls due while the manager is down.")
 	flag.DurationVar(&b.restartDueLifetime, "restart-due-lifetime", 24*time.Second, "Lifetime of the due tokens in the restart run (renewal at about 2/3 of it, at least --restart-min-renewal-interval).")
 	flag.DurationVar(&b.restartMinRenewal, "restart-min-renewal-interval", 10*time.Second, "Passed to both managers of the restart run as --min-renewal-interval, so that the due tokens fall due seconds after issue.")
+	flag.IntVar(&b.connN, "connection-n", 1000, "Requests in each set-up of the connection run.")
+	flag.IntVar(&b.connNamespaces, "connection-namespaces", 4, "Tenant namespaces the connection run's requests spread over, all admitted by the ClusterBankConnection.")
+	flag.DurationVar(&b.connLifetime, "connection-lifetime", time.Minute, "Token lifetime in the connection run (renewal at about 2/3 of it, at least the manager's --min-renewal-interval, 30 s by default).")
+	flag.IntVar(&b.connRounds, "connection-rounds", 1, "Renewal rounds measured per set-up of the connection run (a round: every output Secret got a new token).")
+	flag.StringVar(&f.connectionSetups, "connection-setups", "inline,per-request,shared",
+		"Set-ups of the connection run: any of inline, per-request, shared, per-request-default-budget (the connection's default budget of 60 calls a minute, watched for --connection-budget-watch).")
+	flag.DurationVar(&b.connBudgetWatch, "connection-budget-watch", 2*time.Minute, "How long the per-request-default-budget set-up watches the bank's calls.")
 	flag.Parse()
 	b.clientQPS = float32(f.clientQPS)
 	return b, f
@@ -142,6 +155,12 @@ func (b *bench) configure(f flags) (want map[string]bool, err error) {
 	}
 	if b.backlogSizes, err = parseSizes(f.backlogSizes); err != nil {
 		return nil, err
+	}
+	if b.connSetups, err = parseConnectionSetups(f.connectionSetups); err != nil {
+		return nil, err
+	}
+	if b.connRounds < 1 || b.connNamespaces < 1 {
+		return nil, fmt.Errorf("--connection-rounds and --connection-namespaces must be at least 1")
 	}
 	return parseScenarios(f.scenarios)
 }
@@ -185,7 +204,7 @@ func (b *bench) prepareManager(f flags) error {
 }
 
 // scenarioNames are the runs --scenarios may name, in the order they run.
-var scenarioNames = []string{"scale", "spread", "memory", "backlog", "restart"}
+var scenarioNames = []string{"scale", "spread", "memory", "backlog", "restart", "connection"}
 
 // results are what the runs asked for measured; a run not asked for is empty.
 type results struct {
@@ -194,6 +213,7 @@ type results struct {
 	mem     *memoryResult
 	backlog []backlogResult
 	restart *restartResult
+	conn    []connectionResult
 }
 
 // runAll runs the scenarios in want in a fixed order, stopping at an interrupt.
@@ -221,6 +241,9 @@ func (b *bench) runAll(ctx context.Context, want map[string]bool) (res results) 
 	if want["restart"] && ctx.Err() == nil {
 		r := b.runRestart(ctx)
 		res.restart = &r
+	}
+	if want["connection"] && ctx.Err() == nil {
+		res.conn = b.runConnections(ctx)
 	}
 	return res
 }

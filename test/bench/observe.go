@@ -15,9 +15,10 @@ import (
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 )
 
-// observer watches one namespace and notes, per BankTokenRequest, when its output Secret
-// first held a token, when it first turned Ready, every later change of the token (a
-// refresh) and the last status it saw.
+// observer watches one or more namespaces and notes, per BankTokenRequest, when its output
+// Secret first held a token, when it first turned Ready, every later change of the token (a
+// refresh) and the last status it saw. It keys by name alone: the names of the requests it
+// watches must be unique across its namespaces.
 type observer struct {
 	mu       sync.Mutex
 	tokenAt  map[string]time.Time   // output Secret name -> first time it held a token
@@ -36,9 +37,14 @@ func newObserver() *observer {
 	}
 }
 
-// start runs a cache of Secrets and BankTokenRequests in ns and returns once it is synced.
-func (o *observer) start(ctx context.Context, c *cluster, ns string) error {
-	ca, err := cache.New(c.Config, cache.Options{Scheme: c.Client.Scheme(), DefaultNamespaces: map[string]cache.Config{ns: {}}})
+// start runs a cache of Secrets and BankTokenRequests in namespaces and returns once it
+// is synced.
+func (o *observer) start(ctx context.Context, c *cluster, namespaces ...string) error {
+	watched := make(map[string]cache.Config, len(namespaces))
+	for _, ns := range namespaces {
+		watched[ns] = cache.Config{}
+	}
+	ca, err := cache.New(c.Config, cache.Options{Scheme: c.Client.Scheme(), DefaultNamespaces: watched})
 	if err != nil {
 		return err
 	}
@@ -176,4 +182,38 @@ func (o *observer) reissueTimes() map[string]time.Time {
 		}
 	}
 	return out
+}
+
+// refreshTally is what refreshesAfter counted.
+type refreshTally struct {
+	done        int       // Secrets that got at least the rounds asked for
+	most        int       // the most new tokens one Secret got
+	before      int       // new tokens seen before the time asked for
+	first, last time.Time // the first and last new token seen after it
+}
+
+// refreshesAfter counts, for names, the new tokens seen in their Secrets after t.
+func (o *observer) refreshesAfter(names []string, t time.Time, rounds int) refreshTally {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var tally refreshTally
+	for _, n := range names {
+		after := 0
+		for _, at := range o.reissued[n] {
+			if at.Before(t) {
+				tally.before++
+				continue
+			}
+			after++
+			if tally.first.IsZero() || at.Before(tally.first) {
+				tally.first = at
+			}
+			tally.last = later(tally.last, at)
+		}
+		if after >= rounds {
+			tally.done++
+		}
+		tally.most = max(tally.most, after)
+	}
+	return tally
 }

@@ -64,6 +64,7 @@ func (b *bench) report(w io.Writer, args []string, res results, took time.Durati
 	reportMemory(p, checked.check, res.mem)
 	reportBacklog(p, checked.check, res.backlog)
 	reportRestart(p, checked.check, res.restart, b.restartArgs())
+	reportConnections(p, checked.check, res.conn, b)
 	reportTargets(p, checked)
 }
 

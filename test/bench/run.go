@@ -13,9 +13,10 @@ const managerStopTimeout = 15 * time.Second
 
 // runSetup says what a run starts with beyond its own control plane and benchNamespace.
 type runSetup struct {
-	credentials     int      // credentials Secrets in benchNamespace
-	otherNamespaces []string // more namespaces to create
-	managerLabel    string   // when set, a manager runs, logging to manager-<label>.log
+	credentials        int      // credentials Secrets in benchNamespace
+	otherNamespaces    []string // more namespaces to create
+	observedNamespaces []string // where the observer watches the requests; default benchNamespace
+	managerLabel       string   // when set, a manager runs, logging to manager-<label>.log
 }
 
 // benchRun is what every run starts with: its own control plane, the namespaces, the
@@ -45,7 +46,11 @@ func (b *bench) prepare(ctx context.Context, setup runSetup) (*benchRun, error) 
 		run.close()
 		return nil, err
 	}
-	if err := run.obs.start(obsCtx, c, benchNamespace); err != nil {
+	observed := setup.observedNamespaces
+	if len(observed) == 0 {
+		observed = []string{benchNamespace}
+	}
+	if err := run.obs.start(obsCtx, c, observed...); err != nil {
 		run.close()
 		return nil, err
 	}

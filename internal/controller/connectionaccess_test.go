@@ -26,7 +26,7 @@ import (
 // grant, rotating refresh tokens, RFC 7009 revocation), so that a grant taken away can be
 // seen revoked at the bank.
 
-var _ = Describe("Connections", func() {
+var _ = Describe("Connections", Label(connectionsLabel), func() {
 	It("issues a token through a ClusterBankConnection whose Secrets exist only in the cluster connection namespace, and no Secret of the tenant namespace holds the client secret", func() {
 		ownClient(providers.Paymob)
 		name := clusterConnectionName()

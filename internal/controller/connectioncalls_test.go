@@ -28,7 +28,7 @@ import (
 // client's calls (sandbox.Server.CallsFrom) is what the budget must hold to, over every
 // sliding window, and a 429 to one request must silence every request of the connection.
 
-var _ = Describe("Connection call budget", func() {
+var _ = Describe("Connection call budget", Label(connectionsLabel), func() {
 	It("keeps a restarted manager's renewals of many requests within the connection's budget at the bank, the most urgent first", func() {
 		n := budgetSpecRequests()
 		clientID := ownClient(providers.Paymob)

@@ -21,7 +21,7 @@ import (
 // A connection's status, written by its own reconciler against a real apiserver: what its
 // Secrets lack, who uses it, its calls and the last failed one.
 
-var _ = Describe("Connection status", func() {
+var _ = Describe("Connection status", Label(connectionsLabel), func() {
 	It("says which Secret or key a connection's credentials lack until they are fixed, counts the requests that use it and those its gates refuse, its calls, and the last failed call", func() {
 		ownClient(providers.Paymob)
 		name := clusterConnectionName()

@@ -28,7 +28,7 @@ import (
 // a refresh revokes the access token it was issued with, RFC 7009 revocation) unless the
 // spec needs another bank's behaviour.
 
-var _ = Describe("Shared grants", func() {
+var _ = Describe("Shared grants", Label(connectionsLabel), func() {
 	It("serves 50 requests in two namespaces from one grant: one call per renewal round, the current token in every output Secret at once, the replaced token accepted through the propagation delay, at most two live grants", func() {
 		clientID := ownClient(providers.Paymob)
 		name := sharedConnectionName()

@@ -55,6 +55,11 @@ var (
 	managerCache     cache.Cache
 )
 
+// connectionsLabel marks the specs of connections, call budgets and shared grants: make test
+// runs them in a process of their own beside the rest of the suite (hack/go-test.sh), as
+// both spend most of their time waiting on tokens to age, not on the CPU.
+const connectionsLabel = "connections"
+
 func TestController(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Controller Suite")

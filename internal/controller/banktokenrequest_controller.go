@@ -140,6 +140,10 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, req ctrl.Req
 		return ctrl.Result{RequeueAfter: namespaceBusyDelay(btr.UID, now)}, nil
 	}
 	original, g, o := a.original, a.gathered, a.outcome
+	if o.briefBudgetWait(now) {
+		r.Metrics.observe(btr)
+		return o.requeue(&btr.Status, now), nil
+	}
 	report(btr, o, now, r.propagationDelay(btr), r.MinRenewalInterval)
 	use.report(btr, o)
 	if o.kind != outcomeReadFailed {

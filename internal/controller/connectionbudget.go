@@ -61,6 +61,23 @@ func (w *budgetWait) message() string {
 		w.connection, w.limits.Calls, w.limits.Interval)
 }
 
+// briefBudgetWaitLimit is the longest turn the budget may give a request that holds a valid
+// token without its status saying that it waits.
+const briefBudgetWaitLimit = time.Second
+
+// briefBudgetWait says that the budget held back a renewal of a valid token for a moment
+// only (the spacing between newcomers, a fraction of a second at a large budget): the
+// request is back before anyone could read a status saying so, and writing it would cost
+// the apiserver a status patch per request per renewal round (make bench measured 2.88
+// writes per request a round through a connection of 100,000 calls a minute, against 2.00
+// inline). A pause, a longer turn, a token no longer valid, or a revocation made in the same
+// reconcile is reported.
+func (o outcome) briefBudgetWait(now time.Time) bool {
+	return o.kind == outcomeBudgetWait && o.err == nil && !o.budgetWait.paused && o.held.validAt(now) &&
+		!o.budgetWait.retryAt.After(now.Add(briefBudgetWaitLimit)) &&
+		o.revocations.revoked == 0 && o.revocations.leftLive == 0
+}
+
 // takeTokenCall asks the budget of g's connection for one token call: a permit when it may
 // go (nil for a request with no budget), or why it waits. Seeds the budget first after a
 // start (see seedBudgetFromCache).

@@ -104,6 +104,32 @@ func TestARenewalTheBudgetHoldsBackKeepsItsTokenAndCountsNoFailure(t *testing.T)
 	f.expectReconciling("")
 }
 
+// A turn a moment away (another request took the window's one call just before) writes no
+// status: the request is back within the second, and a status patch per request per round
+// is what make bench measured it costing.
+func TestARenewalHeldBackForAMomentWritesNoStatus(t *testing.T) {
+	f := newBudgetFixture(t, 1, 500*time.Millisecond)
+	f.issue()
+	f.stepToRenewal()
+	limits := callbudget.Limits{Calls: 1, Interval: 500 * time.Millisecond}
+	if v := f.r.Budgets.Take(fixtureBudgetKey, limits, callbudget.Claim{Requester: "payments/other"}, f.clock.Now()); !v.Granted {
+		t.Fatal("the other request was refused the window's call")
+	}
+	writes := len(f.writes)
+	result := f.reconcile()
+	f.expectCalls(1)
+	if len(f.writes) != writes {
+		t.Fatalf("a wait of a moment wrote %v", f.writes[writes:])
+	}
+	if result.RequeueAfter <= 0 || result.RequeueAfter > 500*time.Millisecond {
+		t.Fatalf("requeued after %v; want the turn, at most 500ms away", result.RequeueAfter)
+	}
+	f.clock.Step(500 * time.Millisecond)
+	f.reconcile()
+	f.expectCalls(2)
+	f.expectReconciling("")
+}
+
 // A first token the budget holds back: Ready is Unknown (one is on its way, none failed),
 // which Argo CD shows as Progressing.
 func TestAFirstTokenTheBudgetHoldsBackIsUnknownNotFailed(t *testing.T) {

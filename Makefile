@@ -380,6 +380,13 @@ BENCH_FLAGS ?=
 bench: setup-envtest ## Scale benchmark: N=100/1,000/5,000 tokens, refresh spread, memory, backlog (1,000/5,000 waiting at start), restart (kill -9 with 5,000 tokens), connection (1,000 requests inline / PerRequest / Shared: bank calls and writes per renewal round) (about 20 minutes; not part of make test).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./test/bench $(BENCH_FLAGS)
 
+# make test renews 150 requests through one connection after a restart; this is the same
+# spec with 1,000 (about 2 minutes): at most 50 calls in any 2 s window at the bank.
+.PHONY: test-connection-budget
+test-connection-budget: setup-envtest ## The call budget's restart spec with 1,000 requests through one connection (about 2 minutes; make test runs it with 150).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" BANKTOKEN_BUDGET_SPEC_REQUESTS=1000 go test ./internal/controller -run 'TestController$$' \
+	  -count=1 -timeout 20m -ginkgo.focus='restarted manager' -ginkgo.v
+
 ##@ Resilience
 
 # CHAOS_FLAGS are passed to test/chaos: --short is the run make test does; --seed=N repeats

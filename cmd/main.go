@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/callbudget"
 	internalcontroller "github.com/banktoken/bank-token-operator/internal/controller"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
@@ -98,7 +99,8 @@ func newManager(flags *managerFlags, metrics *metricsFlags) manager.Manager {
 }
 
 // setUpReconciler wires the reconciler to the manager, the banks (one clock for every
-// decision: the reconciler's and the token client's) and its metrics.
+// decision: the reconciler's and the token client's), the connections' call budgets and
+// the metrics.
 func setUpReconciler(mgr manager.Manager, flags *managerFlags, settings internalcontroller.Settings, guard *providers.EndpointGuard) {
 	tokenMetrics := internalcontroller.NewMetrics()
 	exitOn(tokenMetrics.Register(nil), "unable to register metrics")
@@ -106,9 +108,25 @@ func setUpReconciler(mgr manager.Manager, flags *managerFlags, settings internal
 	tokenClient := providers.NewClient(providers.ClientOptions{Timeout: flags.requestTimeout, Clock: reconciler.Clock, Guard: guard})
 	reconciler.Fetcher, reconciler.Revoker = tokenClient, tokenClient
 	reconciler.Metrics = tokenMetrics
+	budgetMetrics := callbudget.NewMetrics()
+	exitOn(budgetMetrics.Register(nil), "unable to register the call budgets' metrics")
+	reconciler.Budgets = callbudget.New(callbudget.Options{Metrics: budgetMetrics, Clock: reconciler.Clock})
 	reconciler.Settings = settings
 	exitOn(reconciler.SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: flags.workers}),
 		"unable to set up the BankTokenRequest controller")
+	setUpConnectionStatus(mgr, reconciler)
+}
+
+// setUpConnectionStatus wires the status reconciler of BankConnections and
+// ClusterBankConnections, beside the request reconciler whose readers and budgets it shares.
+func setUpConnectionStatus(mgr manager.Manager, requests *internalcontroller.BankTokenRequestReconciler) {
+	connectionMetrics := internalcontroller.NewConnectionMetrics()
+	exitOn(connectionMetrics.Register(nil), "unable to register the connections' metrics")
+	statusReconciler := internalcontroller.NewConnectionStatusReconciler(requests)
+	statusReconciler.Metrics = connectionMetrics
+	// Connections are few, and a status reconcile reads a few Secrets: two workers.
+	exitOn(statusReconciler.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 2}),
+		"unable to set up the connection status controller")
 }
 
 // warnAboutUnsafeSettings logs, at every start, each setting that weakens a protection.

@@ -7,6 +7,9 @@ const (
 	ConditionReady       = "Ready"
 	ConditionReconciling = "Reconciling"
 	ConditionStalled     = "Stalled"
+	// ConditionCredentialsReady, on a BankConnection or ClusterBankConnection: the Secrets it
+	// names exist, are opted in where required, and hold what its client authentication needs.
+	ConditionCredentialsReady = "CredentialsReady"
 )
 
 // Reasons a user sees on the Ready condition. Each says what happened and, for a failure,
@@ -84,4 +87,25 @@ const (
 	// confined to namespaces (--watch-namespaces), it cannot watch cluster-scoped objects
 	// unless started with --cluster-connection-namespace.
 	ReasonClusterConnectionsNotServed = "ClusterConnectionsNotServed"
+
+	// Reasons a request that names a connection waits for its connection's call budget
+	// before a token call, on Reconciling (and on Ready while no token was ever issued). The
+	// token held stays in the output Secret and Ready stays True while it is valid; no failed
+	// attempt is counted.
+
+	// ReasonWaitingForConnectionBudget: the connection's calls in the last interval reached
+	// its spec.callBudget, or the room left is kept for more urgent requests.
+	ReasonWaitingForConnectionBudget = "WaitingForConnectionBudget"
+	// ReasonConnectionPaused: the bank answered 429 or Retry-After to a request of the
+	// connection, and every call through it waits until the time the bank gave. Also the
+	// connection's own Ready reason while the pause lasts.
+	ReasonConnectionPaused = "ConnectionPaused"
+
+	// Reasons on a connection's conditions; a credentials problem has the reason a request
+	// would report (CredentialsSecretNotFound, CredentialsKeyMissing, ...).
+
+	// ReasonCredentialsFound: CredentialsReady is True.
+	ReasonCredentialsFound = "CredentialsFound"
+	// ReasonConnectionReady: Ready is True: credentials ready, not paused.
+	ReasonConnectionReady = "Ready"
 )

@@ -60,7 +60,9 @@ type snapshot struct {
 	events []eventsv1.Event // about the demo's BankTokenRequests, oldest first
 	// notes say, after each renewal, whether the bank still accepted the replaced token.
 	notes []string
-	err   error
+	// shared is the shared connection scene; empty when the demo has none.
+	shared sharedView
+	err    error
 }
 
 // observe reads everything the table shows: BankTokenRequests, events and output Secrets
@@ -84,6 +86,9 @@ func (d *demo) observe(ctx context.Context) snapshot {
 			s.notes = append(s.notes, note)
 		}
 		s.rows = append(s.rows, r)
+	}
+	if d.shared != nil {
+		s.shared, s.err = d.observeShared(ctx)
 	}
 	return s
 }
@@ -151,18 +156,15 @@ func (d *demo) readToken(ctx context.Context, r *row) (note string) {
 	if len(tok) == 0 {
 		return ""
 	}
-	sum := sha256.Sum256(tok)
-	r.tokenHash = hex.EncodeToString(sum[:])[:8]
+	r.tokenHash = shortHash(tok)
 	r.tokenValid = d.bank.AccessTokenValid(r.bank, string(tok))
 	return d.replaced.seen(ctx, d, r.name, r.bank, string(tok))
 }
 
+// bankIssued counts the tokens bank issued to its fixture client, the one the samples
+// use: not those of the shared connection's client at the same bank.
 func (d *demo) bankIssued(name providers.Name) int {
-	n := 0
-	for _, g := range []providers.GrantType{providers.GrantClientCredentials, providers.GrantPassword, providers.GrantRefreshToken} {
-		n += d.bank.Issued(name, g)
-	}
-	return n
+	return d.bank.IssuedTo(name, d.bank.Credentials(name).ClientID)
 }
 
 func eventTime(e eventsv1.Event) time.Time {
@@ -296,31 +298,49 @@ func tableLines(d *demo, s snapshot) []string {
 		"RESOURCE", "PROVIDER", "READY", "REASON", "EXPIRES IN", "REFRESHES", "BANK ISSUED", "TOKEN", "LAST EVENT")
 	lines := []string{header}
 	for _, r := range s.rows {
-		ready, reason := dash(r.ready), dash(r.reason)
-		expires := "-"
-		if !r.expires.IsZero() {
-			if left := r.expires.Sub(s.at); left > 0 {
-				expires = fmt.Sprintf("%ds", int(left.Round(time.Second)/time.Second))
-			} else {
-				expires = "expired"
-			}
-		}
-		token := "-"
-		if r.tokenHash != "" {
-			mark := "✗"
-			if r.tokenValid {
-				mark = "✓"
-			}
-			token = r.tokenHash + " " + mark
-		}
 		lastEvent := "-"
 		if e := r.lastEvent; e != nil {
 			lastEvent = fmt.Sprintf("%s %ds ago", e.Reason, int(s.at.Sub(eventTime(*e)).Round(time.Second)/time.Second))
 		}
 		lines = append(lines, fmt.Sprintf("%-25s  %-14s  %-5s  %-14s  %-10s  %-9d  %-11d  %-10s  %s",
-			r.name, r.bank, ready, reason, expires, r.refreshes(), r.bankIssued, token, lastEvent))
+			r.name, r.bank, dash(r.ready), dash(r.reason), expiresIn(r.expires, s.at), r.refreshes(), r.bankIssued,
+			tokenCell(r.tokenHash, r.tokenValid), lastEvent))
+	}
+	if d.shared != nil {
+		lines = append(lines, "")
+		lines = append(lines, sharedTableLines(s.shared, s.at)...)
 	}
 	return lines
+}
+
+// expiresIn is how long a token has left at at: "12s", "expired", or "-" for none.
+func expiresIn(expires, at time.Time) string {
+	switch left := expires.Sub(at); {
+	case expires.IsZero():
+		return "-"
+	case left > 0:
+		return fmt.Sprintf("%ds", int(left.Round(time.Second)/time.Second))
+	default:
+		return "expired"
+	}
+}
+
+// tokenCell is a token's hash prefix and whether the bank accepts it: "1a2b3c4d ✓".
+func tokenCell(hash string, valid bool) string {
+	switch {
+	case hash == "":
+		return "-"
+	case valid:
+		return hash + " ✓"
+	default:
+		return hash + " ✗"
+	}
+}
+
+// shortHash is a sha256 prefix of a token: enough to see it change, nothing to use.
+func shortHash(token []byte) string {
+	sum := sha256.Sum256(token)
+	return hex.EncodeToString(sum[:])[:8]
 }
 
 func dash(s string) string {
@@ -337,9 +357,9 @@ func eventLine(d *demo, e eventsv1.Event) string {
 
 // redraw replaces the previous frame on the terminal.
 func (o *screen) redraw(d *demo, s snapshot, sc *scenario) {
-	width := 160
-	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 20 {
-		width = w
+	width, height := 160, 0
+	if w, h, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 20 {
+		width, height = w, h
 	}
 	var lines []string
 	status := fmt.Sprintf("%s of %s", d.elapsed(s.at), d.opts.duration)
@@ -350,19 +370,23 @@ func (o *screen) redraw(d *demo, s snapshot, sc *scenario) {
 		status, d.opts.lifetime, d.kubeconfig))
 	lines = append(lines, "")
 	lines = append(lines, tableLines(d, s)...)
-	lines = append(lines, "", "recent events (kubectl get events):")
-	events := s.events
-	if len(events) > 8 {
-		events = events[len(events)-8:]
+	var events, notes []string
+	for _, e := range s.events[max(len(s.events)-8, 0):] {
+		events = append(events, eventLine(d, e))
 	}
-	for _, e := range events {
-		lines = append(lines, eventLine(d, e))
+	for _, n := range sc.allNotes() {
+		notes = append(notes, "  "+d.elapsed(n.at)+"  "+n.text)
 	}
-	if notes := sc.allNotes(); len(notes) > 0 {
+	if height > 0 {
+		events, notes = fitBelow(height-1-len(lines), events, notes)
+	}
+	if len(events) > 0 {
+		lines = append(lines, "", "recent events (kubectl get events):")
+		lines = append(lines, events...)
+	}
+	if len(notes) > 0 {
 		lines = append(lines, "", "injected failures:")
-		for _, n := range notes {
-			lines = append(lines, "  "+d.elapsed(n.at)+"  "+n.text)
-		}
+		lines = append(lines, notes...)
 	}
 	var b strings.Builder
 	if o.drawnLines > 0 {
@@ -374,6 +398,29 @@ func (o *screen) redraw(d *demo, s snapshot, sc *scenario) {
 	}
 	fmt.Print(b.String())
 	o.drawnLines = len(lines)
+}
+
+// fitBelow keeps, of the events and notes, the newest that fit in room lines with their
+// sections' headings (a blank line and a title each). A frame taller than the terminal
+// would scroll the table off the screen and leave a copy of its top at every redraw; the
+// oldest lines of the longer section give way first. Plain mode prints them all.
+func fitBelow(room int, events, notes []string) (keptEvents, keptNotes []string) {
+	for {
+		used := len(events) + len(notes)
+		for _, section := range [][]string{events, notes} {
+			if len(section) > 0 {
+				used += 2
+			}
+		}
+		switch {
+		case used <= room || used == 0:
+			return events, notes
+		case len(notes) > len(events):
+			notes = notes[1:]
+		default:
+			events = events[1:]
+		}
+	}
 }
 
 // printNew prints, in plain mode, events and injected failures not printed yet.

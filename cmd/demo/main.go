@@ -4,9 +4,10 @@
 // builds), installs the CRD, starts the sandbox of the five banks (internal/sandbox, the same
 // fakes the tests use) with short token lifetimes, runs the real manager binary as a child
 // process, applies config/samples rewritten to point at the sandbox, and shows a table that
-// follows the tokens as they are issued and refreshed. Midway it breaks two banks, one way
-// each, so that the status can be seen telling the truth. At the end, or on Ctrl-C, it stops
-// every process it started.
+// follows the tokens as they are issued and refreshed. Beside the samples, a
+// ClusterBankConnection serves requests in two namespaces and refuses a third
+// (connections.go). Midway it breaks two banks, one way each, so that the status can be seen
+// telling the truth. At the end, or on Ctrl-C, it stops every process it started.
 //
 // Nothing it prints is a token or a credential: tokens are shown as a short sha256 prefix.
 package main
@@ -159,6 +160,8 @@ type demo struct {
 	failedChecks bool
 	// replaced calls the banks' protected API with each token a renewal replaced.
 	replaced *replacedTokens
+	// shared is the ClusterBankConnection scene (connections.go).
+	shared *sharedConnection
 }
 
 func (d *demo) run(ctx context.Context) error {
@@ -188,6 +191,9 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	if err := d.applySupportingObjects(ctx); err != nil {
+		return err
+	}
+	if err := d.setUpSharedConnection(ctx); err != nil {
 		return err
 	}
 
@@ -249,6 +255,7 @@ func (d *demo) printHowToFollow() {
 	fmt.Printf("                            kubectl get btr -A -w   |   kubectl describe btr paymob-payouts\n")
 	fmt.Printf("      kubectl plugin:       bin/kubectl-btr list --kubeconfig %s\n", d.kubeconfig)
 	fmt.Printf("                            bin/kubectl-btr status paymob-payouts -n %s --kubeconfig %s\n", d.opts.namespace, d.kubeconfig)
+	fmt.Printf("                            bin/kubectl-btr connections --kubeconfig %s\n", d.kubeconfig)
 	fmt.Printf("      manager log:          %s\n", filepath.Join(d.runDir, "manager.log"))
 	if d.opts.duration > 0 {
 		say("watching for %s (make demo DEMO_FLAGS=--duration=0 runs until Ctrl-C)", d.opts.duration)
@@ -270,7 +277,10 @@ func (d *demo) startManager() error {
 		// live seconds here, so workloads are taken to see a new Secret within a quarter of
 		// a lifetime, not the two minutes of a real kubelet, and may be renewed sooner than
 		// the production floor of 30 s.
-		Args: []string{"--issue-events", "--secret-propagation-delay=" + (d.opts.lifetime / 4).String(), "--min-renewal-interval=1s"},
+		Args: []string{"--issue-events", "--secret-propagation-delay=" + (d.opts.lifetime / 4).String(), "--min-renewal-interval=1s",
+			// Out of cluster there is no POD_NAMESPACE to default from: say where the
+			// ClusterBankConnection's Secrets are.
+			"--cluster-connection-namespace=" + operatorNamespace},
 	})
 	if err != nil {
 		return err

@@ -192,7 +192,10 @@ func (d *demo) applyRequests(ctx context.Context) error {
 		}
 		names = append(names, btr.Name)
 	}
-	d.liveStart = time.Now()
 	say("created %d BankTokenRequests: %s", len(names), strings.Join(names, ", "))
+	if err := d.applyTenantRequests(ctx); err != nil {
+		return err
+	}
+	d.liveStart = time.Now()
 	return nil
 }

@@ -193,9 +193,15 @@ func (d *demo) summarize(s snapshot, sc *scenario, t *tracker, interrupted bool)
 	accepted, refused := d.replaced.counts()
 	fmt.Printf("  %s replaced tokens: %d still accepted by their bank's protected API right after the renewal, %d refused\n",
 		v.mark(refused == 0), accepted, refused)
+	if d.shared != nil {
+		d.summarizeShared(&v, s)
+	}
 	d.failedChecks = v.failed
 	if !v.failed {
 		say("all %d banks Ready with at least one refresh each", len(s.rows))
+		if d.shared != nil {
+			say("ClusterBankConnection %s served team-a and team-b and refused team-c, with no call at the bank for it", sharedConnectionName)
+		}
 		return
 	}
 	say("some checks failed (see ✗ above)")

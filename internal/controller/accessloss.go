@@ -46,6 +46,7 @@ type withdrawal struct {
 // taken away, and status says why, naming the connection and the rule.
 func (r *BankTokenRequestReconciler) refuse(ctx context.Context, resolved resolution, now time.Time) (ctrl.Result, error) {
 	btr, refusal := resolved.request, resolved.refusal
+	r.withdrawFromBudget(btr, resolved.connection)
 	original := btr.DeepCopy()
 	w, err := r.withdrawAccess(ctx, resolved, now)
 	if err != nil {

@@ -45,7 +45,11 @@ func (r *BankTokenRequestReconciler) revokeDueGrants(ctx context.Context, btr *t
 	case r.Revoker == nil:
 		return revocationReport{}, nil
 	case !d.revoke:
-		return revocationReport{next: earliestDue(g.Refresh.Revocations)}, nil
+		next := earliestDue(g.Refresh.Revocations)
+		if !next.IsZero() && next.Before(d.revocationsPausedUntil) {
+			next = d.revocationsPausedUntil
+		}
+		return revocationReport{next: next}, nil
 	}
 	return r.revokeDue(ctx, btr, g, r.Clock.Now())
 }
@@ -61,18 +65,14 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 	log := logf.FromContext(ctx)
 	log.V(1).Info("obtaining a token", "reason", o.why.reason, "detail", o.why.message)
 	o.replaced = g.Held != nil || g.OutputSecret != nil
-	got := r.obtain(ctx, btr, g, r.Clock.Now())
+	got := r.obtain(ctx, btr, g, o.why.permit, r.Clock.Now())
 	o.refreshTokenRejected, o.primaryGrantOnly = got.refreshTokenRejected, got.primaryGrantOnly
 	o.revocations.next = got.revocationDue
+	if got.budgetWait != nil {
+		return waitAfterRefusedRefresh(ctx, o, got)
+	}
 	if got.failure != nil {
-		log.Info("obtaining a token failed", "reason", got.failure.Reason, "class", got.failure.Class,
-			"attempts", btr.Status.FailedAttempts+1, "message", got.failure.Message)
-		if got.storeErr != nil {
-			// The failure is counted and backs off; an error returned would retry in seconds.
-			log.Info("storing the refresh tokens after the failed call failed too", "error", got.storeErr.Error())
-		}
-		o.kind, o.failure = outcomeFailed, got.failure
-		return o
+		return obtainFailed(ctx, o, got, btr.Status.FailedAttempts+1)
 	}
 	if got.storeErr != nil {
 		if got.token == nil {
@@ -107,6 +107,31 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 		return notStored(ctx, o, err)
 	}
 	o.kind, o.held = outcomeIssued, held
+	return o
+}
+
+// obtainFailed: the bank, or the way to it, refused a token; attempt is this one's number.
+func obtainFailed(ctx context.Context, o outcome, got obtained, attempt int32) outcome {
+	log := logf.FromContext(ctx)
+	log.Info("obtaining a token failed", "reason", got.failure.Reason, "class", got.failure.Class,
+		"attempts", attempt, "message", got.failure.Message)
+	if got.storeErr != nil {
+		// The failure is counted and backs off; an error returned would retry in seconds.
+		log.Info("storing the refresh tokens after the failed call failed too", "error", got.storeErr.Error())
+	}
+	o.kind, o.failure = outcomeFailed, got.failure
+	return o
+}
+
+// waitAfterRefusedRefresh: the bank refused the refresh token, and the connection's budget
+// holds back the primary grant that follows. Not a failure: the refresh token is spent, the
+// request waits for its turn, and the next reconcile goes to the primary grant.
+func waitAfterRefusedRefresh(ctx context.Context, o outcome, got obtained) outcome {
+	if got.storeErr != nil {
+		// The spent refresh token is remembered in memory; the next reconcile will not send it.
+		logf.FromContext(ctx).Info("storing the refresh tokens after a refused refresh failed", "error", got.storeErr.Error())
+	}
+	o.kind, o.budgetWait, o.waitUntil = outcomeBudgetWait, got.budgetWait, got.budgetWait.retryAt
 	return o
 }
 

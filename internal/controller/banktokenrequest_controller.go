@@ -20,8 +20,10 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/callbudget"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 	"github.com/banktoken/bank-token-operator/internal/referencewatch"
 	"github.com/banktoken/bank-token-operator/internal/tokencalls"
@@ -46,6 +48,9 @@ type BankTokenRequestReconciler struct {
 	// Clock is the one clock of every decision; the providers' client should share it.
 	Clock   clock.PassiveClock
 	Metrics *Metrics
+	// Budgets are the connections' call budgets, each shared by the requests that name the
+	// connection (see connectionbudget.go); nil: calls are not budgeted.
+	Budgets *callbudget.Budgets
 	// Settings are the operator's choices that shape a decision (see settings.go).
 	Settings
 
@@ -54,6 +59,10 @@ type BankTokenRequestReconciler struct {
 	// resource which Secrets cannot exist yet, sparing it their reads.
 	ownedSecrets client.Reader
 	references   *referencewatch.Watch
+
+	// connectionChanges, set by the connection status controller's setup, hears of changes
+	// to the Secrets and ConfigMaps connections read (see notifyConnectionChange).
+	connectionChanges chan<- event.GenericEvent
 
 	spent        spentRefreshTokens
 	tokenCalls   *tokencalls.Slots // no cap until SetupWithManager knows the workers
@@ -144,20 +153,39 @@ type acted struct {
 // not even read (free is false): its Secrets' reads would take the apiserver rate limit the
 // other namespaces share. So the slot is taken before the reads, and a resource woken for a
 // freed slot reads once; the decision says whether the bank is called, and only then does
-// act run within the slot. A decision that calls no bank acts once the slot is given back.
+// act run within the slot, once the connection's call budget lets the call go. A decision
+// that calls no bank acts once the slot is given back, and gives up a place it held among
+// the budget's waiters.
 func (r *BankTokenRequestReconciler) gatherAndAct(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, conn *resolvedConnection, now time.Time) (a acted, free bool) {
 	var d decision
 	read, actedInSlot := false, false
 	free = r.withTokenCallSlot(btr, func() {
 		a, d, read = r.gatherAndDecide(ctx, btr, conn, now)
 		if read && d.callsBank() {
-			a.outcome, actedInSlot = r.act(ctx, btr, a.gathered, d), true
+			a.outcome, actedInSlot = r.actWithinBudget(ctx, btr, a.gathered, d), true
 		}
 	})
 	if read && !actedInSlot {
+		r.withdrawFromBudget(btr, conn)
 		a.outcome = r.act(ctx, btr, a.gathered, d)
 	}
 	return a, free
+}
+
+// actWithinBudget acts on a decision that calls the bank: a token call only with the
+// permit of the connection's budget, or not at all (the outcome says it waits); revocations
+// without one (they renew nothing, and a paused connection already held them back).
+func (r *BankTokenRequestReconciler) actWithinBudget(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, d decision) outcome {
+	if d.action != actObtain {
+		return r.act(ctx, btr, g, d)
+	}
+	permit, wait := r.takeTokenCall(ctx, g)
+	if wait != nil {
+		return outcome{kind: outcomeBudgetWait, held: g.Held, why: d, requestHash: g.RequestHash,
+			clientCertificate: g.ClientCertificate, budgetWait: wait, waitUntil: wait.retryAt}
+	}
+	d.permit = permit
+	return r.act(ctx, btr, g, d)
 }
 
 // gatherAndDecide reads the inputs, brings the finalizer in step with them and decides;
@@ -172,7 +200,11 @@ func (r *BankTokenRequestReconciler) gatherAndDecide(ctx context.Context, btr *t
 		a.outcome = outcome{kind: outcomeReadFailed, err: err}
 		return a, decision{}, false
 	}
-	return a, decide(policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem, RequestHash: g.RequestHash, Now: now,
+	in := policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem, RequestHash: g.RequestHash, Now: now,
 		PropagationDelay: r.SecretPropagationDelay, MinRenewalInterval: r.MinRenewalInterval,
-		RevocationsDue: r.revocationsDue(g, now)}, g.Problem), true
+		RevocationsDue: r.revocationsDue(g, now)}
+	if in.RevocationsDue {
+		in.ConnectionPausedUntil = r.connectionPausedUntil(g.Connection, now)
+	}
+	return a, decide(in, g.Problem), true
 }

@@ -60,7 +60,8 @@ func (c *resolvedConnection) observedVersion() string {
 	return "connection/" + c.Kind + "/" + c.Namespace + "/" + c.Name + "/" + string(c.UID) + "/" + strconv.FormatInt(c.Generation, 10)
 }
 
-// connectionKind is the kind a reference names; the CRD defaults an empty one.
+// connectionKind is the kind a reference names; empty means BankConnection (the CRD writes
+// no default into the spec, which Argo CD would report as drift).
 func connectionKind(ref *tokensv1alpha1.ConnectionReference) string {
 	if ref.Kind == "" {
 		return tokensv1alpha1.KindBankConnection

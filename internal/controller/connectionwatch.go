@@ -117,7 +117,8 @@ func requestsThroughClusterConnections(cache client.Reader) handler.MapFunc {
 // kind/name in namespace: what the reference watch enqueues when that object changes. They
 // are the inline requests of namespace that name it, the requests of the namespace's
 // BankConnections that name it, and, in the cluster connection namespace, the requests of
-// every ClusterBankConnection that names it.
+// every ClusterBankConnection that names it. The connections found are told too, for their
+// status (see notifyConnectionChange).
 func (r *BankTokenRequestReconciler) requestsReferencing(cache client.Reader) func(ctx context.Context, kind, namespace, name string) []reconcile.Request {
 	return func(ctx context.Context, kind, namespace, name string) []reconcile.Request {
 		reads := client.MatchingFields{referencedObjectsIndex: kind + "/" + name}
@@ -127,6 +128,7 @@ func (r *BankTokenRequestReconciler) requestsReferencing(cache client.Reader) fu
 			logf.FromContext(ctx).Error(err, "listing BankConnections that reference an object", "kind", kind, "name", name)
 		}
 		for _, c := range connections.Items {
+			r.notifyConnectionChange(&c)
 			requests = append(requests, requestsNamingConnection(cache)(ctx, &c)...)
 		}
 		if !r.servesClusterConnections() || namespace != r.ClusterConnectionNamespace {
@@ -137,6 +139,7 @@ func (r *BankTokenRequestReconciler) requestsReferencing(cache client.Reader) fu
 			logf.FromContext(ctx).Error(err, "listing ClusterBankConnections that reference an object", "kind", kind, "name", name)
 		}
 		for _, c := range clusterConnections.Items {
+			r.notifyConnectionChange(&c)
 			requests = append(requests, requestsNamingConnection(cache)(ctx, &c)...)
 		}
 		return requests

@@ -68,10 +68,17 @@ func (r *BankTokenRequestReconciler) patchFinalizer(ctx context.Context, btr *to
 // on. It is bounded: a bank that is down holds the deletion for at most
 // deletionRevocationBudget, and a Warning event says what was left live. A request whose
 // connection is gone cannot revoke (the credentials were the connection's), and goes at once.
+// One whose connection the bank has paused waits for the pause's end: the bank asked that
+// nothing be sent meanwhile, and a revocation sent anyway would be refused, its grant left live.
 func (r *BankTokenRequestReconciler) finalize(ctx context.Context, resolved resolution) (ctrl.Result, error) {
 	btr := resolved.request
+	r.withdrawFromBudget(btr, resolved.connection)
 	if !controllerutil.ContainsFinalizer(btr, finalizerRevokeGrants) {
 		return ctrl.Result{}, nil
+	}
+	now := r.Clock.Now()
+	if until := r.connectionPausedUntil(resolved.connection, now); !until.IsZero() {
+		return requeueAt(until, now), nil
 	}
 	var result ctrl.Result
 	var err error

@@ -8,6 +8,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/callbudget"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 )
 
@@ -27,12 +28,16 @@ type obtained struct {
 	revocationDue time.Time
 	// primaryGrantOnly: the bank refused its refresh tokens too often (refreshRefusedTooOften).
 	primaryGrantOnly bool
+	// budgetWait: the bank refused the refresh token and the connection's budget holds back
+	// the primary grant that follows; the chains are stored as after a failure.
+	budgetWait *budgetWait
 }
 
 // obtain gets a token: with a refresh token when one may be sent (see refreshTokenToSend),
-// falling back at once to the primary grant when the bank refuses it. A refresh token that
-// may have reached the bank in a failed call is never sent again.
-func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, now time.Time) (got obtained) {
+// falling back at once to the primary grant when the bank refuses it, when the connection's
+// budget lets that second call go. A refresh token that may have reached the bank in a
+// failed call is never sent again. permit is the budget's for the first call.
+func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, permit *callbudget.Reservation, now time.Time) (got obtained) {
 	req := r.providerRequest(btr, g)
 	// held follows the refresh-token Secret through this renewal's writes.
 	held := g.Refresh
@@ -42,13 +47,18 @@ func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1al
 		logf.FromContext(ctx).Info("not sending the stored refresh token; using the primary grant", "why", unusable)
 	}
 	if !rt.IsZero() {
-		if done, result := r.refresh(ctx, btr, g, req, &held, rt, now); done {
+		if done, result := r.refresh(ctx, btr, g, req, &held, rt, permit, now); done {
 			return result
 		}
 		got.refreshTokenRejected = true
 		held.Refusals++
+		if permit, got.budgetWait = r.takeFollowUp(g, permit); got.budgetWait != nil {
+			// The refresh token is spent: the next reconcile goes to the primary grant.
+			got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, &held, r.chainsKept(g), false, now)
+			return got
+		}
 	}
-	tok, failure := r.fetch(ctx, btr, req, primaryGrant(&btr.Spec))
+	tok, failure := r.fetch(ctx, btr, g, req, primaryGrant(&btr.Spec), permit)
 	if failure != nil {
 		got.failure = failure
 		// Rejected or not to be used: forget it, so that no restart sends it again.
@@ -72,13 +82,14 @@ func (r *BankTokenRequestReconciler) storeChains(ctx context.Context, btr *token
 
 // refresh sends the refresh token, marked in flight first. done is false only when the bank
 // refused it, so that the primary grant is tried at once.
-func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, req providers.Request, held *refreshState, rt providers.Secret, now time.Time) (bool, obtained) {
+func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, req providers.Request, held *refreshState, rt providers.Secret, permit *callbudget.Reservation, now time.Time) (bool, obtained) {
 	mark := refreshMark(rt, now)
 	if err := r.markInFlight(ctx, btr, held, mark); err != nil {
+		r.refundTokenCall(permit)
 		return true, obtained{storeErr: err} // nothing was sent
 	}
 	req.RefreshToken = rt
-	tok, failure := r.fetch(ctx, btr, req, providers.GrantRefreshToken)
+	tok, failure := r.fetch(ctx, btr, g, req, providers.GrantRefreshToken, permit)
 	switch {
 	case failure == nil:
 		got := obtained{token: tok, refreshMark: mark}
@@ -121,14 +132,24 @@ func answeredWithoutToken(failure *providers.Error) bool {
 	return failure.StatusCode != 0 && failure.MayHaveBeenProcessed()
 }
 
-func (r *BankTokenRequestReconciler) fetch(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, req providers.Request, grant providers.GrantType) (*providers.Token, *providers.Error) {
+// fetch makes one token call, the one place every token call is made. The connection's
+// budget charges the call from now (see sendingTokenCall); a call that never went out gives
+// its permit back; a 429 or Retry-After pauses the connection (see pauseOnRateLimit), and
+// stays charged: the bank counted it.
+func (r *BankTokenRequestReconciler) fetch(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, req providers.Request, grant providers.GrantType, permit *callbudget.Reservation) (*providers.Token, *providers.Error) {
+	r.sendingTokenCall(permit)
 	start := r.Clock.Now()
 	tok, err := r.Fetcher.Fetch(ctx, req)
 	r.Metrics.observeUpstream(btr.Spec.Provider, grant, err, r.Clock.Since(start))
-	if err != nil {
-		return nil, asFailure(err)
+	if err == nil {
+		return tok, nil
 	}
-	return tok, nil
+	failure := asFailure(err)
+	if failure.NotSent {
+		r.refundTokenCall(permit)
+	}
+	r.pauseOnRateLimit(ctx, g.Connection, failure)
+	return nil, failure
 }
 
 // asFailure returns the classified failure of a token call. Any other error (a fetcher

@@ -32,6 +32,9 @@ const (
 	outcomeFailed
 	// outcomeAPIError: the apiserver refused a read or a write; controller-runtime retries.
 	outcomeAPIError
+	// outcomeBudgetWait: a token call was due, and the connection's call budget (or the
+	// bank's pause of it) holds it back until the request's turn. Not a failure.
+	outcomeBudgetWait
 )
 
 // outcome is what act returns: what was done, and what the workload holds afterwards.
@@ -55,8 +58,11 @@ type outcome struct {
 	primaryGrantOnly bool
 	// failure is the classified error of outcomeFailed.
 	failure *providers.Error
-	// waitUntil is when the next attempt may be made (outcomeWaiting); zero: not by time.
+	// waitUntil is when the next attempt may be made (outcomeWaiting, outcomeBudgetWait);
+	// zero: not by time.
 	waitUntil time.Time
+	// budgetWait says why the connection's budget holds the call back (outcomeBudgetWait).
+	budgetWait *budgetWait
 	// err is the apiserver error of outcomeAPIError.
 	err error
 	// clientCertificate is the client certificate the reconcile read, nil when none.
@@ -87,7 +93,7 @@ func (o outcome) requeueForToken(status *tokensv1alpha1.BankTokenRequestStatus, 
 		if !isPermanent(o.failure) {
 			return requeueAt(status.RenewalTime.Time, now)
 		}
-	case outcomeWaiting:
+	case outcomeWaiting, outcomeBudgetWait:
 		until := o.waitUntil
 		if o.held.validAt(now) && (until.IsZero() || o.held.ExpiresAt.Before(until)) {
 			until = o.held.ExpiresAt

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/callbudget"
 )
 
 // policyInput is the state a decision is made on. Building it reads; deciding does not.
@@ -23,6 +24,9 @@ type policyInput struct {
 	MinRenewalInterval time.Duration
 	// RevocationsDue: grants the operator stopped using are due to be revoked at the bank.
 	RevocationsDue bool
+	// ConnectionPausedUntil is when the bank's pause of the request's connection ends (429,
+	// Retry-After); zero when it is not paused. Revocations wait for it.
+	ConnectionPausedUntil time.Time
 }
 
 // policy says whether a new token must be obtained, and why. Like cert-manager's
@@ -166,6 +170,11 @@ type decision struct {
 	// revoke: grants due to be revoked are revoked in this reconcile (actKeep, actWait); a
 	// renewal leaves them to the reconcile after it.
 	revoke bool
+	// revocationsPausedUntil: revocations due wait for the end of the connection's pause.
+	revocationsPausedUntil time.Time
+	// permit is the token call the connection's budget granted (actObtain through a
+	// connection); nil for an inline request. Set once the budget was asked, after decide.
+	permit *callbudget.Reservation
 }
 
 // callsBank says whether acting on d calls the bank: for a token, or to revoke grants (a
@@ -182,12 +191,17 @@ func decide(in policyInput, problem *inputProblem) decision {
 	case in.Request.Spec.Suspend:
 		return decision{action: actSuspend}
 	}
+	// A connection the bank paused is called for nothing, revocations included.
+	revoke, pausedUntil := in.RevocationsDue, time.Time{}
+	if revoke && in.Now.Before(in.ConnectionPausedUntil) {
+		revoke, pausedUntil = false, in.ConnectionPausedUntil
+	}
 	reason, message, issue := needsIssuance(in)
 	if !issue {
-		return decision{action: actKeep, revoke: in.RevocationsDue}
+		return decision{action: actKeep, revoke: revoke, revocationsPausedUntil: pausedUntil}
 	}
 	if wait, until := retryGate(in); wait {
-		return decision{action: actWait, reason: reason, message: message, waitUntil: until, revoke: in.RevocationsDue}
+		return decision{action: actWait, reason: reason, message: message, waitUntil: until, revoke: revoke, revocationsPausedUntil: pausedUntil}
 	}
 	return decision{action: actObtain, reason: reason, message: message}
 }

@@ -5,9 +5,9 @@ package controller
 // them (output and refresh-token Secrets); nothing is ever deleted by hand, garbage
 // collection removes owned Secrets with their BankTokenRequest. The apiserver's own Service
 // and EndpointSlice are read by name, so that the endpoint guard knows its addresses.
-// BankConnections and ClusterBankConnections are only read (their status is not this
-// reconciler's to write); Namespaces are read for the labels a ClusterBankConnection's
-// selector judges, and cached as metadata.
+// BankConnections and ClusterBankConnections are read, and only their status written (by
+// the connection status reconciler); Namespaces are read for the labels a
+// ClusterBankConnection's selector judges, and cached as metadata.
 
 // +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests/finalizers,verbs=update
@@ -19,4 +19,5 @@ package controller
 // +kubebuilder:rbac:groups="",resources=services,verbs=get,resourceNames=kubernetes
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get,resourceNames=kubernetes
 // +kubebuilder:rbac:groups=tokens.banktoken.io,resources=bankconnections;clusterbankconnections,verbs=get;list;watch
+// +kubebuilder:rbac:groups=tokens.banktoken.io,resources=bankconnections/status;clusterbankconnections/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch

@@ -188,7 +188,8 @@ func newFixture(t *testing.T, mutate ...func(*tokensv1alpha1.BankTokenRequest)) 
 		recorder: events.NewFakeRecorder(100), key: client.ObjectKeyFromObject(btr)}
 	f.client = fake.NewClientBuilder().WithScheme(scheme).
 		WithObjects(btr, credentialsSecret("fixture-password")).
-		WithStatusSubresource(&tokensv1alpha1.BankTokenRequest{}).
+		WithStatusSubresource(&tokensv1alpha1.BankTokenRequest{}, &tokensv1alpha1.BankConnection{}, &tokensv1alpha1.ClusterBankConnection{}).
+		WithIndex(&tokensv1alpha1.BankTokenRequest{}, connectionIndex, namedConnection).
 		WithInterceptorFuncs(f.interceptWrites()).Build()
 	f.r = f.newReconciler()
 	return f

@@ -169,17 +169,30 @@ func (r *BankTokenRequestReconciler) revokeDue(ctx context.Context, btr *tokensv
 // revokeGrants revokes each grant, and is the one loop that does: for revocations due in
 // the resource's life and for everything left at its deletion. With retry, a failure that
 // may pass is returned to be tried again later, with a growing delay; without, or after
-// maxRevocationAttempts, the grant is given up and reported.
+// maxRevocationAttempts, the grant is given up and reported. While the bank pauses the
+// request's connection (a 429 to any of its calls, this loop's included), nothing is sent:
+// a grant waits for the pause's end, or, without retry, is reported left live.
 func (r *BankTokenRequestReconciler) revokeGrants(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, grants []pendingRevocation, now time.Time, retry bool) (revocationReport, []pendingRevocation) {
 	var report revocationReport
 	var again []pendingRevocation
 	for _, p := range grants {
+		if pausedUntil := r.connectionPausedUntil(g.Connection, r.Clock.Now()); !pausedUntil.IsZero() {
+			if retry {
+				p.NotBefore = latest(p.NotBefore, pausedUntil)
+				again = append(again, p)
+				continue
+			}
+			report.leftLive++
+			report.failures = append(report.failures, "the bank paused calls through "+g.Connection.String()+" until "+formatTime(pausedUntil))
+			continue
+		}
 		err := r.Revoker.Revoke(ctx, r.providerRequest(btr, g), p.Endpoint, p.Token)
 		if err == nil {
 			report.revoked++
 			continue
 		}
 		failure := asFailure(err)
+		r.pauseOnRateLimit(ctx, g.Connection, failure)
 		logf.FromContext(ctx).Info("revoking a grant the operator no longer uses failed", "reason", failure.Reason,
 			"class", failure.Class, "attempt", p.Attempts+1, "message", failure.Message)
 		if retry && !isPermanent(failure) && p.Attempts+1 < maxRevocationAttempts {
@@ -219,4 +232,12 @@ func boundedQueue(pending []pendingRevocation) ([]pendingRevocation, int) {
 		return pending[over:], over
 	}
 	return pending, 0
+}
+
+// latest is the later of two times.
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -23,6 +23,9 @@ func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, prop
 		return
 	}
 	btr.Status.ObservedGeneration = btr.Generation
+	if o.kind != outcomeBudgetWait {
+		clearBudgetWait(btr)
+	}
 	if o.kind != outcomeInputProblem {
 		// Judged against the token held after this reconcile, a new one included.
 		btr.Status.ClientCertificate = clientCertificateStatus(o.clientCertificate, o.held)
@@ -43,6 +46,38 @@ func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, prop
 		setFailed(btr, o.held, o.failure, o.requestHash, now)
 	case outcomeAPIError:
 		setStoreFailed(btr, o.held, o.err, now)
+	case outcomeBudgetWait:
+		setBudgetWait(btr, o.held, o.budgetWait, now)
+	}
+}
+
+// setBudgetWait: a token call was due and the connection's call budget holds it back.
+// Reconciling says why, in a message that stays the same from one try to the next, so that
+// waiting writes status once. Ready is left as it is while the token held is valid; a token
+// expired meanwhile is TokenExpired; with none ever issued, Ready is Unknown, for one is on
+// its way. It is no failure: the attempts, the last failure and the renewal time stay.
+func setBudgetWait(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, wait *budgetWait, now time.Time) {
+	reason, message := wait.reason(), wait.message()
+	setReconciling(btr, reason, message)
+	setStalled(btr, "", "")
+	switch {
+	case held.validAt(now):
+	case held != nil:
+		setReady(btr, metav1.ConditionFalse, tokensv1alpha1.ReasonTokenExpired, fmt.Sprintf(
+			"the token expired at %s; a new one waits: %s", formatTime(held.ExpiresAt), message))
+	case btr.Status.IssuedAt == nil:
+		setReady(btr, metav1.ConditionUnknown, reason, message)
+	default:
+		setReady(btr, metav1.ConditionFalse, reason, "the output Secret holds no usable token; a new one waits: "+message)
+	}
+}
+
+// clearBudgetWait removes a Reconciling condition a wait for the budget wrote: the outcome
+// of this reconcile says what happens now.
+func clearBudgetWait(btr *tokensv1alpha1.BankTokenRequest) {
+	c := meta.FindStatusCondition(btr.Status.Conditions, tokensv1alpha1.ConditionReconciling)
+	if c != nil && (c.Reason == tokensv1alpha1.ReasonWaitingForConnectionBudget || c.Reason == tokensv1alpha1.ReasonConnectionPaused) {
+		setReconciling(btr, "", "")
 	}
 }
 

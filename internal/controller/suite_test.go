@@ -26,6 +26,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/callbudget"
 	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 	"github.com/banktoken/bank-token-operator/internal/sandbox"
@@ -47,9 +48,11 @@ var (
 	suiteCancel context.CancelFunc
 	stopManager context.CancelFunc
 	managerDone chan struct{}
-	// reconciler and managerCache are the running manager's, for tests that look inside.
-	reconciler   *BankTokenRequestReconciler
-	managerCache cache.Cache
+	// reconciler, connectionStatus and managerCache are the running manager's, for tests
+	// that look inside.
+	reconciler       *BankTokenRequestReconciler
+	connectionStatus *ConnectionStatusReconciler
+	managerCache     cache.Cache
 )
 
 func TestController(t *testing.T) {
@@ -122,10 +125,19 @@ func startManager() {
 	r.SecretPropagationDelay = workloadLag
 	// ... and are renewed every few seconds, below the production floor.
 	r.MinRenewalInterval = time.Second
+	// Every restart starts with empty budgets, as a new process does: they are seeded from status.
+	r.Budgets = callbudget.New(callbudget.Options{Metrics: callbudget.NewMetrics()})
 	reconciler, managerCache = r, mgr.GetCache()
 	skipNameValidation := true
 	Expect(r.SetupWithManager(suiteCtx, mgr, controller.Options{
 		MaxConcurrentReconciles: 4, SkipNameValidation: &skipNameValidation,
+	})).To(Succeed())
+	connectionStatus = NewConnectionStatusReconciler(r)
+	connectionStatus.Metrics = NewConnectionMetrics()
+	// Counts within seconds, not the production 30 s: the specs read them.
+	connectionStatus.RefreshInterval = connectionStatusRefresh
+	Expect(connectionStatus.SetupWithManager(mgr, controller.Options{
+		MaxConcurrentReconciles: 2, SkipNameValidation: &skipNameValidation,
 	})).To(Succeed())
 
 	ctx, cancel := context.WithCancel(suiteCtx)
@@ -234,6 +246,9 @@ var credentialsLabelRequired bool
 
 // workloadLag is the secret propagation delay the suite's manager runs with.
 const workloadLag = 3 * time.Second
+
+// connectionStatusRefresh is how often the suite's manager rewrites a connection's counts.
+const connectionStatusRefresh = 2 * time.Second
 
 // clusterConnectionNamespace is the suite's manager's --cluster-connection-namespace.
 const clusterConnectionNamespace = "bank-token-operator-system"

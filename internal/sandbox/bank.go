@@ -58,6 +58,9 @@ type Call struct {
 	// ClientAuthentication is how the client authenticated, "" when it did not.
 	ClientAuthentication providers.ClientAuthentication
 	Status               int
+	// ClientID is the client the call named, however it named it and whoever answered it
+	// (the gateway's 429 included; see callerOf); "" when it named none.
+	ClientID string
 	// Error is the error code answered (error or response_code); "" when accepted.
 	Error string
 	// Reason says why the call was refused, in the fake's words.
@@ -117,6 +120,8 @@ type bank struct {
 	tenantQuery map[string]string
 
 	creds BankCredentials
+	// otherClients are clients registered beside creds' (AddClient): client id -> secret.
+	otherClients map[string]string
 	// defaultScope is granted when a call asks for none; creds.Scope when empty. Keycloak
 	// applies the realm's default client scopes.
 	defaultScope     string
@@ -144,10 +149,12 @@ type bank struct {
 	callsInFlight int
 	fault         Fault
 
-	unavailable       bool
-	rateLimitedFor    time.Duration
-	secondFactorUsers map[string]bool
-	msgIDs            map[string]bool
+	unavailable    bool
+	rateLimitedFor time.Duration
+	// rateLimitedClients are the clients the gateway answers 429, with their Retry-After.
+	rateLimitedClients map[string]time.Duration
+	secondFactorUsers  map[string]bool
+	msgIDs             map[string]bool
 	// partnerReturnsRefreshToken: RAKBANK partner's 200 also carries a refresh_token.
 	partnerReturnsRefreshToken bool
 	protectedAPIRefusals       int
@@ -207,6 +214,7 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 			b.lifetime = d
 		}
 		b.issued = map[string]int{}
+		b.otherClients = map[string]string{}
 		b.accessTokens = map[string]*accessToken{}
 		b.refreshTokens = map[string]*refreshToken{}
 		b.secondFactorUsers = map[string]bool{}
@@ -269,10 +277,11 @@ func (s *Server) handler(b *bank, e endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 
+		caller := callerOf(r, body)
 		s.mu.Lock()
 		b.callsInFlight++
 		rep := e.decide(s, b, r, body, readErr)
-		rep.call.At = s.now()
+		rep.call.At, rep.call.ClientID = s.now(), caller
 		rep.call.Status = rep.status
 		e.record(b, rep)
 		delay, fault := b.answerDelay, b.fault
@@ -302,7 +311,7 @@ func (s *Server) handler(b *bank, e endpoint) http.Handler {
 
 // decide applies what every bank's gateway does before the bank's own rules.
 func (s *Server) decide(b *bank, r *http.Request, body []byte, readErr error) reply {
-	if rep, refused := b.gateway(r, readErr, func() (reply, bool) { return b.fault.answerInsteadOfBank(body) }); refused {
+	if rep, refused := b.gateway(r, body, readErr, func() (reply, bool) { return b.fault.answerInsteadOfBank(body) }); refused {
 		return rep
 	}
 	if b.serveForm == nil {
@@ -316,8 +325,9 @@ func (s *Server) decide(b *bank, r *http.Request, body []byte, readErr error) re
 }
 
 // gateway is what answers before the bank: the method, the body's size, a fault that
-// answers instead of the bank (faultAnswer), an outage and a rate limit.
-func (b *bank) gateway(r *http.Request, readErr error, faultAnswer func() (reply, bool)) (reply, bool) {
+// answers instead of the bank (faultAnswer), an outage and a rate limit, of the bank or of
+// the calling client.
+func (b *bank) gateway(r *http.Request, body []byte, readErr error, faultAnswer func() (reply, bool)) (reply, bool) {
 	switch {
 	case r.Method != http.MethodPost:
 		return reply{status: http.StatusMethodNotAllowed, header: http.Header{"Allow": {http.MethodPost}},
@@ -342,7 +352,7 @@ func (b *bank) gateway(r *http.Request, readErr error, faultAnswer func() (reply
 			body: map[string]string{"error": "too_many_requests", "error_description": "rate limit exceeded"},
 			call: Call{Error: "too_many_requests", Reason: "bank set rate limited"}}, true
 	}
-	return reply{}, false
+	return b.rateLimitedCaller(callerOf(r, body))
 }
 
 // oauthError is an RFC 6749 §5.2 error answer.

@@ -177,7 +177,7 @@ func (c *formCall) checkClient(b *bank, r *http.Request, contract formContract) 
 	if only := contract.onlyClientAuth; only != nil && c.client.method != only.method {
 		return c.answer(only.refusal), false
 	}
-	if !c.client.matches(b.creds) {
+	if !b.knowsClient(c.client) {
 		return c.answer(contract.badClient), false
 	}
 	return reply{}, true

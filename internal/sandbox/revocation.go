@@ -84,7 +84,7 @@ func (s *Server) decideRevocation(b *bank, r *http.Request, body []byte, readErr
 }
 
 func (s *Server) revocationReply(b *bank, r *http.Request, body []byte, readErr error, hint string) reply {
-	if rep, refused := b.gateway(r, readErr, b.fault.answerToRevocation); refused {
+	if rep, refused := b.gateway(r, body, readErr, b.fault.answerToRevocation); refused {
 		return rep
 	}
 	call, rejected := beginFormCall(b, r, body, b.revocation.contract)

@@ -79,6 +79,12 @@ var (
 	pausedFrom5m        = connection("banktoken_connection_paused", "BankConnection", "payments", "paymob", "0+0x4 1+0x55")
 	clusterPausedFrom5m = connection("banktoken_connection_paused", "ClusterBankConnection", "", "banfico-shared", "0+0x4 1+0x55")
 	pausedTwoMinutes    = connection("banktoken_connection_paused", "ClusterBankConnection", "", "banfico-shared", "0+0x4 1+0x1 0+0x53")
+	// A namespace's connection not Ready from 5m on; a cluster connection not Ready while the
+	// bank pauses it; a connection not Ready for two minutes.
+	notReadyFrom5m         = connection("banktoken_connection_ready", "BankConnection", "payments", "paymob", "1+0x4 0+0x55")
+	clusterNotReadyFrom5m  = connection("banktoken_connection_ready", "ClusterBankConnection", "", "banfico-shared", "1+0x4 0+0x55")
+	clusterNotReadyTwoMins = connection("banktoken_connection_ready", "ClusterBankConnection", "", "banfico-shared", "1+0x4 0+0x1 1+0x53")
+	clusterPausedNotReady  = clusterNotReadyFrom5m + clusterPausedFrom5m
 	// Calls held back by the budget every minute, or for five minutes only.
 	throttledEveryMinute = connection("banktoken_connection_throttled_total", "ClusterBankConnection", "", "banfico-shared", "0+1x60")
 	throttledFiveMinutes = connection("banktoken_connection_throttled_total", "BankConnection", "payments", "paymob", "0+1x5 5+0x55")
@@ -132,6 +138,12 @@ var alertCases = []alertCase{
 	{"a cluster connection's pause warns too", "BankConnectionPaused", clusterPausedFrom5m, 11 * time.Minute, []string{"ClusterBankConnection/banfico-shared"}},
 	{"a pause waits out its 5 minutes", "BankConnectionPaused", pausedFrom5m, 8 * time.Minute, nil},
 	{"a two-minute pause does not warn", "BankConnectionPaused", pausedTwoMinutes, 11 * time.Minute, nil},
+
+	{"a connection not Ready for 10 minutes warns", "BankConnectionNotReady", notReadyFrom5m, 16 * time.Minute, []string{"BankConnection/payments/paymob"}},
+	{"a cluster connection not Ready warns too", "BankConnectionNotReady", clusterNotReadyFrom5m, 16 * time.Minute, []string{"ClusterBankConnection/banfico-shared"}},
+	{"not Ready waits out its 10 minutes", "BankConnectionNotReady", notReadyFrom5m, 14 * time.Minute, nil},
+	{"not Ready for two minutes does not warn", "BankConnectionNotReady", clusterNotReadyTwoMins, 16 * time.Minute, nil},
+	{"not Ready because the bank paused it is the pause alert's", "BankConnectionNotReady", clusterPausedNotReady, 16 * time.Minute, nil},
 
 	{"calls held back by the budget for 15 minutes warn", "BankConnectionBudgetTooSmall",
 		throttledEveryMinute, 20 * time.Minute, []string{"ClusterBankConnection/banfico-shared"}},

@@ -48,6 +48,20 @@ func TestArgoCDHealthOfBankTokenRequest(t *testing.T) {
 		wantStatus:  "Progressing",
 		wantMessage: "Issuing: requesting a token from the bank",
 	}, {
+		name: "first token waiting for its connection's call budget",
+		status: status(currentGeneration,
+			condition("Ready", metav1.ConditionUnknown, "WaitingForConnectionBudget", "the token call waits for ClusterBankConnection bank-a's call budget"),
+			condition("Reconciling", metav1.ConditionTrue, "WaitingForConnectionBudget", "the token call waits for ClusterBankConnection bank-a's call budget")),
+		wantStatus:  "Progressing",
+		wantMessage: "WaitingForConnectionBudget: the token call waits for ClusterBankConnection bank-a's call budget",
+	}, {
+		name: "renewal waiting for the bank's pause of its connection, the token still valid",
+		status: status(currentGeneration,
+			condition("Ready", metav1.ConditionTrue, "TokenIssued", tokenValidMsg),
+			condition("Reconciling", metav1.ConditionTrue, "ConnectionPaused", "token calls through ClusterBankConnection bank-a are paused")),
+		wantStatus:  "Healthy",
+		wantMessage: "TokenIssued: " + tokenValidMsg,
+	}, {
 		name:        "token issued",
 		status:      status(currentGeneration, condition("Ready", metav1.ConditionTrue, "TokenIssued", tokenValidMsg)),
 		wantStatus:  "Healthy",

@@ -56,6 +56,16 @@
 - apiGroups:
   - tokens.banktoken.io
   resources:
+  - bankconnections/status
+  - banktokenrequests/status
+  - clusterbankconnections/status
+  verbs:
+  - get
+  - patch
+  - update
+- apiGroups:
+  - tokens.banktoken.io
+  resources:
   - banktokenrequests
   verbs:
   - get
@@ -68,13 +78,5 @@
   resources:
   - banktokenrequests/finalizers
   verbs:
-  - update
-- apiGroups:
-  - tokens.banktoken.io
-  resources:
-  - banktokenrequests/status
-  verbs:
-  - get
-  - patch
   - update
 {{- end }}

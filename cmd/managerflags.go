@@ -97,6 +97,14 @@ func (f *managerFlags) bindSettings(fs *flag.FlagSet) {
 			"else "+internalcontroller.DefaultClusterConnectionNamespace+". With --watch-namespaces, ClusterBankConnections "+
 			"are served only when this is given: the operator then needs to list and watch ClusterBankConnections and "+
 			"Namespaces cluster-wide.")
+	fs.DurationVar(&s.SharedGrantGrace, "shared-grant-grace", s.SharedGrantGrace,
+		"How long a shared grant (a connection with grantSharing Shared) outlives its last reader before it is revoked, "+
+			"so that a request deleted and created again soon after does not cost a new grant. Never less than "+
+			"--secret-propagation-delay.")
+	fs.DurationVar(&s.SharedGrantCopyAllowance, "shared-grant-copy-allowance", s.SharedGrantCopyAllowance,
+		"How long the readers of a shared grant may take to copy a renewed token into their output Secrets: a shared "+
+			"grant's replaced token stays usable --secret-propagation-delay plus this, and its renewal leaves as much "+
+			"before expiry when the lifetime allows.")
 	fs.DurationVar(&s.MinRenewalInterval, "min-renewal-interval", s.MinRenewalInterval,
 		"The least time between two renewals of a token, whatever lifetime the bank gives it. A token that lives less "+
 			"is expired in between, and its Ready condition says so.")

@@ -413,6 +413,22 @@ type BankTokenRequestStatus struct {
 	// a failure, a grant waiting to be revoked).
 	// +optional
 	Observed *ObservedVersions `json:"observed,omitempty"`
+
+	// sharedGrant names the BankTokenRequest that holds the shared grant whose token the
+	// output Secret holds (a connection with grantSharing Shared); absent when the output
+	// Secret holds the request's own token, or none. The operator keeps that grant live
+	// while any request's output Secret holds its token.
+	// +optional
+	SharedGrant *SharedGrantReference `json:"sharedGrant,omitempty"`
+}
+
+// SharedGrantReference names the BankTokenRequest that holds a shared grant: the operator
+// creates it beside the connection's Secrets.
+type SharedGrantReference struct {
+	// namespace of the holder: the connection's Secrets namespace.
+	Namespace string `json:"namespace"`
+	// name of the holder.
+	Name string `json:"name"`
 }
 
 // ObservedVersions are the resourceVersions the operator last wrote or read, never values.

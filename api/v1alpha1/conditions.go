@@ -108,4 +108,18 @@ const (
 	ReasonCredentialsFound = "CredentialsFound"
 	// ReasonConnectionReady: Ready is True: credentials ready, not paused.
 	ReasonConnectionReady = "Ready"
+
+	// Reasons of a request that reads a shared grant (its connection's grantSharing is
+	// Shared): it makes no call of its own, and its output Secret holds the token of the
+	// BankTokenRequest status.sharedGrant names.
+
+	// ReasonWaitingForSharedGrant: the shared grant's holder has no token yet (just created,
+	// or obtaining its first); a token the request held before stays until it has.
+	ReasonWaitingForSharedGrant = "WaitingForSharedGrant"
+	// ReasonSharedGrantFailing: the shared grant's holder cannot obtain a token; the message
+	// carries its reason. Its own status says more.
+	ReasonSharedGrantFailing = "SharedGrantFailing"
+	// ReasonSharedGrantConflict: a BankTokenRequest of the holder's name exists and is not the
+	// holder of this connection and scope.
+	ReasonSharedGrantConflict = "SharedGrantConflict"
 )

@@ -32,3 +32,19 @@ const (
 	// have no reason to mount.
 	SecretRoleRefreshToken = "refresh-token"
 )
+
+// Labels the operator puts on the BankTokenRequests it creates to hold a shared grant (a
+// connection with grantSharing Shared): one per connection and scope, in the connection's
+// Secrets namespace.
+const (
+	// SharedGrantLabel, set to SharedGrantLabelValue, marks a shared grant's holder. The
+	// operator takes it for one only in the connection's Secrets namespace (for a
+	// ClusterBankConnection, the operator's, where tenants create nothing), so a tenant's
+	// own request gains nothing by carrying it.
+	SharedGrantLabel = "tokens.banktoken.io/shared-grant"
+	// SharedGrantLabelValue is the value SharedGrantLabel has on a holder.
+	SharedGrantLabelValue = "true"
+	// ConnectionLabel on a holder names its connection as "<kind>.<name>", cut and hashed
+	// when longer than a label value may be.
+	ConnectionLabel = "tokens.banktoken.io/connection"
+)

@@ -113,21 +113,35 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, req ctrl.Req
 		return r.finalize(ctx, resolved)
 	}
 	now := r.Clock.Now()
+	// A shared grant's consumer makes no call of its own; a holder no request reads may be
+	// due to go.
+	var use sharedGrantUse
+	switch r.sharedGrantRoleOf(resolved) {
+	case readsSharedGrant:
+		return r.reconcileConsumer(ctx, resolved, now)
+	case holdsSharedGrant:
+		var released bool
+		if use, released, err = r.useOfSharedGrant(ctx, resolved, now); released || err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if resolved.refusal != nil {
-		return r.refuse(ctx, resolved, now)
+		result, err := r.refuse(ctx, resolved, now)
+		return use.requeue(result, now), err
 	}
 	// Nothing due and nothing changed: decided without reading a Secret, so before the
 	// namespace's share of token calls is even looked at.
-	if result, verified := r.verifyFromMetadata(ctx, btr, conn, now); verified {
+	if result, verified := r.verifyFromMetadata(ctx, btr, conn, now); verified && use.noted(btr) {
 		r.Metrics.observe(btr)
-		return result, nil
+		return use.requeue(result, now), nil
 	}
 	a, free := r.gatherAndAct(ctx, btr, conn, now)
 	if !free {
 		return ctrl.Result{RequeueAfter: namespaceBusyDelay(btr.UID, now)}, nil
 	}
 	original, g, o := a.original, a.gathered, a.outcome
-	report(btr, o, now, r.SecretPropagationDelay, r.MinRenewalInterval)
+	report(btr, o, now, r.propagationDelay(btr), r.MinRenewalInterval)
+	use.report(btr, o)
 	if o.kind != outcomeReadFailed {
 		btr.Status.Observed = r.observedAfter(btr, g, o, a.ownWritesBefore)
 	}
@@ -136,7 +150,7 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, req ctrl.Req
 		o.err = errors.Join(o.err, r.writeStatus(ctx, original, btr))
 	}
 	r.Metrics.observe(btr)
-	return o.requeue(&btr.Status, now), o.err
+	return use.requeue(o.requeue(&btr.Status, now), now), o.err
 }
 
 // acted is what gatherAndAct read and did.
@@ -201,7 +215,7 @@ func (r *BankTokenRequestReconciler) gatherAndDecide(ctx context.Context, btr *t
 		return a, decision{}, false
 	}
 	in := policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem, RequestHash: g.RequestHash, Now: now,
-		PropagationDelay: r.SecretPropagationDelay, MinRenewalInterval: r.MinRenewalInterval,
+		PropagationDelay: r.propagationDelay(btr), MinRenewalInterval: r.MinRenewalInterval,
 		RevocationsDue: r.revocationsDue(g, now)}
 	if in.RevocationsDue {
 		in.ConnectionPausedUntil = r.connectionPausedUntil(g.Connection, now)

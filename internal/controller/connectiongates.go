@@ -29,9 +29,10 @@ type accessRefusal struct {
 }
 
 // judgeGates says whether btr may use conn; nil when it may. An error is a failure to read
-// the cache.
+// the cache. A shared grant's holder, in the cluster connection namespace, is not judged by
+// namespace (its consumers are), but is by scope.
 func (r *BankTokenRequestReconciler) judgeGates(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, conn *resolvedConnection) (*accessRefusal, error) {
-	if conn.Kind == tokensv1alpha1.KindClusterBankConnection {
+	if conn.Kind == tokensv1alpha1.KindClusterBankConnection && !r.isSharedGrantHolder(btr) {
 		why, err := r.namespaceRefused(ctx, btr.Namespace, conn.Spec.AllowedNamespaces)
 		if err != nil {
 			return nil, err

@@ -86,7 +86,8 @@ func certificatePairProblem(material providers.TLSMaterial, namespace, name stri
 
 // usageOf counts the requests that name conn: admitted by its gates or refused, the
 // namespaces of those admitted, and the newest failed call their status records (or
-// earlier, the one status already shows).
+// earlier, the one status already shows). The holders of its shared grants are the
+// operator's, not users: they are not counted, but their failures are the connection's.
 func (r *BankTokenRequestReconciler) usageOf(ctx context.Context, conn *resolvedConnection, requests []tokensv1alpha1.BankTokenRequest,
 	shown *tokensv1alpha1.ConnectionFailure) (connectionUsage, error) {
 	usage := connectionUsage{lastFailure: shown}
@@ -94,6 +95,10 @@ func (r *BankTokenRequestReconciler) usageOf(ctx context.Context, conn *resolved
 	for i := range requests {
 		btr := &requests[i]
 		if !btr.DeletionTimestamp.IsZero() {
+			continue
+		}
+		usage.lastFailure = newerFailure(usage.lastFailure, btr)
+		if r.isSharedGrantHolder(btr) {
 			continue
 		}
 		refusal, err := r.judgeGates(ctx, btr, conn)
@@ -106,7 +111,6 @@ func (r *BankTokenRequestReconciler) usageOf(ctx context.Context, conn *resolved
 			usage.admitted++
 			namespaces[btr.Namespace] = true
 		}
-		usage.lastFailure = newerFailure(usage.lastFailure, btr)
 	}
 	usage.namespaces = slices.Sorted(maps.Keys(namespaces))
 	if len(usage.namespaces) > maxStatusNamespaces {

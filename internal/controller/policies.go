@@ -18,7 +18,8 @@ type policyInput struct {
 	HeldProblem string
 	RequestHash string
 	Now         time.Time
-	// PropagationDelay is the reconciler's SecretPropagationDelay.
+	// PropagationDelay is the reconciler's SecretPropagationDelay for the request (see
+	// propagationDelay).
 	PropagationDelay time.Duration
 	// MinRenewalInterval is the reconciler's: no token is renewed sooner after its issue.
 	MinRenewalInterval time.Duration

@@ -7,9 +7,11 @@ package controller
 // and EndpointSlice are read by name, so that the endpoint guard knows its addresses.
 // BankConnections and ClusterBankConnections are read, and only their status written (by
 // the connection status reconciler); Namespaces are read for the labels a
-// ClusterBankConnection's selector judges, and cached as metadata.
+// ClusterBankConnection's selector judges, and cached as metadata. BankTokenRequests are
+// created and deleted only as the holders of shared grants, beside their connection's
+// Secrets (see sharedgrants.go).
 
-// +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests/finalizers,verbs=update
 // +kubebuilder:rbac:groups=tokens.banktoken.io,resources=banktokenrequests/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch

@@ -65,7 +65,7 @@ func (r *BankTokenRequestReconciler) refreshTokenToSend(g *gathered, now time.Ti
 	if why := r.chainUnusable(g, held.Standby); why != "" {
 		return "", why
 	}
-	if now.Before(held.standbySinceOr(now).Add(r.SecretPropagationDelay)) {
+	if now.Before(held.standbySinceOr(now).Add(r.propagationDelay(g.Request))) {
 		// Refreshing it would revoke an access token workloads may still hold.
 		return "", "the standby chain's access token was superseded less than the secret propagation delay ago"
 	}

@@ -107,11 +107,12 @@ func (r *BankTokenRequestReconciler) revocationsAfter(g *gathered, next refreshC
 	if endpoint == "" {
 		return pending // nowhere to revoke a dropped grant: it lives at the bank until it expires
 	}
-	activeFrom := now.Add(r.SecretPropagationDelay)
+	delay := r.propagationDelay(g.Request)
+	activeFrom := now.Add(delay)
 	if !published && g.Held != nil && g.Held.ExpiresAt.After(activeFrom) {
 		activeFrom = g.Held.ExpiresAt
 	}
-	standbyFrom := g.Refresh.standbySinceOr(now).Add(r.SecretPropagationDelay)
+	standbyFrom := g.Refresh.standbySinceOr(now).Add(delay)
 	for _, held := range []struct {
 		rt   providers.Secret
 		from time.Time

@@ -46,11 +46,28 @@ type Settings struct {
 	// not served, and neither they nor Namespaces are watched (an operator confined to some
 	// namespaces may not list cluster-scoped objects).
 	ClusterConnectionNamespace string
+	// SharedGrantGrace is how long a shared grant's holder outlives its last reader before
+	// it is deleted and its grants revoked, so that a reader deleted and created again
+	// soon after does not cost a new grant. Never less than SecretPropagationDelay: the
+	// last reader's workloads may still use the shared token that long (see sharedgrantgc.go).
+	SharedGrantGrace time.Duration
+	// SharedGrantCopyAllowance is how long a shared grant's readers may take to copy a new
+	// token into their output Secrets: a holder's propagation delay is SecretPropagationDelay
+	// plus this, for its readers' workloads read their copies, not its Secret.
+	SharedGrantCopyAllowance time.Duration
 }
 
 // DefaultClusterConnectionNamespace is the namespace the shipped manifests install the
 // operator in: the cluster connection namespace when the operator cannot tell its own.
 const DefaultClusterConnectionNamespace = "bank-token-operator-system"
+
+// DefaultSharedGrantGrace is SharedGrantGrace when the flag does not say otherwise.
+const DefaultSharedGrantGrace = 5 * time.Minute
+
+// DefaultSharedGrantCopyAllowance is SharedGrantCopyAllowance when the flag does not say
+// otherwise: a reader's copy is about five apiserver calls, so at the default 200 queries a
+// second some thousand readers of one grant copy a renewal within it.
+const DefaultSharedGrantCopyAllowance = 30 * time.Second
 
 // DefaultSettings are the manager flags' defaults.
 func DefaultSettings() Settings {
@@ -62,6 +79,8 @@ func DefaultSettings() Settings {
 		TokenCallReserve:         -1,
 		// cmd prefers the namespace the operator runs in (POD_NAMESPACE).
 		ClusterConnectionNamespace: DefaultClusterConnectionNamespace,
+		SharedGrantGrace:           DefaultSharedGrantGrace,
+		SharedGrantCopyAllowance:   DefaultSharedGrantCopyAllowance,
 	}
 }
 

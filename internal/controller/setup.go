@@ -75,6 +75,9 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 	if err := r.indexConnections(ctx, mgr); err != nil {
 		return err
 	}
+	if err := r.indexSharedGrants(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
 	metadataClient, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
 		return err
@@ -110,6 +113,7 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 			builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.predicate())).
 		WatchesRawSource(r.references).
 		WatchesRawSource(source.Channel(tokenCallWake, &handler.EnqueueRequestForObject{}))
+	b = r.watchSharedGrants(b, mgr.GetCache())
 	return r.watchConnections(b, mgr.GetCache()).WithOptions(opts).Complete(r)
 }
 

@@ -149,7 +149,7 @@ func setAccessRefused(btr *tokensv1alpha1.BankTokenRequest, refusal *accessRefus
 	status.ObservedGeneration = btr.Generation
 	status.TokenType, status.Scope = "", ""
 	status.IssuedAt, status.ExpiresAt, status.RenewalTime = nil, nil, nil
-	status.ClientCertificate, status.Observed = nil, nil
+	status.ClientCertificate, status.Observed, status.SharedGrant = nil, nil, nil
 	message := refusal.Message + note
 	if stalled := meta.FindStatusCondition(status.Conditions, tokensv1alpha1.ConditionStalled); note == "" && stalled != nil &&
 		stalled.Reason == refusal.Reason && strings.HasPrefix(stalled.Message, refusal.Message) {

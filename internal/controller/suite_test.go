@@ -127,6 +127,10 @@ func startManager() {
 	r.MinRenewalInterval = time.Second
 	// Every restart starts with empty budgets, as a new process does: they are seeded from status.
 	r.Budgets = callbudget.New(callbudget.Options{Metrics: callbudget.NewMetrics()})
+	// ... shared grants outlive their last reader by the propagation delay only, and their
+	// readers copy a renewal within 2 s.
+	r.SharedGrantGrace = time.Second
+	r.SharedGrantCopyAllowance = sharedGrantCopyAllowance
 	reconciler, managerCache = r, mgr.GetCache()
 	skipNameValidation := true
 	Expect(r.SetupWithManager(suiteCtx, mgr, controller.Options{
@@ -249,6 +253,9 @@ const workloadLag = 3 * time.Second
 
 // connectionStatusRefresh is how often the suite's manager rewrites a connection's counts.
 const connectionStatusRefresh = 2 * time.Second
+
+// sharedGrantCopyAllowance is the suite's manager's --shared-grant-copy-allowance.
+const sharedGrantCopyAllowance = 2 * time.Second
 
 // clusterConnectionNamespace is the suite's manager's --cluster-connection-namespace.
 const clusterConnectionNamespace = "bank-token-operator-system"

@@ -30,8 +30,11 @@ type connectionSummary struct {
 	GrantSharing tokensv1alpha1.GrantSharing         `json:"grantSharing,omitempty"`
 	CallBudget   *tokensv1alpha1.CallBudget          `json:"callBudget,omitempty"`
 	Status       tokensv1alpha1.BankConnectionStatus `json:"status"`
-	// UsedBy are the requests that name it, as namespace/name.
+	// UsedBy are the requests that name it, as namespace/name; the holders of its shared
+	// grants, which the operator creates, are not among them.
 	UsedBy []string `json:"usedBy"`
+	// SharedGrants are the holders of its shared grants (grantSharing Shared), as namespace/name.
+	SharedGrants []string `json:"sharedGrants,omitempty"`
 }
 
 type missingConnection struct {
@@ -118,10 +121,15 @@ func gatherConnections(ctx context.Context, c client.Client, namespace string, n
 // of namespace and name (ClusterBankConnections, which have none, first).
 func groupByConnection(requests []tokensv1alpha1.BankTokenRequest, namespaced []tokensv1alpha1.BankConnection,
 	cluster []tokensv1alpha1.ClusterBankConnection) *connectionsReport {
-	users := map[connectionKey][]string{}
+	users, holders := map[connectionKey][]string{}, map[connectionKey][]string{}
 	for i := range requests {
 		btr := &requests[i]
-		if key, ok := connectionOf(btr); ok {
+		key, ok := connectionOf(btr)
+		switch {
+		case !ok:
+		case btr.Labels[tokensv1alpha1.SharedGrantLabel] == tokensv1alpha1.SharedGrantLabelValue:
+			holders[key] = append(holders[key], btr.Namespace+"/"+btr.Name)
+		default:
 			users[key] = append(users[key], btr.Namespace+"/"+btr.Name)
 		}
 	}
@@ -129,9 +137,11 @@ func groupByConnection(requests []tokensv1alpha1.BankTokenRequest, namespaced []
 	add := func(key connectionKey, spec *tokensv1alpha1.BankConnectionSpec, status tokensv1alpha1.BankConnectionStatus) {
 		usedBy := append([]string{}, users[key]...)
 		slices.Sort(usedBy)
+		slices.Sort(holders[key])
 		delete(users, key)
 		report.Connections = append(report.Connections, connectionSummary{Kind: key.kind, Namespace: key.namespace, Name: key.name,
-			Provider: spec.Provider, GrantSharing: spec.GrantSharing, CallBudget: spec.CallBudget, Status: status, UsedBy: usedBy})
+			Provider: spec.Provider, GrantSharing: spec.GrantSharing, CallBudget: spec.CallBudget, Status: status, UsedBy: usedBy,
+			SharedGrants: holders[key]})
 	}
 	for i := range cluster {
 		add(connectionKey{tokensv1alpha1.KindClusterBankConnection, "", cluster[i].Name}, &cluster[i].Spec, cluster[i].Status)

@@ -199,3 +199,27 @@ func tenantKubeconfig(t *testing.T, namespace string) string {
 	}
 	return path
 }
+
+func TestConnectionsCountSharedGrantHoldersApartFromTheRequestsThatUseThem(t *testing.T) {
+	through := func(namespace, name string, labels map[string]string) tokensv1alpha1.BankTokenRequest {
+		return tokensv1alpha1.BankTokenRequest{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels},
+			Spec: tokensv1alpha1.BankTokenRequestSpec{ConnectionRef: &tokensv1alpha1.ConnectionReference{
+				Kind: tokensv1alpha1.KindClusterBankConnection, Name: "bank"}},
+		}
+	}
+	holder := map[string]string{tokensv1alpha1.SharedGrantLabel: tokensv1alpha1.SharedGrantLabelValue}
+	report := groupByConnection([]tokensv1alpha1.BankTokenRequest{
+		through("team-a", "accounts", nil), through("team-b", "accounts", nil),
+		through("bank-token-operator-system", "bank-shared-0a1b2c3d", holder),
+	}, nil, []tokensv1alpha1.ClusterBankConnection{{ObjectMeta: metav1.ObjectMeta{Name: "bank"}}})
+
+	c := report.Connections[0]
+	if !slices.Equal(c.UsedBy, []string{"team-a/accounts", "team-b/accounts"}) ||
+		!slices.Equal(c.SharedGrants, []string{"bank-token-operator-system/bank-shared-0a1b2c3d"}) {
+		t.Errorf("used by %v, shared grants %v", c.UsedBy, c.SharedGrants)
+	}
+	if got := usedBy(&c); got != "team-a/accounts,team-b/accounts (1 shared grant)" {
+		t.Errorf("USED BY column %q", got)
+	}
+}

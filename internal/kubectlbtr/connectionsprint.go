@@ -76,8 +76,19 @@ func pausedUntil(budget *tokensv1alpha1.CallBudgetStatus, now time.Time) string 
 }
 
 // usedBy names the requests: by name alone for a BankConnection (they share its namespace),
-// as namespace/name for a ClusterBankConnection.
+// as namespace/name for a ClusterBankConnection; then how many shared grants serve them.
 func usedBy(c *connectionSummary) string {
+	requests := usingRequests(c)
+	switch len(c.SharedGrants) {
+	case 0:
+		return requests
+	case 1:
+		return requests + " (1 shared grant)"
+	}
+	return requests + fmt.Sprintf(" (%d shared grants)", len(c.SharedGrants))
+}
+
+func usingRequests(c *connectionSummary) string {
 	names := make([]string, 0, len(c.UsedBy))
 	for _, request := range c.UsedBy {
 		if c.Namespace != "" {

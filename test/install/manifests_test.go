@@ -272,6 +272,26 @@ func TestHelmValuesReachTheManager(t *testing.T) {
 			}
 		},
 	}, {
+		name: "bank connections: the cluster connection namespace and shared grants' timing",
+		set: []string{"connections.clusterConnectionNamespace=bank-clients", "connections.sharedGrantGrace=10m",
+			"connections.sharedGrantCopyAllowance=45s"},
+		check: func(t *testing.T, _ []*unstructured.Unstructured, d *appsv1.Deployment) {
+			args := d.Spec.Template.Spec.Containers[0].Args
+			for _, want := range []string{"--cluster-connection-namespace=bank-clients", "--shared-grant-grace=10m",
+				"--shared-grant-copy-allowance=45s"} {
+				if !slices.Contains(args, want) {
+					t.Errorf("args %v lack %s", args, want)
+				}
+			}
+		},
+	}, {
+		name: "the cluster connection namespace defaults to the manager's own",
+		check: func(t *testing.T, _ []*unstructured.Unstructured, d *appsv1.Deployment) {
+			if args := d.Spec.Template.Spec.Containers[0].Args; hasFlag(args, "--cluster-connection-namespace") {
+				t.Errorf("args %v name a cluster connection namespace by default (POD_NAMESPACE is the default)", args)
+			}
+		},
+	}, {
 		name: "the credentials label requirement turned off for a migration",
 		set:  []string{"security.credentialsLabelRequired=false"},
 		check: func(t *testing.T, _ []*unstructured.Unstructured, d *appsv1.Deployment) {

@@ -68,6 +68,8 @@
   resources:
   - banktokenrequests
   verbs:
+  - create
+  - delete
   - get
   - list
   - patch

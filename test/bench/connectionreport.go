@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -97,6 +99,7 @@ func reportConnectionNotes(p printFunc, r connectionResult) {
 	rd := r.Round
 	p("- %s: load %s → %s; manager CPU %.1f s during issuance; failed writes: issuance %s, rounds %s; apiserver's own writes (not the operator's) in the rounds: %s",
 		r.Setup.label, r.Load[0], r.Load[1], r.IssueCPU, formatPer(r.IssueWrites.Failed, 1), formatPer(rd.Writes.Failed, 1), formatPer(rd.Writes.Other, 1))
+	p("  - %s", managerCountsLine(float64(r.N), r.IssueManager, rd))
 	if rd.MostPerSecret > rd.Rounds || rd.Early > 0 {
 		p("  - the round was not clean: one Secret got %d new tokens in %d round(s); %d new tokens came before the window opened", rd.MostPerSecret, rd.Rounds, rd.Early)
 	}
@@ -121,4 +124,14 @@ func checkConnection(check checkFunc, r connectionResult) {
 		calls := r.Round.per(float64(r.Round.Calls))
 		check(math.Abs(calls-n) <= targetPerRequestCallShare*n, "connection %s: ~N bank calls per renewal round (N=%d, ±2%%): %.0f", r.Setup.label, r.N, calls)
 	}
+}
+
+// managerCountsLine says what the manager's metrics counted per request: reconciles, and
+// token calls a connection's budget refused for now.
+func managerCountsLine(n float64, issue managerCounts, rd roundResult) string {
+	if err := errors.Join(issue.err, rd.Manager.err); err != nil {
+		return fmt.Sprintf("the manager's metrics could not be read: %v", err)
+	}
+	return fmt.Sprintf("per request, from the manager's metrics: reconciles %.2f at issuance, %.2f per round; token calls the budget refused for now (banktoken_connection_throttled_total) %.2f at issuance, %.2f per round",
+		issue.reconciles/n, rd.per(rd.Manager.reconciles)/n, issue.throttled/n, rd.per(rd.Manager.throttled)/n)
 }

@@ -83,9 +83,10 @@ func reportBudgetTable(p printFunc, runs []connectionResult) {
 			continue
 		}
 		bp := r.Budget
-		p("| set-up | budget | watched after the creates | bank calls | most calls in any %s | Ready with a token at the end |", bp.Interval)
-		p("|---|---:|---:|---:|---:|---:|")
-		p("| %s | %d per %s | %s | %d | **%d** | %d of %d |", r.Setup.label, bp.Limit, bp.Interval, bp.Watch, bp.Calls, bp.MostInInterval, bp.Ready, r.N)
+		p("| set-up | budget | watched after the creates | bank calls | most calls in any %s | shortest span of %d calls | Ready with a token at the end |", bp.Interval, bp.Limit+1)
+		p("|---|---:|---:|---:|---:|---:|---:|")
+		p("| %s | %d per %s | %s | %d | **%d** | %s | %d of %d |", r.Setup.label, bp.Limit, bp.Interval, bp.Watch, bp.Calls, bp.MostInInterval,
+			spanOrNone(bp.SpanOfOneMore), bp.Ready, r.N)
 		p("")
 	}
 }
@@ -114,8 +115,8 @@ func checkConnection(check checkFunc, r connectionResult) {
 	switch {
 	case r.Setup.defaultBudget:
 		bp := r.Budget
-		check(bp.MostInInterval <= bp.Limit, "connection %s: at most %d bank calls in any %s while %d requests start: %d (%d calls in %s)",
-			r.Setup.label, bp.Limit, bp.Interval, r.N, bp.MostInInterval, bp.Calls, bp.Watch)
+		check(bp.MostInInterval <= bp.Limit, "connection %s: at most %d bank calls in any %s while %d requests start: %d (%d calls in %s; the shortest span of %d: %s)",
+			r.Setup.label, bp.Limit, bp.Interval, r.N, bp.MostInInterval, bp.Calls, bp.Watch, bp.Limit+1, spanOrNone(bp.SpanOfOneMore))
 	case r.Setup.sharing == tokensv1alpha1.GrantSharingShared:
 		calls := r.Round.per(float64(r.Round.Calls))
 		check(calls <= targetSharedCallsPerScope, "connection %s: 1 bank call per renewal round for its one scope (≤ 2 tolerated, a constant): %.0f for %d consumers",
@@ -134,4 +135,11 @@ func managerCountsLine(n float64, issue managerCounts, rd roundResult) string {
 	}
 	return fmt.Sprintf("per request, from the manager's metrics: reconciles %.2f at issuance, %.2f per round; token calls the budget refused for now (banktoken_connection_throttled_total) %.2f at issuance, %.2f per round",
 		issue.reconciles/n, rd.per(rd.Manager.reconciles)/n, issue.throttled/n, rd.per(rd.Manager.throttled)/n)
+}
+
+func spanOrNone(d time.Duration) string {
+	if d == 0 {
+		return "fewer calls"
+	}
+	return d.Round(time.Millisecond).String()
 }

@@ -73,6 +73,7 @@ type connectionResult struct {
 	IssueCalls    int64
 	IssueWrites   writeDelta
 	IssueCPU      float64
+	IssueManager  managerCounts // the manager's reconciles and budget refusals during issuance
 	Round         roundResult
 	Budget        budgetPacing // the default-budget set-up only
 	Load          [2]string
@@ -117,8 +118,14 @@ func (b *bench) runConnectionSetup(ctx context.Context, setup connectionSetup) (
 	if res.Err = b.createBankClients(ctx, run.cluster, setup, tenants); res.Err != nil {
 		return res
 	}
+	// Its metrics on a loopback port: reconciles and budget refusals, per round.
+	metricsAddress, err := freeLoopbackAddress()
+	if err != nil {
+		res.Err = err
+		return res
+	}
 	run.manager, res.Err = b.startManager(run.cluster, "connection-"+setup.key,
-		"--cluster-connection-namespace="+connectionSecretsNamespace)
+		append(metricsArgs(metricsAddress), "--cluster-connection-namespace="+connectionSecretsNamespace)...)
 	if res.Err != nil {
 		return res
 	}
@@ -126,22 +133,23 @@ func (b *bench) runConnectionSetup(ctx context.Context, setup connectionSetup) (
 		res.Budget, res.Err = b.measureBudgetPacing(ctx, run, setup, tenants)
 		return res
 	}
-	if res.Err = b.measureConnectionIssuance(ctx, run, setup, tenants, &res); res.Err != nil {
+	if res.Err = b.measureConnectionIssuance(ctx, run, setup, tenants, metricsAddress, &res); res.Err != nil {
 		return res
 	}
 	logf("connection %s: all Ready after %.1fs; waiting for %d renewal round(s)", setup.key, res.ReadySeconds, b.connRounds)
-	res.Round, res.Err = b.measureRounds(ctx, run)
+	res.Round, res.Err = b.measureRounds(ctx, run, metricsAddress)
 	return res
 }
 
 // measureConnectionIssuance creates the N requests and measures the time until all are
 // Ready, and the calls, writes and CPU that cost.
-func (b *bench) measureConnectionIssuance(ctx context.Context, run *benchRun, setup connectionSetup, tenants []string, res *connectionResult) error {
+func (b *bench) measureConnectionIssuance(ctx context.Context, run *benchRun, setup connectionSetup, tenants []string,
+	metricsAddress string, res *connectionResult) error {
 	before, err := b.readCounters(ctx, run.cluster)
 	if err != nil {
 		return err
 	}
-	cpuBefore := run.manager.CPUSeconds()
+	cpuBefore, managerBefore := run.manager.CPUSeconds(), scrapeManagerCounts(ctx, metricsAddress)
 	first := time.Now()
 	if err := b.createConnectionRequests(ctx, run.cluster, setup, tenants); err != nil {
 		return err
@@ -157,5 +165,6 @@ func (b *bench) measureConnectionIssuance(ctx context.Context, run *benchRun, se
 	}
 	res.IssueCalls = b.bank.calls.Load() - before.calls
 	res.IssueCPU = run.manager.CPUSeconds() - cpuBefore
+	res.IssueManager = scrapeManagerCounts(ctx, metricsAddress).since(managerBefore)
 	return nil
 }

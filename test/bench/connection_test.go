@@ -20,6 +20,21 @@ func TestMostInWindowCountsTheBusiestWindow(t *testing.T) {
 	}
 }
 
+func TestShortestSpanOfKCalls(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	times := []time.Time{at(30), at(0), at(10), at(12)}
+	if got := shortestSpan(times, 2); got != 2*time.Second {
+		t.Errorf("shortestSpan(2) = %s, want 2s", got)
+	}
+	if got := shortestSpan(times, 4); got != 30*time.Second {
+		t.Errorf("shortestSpan(4) = %s, want 30s", got)
+	}
+	if got := shortestSpan(times, 5); got != 0 {
+		t.Errorf("shortestSpan(5) = %s, want 0 (fewer calls)", got)
+	}
+}
+
 func TestParseConnectionSetupsKeepsTheRunOrder(t *testing.T) {
 	got, err := parseConnectionSetups("shared, inline,per-request")
 	if err != nil {

@@ -22,7 +22,11 @@ type budgetPacing struct {
 	Interval       time.Duration // the budget's window
 	Calls          int           // token calls during the watch
 	MostInInterval int           // the most calls in any window of Interval
-	Ready          int           // requests Ready with a token in their Secret at the end
+	// SpanOfOneMore is the shortest time holding Limit+1 calls at the bank: above Interval
+	// when the budget held; how far below it says by how much it did not (the budget counts
+	// a call when sent, the bank when it arrives).
+	SpanOfOneMore time.Duration
+	Ready         int // requests Ready with a token in their Secret at the end
 }
 
 func (b *bench) measureBudgetPacing(ctx context.Context, run *benchRun, setup connectionSetup, tenants []string) (budgetPacing, error) {
@@ -41,6 +45,7 @@ func (b *bench) measureBudgetPacing(ctx context.Context, run *benchRun, setup co
 	}
 	calls := b.bank.callTimesSince(first)
 	p.Calls, p.MostInInterval = len(calls), mostInWindow(calls, interval)
+	p.SpanOfOneMore = shortestSpan(calls, p.Limit+1)
 	_, _, p.Ready, _ = run.obs.progress(names(b.connN))
 	return p, nil
 }
@@ -56,4 +61,18 @@ func mostInWindow(times []time.Time, window time.Duration) int {
 		most = max(most, to-from+1)
 	}
 	return most
+}
+
+// shortestSpan is the shortest time from the first to the last of any k of times; 0 when
+// there are fewer than k.
+func shortestSpan(times []time.Time, k int) time.Duration {
+	if k < 1 || len(times) < k {
+		return 0
+	}
+	sorted := slices.SortedFunc(slices.Values(times), func(a, b time.Time) int { return a.Compare(b) })
+	shortest := sorted[k-1].Sub(sorted[0])
+	for i := 1; i+k-1 < len(sorted); i++ {
+		shortest = min(shortest, sorted[i+k-1].Sub(sorted[i]))
+	}
+	return shortest
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -31,6 +33,8 @@ type roundResult struct {
 	// Early is the new tokens seen before the window opened: 0, or a round began during
 	// issuance and its first renewals are not counted.
 	Early int
+	// Manager is what the manager's metrics counted in the window.
+	Manager managerCounts
 }
 
 // per divides a total over the rounds.
@@ -38,14 +42,14 @@ func (r roundResult) per(total float64) float64 { return total / float64(r.Round
 
 // measureRounds waits for b.connRounds renewal rounds of every request in the run and
 // counts what they cost.
-func (b *bench) measureRounds(ctx context.Context, run *benchRun) (roundResult, error) {
+func (b *bench) measureRounds(ctx context.Context, run *benchRun, metricsAddress string) (roundResult, error) {
 	res := roundResult{Rounds: b.connRounds}
 	all := names(b.connN)
 	start, err := b.readCounters(ctx, run.cluster)
 	if err != nil {
 		return res, err
 	}
-	cpuBefore := run.manager.CPUSeconds()
+	cpuBefore, managerBefore := run.manager.CPUSeconds(), scrapeManagerCounts(ctx, metricsAddress)
 	// Each round ends within a lifetime of its start; one more lifetime is for a slow machine.
 	deadline := start.at.Add(time.Duration(res.Rounds+1) * b.connLifetime)
 	for {
@@ -67,7 +71,33 @@ func (b *bench) measureRounds(ctx context.Context, run *benchRun) (roundResult, 
 	res.Window = time.Since(start.at)
 	res.Calls = b.bank.calls.Load() - start.calls
 	res.CPU = run.manager.CPUSeconds() - cpuBefore
+	res.Manager = scrapeManagerCounts(ctx, metricsAddress).since(managerBefore)
 	tally := run.obs.refreshesAfter(all, start.at, res.Rounds)
 	res.RenewalSpan, res.MostPerSecret, res.Early = tally.last.Sub(tally.first), tally.most, tally.before
 	return res, nil
+}
+
+// managerCounts are what the manager's own metrics counted: its reconciles of requests, and
+// the token calls connections' budgets refused for now (spacing, a full window, a pause),
+// each of which costs a reconcile and may cost a status write.
+type managerCounts struct {
+	reconciles, throttled float64
+	err                   error // why the counts are unknown
+}
+
+func scrapeManagerCounts(ctx context.Context, address string) managerCounts {
+	families, err := scrapeFamilies(ctx, &http.Client{Timeout: 2 * time.Second}, address)
+	if err != nil {
+		return managerCounts{err: err}
+	}
+	return managerCounts{
+		reconciles: sumWhere(families["controller_runtime_reconcile_total"], "controller", controllerName),
+		throttled:  sumWhere(families["banktoken_connection_throttled_total"], "", ""),
+	}
+}
+
+// since is the counts from before to c.
+func (c managerCounts) since(before managerCounts) managerCounts {
+	return managerCounts{reconciles: c.reconciles - before.reconciles, throttled: c.throttled - before.throttled,
+		err: errors.Join(before.err, c.err)}
 }

@@ -45,22 +45,27 @@ func (q queueState) drained(want int) bool {
 	return q.reconciles >= float64(want) && q.depth == 0 && q.activeWorkers == 0
 }
 
-// scrapeQueue reads the controller's queue state from a manager's metrics endpoint.
-func scrapeQueue(ctx context.Context, hc *http.Client, address string) (queueState, error) {
+// scrapeFamilies reads every metric family from a manager's metrics endpoint.
+func scrapeFamilies(ctx context.Context, hc *http.Client, address string) (map[string]*dto.MetricFamily, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+address+"/metrics", nil)
 	if err != nil {
-		return queueState{}, err
+		return nil, err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return queueState{}, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return queueState{}, fmt.Errorf("GET /metrics of the manager: %s", resp.Status)
+		return nil, fmt.Errorf("GET /metrics of the manager: %s", resp.Status)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
+	return parser.TextToMetricFamilies(resp.Body)
+}
+
+// scrapeQueue reads the controller's queue state from a manager's metrics endpoint.
+func scrapeQueue(ctx context.Context, hc *http.Client, address string) (queueState, error) {
+	families, err := scrapeFamilies(ctx, hc, address)
 	if err != nil {
 		return queueState{}, err
 	}
@@ -71,14 +76,15 @@ func scrapeQueue(ctx context.Context, hc *http.Client, address string) (queueSta
 	}, nil
 }
 
-// sumWhere sums the counter or gauge values of a family's series whose label has value.
+// sumWhere sums the counter or gauge values of a family's series whose label has value;
+// every series when label is "".
 func sumWhere(f *dto.MetricFamily, label, value string) float64 {
 	if f == nil {
 		return 0
 	}
 	total := 0.0
 	for _, m := range f.GetMetric() {
-		if !hasLabel(m, label, value) {
+		if label != "" && !hasLabel(m, label, value) {
 			continue
 		}
 		total += m.GetCounter().GetValue() + m.GetGauge().GetValue()

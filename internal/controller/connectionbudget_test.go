@@ -245,3 +245,19 @@ func TestARestartedReconcilerSeedsTheBudgetFromStatus(t *testing.T) {
 	f.expectCalls(1)
 	f.expectReconciling(tokensv1alpha1.ReasonConnectionPaused, "paused until "+formatTime(pausedUntil.Time))
 }
+
+// A token call is charged from a little after it is sent, as the bank counts it when it
+// arrives: the next call of a full window goes bankArrivalMargin after the interval.
+func TestATokenCallIsChargedFromItsArrivalAtTheBank(t *testing.T) {
+	f := newBudgetFixture(t, 1, time.Second)
+	sent := f.clock.Now()
+	f.issue()
+	limits := callbudget.Limits{Calls: 1, Interval: time.Second}
+	other := callbudget.Claim{Requester: "payments/other"}
+	if v := f.r.Budgets.Take(fixtureBudgetKey, limits, other, sent.Add(time.Second)); v.Granted {
+		t.Fatal("the next call went an interval after the first was sent, before it could have reached the bank an interval ago")
+	}
+	if v := f.r.Budgets.Take(fixtureBudgetKey, limits, other, sent.Add(time.Second+bankArrivalMargin)); !v.Granted {
+		t.Fatalf("the next call was refused at the interval plus the margin: %+v", v)
+	}
+}

@@ -150,8 +150,11 @@ func (l *leaderKill) finish() []leaderRow {
 			l.failf("leader election: %s: %d token(s) expired unrenewed, %d refused or missing for longer than a takeover and a grant (%s)",
 				b, row.expired, row.lost, l.takeoverBound()+time.Second)
 		}
-		if row.counts.refreshes == 0 {
-			l.failf("leader election: %s never refreshed a token", b)
+		// A renewal across takeovers is what this run needs to have seen; whether it came as a
+		// refresh or, a refresh token having been spent by a killed leader mid-call, as a primary
+		// grant, is the kills' luck: a short run (3 kills in about 15 s) once saw only the latter.
+		if row.counts.refreshes+row.counts.primaryGrants <= 1 {
+			l.failf("leader election: %s never renewed a token", b)
 		}
 		rows = append(rows, row)
 	}

@@ -20,6 +20,15 @@ type ConnectionReference struct {
 	Name string `json:"name"`
 }
 
+// KindOrDefault is the kind the reference names: an empty kind is a BankConnection (the CRD
+// writes no default into the spec, which Argo CD would report as drift).
+func (r *ConnectionReference) KindOrDefault() string {
+	if r.Kind == "" {
+		return KindBankConnection
+	}
+	return r.Kind
+}
+
 // Kinds a ConnectionReference names.
 const (
 	KindBankConnection        = "BankConnection"

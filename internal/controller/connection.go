@@ -60,15 +60,6 @@ func (c *resolvedConnection) observedVersion() string {
 	return "connection/" + c.Kind + "/" + c.Namespace + "/" + c.Name + "/" + string(c.UID) + "/" + strconv.FormatInt(c.Generation, 10)
 }
 
-// connectionKind is the kind a reference names; empty means BankConnection (the CRD writes
-// no default into the spec, which Argo CD would report as drift).
-func connectionKind(ref *tokensv1alpha1.ConnectionReference) string {
-	if ref.Kind == "" {
-		return tokensv1alpha1.KindBankConnection
-	}
-	return ref.Kind
-}
-
 // connectionKey is how the request index names a connection: "<kind>/<name>". A
 // BankConnection's namespace is the request's own, so kind and name are enough.
 func connectionKey(kind, name string) string { return kind + "/" + name }
@@ -106,7 +97,7 @@ func (r *BankTokenRequestReconciler) resolve(ctx context.Context, btr *tokensv1a
 // manager's cache. A connection that does not exist, or a kind the operator does not
 // serve, is a refusal.
 func (r *BankTokenRequestReconciler) readConnection(ctx context.Context, namespace string, ref *tokensv1alpha1.ConnectionReference) (*resolvedConnection, *accessRefusal, error) {
-	kind := connectionKind(ref)
+	kind := ref.KindOrDefault()
 	if kind == tokensv1alpha1.KindClusterBankConnection && r.ClusterConnectionNamespace == "" {
 		return nil, &accessRefusal{tokensv1alpha1.ReasonClusterConnectionsNotServed, fmt.Sprintf(
 			"spec.connectionRef names ClusterBankConnection %s, but this operator serves none: confined to namespaces "+

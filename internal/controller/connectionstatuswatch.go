@@ -85,7 +85,7 @@ func (c *ConnectionStatusReconciler) connectionNamedBy(obj client.Object) (recon
 		return reconcile.Request{}, false
 	}
 	ref := btr.Spec.ConnectionRef
-	if connectionKind(ref) == tokensv1alpha1.KindClusterBankConnection {
+	if ref.KindOrDefault() == tokensv1alpha1.KindClusterBankConnection {
 		return reconcile.Request{NamespacedName: types.NamespacedName{Name: ref.Name}}, c.Requests.servesClusterConnections()
 	}
 	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: btr.Namespace, Name: ref.Name}}, true

@@ -30,7 +30,7 @@ func namedConnection(obj client.Object) []string {
 	if !ok || btr.Spec.ConnectionRef == nil {
 		return nil
 	}
-	return []string{connectionKey(connectionKind(btr.Spec.ConnectionRef), btr.Spec.ConnectionRef.Name)}
+	return []string{connectionKey(btr.Spec.ConnectionRef.KindOrDefault(), btr.Spec.ConnectionRef.Name)}
 }
 
 // connectionReferences are the objects a BankConnection or ClusterBankConnection reads,
@@ -105,7 +105,7 @@ func requestsThroughClusterConnections(cache client.Reader) handler.MapFunc {
 		}
 		var requests []reconcile.Request
 		for _, item := range list.Items {
-			if ref := item.Spec.ConnectionRef; ref != nil && connectionKind(ref) == tokensv1alpha1.KindClusterBankConnection {
+			if ref := item.Spec.ConnectionRef; ref != nil && ref.KindOrDefault() == tokensv1alpha1.KindClusterBankConnection {
 				requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
 			}
 		}

@@ -78,7 +78,7 @@ func holderConnection(resolved resolution) string {
 		return resolved.connection.String()
 	}
 	ref := resolved.request.Spec.ConnectionRef
-	return connectionKind(ref) + " " + ref.Name
+	return ref.KindOrDefault() + " " + ref.Name
 }
 
 // markUnusedSince sets the unused-since annotation to since, or removes it for "".

@@ -92,7 +92,7 @@ func (r *BankTokenRequestReconciler) connectionSecretsNamespace(btr *tokensv1alp
 	switch {
 	case ref == nil:
 		return "", false
-	case connectionKind(ref) == tokensv1alpha1.KindClusterBankConnection:
+	case ref.KindOrDefault() == tokensv1alpha1.KindClusterBankConnection:
 		return r.ClusterConnectionNamespace, r.ClusterConnectionNamespace != ""
 	}
 	return btr.Namespace, true
@@ -106,7 +106,7 @@ func (r *BankTokenRequestReconciler) sharedGrantHolderKey(btr *tokensv1alpha1.Ba
 		return types.NamespacedName{}, false
 	}
 	ref := btr.Spec.ConnectionRef
-	return types.NamespacedName{Namespace: namespace, Name: sharedGrantHolderName(connectionKind(ref), ref.Name, btr.Spec.Scope)}, true
+	return types.NamespacedName{Namespace: namespace, Name: sharedGrantHolderName(ref.KindOrDefault(), ref.Name, btr.Spec.Scope)}, true
 }
 
 // normalizedScope is scope's values, each once, sorted: "write read read" and "read write"
@@ -199,7 +199,7 @@ func (r *BankTokenRequestReconciler) notHolderOf(holder *tokensv1alpha1.BankToke
 	case !r.isSharedGrantHolder(holder):
 		return fmt.Sprintf("BankTokenRequest %s/%s exists and is not a shared grant's holder (it lacks the label %s=%s); "+
 			"rename or delete it", holder.Namespace, holder.Name, tokensv1alpha1.SharedGrantLabel, tokensv1alpha1.SharedGrantLabelValue)
-	case connectionKind(ref) != conn.Kind || ref.Name != conn.Name || holder.Spec.Scope != normalizedScope(scope):
+	case ref.KindOrDefault() != conn.Kind || ref.Name != conn.Name || holder.Spec.Scope != normalizedScope(scope):
 		return fmt.Sprintf("BankTokenRequest %s/%s holds the shared grant of another connection or scope; delete it, "+
 			"and the operator creates the right one", holder.Namespace, holder.Name)
 	}
@@ -262,7 +262,7 @@ func (r *BankTokenRequestReconciler) readsGrantOf(ctx context.Context, btr *toke
 		return false, nil
 	}
 	ref := btr.Spec.ConnectionRef
-	if wouldRead, ok := r.sharedGrantHolderKey(btr); !ok || wouldRead != key || connectionKind(ref) != conn.Kind || ref.Name != conn.Name {
+	if wouldRead, ok := r.sharedGrantHolderKey(btr); !ok || wouldRead != key || ref.KindOrDefault() != conn.Kind || ref.Name != conn.Name {
 		return false, nil
 	}
 	refusal, err := r.judgeGates(ctx, btr, conn)

@@ -162,10 +162,10 @@ func connectionOf(btr *tokensv1alpha1.BankTokenRequest) (connectionKey, bool) {
 	if ref == nil {
 		return connectionKey{}, false
 	}
-	if ref.Kind == tokensv1alpha1.KindClusterBankConnection {
+	if ref.KindOrDefault() == tokensv1alpha1.KindClusterBankConnection {
 		return connectionKey{ref.Kind, "", ref.Name}, true
 	}
-	return connectionKey{tokensv1alpha1.KindBankConnection, btr.Namespace, ref.Name}, true
+	return connectionKey{ref.KindOrDefault(), btr.Namespace, ref.Name}, true
 }
 
 // missingConnections are the requests left in users once every existing connection took its own.

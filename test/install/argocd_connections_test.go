@@ -16,8 +16,9 @@ import (
 )
 
 // The health of BankConnection and ClusterBankConnection, run in gopher-lua as Argo CD runs
-// it. The two kinds share their status, so they share the script: each kind's directory
-// holds a copy, as Argo CD's resource_customizations layout wants.
+// it. The two kinds share their status, so they share the script: Argo CD's
+// resource_customizations layout wants a file in each kind's directory, and
+// ClusterBankConnection's is a link to BankConnection's.
 
 const argoCDCustomizationsDir = "config/argocd/resource_customizations/tokens.banktoken.io"
 

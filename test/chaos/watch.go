@@ -144,6 +144,20 @@ func (tw *tokenWatch) waitValid(ctx context.Context, key client.ObjectKey, since
 	return time.Since(since), false
 }
 
+// leastRemaining is the shortest time any watched token has left before its expires_at, as
+// last read (a Secret not yet holding a token does not count).
+func (tw *tokenWatch) leastRemaining(now time.Time) time.Duration {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	least := time.Duration(1<<63 - 1)
+	for _, t := range tw.tokens {
+		if t.token != "" && !t.expiresAt.IsZero() {
+			least = min(least, t.expiresAt.Sub(now))
+		}
+	}
+	return least
+}
+
 // snapshot is a copy of what the watch saw of key.
 func (tw *tokenWatch) snapshot(key client.ObjectKey) watchedToken {
 	tw.mu.Lock()

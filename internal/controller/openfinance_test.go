@@ -77,6 +77,17 @@ var _ = Describe("Open Finance: interaction ids and token-request parameters", L
 		Eventually(func() []string { return warningNotes(btr) }).Should(ContainElement(ContainSubstring("(x-fapi-interaction-id " + ids[0] + ")")))
 	})
 
+	It("records the last attempt without an extra write: one Secret and one status write per issued token, as without interaction ids", func() {
+		ns := newNamespace()
+		btr := applyBank(ns, providers.Banfico, func(b *tokensv1alpha1.BankTokenRequest) {
+			b.Spec.FAPIInteractionID = tokensv1alpha1.FAPIInteractionIDEnabled
+		})
+		eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
+		Consistently(func() int { return writes.count(ns) }).WithTimeout(2*time.Second).Should(Equal(2), func() string { return strings.Join(writes.calls(ns), ", ") })
+		Expect(getBTR(btr).Status.LastAttempt).To(HaveField("Outcome", tokensv1alpha1.TokenCallSucceeded))
+		GinkgoWriter.Printf("apiserver writes for one issued token with interaction ids: %d\n", writes.count(ns))
+	})
+
 	It("sends an OAuth2 server two resource values and an audience in the token request", func() {
 		ns := newNamespace()
 		since := time.Now()

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
@@ -88,6 +89,28 @@ var _ = Describe("Open Finance: interaction ids and token-request parameters", L
 		GinkgoWriter.Printf("apiserver writes for one issued token with interaction ids: %d\n", writes.count(ns))
 	})
 
+	It("binds the refresh token to the parameters: after a change the next call is a new grant with the new ones, never a refresh", func() {
+		ns := newNamespace()
+		// A Django OAuth Toolkit server (Paymob's sandbox) reached as a generic OAuth2 server.
+		btr := applyBank(ns, providers.Paymob, func(b *tokensv1alpha1.BankTokenRequest) {
+			b.Spec.Provider, b.Spec.GrantType = tokensv1alpha1.ProviderOAuth2, tokensv1alpha1.GrantTypePassword
+			b.Spec.RefreshRevokesAccessToken = ptr.To(true)
+			b.Spec.TokenRequestParameters = []tokensv1alpha1.TokenRequestParameter{{Name: "audience", Value: "https://payouts.example/v1"}}
+		})
+		eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
+		Expect(refreshTokenIn(btr)).NotTo(BeEmpty())
+
+		changed := time.Now()
+		current := getBTR(btr)
+		current.Spec.TokenRequestParameters[0].Value = "https://payouts.example/v2"
+		Expect(k8sClient.Update(suiteCtx, current)).To(Succeed())
+		Eventually(func() []sandbox.Call { return callsWithAudienceSince(providers.Paymob, changed) }).ShouldNot(BeEmpty())
+		first := callsWithAudienceSince(providers.Paymob, changed)[0]
+		Expect(first.Grant).To(Equal(providers.GrantPassword), "a refresh token issued for the old audience was sent")
+		Expect(first.Audience).To(Equal([]string{"https://payouts.example/v2"}))
+		Expect(first.Accepted()).To(BeTrue())
+	})
+
 	It("sends an OAuth2 server two resource values and an audience in the token request", func() {
 		ns := newNamespace()
 		since := time.Now()
@@ -120,6 +143,17 @@ func callIDsSince(name providers.Name, t time.Time) []string {
 		}
 	}
 	return ids
+}
+
+// callsWithAudienceSince lists bank's token calls since t that sent an audience.
+func callsWithAudienceSince(name providers.Name, t time.Time) []sandbox.Call {
+	var calls []sandbox.Call
+	for _, c := range bank.Calls(name) {
+		if len(c.Audience) > 0 && !c.At.Before(t) {
+			calls = append(calls, c)
+		}
+	}
+	return calls
 }
 
 // logLineWith is the manager's one log line naming id, the event recorder's own echo of an

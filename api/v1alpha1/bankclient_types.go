@@ -98,4 +98,39 @@ type BankClient struct {
 	// tls configures trust of a private CA and a client certificate for mutual TLS.
 	// +optional
 	TLS *TLSConfig `json:"tls,omitempty"`
+
+	// fapiInteractionID says whether every token call and revocation call carries a fresh
+	// x-fapi-interaction-id header (FAPI 1.0 Part 1 §6.2.1, FAPI 2.0; an RFC 4122 UUID), so
+	// that a bank's support desk can find the call: Enabled or Disabled. The id is logged
+	// with the call's outcome, named in the Warning event of a failed call and shown in
+	// status.lastAttempt. When enabled, a header of that name in headers is replaced by the
+	// fresh id, so that one is sent. Unset means Enabled for a provider the operator knows as
+	// a FAPI server and Disabled otherwise: none of today's providers is known as one (the
+	// five banks' documents do not name FAPI), so an open-finance server reached with
+	// provider OAuth2 opts in here.
+	// +optional
+	FAPIInteractionID FAPIInteractionIDMode `json:"fapiInteractionID,omitempty"`
+
+	// tokenRequestParameters are extra parameters sent in the body of every grant
+	// (client_credentials, password and refresh_token), never in a revocation: for example
+	// audience, or RFC 8707's resource, once per target (a name may repeat). Not for a
+	// secret: they are stored in the resource. Names the operator sets itself (grant_type,
+	// client_id, scope, ...) are refused. Only for provider OAuth2: the banks' documents list
+	// every field their endpoints take. A change of them means a new grant: a refresh token
+	// is never sent with parameters other than those it was issued under.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	TokenRequestParameters []TokenRequestParameter `json:"tokenRequestParameters,omitempty"`
 }
+
+// FAPIInteractionIDMode turns the x-fapi-interaction-id header on or off.
+// +kubebuilder:validation:Enum=Enabled;Disabled
+type FAPIInteractionIDMode string
+
+const (
+	// FAPIInteractionIDEnabled sends a fresh x-fapi-interaction-id with every call.
+	FAPIInteractionIDEnabled FAPIInteractionIDMode = "Enabled"
+	// FAPIInteractionIDDisabled sends none (a header of that name in headers goes as set).
+	FAPIInteractionIDDisabled FAPIInteractionIDMode = "Disabled"
+)

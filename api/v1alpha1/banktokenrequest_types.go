@@ -62,6 +62,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.endpoint) || self.provider != 'Mbanq' || !self.endpoint.contains('?') || self.endpoint.matches('^[^?#]*[?](tenantIdentifier)=[^&#]*$')",message="provider Mbanq's endpoint may carry only the query parameter tenantIdentifier"
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.endpoint) || self.provider in ['Mbanq'] || !self.endpoint.contains('?')",message="endpoint must not carry a query string: credentials and parameters go in the request, not the URL"
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.metadata) || size(self.metadata) == 0 || self.provider in ['RAKBankPartner']",message="metadata (oauth_metadata) is sent only by provider RAKBankPartner"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.tokenRequestParameters) || size(self.tokenRequestParameters) == 0 || self.provider in ['OAuth2']",message="tokenRequestParameters are sent only by provider OAuth2: the others' documents list every field they take"
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.revocationEndpoint) || self.provider in ['RAKBank', 'Banfico', 'Mbanq', 'Paymob', 'OAuth2']",message="revocationEndpoint is used only by provider RAKBank, Banfico, Mbanq, Paymob or OAuth2: the others issue no refresh token to revoke"
 // END bankmatrix spec-rules
 
@@ -70,7 +71,7 @@ const (
 // either written out here (BankClient's fields) or named through connectionRef.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.connectionRef) || (has(self.provider) && has(self.endpoint) && has(self.credentialsSecretRef))",message="provider, endpoint and credentialsSecretRef are required unless connectionRef names a BankConnection or ClusterBankConnection"
-// +kubebuilder:validation:XValidation:rule="!has(self.connectionRef) || !(has(self.provider) || has(self.endpoint) || has(self.revocationEndpoint) || has(self.refreshRevokesAccessToken) || has(self.grantType) || has(self.credentialsSecretRef) || has(self.clientAuthentication) || has(self.clientAssertion) || has(self.headers) || has(self.metadata) || has(self.tls))",message="with connectionRef, the connection's fields (provider, endpoint, revocationEndpoint, refreshRevokesAccessToken, grantType, credentialsSecretRef, clientAuthentication, clientAssertion, headers, metadata, tls) belong to the connection: set them there, not on the request"
+// +kubebuilder:validation:XValidation:rule="!has(self.connectionRef) || !(has(self.provider) || has(self.endpoint) || has(self.revocationEndpoint) || has(self.refreshRevokesAccessToken) || has(self.grantType) || has(self.credentialsSecretRef) || has(self.clientAuthentication) || has(self.clientAssertion) || has(self.headers) || has(self.metadata) || has(self.tls) || has(self.fapiInteractionID) || has(self.tokenRequestParameters))",message="with connectionRef, the connection's fields (provider, endpoint, revocationEndpoint, refreshRevokesAccessToken, grantType, credentialsSecretRef, clientAuthentication, clientAssertion, headers, metadata, tls, fapiInteractionID, tokenRequestParameters) belong to the connection: set them there, not on the request"
 // +kubebuilder:validation:XValidation:rule="!(has(self.renewBefore) && has(self.renewBeforePercentage))",message="set at most one of renewBefore and renewBeforePercentage"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'PrivateKeyJWT' || has(self.clientAssertion)",message="clientAuthentication PrivateKeyJWT needs clientAssertion.privateKeySecretRef: the private key that signs the client assertion"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || (has(self.clientAuthentication) && self.clientAuthentication == 'PrivateKeyJWT')",message="clientAssertion is used only with clientAuthentication PrivateKeyJWT"
@@ -245,6 +246,26 @@ type HTTPHeader struct {
 	Value string `json:"value"`
 }
 
+// BEGIN bankmatrix parameter-rules: generated from internal/providers by make manifests; do not edit.
+// +kubebuilder:validation:XValidation:rule="!(self.name.lowerAscii() in ['grant_type', 'scope', 'username', 'password', 'refresh_token', 'client_id', 'client_secret', 'client_assertion_type', 'client_assertion', 'token', 'token_type_hint', 'oauth_metadata'])",message="this parameter is set by the operator and cannot be overridden"
+// END bankmatrix parameter-rules
+
+// TokenRequestParameter is a non-secret extra parameter of a token request.
+type TokenRequestParameter struct {
+	// name of the parameter, an RFC 6749 §8.2 name such as audience or resource.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[-._0-9A-Za-z]+$`
+	Name string `json:"name"`
+
+	// value of the parameter; it must not hold a secret, since it is stored in the resource.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	Value string `json:"value"`
+}
+
 // TLSConfig configures the TLS connection to the token endpoint.
 type TLSConfig struct {
 	// caBundleRef names a key holding PEM CA certificates trusted instead of the system
@@ -414,6 +435,11 @@ type BankTokenRequestStatus struct {
 	// +optional
 	Observed *ObservedVersions `json:"observed,omitempty"`
 
+	// lastAttempt is the last call to the token endpoint this request made: when, its
+	// x-fapi-interaction-id (when sent) and its outcome, so that a bank can be asked about it.
+	// +optional
+	LastAttempt *TokenCallAttempt `json:"lastAttempt,omitempty"`
+
 	// sharedGrant names the BankTokenRequest that holds the shared grant whose token the
 	// output Secret holds (a connection with grantSharing Shared); absent when the output
 	// Secret holds the request's own token, or none. The operator keeps that grant live
@@ -421,6 +447,34 @@ type BankTokenRequestStatus struct {
 	// +optional
 	SharedGrant *SharedGrantReference `json:"sharedGrant,omitempty"`
 }
+
+// TokenCallAttempt is one call to the token endpoint.
+type TokenCallAttempt struct {
+	// time the call was made.
+	// +required
+	Time metav1.Time `json:"time"`
+
+	// interactionID is the x-fapi-interaction-id the call carried; empty when none was sent.
+	// +optional
+	InteractionID string `json:"interactionID,omitempty"`
+
+	// outcome is Succeeded or Failed.
+	// +required
+	Outcome TokenCallOutcome `json:"outcome"`
+
+	// reason is the failure's reason (as in the Ready condition); empty on success.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+}
+
+// TokenCallOutcome says whether a token call got a token.
+// +kubebuilder:validation:Enum=Succeeded;Failed
+type TokenCallOutcome string
+
+const (
+	TokenCallSucceeded TokenCallOutcome = "Succeeded"
+	TokenCallFailed    TokenCallOutcome = "Failed"
+)
 
 // SharedGrantReference names the BankTokenRequest that holds a shared grant: the operator
 // creates it beside the connection's Secrets.

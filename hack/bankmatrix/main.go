@@ -1,8 +1,8 @@
 // Command bankmatrix writes the CRD's share of the bank matrix from the providers package's
 // preset table, so that the two cannot drift: the enums of provider, grant type and client
 // authentication (zz_generated.bankmatrix.go), BankTokenRequestSpec's and BankConnectionSpec's CEL rules for
-// what each provider refuses, and HTTPHeader's rule on reserved header names (the delimited blocks in
-// banktokenrequest_types.go). Run by make manifests; hack/verify-generated.sh fails on
+// what each provider refuses, and HTTPHeader's and TokenRequestParameter's rules on reserved
+// header and parameter names (the delimited blocks in banktokenrequest_types.go). Run by make manifests; hack/verify-generated.sh fails on
 // stale output.
 //
 //	go run ./hack/bankmatrix [api-directory]
@@ -42,7 +42,7 @@ func run(dir string) error {
 		return err
 	}
 	blocks := map[string]map[string][]rule{
-		typesFile:           {"spec-rules": specRules(), "header-rules": {reservedHeaderRule()}},
+		typesFile:           {"spec-rules": specRules(), "header-rules": {reservedHeaderRule()}, "parameter-rules": {reservedParameterRule()}},
 		connectionTypesFile: {"connection-rules": connectionRules()},
 	}
 	for file, rulesByBlock := range blocks {

@@ -41,7 +41,7 @@ func providerRules(withScope bool) []rule {
 		rules = append(rules, requiredHeaderRules(p)...)
 	}
 	rules = append(rules, queryRules()...)
-	return append(rules, metadataRule(), revocationRule())
+	return append(rules, metadataRule(), tokenRequestParametersRule(), revocationRule())
 }
 
 // guarded lets each rule pass when the fields it reads are absent: a request that names a
@@ -171,6 +171,24 @@ func metadataRule() rule {
 	return rule{
 		cel:     fmt.Sprintf("!has(self.metadata) || size(self.metadata) == 0 || self.provider in %s", celList(accepting)),
 		message: fmt.Sprintf("metadata (oauth_metadata) is sent only by provider %s", orList(accepting)),
+	}
+}
+
+// tokenRequestParametersRule admits extra token-request parameters only where they are sent.
+func tokenRequestParametersRule() rule {
+	accepting := providersWhere(func(p providers.Preset) bool { return p.AcceptsTokenRequestParameters })
+	return rule{
+		cel:     fmt.Sprintf("!has(self.tokenRequestParameters) || size(self.tokenRequestParameters) == 0 || self.provider in %s", celList(accepting)),
+		message: fmt.Sprintf("tokenRequestParameters are sent only by provider %s: the others' documents list every field they take", orList(accepting)),
+	}
+}
+
+// reservedParameterRule is TokenRequestParameter's rule: the body parameters the request
+// builder sets itself, compared case-insensitively as the providers package does.
+func reservedParameterRule() rule {
+	return rule{
+		cel:     fmt.Sprintf("!(self.name.lowerAscii() in %s)", celList(providers.ReservedTokenRequestParameters())),
+		message: "this parameter is set by the operator and cannot be overridden",
 	}
 }
 

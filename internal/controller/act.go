@@ -68,6 +68,7 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 	got := r.obtain(ctx, btr, g, o.why.permit, r.Clock.Now())
 	o.refreshTokenRejected, o.primaryGrantOnly = got.refreshTokenRejected, got.primaryGrantOnly
 	o.revocations.next = got.revocationDue
+	o.lastAttempt = got.attempt
 	if got.budgetWait != nil {
 		return waitAfterRefusedRefresh(ctx, o, got)
 	}
@@ -114,7 +115,7 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 func obtainFailed(ctx context.Context, o outcome, got obtained, attempt int32) outcome {
 	log := logf.FromContext(ctx)
 	log.Info("obtaining a token failed", "reason", got.failure.Reason, "class", got.failure.Class,
-		"attempts", attempt, "message", got.failure.Message)
+		"attempts", attempt, "interactionID", interactionIDOf(got.attempt), "message", got.failure.Message)
 	if got.storeErr != nil {
 		// The failure is counted and backs off; an error returned would retry in seconds.
 		log.Info("storing the refresh tokens after the failed call failed too", "error", got.storeErr.Error())

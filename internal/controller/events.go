@@ -51,7 +51,8 @@ func (r *BankTokenRequestReconciler) emitEvents(btr *tokensv1alpha1.BankTokenReq
 		if o.held != nil {
 			reason = eventRefreshFailed
 		}
-		r.event(btr, corev1.EventTypeWarning, reason, "Issue", "%s: %s", o.failure.Reason, failureMessage(o.failure, &btr.Status))
+		r.event(btr, corev1.EventTypeWarning, reason, "Issue", "%s: %s", o.failure.Reason,
+			withInteractionID(failureMessage(o.failure, &btr.Status), interactionIDOf(o.lastAttempt)))
 	}
 }
 

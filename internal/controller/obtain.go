@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
@@ -31,6 +32,8 @@ type obtained struct {
 	// budgetWait: the bank refused the refresh token and the connection's budget holds back
 	// the primary grant that follows; the chains are stored as after a failure.
 	budgetWait *budgetWait
+	// attempt is the last token call made, for status.lastAttempt; nil when none was sent.
+	attempt *tokensv1alpha1.TokenCallAttempt
 }
 
 // obtain gets a token: with a refresh token when one may be sent (see refreshTokenToSend),
@@ -47,9 +50,11 @@ func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1al
 		logf.FromContext(ctx).Info("not sending the stored refresh token; using the primary grant", "why", unusable)
 	}
 	if !rt.IsZero() {
-		if done, result := r.refresh(ctx, btr, g, req, &held, rt, permit, now); done {
+		done, result := r.refresh(ctx, btr, g, req, &held, rt, permit, now)
+		if done {
 			return result
 		}
+		got.attempt = result.attempt
 		got.refreshTokenRejected = true
 		held.Refusals++
 		if permit, got.budgetWait = r.takeFollowUp(g, permit); got.budgetWait != nil {
@@ -58,7 +63,8 @@ func (r *BankTokenRequestReconciler) obtain(ctx context.Context, btr *tokensv1al
 			return got
 		}
 	}
-	tok, failure := r.fetch(ctx, btr, g, req, primaryGrant(&btr.Spec), permit)
+	tok, failure, attempt := r.fetch(ctx, btr, g, req, primaryGrant(&btr.Spec), permit)
+	got.attempt = attempt
 	if failure != nil {
 		got.failure = failure
 		// Rejected or not to be used: forget it, so that no restart sends it again.
@@ -89,10 +95,10 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 		return true, obtained{storeErr: err} // nothing was sent
 	}
 	req.RefreshToken = rt
-	tok, failure := r.fetch(ctx, btr, g, req, providers.GrantRefreshToken, permit)
+	tok, failure, attempt := r.fetch(ctx, btr, g, req, providers.GrantRefreshToken, permit)
 	switch {
 	case failure == nil:
-		got := obtained{token: tok, refreshMark: mark}
+		got := obtained{token: tok, refreshMark: mark, attempt: attempt}
 		if !tok.RefreshToken.IsZero() && tok.RefreshToken != rt {
 			// Rotated: the bank took the token sent back. It is spent, so nothing sends it
 			// again, not even to revoke it.
@@ -113,14 +119,16 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 		// an unreadable 200) spends the token; the primary grant follows at once, and only
 		// its answer can stall the resource.
 		r.spent.add(rt)
-		return false, obtained{}
+		logf.FromContext(ctx).Info("the bank refused the refresh token; using the primary grant", "reason", failure.Reason,
+			"class", failure.Class, "interactionID", attempt.InteractionID, "message", failure.Message)
+		return false, obtained{attempt: attempt}
 	default:
 		// A call the bank may have acted on spent the token; one it never saw did not. Either
 		// way the mark is taken back, and the store keeps only what is still good.
 		if failure.MayHaveBeenProcessed() {
 			r.spent.add(rt)
 		}
-		got := obtained{failure: failure}
+		got := obtained{failure: failure, attempt: attempt}
 		got.revocationDue, got.storeErr = r.storeChains(ctx, btr, g, held, r.chainsKept(g), false, now)
 		return true, got
 	}
@@ -132,24 +140,32 @@ func answeredWithoutToken(failure *providers.Error) bool {
 	return failure.StatusCode != 0 && failure.MayHaveBeenProcessed()
 }
 
-// fetch makes one token call, the one place every token call is made. The connection's
-// budget charges the call from now (see sendingTokenCall); a call that never went out gives
-// its permit back; a 429 or Retry-After pauses the connection (see pauseOnRateLimit), and
-// stays charged: the bank counted it.
-func (r *BankTokenRequestReconciler) fetch(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, req providers.Request, grant providers.GrantType, permit *callbudget.Reservation) (*providers.Token, *providers.Error) {
+// fetch makes one token call, the one place every token call is made, each with an
+// x-fapi-interaction-id of its own when the spec sends them. The connection's budget
+// charges the call from now (see sendingTokenCall); a call that never went out gives its
+// permit back; a 429 or Retry-After pauses the connection (see pauseOnRateLimit), and stays
+// charged: the bank counted it. A call that got a token is logged here; a failed one by
+// whoever decides what follows (refresh, obtainFailed), with attempt's interaction id.
+func (r *BankTokenRequestReconciler) fetch(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, req providers.Request, grant providers.GrantType, permit *callbudget.Reservation) (*providers.Token, *providers.Error, *tokensv1alpha1.TokenCallAttempt) {
+	req.InteractionID = interactionIDFor(&btr.Spec)
 	r.sendingTokenCall(permit)
 	start := r.Clock.Now()
 	tok, err := r.Fetcher.Fetch(ctx, req)
 	r.Metrics.observeUpstream(btr.Spec.Provider, grant, err, r.Clock.Since(start))
+	attempt := &tokensv1alpha1.TokenCallAttempt{Time: metav1.NewTime(start.Truncate(time.Second)), InteractionID: req.InteractionID}
 	if err == nil {
-		return tok, nil
+		attempt.Outcome = tokensv1alpha1.TokenCallSucceeded
+		callOutcomeLog(logf.FromContext(ctx), req.InteractionID).Info("token call succeeded", "grant", grant,
+			"interactionID", req.InteractionID, "expiresAt", formatTime(tok.ExpiresAt))
+		return tok, nil, attempt
 	}
 	failure := asFailure(err)
+	attempt.Outcome, attempt.Reason = tokensv1alpha1.TokenCallFailed, failure.Reason
 	if failure.NotSent {
 		r.refundTokenCall(permit)
 	}
 	r.pauseOnRateLimit(ctx, g.Connection, failure)
-	return nil, failure
+	return nil, failure, attempt
 }
 
 // asFailure returns the classified failure of a token call. Any other error (a fetcher
@@ -167,6 +183,10 @@ func (r *BankTokenRequestReconciler) providerRequest(btr *tokensv1alpha1.BankTok
 	for _, h := range btr.Spec.Headers {
 		headers = append(headers, providers.Header{Name: h.Name, Value: h.Value})
 	}
+	var parameters []providers.Parameter
+	for _, p := range btr.Spec.TokenRequestParameters {
+		parameters = append(parameters, providers.Parameter{Name: p.Name, Value: p.Value})
+	}
 	return providers.Request{
 		Provider:             providers.Name(btr.Spec.Provider),
 		TokenEndpoint:        btr.Spec.Endpoint,
@@ -176,6 +196,7 @@ func (r *BankTokenRequestReconciler) providerRequest(btr *tokensv1alpha1.BankTok
 		Credentials:          g.Credentials,
 		Headers:              headers,
 		Metadata:             btr.Spec.Metadata,
+		Parameters:           parameters,
 		TLS:                  g.TLS,
 		DefaultLifetime:      r.DefaultTokenLifetime,
 		AllowInsecureHTTP:    r.AllowInsecureEndpoints,

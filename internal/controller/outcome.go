@@ -70,6 +70,8 @@ type outcome struct {
 	// revocations is what revoking grants the operator no longer uses did, and when the
 	// next is due.
 	revocations revocationReport
+	// lastAttempt is the last token call this reconcile made, nil when it made none.
+	lastAttempt *tokensv1alpha1.TokenCallAttempt
 }
 
 // requeue says when to come back, from the outcome and the status just reported: at the

@@ -187,15 +187,19 @@ func (r *BankTokenRequestReconciler) revokeGrants(ctx context.Context, btr *toke
 			report.failures = append(report.failures, "the bank paused calls through "+g.Connection.String()+" until "+formatTime(pausedUntil))
 			continue
 		}
-		err := r.Revoker.Revoke(ctx, r.providerRequest(btr, g), p.Endpoint, p.Token)
+		req := r.providerRequest(btr, g)
+		req.InteractionID = interactionIDFor(&btr.Spec)
+		err := r.Revoker.Revoke(ctx, req, p.Endpoint, p.Token)
 		if err == nil {
 			report.revoked++
+			callOutcomeLog(logf.FromContext(ctx), req.InteractionID).Info("revoked a grant the operator no longer uses",
+				"interactionID", req.InteractionID)
 			continue
 		}
 		failure := asFailure(err)
 		r.pauseOnRateLimit(ctx, g.Connection, failure)
 		logf.FromContext(ctx).Info("revoking a grant the operator no longer uses failed", "reason", failure.Reason,
-			"class", failure.Class, "attempt", p.Attempts+1, "message", failure.Message)
+			"class", failure.Class, "attempt", p.Attempts+1, "interactionID", req.InteractionID, "message", failure.Message)
 		if retry && !isPermanent(failure) && p.Attempts+1 < maxRevocationAttempts {
 			p.Attempts++
 			p.NotBefore = now.Add(max(revocationRetryDelay<<(p.Attempts-1), failure.RetryAfter))
@@ -203,7 +207,7 @@ func (r *BankTokenRequestReconciler) revokeGrants(ctx context.Context, btr *toke
 			continue
 		}
 		report.leftLive++
-		report.failures = append(report.failures, failure.Message)
+		report.failures = append(report.failures, withInteractionID(failure.Message, req.InteractionID))
 	}
 	return report, again
 }

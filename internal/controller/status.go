@@ -23,6 +23,10 @@ func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, prop
 		return
 	}
 	btr.Status.ObservedGeneration = btr.Generation
+	if o.lastAttempt != nil {
+		// Only a reconcile that called the bank sets it, and that one writes status anyway.
+		btr.Status.LastAttempt = o.lastAttempt
+	}
 	if o.kind != outcomeBudgetWait {
 		clearBudgetWait(btr)
 	}

@@ -29,6 +29,9 @@ func printStatus(out io.Writer, r *statusReport, now time.Time) {
 	if status.LastRefreshRequestedAt != "" {
 		fmt.Fprintf(w, "Last refresh request:\t%s\n", status.LastRefreshRequestedAt)
 	}
+	if a := status.LastAttempt; a != nil {
+		fmt.Fprintf(w, "Last token call:\t%s\n", lastAttempt(a, now))
+	}
 	_ = w.Flush()
 	fmt.Fprintln(out, "Conditions:")
 	for _, c := range status.Conditions {
@@ -46,6 +49,20 @@ func printStatus(out io.Writer, r *statusReport, now time.Time) {
 	if len(r.Events) == 0 {
 		fmt.Fprintln(out, "  <none>")
 	}
+}
+
+// lastAttempt is "Failed InvalidScope, 3m ago, x-fapi-interaction-id …": what a bank's
+// support desk is asked about.
+func lastAttempt(a *tokensv1alpha1.TokenCallAttempt, now time.Time) string {
+	text := string(a.Outcome)
+	if a.Reason != "" {
+		text += " " + a.Reason
+	}
+	text += ", " + localAndRelative(&a.Time, now)
+	if a.InteractionID != "" {
+		text += ", x-fapi-interaction-id " + a.InteractionID
+	}
+	return text
 }
 
 func listOrNone(items []string) string {

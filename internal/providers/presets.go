@@ -62,6 +62,14 @@ type Preset struct {
 	AcceptsMetadata bool
 	// MessageIDHeader, when set, carries a fresh UUID on every call.
 	MessageIDHeader string
+	// FAPI says the bank's server follows a FAPI security profile, so that a fresh
+	// x-fapi-interaction-id goes with every call unless the spec turns it off. None of the
+	// five banks' documents names FAPI or the header; a generic OAuth2 server may or may not
+	// be one, so the spec opts in there.
+	FAPI bool
+	// AcceptsTokenRequestParameters says Request.Parameters are sent: a generic server may
+	// take audience or RFC 8707 resource; the banks' documents list every field they take.
+	AcceptsTokenRequestParameters bool
 	// Revocation is where the provider's server serves RFC 7009 revocation, zero when it
 	// serves none that is known (see DefaultRevocationEndpoint).
 	Revocation RevocationPath
@@ -134,7 +142,7 @@ var presetTable = []Preset{
 	// Paymob runs Django OAuth Toolkit: a refresh revokes the access token issued with the
 	// refresh token it spends (measured against DOT 1.7).
 	withRevocation(revokesOnRefresh(passwordOnly(rfc6749(Paymob))), djangoOAuthToolkit),
-	openBanking(rfc6749(OAuth2)),
+	withTokenRequestParameters(openBanking(rfc6749(OAuth2))),
 }
 
 // openBanking adds the client authentications open-banking (FAPI) servers require.
@@ -143,6 +151,8 @@ func openBanking(p Preset) Preset {
 		ClientAuthPrivateKeyJWT, ClientAuthTLS, ClientAuthSelfSignedTLS)
 	return p
 }
+
+func withTokenRequestParameters(p Preset) Preset { p.AcceptsTokenRequestParameters = true; return p }
 
 func scopeRequired(p Preset) Preset { p.ScopeRequired = true; return p }
 

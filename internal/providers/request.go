@@ -29,6 +29,20 @@ var reservedHeaders = []string{
 // ReservedHeaders returns the names of the headers a Request's Headers must not set.
 func ReservedHeaders() []string { return slices.Clone(reservedHeaders) }
 
+// reservedParameters are the body parameters the request builder sets itself, in any
+// provider's body (form or JSON), token call or revocation: a Request's Parameters must not
+// set them (compared case-insensitively, so that no server that folds case is fooled). The
+// CRD's rule on parameter names is generated from this list (hack/bankmatrix), and a test
+// builds every provider's bodies and fails on a name missing here.
+var reservedParameters = []string{
+	"grant_type", "scope", "username", "password", "refresh_token",
+	"client_id", "client_secret", "client_assertion_type", "client_assertion",
+	"token", "token_type_hint", "oauth_metadata",
+}
+
+// ReservedTokenRequestParameters returns the names a Request's Parameters must not set.
+func ReservedTokenRequestParameters() []string { return slices.Clone(reservedParameters) }
+
 // Check refuses a Request its provider cannot serve, without touching the network: the
 // same check Fetch makes before any call. Credentials, scope, headers and metadata are
 // checked against the provider's preset; TLS material is not (it is read when dialling).
@@ -118,6 +132,9 @@ func plan(req Request) (*call, *Error) {
 	}
 	if len(req.Metadata) > 0 && !preset.AcceptsMetadata {
 		return nil, configError(ReasonInvalidProviderRequest, "provider %s does not accept metadata", preset.Name)
+	}
+	if err := c.checkParameters(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -213,6 +230,9 @@ func checkScope(preset Preset, scope string) *Error {
 }
 
 func (c *call) checkHeaders() *Error {
+	if !httpguts.ValidHeaderFieldValue(c.req.InteractionID) {
+		return configError(ReasonInvalidProviderRequest, "the interaction id is not a valid header value")
+	}
 	for _, h := range c.req.Headers {
 		if !httpguts.ValidHeaderFieldName(h.Name) {
 			return configError(ReasonInvalidProviderRequest, "header name %q is not a valid HTTP header name", h.Name)
@@ -238,6 +258,36 @@ func (c *call) checkHeaders() *Error {
 	return nil
 }
 
+// checkParameters refuses extra token-request parameters the provider does not send, and
+// names the operator sets itself or that RFC 6749 §8.2 does not allow.
+func (c *call) checkParameters() *Error {
+	if len(c.req.Parameters) > 0 && !c.preset.AcceptsTokenRequestParameters {
+		return configError(ReasonInvalidProviderRequest, "provider %s does not send extra token-request parameters", c.preset.Name)
+	}
+	for _, p := range c.req.Parameters {
+		if !validParameterName(p.Name) {
+			return configError(ReasonInvalidProviderRequest, "token-request parameter name %q is not an RFC 6749 parameter name", p.Name)
+		}
+		if slices.ContainsFunc(reservedParameters, func(r string) bool { return strings.EqualFold(r, p.Name) }) {
+			return configError(ReasonInvalidProviderRequest, "token-request parameter %q is set by the operator and cannot be overridden", p.Name)
+		}
+	}
+	return nil
+}
+
+// validParameterName is RFC 6749 §8.2's param-name: 1*( ALPHA / DIGIT / "-" / "." / "_" ).
+func validParameterName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *call) header(name string) (string, bool) {
 	for _, h := range c.req.Headers {
 		if strings.EqualFold(h.Name, name) {
@@ -259,8 +309,15 @@ func (c *call) newHTTPRequest(ctx context.Context, messageID string) (*http.Requ
 	}
 	// User headers first, so the protocol headers below always win.
 	for _, h := range c.req.Headers {
+		if c.req.InteractionID != "" && strings.EqualFold(h.Name, HeaderFAPIInteractionID) {
+			continue // replaced by this call's own, below: one id per call, and only one
+		}
 		// Set, not Add: the bank's own spelling of the name (e.g. tenantId) is kept.
 		r.Header[h.Name] = []string{h.Value}
+	}
+	if c.req.InteractionID != "" {
+		// The standards' lower-case spelling, kept as is (Set would write X-Fapi-Interaction-Id).
+		r.Header[HeaderFAPIInteractionID] = []string{c.req.InteractionID}
 	}
 	r.Header.Set("Content-Type", contentType)
 	r.Header.Set("Accept", "application/json")
@@ -304,6 +361,10 @@ func (c *call) form() url.Values {
 		form.Set("grant_type", string(c.grant))
 		if req.Scope != "" {
 			form.Set("scope", req.Scope)
+		}
+		// Add, not Set: RFC 8707 §2 sends resource once per target.
+		for _, p := range req.Parameters {
+			form.Add(p.Name, p.Value)
 		}
 	}
 	c.addClientAuthentication(form)

@@ -118,6 +118,13 @@ type Header struct {
 	Value string
 }
 
+// Parameter is a non-secret extra token-request parameter, such as audience or RFC 8707's
+// resource; a name may repeat.
+type Parameter struct {
+	Name  string
+	Value string
+}
+
 // TLSMaterial is PEM-encoded trust and identity for the call. Empty fields mean the
 // system roots and no client certificate.
 type TLSMaterial struct {
@@ -142,7 +149,14 @@ type Request struct {
 	Headers              []Header
 	// Metadata is sent as RAKBANK partner's oauth_metadata object.
 	Metadata map[string]string
-	TLS      TLSMaterial
+	// Parameters are added to the body of every grant (never to a revocation), in order,
+	// where the preset AcceptsTokenRequestParameters.
+	Parameters []Parameter
+	// InteractionID, when set, is sent as the x-fapi-interaction-id header, replacing a
+	// header of that name in Headers so that only one is sent. Give each call a fresh one
+	// (NewInteractionID): it names that one call to the bank.
+	InteractionID string
+	TLS           TLSMaterial
 	// RefreshToken, when set, makes this a refresh_token grant call.
 	RefreshToken Secret
 	// DefaultLifetime applies when the response has neither expires_in nor a JWT exp claim.

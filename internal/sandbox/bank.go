@@ -69,6 +69,13 @@ type Call struct {
 	MsgID string
 	// Metadata is the oauth_metadata RAKBANK partner accepted.
 	Metadata map[string]string
+	// InteractionID is the x-fapi-interaction-id the call carried, "" when none; values of
+	// a header sent more than once are joined by ", ".
+	InteractionID string
+	// Resource holds each RFC 8707 resource parameter of a form body, in order; Audience
+	// each audience parameter.
+	Resource []string
+	Audience []string
 }
 
 // Accepted reports whether a token was issued.
@@ -282,11 +289,16 @@ func (s *Server) handler(b *bank, e endpoint) http.Handler {
 		b.callsInFlight++
 		rep := e.decide(s, b, r, body, readErr)
 		rep.call.At, rep.call.ClientID = s.now(), caller
+		rep.call.InteractionID = interactionIDOf(r)
+		rep.call.Resource, rep.call.Audience = targetsOf(r, body)
 		rep.call.Status = rep.status
 		e.record(b, rep)
 		delay, fault := b.answerDelay, b.fault
 		s.mu.Unlock()
 		defer s.callAnswered(b)
+		if b.fapi != nil {
+			echoInteractionID(w, rep.call.InteractionID)
+		}
 		time.Sleep(delay)
 		if writeSpoiled(w, r, fault, rep) {
 			return

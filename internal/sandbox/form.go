@@ -10,7 +10,7 @@ import (
 )
 
 // parseForm reads an RFC 6749 form body strictly: the right media type, and no parameter
-// sent twice (§3.2).
+// sent twice (§3.2) but RFC 8707 §2's resource, which names one target each time.
 func parseForm(r *http.Request, body []byte) (url.Values, *reply) {
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mediaType != "application/x-www-form-urlencoded" {
@@ -23,7 +23,7 @@ func parseForm(r *http.Request, body []byte) (url.Values, *reply) {
 		return nil, &rep
 	}
 	for k, v := range form {
-		if len(v) > 1 {
+		if len(v) > 1 && k != resourceParameter {
 			rep := oauthError(http.StatusBadRequest, "invalid_request", "parameter "+k+" sent more than once")
 			return nil, &rep
 		}

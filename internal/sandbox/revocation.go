@@ -20,6 +20,8 @@ type Revocation struct {
 	// TokenTypeHint is token_type_hint as sent; "" when absent.
 	TokenTypeHint string
 	Status        int
+	// InteractionID is the x-fapi-interaction-id the call carried, "" when none.
+	InteractionID string
 	// Revoked says whether the call made a token stop working.
 	Revoked bool
 	// Reason says what the bank did, or why it refused, in the fake's words.
@@ -67,7 +69,7 @@ var revocationCalls = endpoint{
 	decide:  (*Server).decideRevocation,
 	record: func(b *bank, rep reply) {
 		rv := rep.revocation
-		rv.At, rv.Status, rv.Reason = rep.call.At, rep.status, rep.call.Reason
+		rv.At, rv.Status, rv.Reason, rv.InteractionID = rep.call.At, rep.status, rep.call.Reason, rep.call.InteractionID
 		b.revocations = append(b.revocations, rv)
 	},
 }

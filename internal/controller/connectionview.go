@@ -62,6 +62,12 @@ func (r *BankTokenRequestReconciler) checkCredentials(ctx context.Context, conn 
 	if err != nil {
 		return nil, err
 	}
+	if btr.Spec.Issuer != "" {
+		// The endpoints the connection's requests use, and the methods its server lists.
+		if problem := r.resolveIssuer(ctx, btr, g); problem != nil {
+			return problem, nil
+		}
+	}
 	req := r.providerRequest(btr, g)
 	req.AllowInsecureHTTP = true // the endpoint is judged apart (endpointProblem)
 	if err := providers.Check(req); err != nil {

@@ -105,8 +105,11 @@ func requestHash(spec *tokensv1alpha1.BankTokenRequestSpec, versions []string) s
 		Versions             []string
 		// Omitted when unset, so that the hash of a request without it is what it always was.
 		ClientAssertion *tokensv1alpha1.ClientAssertion `json:",omitempty"`
+		// Omitted when unset, like ClientAssertion. With an issuer, Endpoint and
+		// ClientAssertion are the ones resolved from its metadata (see issuer.go).
+		Issuer string `json:",omitempty"`
 	}{spec.Provider, spec.Endpoint, spec.Scope, spec.GrantType, spec.ClientAuthentication,
-		spec.Headers, spec.Metadata, spec.CredentialsSecretRef, spec.TLS, versions, spec.ClientAssertion}
+		spec.Headers, spec.Metadata, spec.CredentialsSecretRef, spec.TLS, versions, spec.ClientAssertion, spec.Issuer}
 	raw, _ := json.Marshal(fingerprint) // plain structs and maps: cannot fail
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:16])

@@ -149,7 +149,7 @@ func (r *BankTokenRequestReconciler) fetch(ctx context.Context, btr *tokensv1alp
 		r.refundTokenCall(permit)
 	}
 	r.pauseOnRateLimit(ctx, g.Connection, failure)
-	return nil, failure
+	return nil, r.followMovedEndpoint(ctx, btr, g, failure)
 }
 
 // asFailure returns the classified failure of a token call. Any other error (a fetcher

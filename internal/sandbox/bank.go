@@ -69,8 +69,9 @@ type Call struct {
 	MsgID string
 	// Metadata is the oauth_metadata RAKBANK partner accepted.
 	Metadata map[string]string
-	// Listener is the OpenFinance listener the call reached: ListenerMain or ListenerMTLS.
-	Listener string
+	// Listener is the OpenFinance listener the call reached: ListenerMain or ListenerMTLS;
+	// Host the host:port the call named (its URL's, as sent in the Host header).
+	Listener, Host string
 	// AssertionAudience is the aud of a client assertion OpenFinance read (several
 	// separated by spaces); "" when none.
 	AssertionAudience string

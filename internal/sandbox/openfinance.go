@@ -277,11 +277,11 @@ func serveOpenFinance(s *Server, b *bank, r *http.Request, body []byte) reply {
 	}
 	if r.URL.Path != of.tokenPath(mtls) {
 		rep := oauthError(http.StatusNotFound, "not_found", "no token endpoint at this path")
-		rep.call.Listener, rep.call.Reason = listener, "no token endpoint at "+r.URL.Path
+		rep.call.Listener, rep.call.Host, rep.call.Reason = listener, r.Host, "no token endpoint at "+r.URL.Path
 		return rep
 	}
 	rep := s.decideOpenFinance(b, r, body, mtls)
-	rep.call.Listener = listener
+	rep.call.Listener, rep.call.Host = listener, r.Host
 	return rep
 }
 

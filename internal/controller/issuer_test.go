@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
@@ -108,6 +109,19 @@ var _ = Describe("Issuer metadata (Open Finance)", Label(openFinanceLabel), func
 		Eventually(func() string { return stalledReason(rs256.Request) }).Should(Equal(tokensv1alpha1.ReasonSigningAlgorithmNotSupported))
 		Expect(readyCondition(rs256.Request).Message).To(And(ContainSubstring("RS256"), ContainSubstring("PS256, ES256")))
 		Consistently(func() int { return bank.Requests(sandbox.OpenFinance) }, time.Second).Should(Equal(before))
+	})
+
+	It("an issuer whose metadata cannot be read is retried, not Stalled, and nothing is sent", func() {
+		ns := newNamespace()
+		before := bank.Requests(sandbox.OpenFinance)
+		request := openFinanceRequest(ns, "no-metadata", func(r *harness.SandboxRequest) { r.Request.Spec.Issuer = bank.URL() + "/nowhere" })
+		Expect(request.Apply(suiteCtx, k8sClient)).To(Succeed())
+		Eventually(func() *metav1.Condition {
+			return meta.FindStatusCondition(getBTR(request.Request).Status.Conditions, tokensv1alpha1.ConditionReconciling)
+		}).Should(And(HaveField("Reason", tokensv1alpha1.ReasonIssuerMetadataUnavailable), HaveField("Message", ContainSubstring("404"))))
+		Expect(stalledReason(request.Request)).To(BeEmpty())
+		Expect(getBTR(request.Request).Status.Endpoints).To(HaveField("MetadataError", ContainSubstring(tokensv1alpha1.ReasonIssuerMetadataUnavailable)))
+		Expect(bank.Requests(sandbox.OpenFinance)).To(Equal(before))
 	})
 
 	It("follows the metadata when the token endpoint moves to another host, and sends no refresh token there", func() {

@@ -153,4 +153,3 @@ var _ = Describe("Issuer metadata (Open Finance)", Label(openFinanceLabel), func
 		Expect(readyCondition(request.Request).Status).To(Equal(metav1.ConditionTrue))
 	})
 })
-

@@ -135,13 +135,13 @@ func (r *BankTokenRequestReconciler) resolveIssuer(ctx context.Context, btr *tok
 	if name := issuermetadata.AuthMethodName(auth); name == "" || !md.SupportsAuthMethod(name) {
 		return &inputProblem{tokensv1alpha1.ReasonClientAuthenticationNotSupported, fmt.Sprintf(
 			"clientAuthentication %s (%s) is not among the methods issuer %s lists in token_endpoint_auth_methods_supported: %s",
-			auth, cmp.Or(name, "no registered name"), issuer, strings.Join(md.AuthMethods, ", "))}
+			auth, cmp.Or(name, "no registered name"), issuer, issuermetadata.Quote(strings.Join(md.AuthMethods, ", ")))}
 	}
 	if auth == providers.ClientAuthPrivateKeyJWT {
 		if alg, known := providers.AssertionAlgorithm(g.Credentials.AssertionKey); known && !md.SupportsSigningAlgorithm(alg) {
 			return &inputProblem{tokensv1alpha1.ReasonSigningAlgorithmNotSupported, fmt.Sprintf(
 				"the client assertion's signing algorithm %s is not among those issuer %s lists in token_endpoint_auth_signing_alg_values_supported: %s",
-				alg, issuer, strings.Join(md.SigningAlgorithms, ", "))}
+				alg, issuer, issuermetadata.Quote(strings.Join(md.SigningAlgorithms, ", ")))}
 		}
 	}
 	applyIssuerEndpoints(spec, g, md.EndpointsFor(md.UsesMTLSAliases(auth.IsCertificateBased(), presentsCertificate)), md.Issuer, &res.status)

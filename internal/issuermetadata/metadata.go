@@ -15,6 +15,13 @@ import (
 // MaxDocumentBytes caps a metadata document; real ones are a few KiB.
 const MaxDocumentBytes = 256 << 10
 
+// maxURLLength bounds an endpoint a document names, as the CRD bounds one a spec names: it
+// is written into status.
+const maxURLLength = 2048
+
+// maxQuoted bounds what of a document a message quotes: messages land in conditions.
+const maxQuoted = 256
+
 // Status reasons of a failure to read the metadata, CamelCase for a condition's Reason.
 const (
 	// ReasonUnavailable: the document could not be fetched (network, TLS, a 5xx, no
@@ -127,7 +134,7 @@ func Read(ctx context.Context, issuer string, fetch Fetch, check CheckEndpoint) 
 		return nil, errorf(ReasonInvalid, "%s did not answer a JSON metadata document", location)
 	}
 	if doc.Issuer != issuer {
-		return nil, errorf(ReasonInvalid, "%s names issuer %q, not %q: RFC 8414 §3.3 forbids using it", location, doc.Issuer, issuer)
+		return nil, errorf(ReasonInvalid, "%s names issuer %q, not %q: RFC 8414 §3.3 forbids using it", location, Quote(doc.Issuer), issuer)
 	}
 	md := &Metadata{
 		Issuer:                       doc.Issuer,
@@ -162,6 +169,9 @@ func checkEndpoint(endpoint string, check CheckEndpoint) error {
 		return nil
 	}
 	u, err := url.Parse(endpoint)
+	if len(endpoint) > maxURLLength {
+		return fmt.Errorf("is longer than %d characters", maxURLLength)
+	}
 	if err != nil || !u.IsAbs() || u.Hostname() == "" || u.User != nil || u.Fragment != "" {
 		return fmt.Errorf("is not an absolute URL without user information or fragment")
 	}
@@ -171,6 +181,14 @@ func checkEndpoint(endpoint string, check CheckEndpoint) error {
 		}
 	}
 	return nil
+}
+
+// Quote is at most the first 256 bytes of a value a document holds, for a message.
+func Quote(value string) string {
+	if len(value) <= maxQuoted {
+		return value
+	}
+	return strings.ToValidUTF8(value[:maxQuoted], "") + "..."
 }
 
 // UsesMTLSAliases says whether the client's calls go to mtls_endpoint_aliases: it

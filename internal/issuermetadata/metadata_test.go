@@ -204,3 +204,19 @@ func TestReadOverTheTokenClientsTransport(t *testing.T) {
 		t.Fatalf("an oversized document: got %v", err)
 	}
 }
+
+func TestReadQuotesAndBoundsWhatADocumentHolds(t *testing.T) {
+	issuer := "https://as.example/of"
+	doc := metadataOf(strings.Repeat("i", 10000))
+	docs := documents{"https://as.example/.well-known/oauth-authorization-server/of": {200, doc}}
+	_, err := issuermetadata.Read(context.Background(), issuer, docs.fetch, nil)
+	if err == nil || len(err.Error()) > 1000 {
+		t.Fatalf("a long issuer is quoted whole: %d bytes", len(err.Error()))
+	}
+	doc = metadataOf(issuer)
+	doc["token_endpoint"] = "https://as.example/" + strings.Repeat("t", 3000)
+	docs = documents{"https://as.example/.well-known/oauth-authorization-server/of": {200, doc}}
+	if _, err := issuermetadata.Read(context.Background(), issuer, docs.fetch, nil); reasonOf(err) != issuermetadata.ReasonInvalid {
+		t.Fatalf("an endpoint longer than the CRD admits: %v", err)
+	}
+}

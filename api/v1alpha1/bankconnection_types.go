@@ -180,6 +180,11 @@ type BankConnectionStatus struct {
 	// lastFailure is the most recent failed token call of any of its requests.
 	// +optional
 	LastFailure *ConnectionFailure `json:"lastFailure,omitempty"`
+
+	// endpoints are the endpoints its requests use and where each came from, and when the
+	// issuer's metadata was read; present only when the connection names an issuer.
+	// +optional
+	Endpoints *EndpointsStatus `json:"endpoints,omitempty"`
 }
 
 // CallBudgetStatus is how much of the call budget is used, and a pause the bank asked for.

@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
@@ -151,5 +153,30 @@ var _ = Describe("Issuer metadata (Open Finance)", Label(openFinanceLabel), func
 		Expect(calls).NotTo(ContainElement(And(HaveField("Host", hostOf(newURL)), HaveField("Grant", providers.GrantRefreshToken))),
 			"a refresh token issued under the old endpoint is never sent to the new host")
 		Expect(readyCondition(request.Request).Status).To(Equal(metav1.ConditionTrue))
+	})
+})
+
+var _ = Describe("Issuer metadata on a connection (Open Finance)", Label(openFinanceLabel, connectionsLabel), func() {
+	It("a BankConnection that names only the issuer serves its requests from the mTLS alias, and its status shows the endpoints", func() {
+		ns := newNamespace()
+		before := len(bank.Calls(sandbox.OpenFinance))
+		sandboxed := openFinanceRequest(ns, "open-finance")
+		Expect(sandboxed.Apply(suiteCtx, k8sClient)).To(Succeed()) // the request of its own, and the Secrets a connection shares
+		conn := &tokensv1alpha1.BankConnection{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "open-finance"},
+			Spec: tokensv1alpha1.BankConnectionSpec{BankClient: sandboxed.Request.Spec.BankClient}}
+		Expect(k8sClient.Create(suiteCtx, conn)).To(Succeed())
+		btr := &tokensv1alpha1.BankTokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "through-connection"},
+			Spec: tokensv1alpha1.BankTokenRequestSpec{Scope: "accounts", ConnectionRef: &tokensv1alpha1.ConnectionReference{Name: conn.Name}}}
+		Expect(k8sClient.Create(suiteCtx, btr)).To(Succeed())
+		eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
+
+		Expect(openFinanceCallsSince(before)).To(HaveEach(HaveField("Listener", sandbox.ListenerMTLS)))
+		Eventually(func() *tokensv1alpha1.EndpointsStatus { return getBTR(btr).Status.Endpoints }).Should(
+			HaveField("TokenEndpointSource", tokensv1alpha1.EndpointFromMTLSAlias))
+		Eventually(func() *tokensv1alpha1.EndpointsStatus {
+			got := &tokensv1alpha1.BankConnection{}
+			Expect(k8sClient.Get(suiteCtx, client.ObjectKeyFromObject(conn), got)).To(Succeed())
+			return got.Status.Endpoints
+		}).Should(And(HaveField("TokenEndpoint", bank.OpenFinanceTokenURL(true)), HaveField("TokenEndpointSource", tokensv1alpha1.EndpointFromMTLSAlias)))
 	})
 })

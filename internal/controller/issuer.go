@@ -244,8 +244,13 @@ func (r *BankTokenRequestReconciler) followMovedEndpoint(ctx context.Context, bt
 // in Ready a metadata document that could not be read again, and turns an issuer that could
 // never be read from a Stalled problem into a retried one.
 func reportIssuer(btr *tokensv1alpha1.BankTokenRequest, g *gathered, o outcome) {
-	if g == nil || g.Issuer == nil || btr.Spec.Issuer == "" {
+	if btr.Spec.Issuer == "" {
 		btr.Status.Endpoints = nil
+		return
+	}
+	if g == nil || g.Issuer == nil {
+		// The metadata was not looked at (an input read before it failed): status keeps
+		// what it said.
 		return
 	}
 	status := g.Issuer.status

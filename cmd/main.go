@@ -112,6 +112,7 @@ func setUpReconciler(mgr manager.Manager, flags *managerFlags, settings internal
 	exitOn(budgetMetrics.Register(nil), "unable to register the call budgets' metrics")
 	reconciler.Budgets = callbudget.New(callbudget.Options{Metrics: budgetMetrics, Clock: reconciler.Clock})
 	reconciler.Settings = settings
+	reconciler.IssuerMetadataInterval = flags.issuerMetadataEvery
 	exitOn(reconciler.SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: flags.workers}),
 		"unable to set up the BankTokenRequest controller")
 	setUpConnectionStatus(mgr, reconciler)

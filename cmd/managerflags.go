@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/banktoken/bank-token-operator/internal/issuermetadata"
+
 	"k8s.io/client-go/rest"
 
 	internalcontroller "github.com/banktoken/bank-token-operator/internal/controller"
@@ -27,6 +29,7 @@ type managerFlags struct {
 	kubeAPIQPS           float64
 	kubeAPIBurst         int
 	requestTimeout       time.Duration
+	issuerMetadataEvery  time.Duration
 	// settings are bound field by field; settings() completes them from the security flags.
 	settings internalcontroller.Settings
 }
@@ -63,6 +66,9 @@ func (f *managerFlags) bindRuntime(fs *flag.FlagSet) {
 	fs.IntVar(&f.workers, "max-concurrent-reconciles", 16, "How many BankTokenRequests are reconciled at once.")
 	fs.Float64Var(&f.kubeAPIQPS, "kube-api-qps", 200, "Queries per second the manager may make to the apiserver.")
 	fs.IntVar(&f.kubeAPIBurst, "kube-api-burst", 1000, "Burst of queries the manager may make to the apiserver.")
+	fs.DurationVar(&f.issuerMetadataEvery, "issuer-metadata-interval", issuermetadata.DefaultInterval,
+		"How long an issuer's metadata (spec.issuer) is used before it is read again. A token call that fails as a moved "+
+			"endpoint would (404, 405, connection refused, a TLS name mismatch) reads it again at once.")
 	fs.DurationVar(&f.requestTimeout, "token-request-timeout", 30*time.Second,
 		"Timeout of one call to a token endpoint. On shutdown the manager waits this long plus 15s for renewals under way; "+
 			"keep the Pod's terminationGracePeriodSeconds (60 by default) above that.")

@@ -24,6 +24,25 @@ type BankClient struct {
 	// It carries no query string, except MBANQ's tenant as ?tenantIdentifier=.
 	Endpoint string `json:"endpoint,omitempty"`
 
+	// issuer is the authorization server's issuer identifier, for example
+	// https://auth.bank.example/open-finance. The operator reads its metadata (RFC 8414 at
+	// /.well-known/oauth-authorization-server inserted before the issuer's path, else OpenID
+	// Connect Discovery at issuer + /.well-known/openid-configuration) over the TLS settings
+	// below, and takes from it the token endpoint (mtls_endpoint_aliases' when the client
+	// authenticates with a certificate, or presents one to a server that binds tokens to it),
+	// the revocation endpoint and the client assertion's audience (the issuer). A spec may
+	// name issuer instead of endpoint; endpoint, revocationEndpoint and
+	// clientAssertion.audience, when set, win over the metadata. A client authentication
+	// method or signing algorithm the metadata does not list is refused before any call.
+	// The document's issuer must equal this value exactly. Only for providers whose servers
+	// publish metadata (OAuth2, Banfico). See docs/open-finance.md.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http'] && url(self).getHostname() != ''",message="issuer must be an absolute https URL such as https://auth.bank.example/open-finance"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('?') && !self.contains('#')",message="issuer must carry no query string and no fragment (RFC 8414 section 2)"
+	Issuer string `json:"issuer,omitempty"`
+
 	// revocationEndpoint is the bank's RFC 7009 token revocation endpoint, on the token
 	// endpoint's scheme and host. Refresh tokens the operator stops using (a primary grant
 	// replaced them, or the inputs they were issued under changed) are revoked there once

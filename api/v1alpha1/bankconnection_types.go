@@ -103,11 +103,12 @@ type NamespaceGate struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.metadata) || size(self.metadata) == 0 || self.provider in ['RAKBankPartner']",message="metadata (oauth_metadata) is sent only by provider RAKBankPartner"
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.tokenRequestParameters) || size(self.tokenRequestParameters) == 0 || self.provider in ['OAuth2']",message="tokenRequestParameters are sent only by provider OAuth2: the others' documents list every field they take"
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.revocationEndpoint) || self.provider in ['RAKBank', 'Banfico', 'Mbanq', 'Paymob', 'OAuth2']",message="revocationEndpoint is used only by provider RAKBank, Banfico, Mbanq, Paymob or OAuth2: the others issue no refresh token to revoke"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.issuer) || self.provider in ['Banfico', 'OAuth2']",message="issuer (authorization server metadata) is used only by provider Banfico or OAuth2: the others publish none"
 // END bankmatrix connection-rules
 
 // BankConnectionSpec is one client at a bank, and what the requests that use it may do.
 //
-// +kubebuilder:validation:XValidation:rule="has(self.provider) && has(self.endpoint) && has(self.credentialsSecretRef)",message="a connection needs provider, endpoint and credentialsSecretRef"
+// +kubebuilder:validation:XValidation:rule="has(self.provider) && (has(self.endpoint) || has(self.issuer)) && has(self.credentialsSecretRef)",message="a connection needs provider, endpoint (or issuer) and credentialsSecretRef"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'PrivateKeyJWT' || has(self.clientAssertion)",message="clientAuthentication PrivateKeyJWT needs clientAssertion.privateKeySecretRef: the private key that signs the client assertion"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || (has(self.clientAuthentication) && self.clientAuthentication == 'PrivateKeyJWT')",message="clientAssertion is used only with clientAuthentication PrivateKeyJWT"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || !(self.clientAuthentication in ['TLSClientAuth', 'SelfSignedTLSClientAuth']) || (has(self.tls) && has(self.tls.clientCertificateSecretRef))",message="clientAuthentication TLSClientAuth and SelfSignedTLSClientAuth need tls.clientCertificateSecretRef: the client certificate is what authenticates the client"
@@ -180,6 +181,11 @@ type BankConnectionStatus struct {
 	// lastFailure is the most recent failed token call of any of its requests.
 	// +optional
 	LastFailure *ConnectionFailure `json:"lastFailure,omitempty"`
+
+	// endpoints are the endpoints its requests use and where each came from, and when the
+	// issuer's metadata was read; present only when the connection names an issuer.
+	// +optional
+	Endpoints *EndpointsStatus `json:"endpoints,omitempty"`
 }
 
 // CallBudgetStatus is how much of the call budget is used, and a pause the bank asked for.

@@ -290,3 +290,53 @@ var _ = Describe("the bank matrix contract", func() {
 		expectAgreement(cases, admitAll(cases, connectionAdmission))
 	})
 })
+
+// issuerCase is a case the provider accepts, with its issuer named in place of its endpoint.
+func issuerCases() map[tokensv1alpha1.Provider]tokensv1alpha1.BankTokenRequestSpec {
+	specs := map[tokensv1alpha1.Provider]tokensv1alpha1.BankTokenRequestSpec{}
+	for _, mc := range allMatrixCases() {
+		if _, done := specs[mc.provider]; done || !providerCheck(mc).accepted {
+			continue
+		}
+		spec := mc.spec()
+		spec.Endpoint, spec.Issuer = "", "https://bank.example/open-finance"
+		specs[mc.provider] = spec
+	}
+	return specs
+}
+
+var _ = Describe("the bank matrix contract for issuer metadata", func() {
+	It("admits an issuer in place of the endpoint exactly where the provider's servers publish metadata", func() {
+		specs := issuerCases()
+		Expect(specs).To(HaveLen(len(providers.Names())))
+		for provider, spec := range specs {
+			preset, _ := providers.PresetFor(providers.Name(provider))
+			btr := &tokensv1alpha1.BankTokenRequest{ObjectMeta: metav1.ObjectMeta{Name: "contract-issuer", Namespace: namespace}, Spec: spec}
+			err := k8sClient.Create(ctx, btr, client.DryRunAll)
+			conn := &tokensv1alpha1.ClusterBankConnection{ObjectMeta: metav1.ObjectMeta{Name: "contract-issuer"},
+				Spec: tokensv1alpha1.BankConnectionSpec{BankClient: spec.BankClient}}
+			connErr := k8sClient.Create(ctx, conn, client.DryRunAll)
+			if preset.PublishesMetadata {
+				Expect(err).NotTo(HaveOccurred(), string(provider))
+				Expect(connErr).NotTo(HaveOccurred(), string(provider))
+			} else {
+				Expect(err).To(MatchError(ContainSubstring("issuer (authorization server metadata) is used only by provider")), string(provider))
+				Expect(connErr).To(MatchError(ContainSubstring("issuer (authorization server metadata) is used only by provider")), string(provider))
+			}
+		}
+	})
+
+	It("refuses a spec with neither endpoint nor issuer, and an issuer with a query or fragment", func() {
+		spec := issuerCases()[tokensv1alpha1.ProviderOAuth2]
+		for issuer, message := range map[string]string{
+			"":                            "provider, endpoint (or issuer) and credentialsSecretRef are required",
+			"https://bank.example/of?x=1": "issuer must carry no query string and no fragment",
+			"https://bank.example/of#top": "issuer must carry no query string and no fragment",
+			"bank.example/open-finance":   "issuer must be an absolute https URL",
+		} {
+			spec.Issuer = issuer
+			btr := &tokensv1alpha1.BankTokenRequest{ObjectMeta: metav1.ObjectMeta{Name: "contract-issuer", Namespace: namespace}, Spec: spec}
+			Expect(k8sClient.Create(ctx, btr, client.DryRunAll)).To(MatchError(ContainSubstring(message)), issuer)
+		}
+	})
+})

@@ -64,14 +64,15 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.metadata) || size(self.metadata) == 0 || self.provider in ['RAKBankPartner']",message="metadata (oauth_metadata) is sent only by provider RAKBankPartner"
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.tokenRequestParameters) || size(self.tokenRequestParameters) == 0 || self.provider in ['OAuth2']",message="tokenRequestParameters are sent only by provider OAuth2: the others' documents list every field they take"
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.revocationEndpoint) || self.provider in ['RAKBank', 'Banfico', 'Mbanq', 'Paymob', 'OAuth2']",message="revocationEndpoint is used only by provider RAKBank, Banfico, Mbanq, Paymob or OAuth2: the others issue no refresh token to revoke"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !has(self.issuer) || self.provider in ['Banfico', 'OAuth2']",message="issuer (authorization server metadata) is used only by provider Banfico or OAuth2: the others publish none"
 // END bankmatrix spec-rules
 
 // BankTokenRequestSpec is what the user asks for: which bank, which endpoint and scope,
 // where the credentials are, and where to write the token. The connection to the bank is
 // either written out here (BankClient's fields) or named through connectionRef.
 //
-// +kubebuilder:validation:XValidation:rule="has(self.connectionRef) || (has(self.provider) && has(self.endpoint) && has(self.credentialsSecretRef))",message="provider, endpoint and credentialsSecretRef are required unless connectionRef names a BankConnection or ClusterBankConnection"
-// +kubebuilder:validation:XValidation:rule="!has(self.connectionRef) || !(has(self.provider) || has(self.endpoint) || has(self.revocationEndpoint) || has(self.refreshRevokesAccessToken) || has(self.grantType) || has(self.credentialsSecretRef) || has(self.clientAuthentication) || has(self.clientAssertion) || has(self.headers) || has(self.metadata) || has(self.tls) || has(self.fapiInteractionID) || has(self.tokenRequestParameters))",message="with connectionRef, the connection's fields (provider, endpoint, revocationEndpoint, refreshRevokesAccessToken, grantType, credentialsSecretRef, clientAuthentication, clientAssertion, headers, metadata, tls, fapiInteractionID, tokenRequestParameters) belong to the connection: set them there, not on the request"
+// +kubebuilder:validation:XValidation:rule="has(self.connectionRef) || (has(self.provider) && (has(self.endpoint) || has(self.issuer)) && has(self.credentialsSecretRef))",message="provider, endpoint (or issuer) and credentialsSecretRef are required unless connectionRef names a BankConnection or ClusterBankConnection"
+// +kubebuilder:validation:XValidation:rule="!has(self.connectionRef) || !(has(self.provider) || has(self.endpoint) || has(self.issuer) || has(self.revocationEndpoint) || has(self.refreshRevokesAccessToken) || has(self.grantType) || has(self.credentialsSecretRef) || has(self.clientAuthentication) || has(self.clientAssertion) || has(self.headers) || has(self.metadata) || has(self.tls) || has(self.fapiInteractionID) || has(self.tokenRequestParameters))",message="with connectionRef, the connection's fields (provider, endpoint, issuer, revocationEndpoint, refreshRevokesAccessToken, grantType, credentialsSecretRef, clientAuthentication, clientAssertion, headers, metadata, tls, fapiInteractionID, tokenRequestParameters) belong to the connection: set them there, not on the request"
 // +kubebuilder:validation:XValidation:rule="!(has(self.renewBefore) && has(self.renewBeforePercentage))",message="set at most one of renewBefore and renewBeforePercentage"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || self.clientAuthentication != 'PrivateKeyJWT' || has(self.clientAssertion)",message="clientAuthentication PrivateKeyJWT needs clientAssertion.privateKeySecretRef: the private key that signs the client assertion"
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAssertion) || (has(self.clientAuthentication) && self.clientAuthentication == 'PrivateKeyJWT')",message="clientAssertion is used only with clientAuthentication PrivateKeyJWT"
@@ -446,6 +447,11 @@ type BankTokenRequestStatus struct {
 	// while any request's output Secret holds its token.
 	// +optional
 	SharedGrant *SharedGrantReference `json:"sharedGrant,omitempty"`
+
+	// endpoints are the endpoints in use and where each came from, and when the issuer's
+	// metadata was read; present only when the spec (or its connection) names an issuer.
+	// +optional
+	Endpoints *EndpointsStatus `json:"endpoints,omitempty"`
 }
 
 // TokenCallAttempt is one call to the token endpoint.
@@ -536,6 +542,7 @@ type ClientCertificateStatus struct {
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.status.secretName`,priority=1
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
 // +kubebuilder:printcolumn:name="Renewal",type=string,JSONPath=`.status.renewalTime`,priority=1
+// +kubebuilder:printcolumn:name="Token Endpoint",type=string,JSONPath=`.status.endpoints.tokenEndpoint`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.credentialsSecretRef) || self.spec.credentialsSecretRef.name != (has(self.spec.secretName) ? self.spec.secretName : self.metadata.name)",message="the output Secret (spec.secretName, default metadata.name) must not be the credentials Secret"

@@ -81,9 +81,9 @@ var _ = Describe("BankConnection and ClusterBankConnection validation", func() {
 			Expect(err.Error()).To(ContainSubstring(wantMessage))
 		},
 		Entry("no provider", func(s *tokensv1alpha1.BankConnectionSpec) { s.Provider = "" },
-			"a connection needs provider, endpoint and credentialsSecretRef"),
+			"a connection needs provider, endpoint (or issuer) and credentialsSecretRef"),
 		Entry("no credentials", func(s *tokensv1alpha1.BankConnectionSpec) { s.CredentialsSecretRef.Name = "" },
-			"a connection needs provider, endpoint and credentialsSecretRef"),
+			"a connection needs provider, endpoint (or issuer) and credentialsSecretRef"),
 		Entry("a grant the provider does not serve", func(s *tokensv1alpha1.BankConnectionSpec) { s.GrantType = tokensv1alpha1.GrantTypePassword },
 			"provider Banfico supports only grantType client_credentials"),
 		Entry("PrivateKeyJWT without a key", func(s *tokensv1alpha1.BankConnectionSpec) {

@@ -130,7 +130,7 @@ var _ = Describe("BankTokenRequest validation", func() {
 		Entry("secretName that is not a valid Secret name", func(s *spec) { s.SecretName = "Paymob_Token" }, "spec.secretName: Invalid value"),
 		Entry("output Secret that is the credentials Secret", func(s *spec) { s.SecretName = "paymob-credentials" }, "must not be the credentials Secret"),
 		Entry("missing credentials Secret, without a connection", func(s *spec) { s.CredentialsSecretRef.Name = "" },
-			"provider, endpoint and credentialsSecretRef are required unless connectionRef names a BankConnection or ClusterBankConnection"),
+			"provider, endpoint (or issuer) and credentialsSecretRef are required unless connectionRef names a BankConnection or ClusterBankConnection"),
 		Entry("a connection and a provider of its own", func(s *spec) {
 			s.ConnectionRef = &tokensv1alpha1.ConnectionReference{Kind: tokensv1alpha1.KindClusterBankConnection, Name: "bank"}
 		}, "with connectionRef, the connection's fields (provider, endpoint"),

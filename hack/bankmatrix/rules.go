@@ -41,7 +41,7 @@ func providerRules(withScope bool) []rule {
 		rules = append(rules, requiredHeaderRules(p)...)
 	}
 	rules = append(rules, queryRules()...)
-	return append(rules, metadataRule(), tokenRequestParametersRule(), revocationRule())
+	return append(rules, metadataRule(), tokenRequestParametersRule(), revocationRule(), issuerRule())
 }
 
 // guarded lets each rule pass when the fields it reads are absent: a request that names a
@@ -164,6 +164,16 @@ func queryRules() []rule {
 		cel:     fmt.Sprintf("self.provider in %s || !self.endpoint.contains('?')", celList(allowing)),
 		message: "endpoint must not carry a query string: credentials and parameters go in the request, not the URL",
 	})
+}
+
+// issuerRule admits an issuer only where the provider's servers publish metadata: the
+// others' endpoints are typed by hand.
+func issuerRule() rule {
+	publishing := providersWhere(func(p providers.Preset) bool { return p.PublishesMetadata })
+	return rule{
+		cel:     fmt.Sprintf("!has(self.issuer) || self.provider in %s", celList(publishing)),
+		message: fmt.Sprintf("issuer (authorization server metadata) is used only by provider %s: the others publish none", orList(publishing)),
+	}
 }
 
 func metadataRule() rule {

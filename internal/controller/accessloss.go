@@ -153,6 +153,12 @@ func (r *BankTokenRequestReconciler) whyUnrevocable(ctx context.Context, resolve
 	if errors.As(err, &problem) {
 		return problem.Message, nil
 	}
+	if err == nil && g.Request.Spec.Issuer != "" {
+		// A revocation goes with the token endpoint and assertion audience the metadata gives.
+		if problem := r.resolveIssuer(ctx, g.Request, g); problem != nil {
+			return problem.Message, nil
+		}
+	}
 	return "", err
 }
 

@@ -53,6 +53,11 @@ type BankTokenRequestReconciler struct {
 	Budgets *callbudget.Budgets
 	// Settings are the operator's choices that shape a decision (see settings.go).
 	Settings
+	// IssuerMetadataInterval is how long an issuer's metadata is used before it is read
+	// again; issuermetadata.DefaultInterval when zero. Outside Settings: it shapes no
+	// decision about a token, only when a document is read.
+	IssuerMetadataInterval time.Duration
+	issuerMetadata         issuerMetadataCache
 
 	// ownedSecrets (the manager's cache of owned Secrets' metadata) and references (the
 	// watch of referenced objects) are set by SetupWithManager. Together they tell a new
@@ -145,6 +150,7 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, req ctrl.Req
 		return o.requeue(&btr.Status, now), nil
 	}
 	report(btr, o, now, r.propagationDelay(btr), r.MinRenewalInterval)
+	reportIssuer(btr, g, o)
 	use.report(btr, o)
 	if o.kind != outcomeReadFailed {
 		btr.Status.Observed = r.observedAfter(btr, g, o, a.ownWritesBefore)
@@ -154,7 +160,7 @@ func (r *BankTokenRequestReconciler) reconcile(ctx context.Context, req ctrl.Req
 		o.err = errors.Join(o.err, r.writeStatus(ctx, original, btr))
 	}
 	r.Metrics.observe(btr)
-	return use.requeue(o.requeue(&btr.Status, now), now), o.err
+	return use.requeue(r.issuerRequeue(g, o.requeue(&btr.Status, now), now), now), o.err
 }
 
 // acted is what gatherAndAct read and did.

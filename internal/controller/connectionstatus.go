@@ -123,11 +123,18 @@ func (c *ConnectionStatusReconciler) look(ctx context.Context, obj *connectionOb
 	r, conn := c.Requests, obj.conn
 	var view connectionView
 	var err error
-	if view.credentialsProblem, err = r.checkCredentials(ctx, conn); err != nil {
+	var issuer *connectionIssuer
+	if view.credentialsProblem, issuer, err = r.checkCredentials(ctx, conn); err != nil {
 		return view, err
 	}
 	view.endpointProblem = r.checkEndpoint(&tokensv1alpha1.BankTokenRequest{
 		Spec: tokensv1alpha1.BankTokenRequestSpec{BankClient: conn.Spec.BankClient}})
+	if issuer != nil {
+		view.endpoints = &issuer.status
+		if issuer.problem != nil {
+			view.endpointProblem = issuer.problem
+		}
+	}
 	requests, err := listRequestsNaming(ctx, r.Client, conn.Kind, conn.Namespace, conn.Name)
 	if err != nil {
 		return view, err

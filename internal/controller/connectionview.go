@@ -33,10 +33,13 @@ const scopeStandIn = "openid"
 type connectionView struct {
 	// credentialsProblem says why the client cannot authenticate; nil when it can.
 	credentialsProblem *inputProblem
-	// endpointProblem: the endpoint is refused (http without --allow-insecure-endpoints).
+	// endpointProblem: the endpoint is refused (http without --allow-insecure-endpoints),
+	// or the issuer's metadata gives none the client can use.
 	endpointProblem *inputProblem
-	usage           connectionUsage
-	budget          callbudget.Snapshot
+	// endpoints are what the issuer's metadata gave; nil without an issuer.
+	endpoints *tokensv1alpha1.EndpointsStatus
+	usage     connectionUsage
+	budget    callbudget.Snapshot
 }
 
 // connectionUsage is what the requests that name a connection say of it.
@@ -47,31 +50,50 @@ type connectionUsage struct {
 	lastFailure *tokensv1alpha1.ConnectionFailure
 }
 
+// connectionIssuer is what a connection's issuer metadata gave: the endpoints its requests
+// use, or why none can be used (a method or algorithm not listed, metadata unreadable).
+type connectionIssuer struct {
+	problem *inputProblem
+	status  tokensv1alpha1.EndpointsStatus
+}
+
 // checkCredentials reads the Secrets conn names as a request's reconcile would, then checks
 // that what they hold can authenticate the client: the key signs, the certificate and its
-// key are a pair. An error is a failure to read.
-func (r *BankTokenRequestReconciler) checkCredentials(ctx context.Context, conn *resolvedConnection) (*inputProblem, error) {
+// key are a pair. A connection that names an issuer also gets its metadata read (from the
+// cache its requests share), over the TLS material read. An error is a failure to read.
+func (r *BankTokenRequestReconciler) checkCredentials(ctx context.Context, conn *resolvedConnection) (*inputProblem, *connectionIssuer, error) {
 	btr := &tokensv1alpha1.BankTokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: conn.SecretsNamespace, Name: conn.Name},
 		Spec: tokensv1alpha1.BankTokenRequestSpec{BankClient: conn.Spec.BankClient, Scope: scopeStandIn}}
 	g := &gathered{Request: btr, Connection: conn}
 	_, err := r.readClient(ctx, btr, g)
 	var problem *inputProblem
 	if errors.As(err, &problem) {
-		return problem, nil
+		return problem, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var issuer *connectionIssuer
+	if btr.Spec.Issuer != "" {
+		issuer = &connectionIssuer{problem: r.resolveIssuer(ctx, btr, g)}
+		if g.Issuer != nil {
+			issuer.status = g.Issuer.status
+		}
+		if issuer.problem != nil {
+			// Without the endpoints there is no request to check; the Secrets were read.
+			return nil, issuer, nil
+		}
 	}
 	req := r.providerRequest(btr, g)
 	req.AllowInsecureHTTP = true // the endpoint is judged apart (endpointProblem)
 	if err := providers.Check(req); err != nil {
 		failure := asFailure(err)
-		return &inputProblem{failure.Reason, failure.Message}, nil
+		return &inputProblem{failure.Reason, failure.Message}, issuer, nil
 	}
 	if clientTLS := conn.Spec.TLS; clientTLS != nil && clientTLS.ClientCertificateSecretRef != nil {
-		return certificatePairProblem(req.TLS, conn.SecretsNamespace, clientTLS.ClientCertificateSecretRef.Name), nil
+		return certificatePairProblem(req.TLS, conn.SecretsNamespace, clientTLS.ClientCertificateSecretRef.Name), issuer, nil
 	}
-	return nil, nil
+	return nil, issuer, nil
 }
 
 // certificatePairProblem: the client certificate Secret must hold a certificate and the
@@ -142,6 +164,7 @@ func (v connectionView) status(generation int64, conditions []metav1.Condition) 
 		RefusedRequests:    v.usage.refused,
 		Budget:             v.budget.Status(),
 		LastFailure:        v.usage.lastFailure,
+		Endpoints:          v.endpoints,
 	}
 	v.setConditions(&status.Conditions, generation)
 	return status

@@ -68,6 +68,9 @@ type gathered struct {
 
 	// Refresh is the refresh-token Secret, decoded (see refreshstate.go).
 	Refresh refreshState
+
+	// Issuer is what the issuer's metadata gave, nil for a spec without an issuer (see issuer.go).
+	Issuer *issuerResolution
 }
 
 // gather reads the resource's inputs. Secrets and ConfigMaps are read from the apiserver,
@@ -95,12 +98,26 @@ func (r *BankTokenRequestReconciler) readInputs(ctx context.Context, btr *tokens
 	if err := r.readOwnedSecrets(ctx, btr, g); err != nil {
 		return err
 	}
-	if problem := r.checkEndpoint(btr); problem != nil {
-		return problem
-	}
-	versions, err := r.readClient(ctx, btr, g)
-	if err != nil {
-		return err
+	var versions []string
+	var err error
+	if btr.Spec.Issuer == "" {
+		if problem := r.checkEndpoint(btr); problem != nil {
+			return problem
+		}
+		if versions, err = r.readClient(ctx, btr, g); err != nil {
+			return err
+		}
+	} else {
+		// The metadata is read over the client's TLS material, and names the endpoint checked.
+		if versions, err = r.readClient(ctx, btr, g); err != nil {
+			return err
+		}
+		if problem := r.resolveIssuer(ctx, btr, g); problem != nil {
+			return problem
+		}
+		if problem := r.checkEndpoint(btr); problem != nil {
+			return problem
+		}
 	}
 	g.RequestHash = requestHash(&btr.Spec, versions)
 	return nil

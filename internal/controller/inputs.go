@@ -108,9 +108,12 @@ func requestHash(spec *tokensv1alpha1.BankTokenRequestSpec, versions []string) s
 		// Omitted when empty, likewise: a refresh token is bound to the parameters it was
 		// issued with (an audience or resource changes what the token is for).
 		TokenRequestParameters []tokensv1alpha1.TokenRequestParameter `json:",omitempty"`
+		// Omitted when unset, like ClientAssertion. With an issuer, Endpoint and
+		// ClientAssertion are the ones resolved from its metadata (see issuer.go).
+		Issuer string `json:",omitempty"`
 	}{spec.Provider, spec.Endpoint, spec.Scope, spec.GrantType, spec.ClientAuthentication,
 		spec.Headers, spec.Metadata, spec.CredentialsSecretRef, spec.TLS, versions, spec.ClientAssertion,
-		spec.TokenRequestParameters}
+		spec.TokenRequestParameters, spec.Issuer}
 	raw, _ := json.Marshal(fingerprint) // plain structs and maps: cannot fail
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:16])

@@ -165,7 +165,7 @@ func (r *BankTokenRequestReconciler) fetch(ctx context.Context, btr *tokensv1alp
 		r.refundTokenCall(permit)
 	}
 	r.pauseOnRateLimit(ctx, g.Connection, failure)
-	return nil, failure, attempt
+	return nil, r.followMovedEndpoint(ctx, btr, g, failure), attempt
 }
 
 // asFailure returns the classified failure of a token call. Any other error (a fetcher

@@ -33,7 +33,8 @@ import (
 // status and the metadata caches alone; false when that cannot be told without reading.
 func (r *BankTokenRequestReconciler) verifyFromMetadata(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, conn *resolvedConnection, now time.Time) (ctrl.Result, bool) {
 	observed := btr.Status.Observed
-	if observed == nil || observed.OutputSecret == "" || r.ownedSecrets == nil || r.references == nil || !keptAndNotDue(btr, now) {
+	// A spec that names an issuer is resolved against its metadata on every reconcile.
+	if observed == nil || btr.Spec.Issuer != "" || observed.OutputSecret == "" || r.ownedSecrets == nil || r.references == nil || !keptAndNotDue(btr, now) {
 		return ctrl.Result{}, false
 	}
 	if !r.ownedSecretAt(ctx, btr, outputSecretName(btr), observed.OutputSecret) ||

@@ -79,6 +79,9 @@ type Preset struct {
 	// client's user is its service account. Such a bank's grants are revoked only when the
 	// resource is deleted.
 	RevocationEndsEveryGrant bool
+	// PublishesMetadata says the provider's servers publish RFC 8414 or OpenID Connect
+	// Discovery metadata, so that a spec may name the issuer instead of the endpoints.
+	PublishesMetadata bool
 }
 
 // rfc6749 is a plain RFC 6749 endpoint: client_credentials or password, refresh, Basic or
@@ -123,6 +126,8 @@ var presetTable = []Preset{
 		// "X509 Certificate" (a CA-issued certificate matched by subject, RFC 8705 §2.1).
 		ClientAuthentications: []ClientAuthentication{ClientAuthBasic, ClientAuthPrivateKeyJWT, ClientAuthTLS},
 		Body:                  BodyForm,
+		// Keycloak serves OpenID Connect Discovery at each realm's issuer.
+		PublishesMetadata: true,
 	},
 	{
 		Name:                        Mbanq,
@@ -149,6 +154,7 @@ var presetTable = []Preset{
 func openBanking(p Preset) Preset {
 	p.ClientAuthentications = append(slices.Clone(p.ClientAuthentications),
 		ClientAuthPrivateKeyJWT, ClientAuthTLS, ClientAuthSelfSignedTLS)
+	p.PublishesMetadata = true
 	return p
 }
 

@@ -76,6 +76,12 @@ type Call struct {
 	// each audience parameter.
 	Resource []string
 	Audience []string
+	// Listener is the OpenFinance listener the call reached: ListenerMain or ListenerMTLS;
+	// Host the host:port the call named (its URL's, as sent in the Host header).
+	Listener, Host string
+	// AssertionAudience is the aud of a client assertion OpenFinance read (several
+	// separated by spaces); "" when none.
+	AssertionAudience string
 }
 
 // Accepted reports whether a token was issued.
@@ -168,6 +174,10 @@ type bank struct {
 
 	// fapi is the registered client of a FAPI endpoint (fapi.go); nil for the five banks.
 	fapi *fapiClient
+	// openFinance is OpenFinance's state (openfinance.go); nil for every other bank.
+	openFinance *openFinanceServer
+	// handlerOf, when set, serves the bank's path instead of its token endpoint alone.
+	handlerOf func(s *Server, b *bank) http.Handler
 }
 
 func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*bank {
@@ -213,6 +223,7 @@ func newBanks(lifetimes map[providers.Name]time.Duration) map[providers.Name]*ba
 		b.protectedAPI = "/" + b.slug + "/api/accounts"
 	}
 	maps.Copy(banks, fapiBanks())
+	maps.Copy(banks, openFinanceBanks())
 	for name, b := range banks {
 		b.name = name
 		b.secretGeneration = 1

@@ -83,6 +83,10 @@ func StartOn(addr string, opts Options) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	for _, b := range s.banks {
+		if b.handlerOf != nil {
+			mux.Handle(b.path, b.handlerOf(s, b))
+			continue
+		}
 		mux.Handle(b.path, s.handler(b, tokenEndpoint))
 		if b.revocation != nil {
 			mux.Handle(b.revocation.path, s.handler(b, revocationCalls))
@@ -101,6 +105,10 @@ func StartOn(addr string, opts Options) (*Server, error) {
 	}
 	s.listener = ln
 	s.baseURL = "https://" + urlHost(ln.Addr().(*net.TCPAddr), opts.Hosts)
+	if err := s.startOpenFinance(mux, ln.Addr(), opts.Hosts, opts); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	errorLog := log.New(io.Discard, "", 0) // handshake failures are expected in tests
 	if opts.Logf != nil {
 		errorLog = log.New(logWriter(opts.Logf), "sandbox: ", 0)
@@ -166,6 +174,7 @@ func (l logWriter) Write(p []byte) (int, error) { l("%s", p); return len(p), nil
 // Close stops the server at once: it closes every connection, since a graceful HTTP/2
 // shutdown would wait a second per client for GOAWAY.
 func (s *Server) Close() {
+	s.closeOpenFinance()
 	_ = s.httpServer.Close()
 	<-s.done
 }

@@ -93,6 +93,47 @@ var _ = Describe("Open Finance", Label(openFinanceLabel), func() {
 		Expect(workload.refused).To(BeZero(), "the protected API refused a pair the workload still held")
 	})
 
+	It("delivers a shared grant's certificate to each reader that asks, bound to the token beside it, and its key only where the connection allows it", func() {
+		name := sharedConnectionName()
+		ns := newNamespace()
+		bank.SetLifetime(sandbox.MTLSServer, 8*time.Second)
+		DeferCleanup(func() { bank.SetLifetime(sandbox.MTLSServer, time.Hour) })
+		applySharedConnection(sandbox.MTLSServer, name, admitNames(ns))
+		scope := bank.Credentials(sandbox.MTLSServer).Scope
+		start := time.Now()
+		certificateOnly := readerAsking(ns, "certificate-only", name, scope, &tokensv1alpha1.CertificateDelivery{Certificate: true})
+		withKey := readerAsking(ns, "with-key", name, scope, &tokensv1alpha1.CertificateDelivery{Certificate: true, PrivateKey: true})
+		tokenOnly := readerAsking(ns, "token-only", name, scope, nil)
+		certPEM, keyPEM := bank.ClientCertificate()
+
+		secret := eventuallyReady(certificateOnly, tokensv1alpha1.ReasonTokenIssued)
+		Expect(secret.Data).To(HaveKeyWithValue(tokensv1alpha1.SecretKeyClientCertificate, certPEM))
+		Expect(secret.Data).NotTo(HaveKey(tokensv1alpha1.SecretKeyClientKey))
+		Expect(bank.BoundCertificateThumbprint(sandbox.MTLSServer, accessTokenIn(secret))).To(Equal(sandbox.CertificateThumbprint(certPEM)))
+		Expect(eventuallyReady(tokenOnly, tokensv1alpha1.ReasonTokenIssued).Data).NotTo(HaveKey(tokensv1alpha1.SecretKeyClientCertificate))
+		message := eventuallyRefused(withKey, tokensv1alpha1.ReasonPrivateKeyDeliveryRefused)
+		Expect(message).To(ContainSubstring(name))
+		Expect(callsSince(sandbox.MTLSServer, start)).To(HaveLen(1), "one call, the holder's, for three readers")
+
+		By("the connection allows the key: the reader that asked gets it beside the certificate; the others do not")
+		updateConnection(name, func(spec *tokensv1alpha1.BankConnectionSpec) {
+			spec.PrivateKeyDelivery = tokensv1alpha1.PrivateKeyDeliveryAllowed
+		})
+		Eventually(func() []byte { return currentOutputData(withKey)[tokensv1alpha1.SecretKeyClientKey] }).
+			WithTimeout(20 * time.Second).Should(Equal(keyPEM))
+		secret = eventuallyReady(withKey, tokensv1alpha1.ReasonTokenIssued)
+		Expect(bank.BoundCertificateThumbprint(sandbox.MTLSServer, accessTokenIn(secret))).To(Equal(
+			sandbox.CertificateThumbprint(secret.Data[tokensv1alpha1.SecretKeyClientCertificate])))
+		Expect(outputSecret(certificateOnly).Data).NotTo(HaveKey(tokensv1alpha1.SecretKeyClientKey))
+
+		By("the connection refuses it again: the key is taken out of the reader's Secret, the token and certificate stay")
+		updateConnection(name, func(spec *tokensv1alpha1.BankConnectionSpec) { spec.PrivateKeyDelivery = "" })
+		eventuallyRefused(withKey, tokensv1alpha1.ReasonPrivateKeyDeliveryRefused)
+		Eventually(func() map[string][]byte { return outputSecret(withKey).Data }).Should(And(
+			Not(HaveKey(tokensv1alpha1.SecretKeyClientKey)), HaveKey(tokensv1alpha1.SecretKeyClientCertificate),
+			HaveKey(tokensv1alpha1.SecretKeyAccessToken)))
+	})
+
 	It("switches client assertion keys at the set time, renews across the switch, and shows both thumbprints", func() {
 		ns := newNamespace()
 		// Renewed about 8 s after issue: a switch 5 s after the first issue, taken only at the
@@ -307,4 +348,25 @@ func assertionsSignedWith(kid string) []time.Time {
 		}
 	}
 	return at
+}
+
+// readerAsking creates a request for scope through the ClusterBankConnection connection,
+// asking for delivery of its client certificate (nil: none).
+func readerAsking(namespace, name, connection, scope string, delivery *tokensv1alpha1.CertificateDelivery) *tokensv1alpha1.BankTokenRequest {
+	GinkgoHelper()
+	btr := &tokensv1alpha1.BankTokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: tokensv1alpha1.BankTokenRequestSpec{Scope: scope, CertificateDelivery: delivery,
+			ConnectionRef: &tokensv1alpha1.ConnectionReference{Kind: tokensv1alpha1.KindClusterBankConnection, Name: connection}}}
+	Expect(k8sClient.Create(suiteCtx, btr)).To(Succeed())
+	return btr
+}
+
+// currentOutputData is the data of btr's output Secret; nil while there is none.
+func currentOutputData(btr *tokensv1alpha1.BankTokenRequest) map[string][]byte {
+	secret := &corev1.Secret{}
+	if err := k8sClient.Get(suiteCtx, client.ObjectKey{Namespace: btr.Namespace, Name: outputSecretName(btr)}, secret); err != nil {
+		return nil
+	}
+	seenSecrets.add(string(secret.Data[tokensv1alpha1.SecretKeyAccessToken]))
+	return secret.Data
 }

@@ -34,6 +34,7 @@ var _ = Describe("Open Finance", Label(openFinanceLabel), func() {
 		})
 		first := eventuallyReady(btr, tokensv1alpha1.ReasonTokenIssued)
 		certPEM, keyPEM := bank.ClientCertificate()
+		seenSecrets.add(string(keyPEM))
 		Expect(first.Data).To(HaveKeyWithValue(tokensv1alpha1.SecretKeyClientCertificate, certPEM))
 		Expect(first.Data).To(HaveKeyWithValue(tokensv1alpha1.SecretKeyClientKey, keyPEM))
 
@@ -105,6 +106,7 @@ var _ = Describe("Open Finance", Label(openFinanceLabel), func() {
 		withKey := readerAsking(ns, "with-key", name, scope, &tokensv1alpha1.CertificateDelivery{Certificate: true, PrivateKey: true})
 		tokenOnly := readerAsking(ns, "token-only", name, scope, nil)
 		certPEM, keyPEM := bank.ClientCertificate()
+		seenSecrets.add(string(keyPEM))
 
 		secret := eventuallyReady(certificateOnly, tokensv1alpha1.ReasonTokenIssued)
 		Expect(secret.Data).To(HaveKeyWithValue(tokensv1alpha1.SecretKeyClientCertificate, certPEM))

@@ -145,7 +145,26 @@ type BankConnectionSpec struct {
 	// with the same scope share one grant, renewed once for all of them).
 	// +optional
 	GrantSharing GrantSharing `json:"grantSharing,omitempty"`
+
+	// privateKeyDelivery says whether a request may have the client certificate's private
+	// key (tls.clientCertificateSecretRef's tls.key) copied into its output Secret, in its
+	// own namespace, with certificateDelivery.privateKey: Allowed or Refused (the default).
+	// A request that asks when it is Refused is Stalled with PrivateKeyDeliveryRefused and
+	// receives no key. The certificate itself (public) may always be delivered.
+	// +optional
+	PrivateKeyDelivery PrivateKeyDelivery `json:"privateKeyDelivery,omitempty"`
 }
+
+// PrivateKeyDelivery says whether a connection's client key may leave its Secrets namespace.
+// +kubebuilder:validation:Enum=Allowed;Refused
+type PrivateKeyDelivery string
+
+const (
+	// PrivateKeyDeliveryAllowed: requests may copy the client certificate's key.
+	PrivateKeyDeliveryAllowed PrivateKeyDelivery = "Allowed"
+	// PrivateKeyDeliveryRefused: they may not; the default.
+	PrivateKeyDeliveryRefused PrivateKeyDelivery = "Refused"
+)
 
 // BankConnectionStatus is what the operator observed of a connection and its requests.
 type BankConnectionStatus struct {

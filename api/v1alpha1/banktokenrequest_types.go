@@ -27,6 +27,11 @@ const (
 	DefaultPrivateKeyKey = "private.key"
 	// DefaultKeyIDKey, when present in the key's Secret, is the assertion's kid.
 	DefaultKeyIDKey = "kid"
+	// NextPrivateKeyKey, in the same Secret, is the PEM key that replaces the current one
+	// at clientAssertion.nextKeyFrom: registered at the bank before it signs anything.
+	NextPrivateKeyKey = "next.key"
+	// NextKeyIDKey, when present beside it, is the next key's kid.
+	NextKeyIDKey = "next.kid"
 )
 
 // Keys of the output Secret written only for a certificate-bound token (RFC 8705 §3).
@@ -37,6 +42,17 @@ const (
 	// SecretKeyCertificateThumbprint is the bound certificate's SHA-256 thumbprint as the
 	// bank wrote it (cnf x5t#S256: base64url of the DER's SHA-256).
 	SecretKeyCertificateThumbprint = "certificate_thumbprint"
+)
+
+// Keys of the output Secret written only when spec.certificateDelivery asks for them: the
+// names a kubernetes.io/tls Secret uses, so that a workload's TLS library reads them as it
+// reads any mounted certificate.
+const (
+	// SecretKeyClientCertificate is the PEM client certificate chain the token was obtained
+	// with (certificateDelivery.certificate).
+	SecretKeyClientCertificate = "tls.crt"
+	// SecretKeyClientKey is that certificate's PEM private key (certificateDelivery.privateKey).
+	SecretKeyClientKey = "tls.key"
 )
 
 // Annotations a user may set on a BankTokenRequest.
@@ -79,6 +95,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.clientAuthentication) || !(self.clientAuthentication in ['TLSClientAuth', 'SelfSignedTLSClientAuth']) || (has(self.tls) && has(self.tls.clientCertificateSecretRef))",message="clientAuthentication TLSClientAuth and SelfSignedTLSClientAuth need tls.clientCertificateSecretRef: the client certificate is what authenticates the client"
 // +kubebuilder:validation:XValidation:rule="!has(self.revocationEndpoint) || !has(self.endpoint) || self.revocationEndpoint.lowerAscii().find('^[a-z][a-z0-9+.-]*://[^/?#]*') == self.endpoint.lowerAscii().find('^[a-z][a-z0-9+.-]*://[^/?#]*')",message="revocationEndpoint must be on the token endpoint's scheme and host: a refresh token is never sent to another host"
 // +kubebuilder:validation:XValidation:rule="!has(self.refreshRevokesAccessToken) || (has(self.provider) && self.provider == 'OAuth2')",message="refreshRevokesAccessToken is set only for provider OAuth2: the other providers' behaviour is known"
+// +kubebuilder:validation:XValidation:rule="!has(self.certificateDelivery) || !has(self.certificateDelivery.certificate) || !self.certificateDelivery.certificate || has(self.connectionRef) || (has(self.tls) && has(self.tls.clientCertificateSecretRef))",message="certificateDelivery needs tls.clientCertificateSecretRef: the certificate delivered is the client certificate the token is obtained with"
 type BankTokenRequestSpec struct {
 	// BankClient is the connection to the bank: provider, endpoints, credentials, client
 	// authentication, headers and TLS. Set here, or named through connectionRef, not both.
@@ -138,6 +155,28 @@ type BankTokenRequestSpec struct {
 	// until it expires; nothing is refreshed.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// certificateDelivery writes the client certificate (tls.clientCertificateSecretRef)
+	// that the token was obtained with into the output Secret beside the token, and
+	// optionally its private key, so that a certificate-bound token and its certificate
+	// reach the workload in one update of one Secret. Absent, neither is written.
+	// +optional
+	CertificateDelivery *CertificateDelivery `json:"certificateDelivery,omitempty"`
+}
+
+// CertificateDelivery says which parts of the client certificate the output Secret carries.
+// +kubebuilder:validation:XValidation:rule="!has(self.privateKey) || !self.privateKey || (has(self.certificate) && self.certificate)",message="certificateDelivery.privateKey needs certificateDelivery.certificate: a key is of no use without its certificate"
+type CertificateDelivery struct {
+	// certificate writes the PEM client certificate chain under tls.crt. Defaults to false.
+	// +optional
+	Certificate bool `json:"certificate,omitempty"`
+
+	// privateKey writes the certificate's PEM private key under tls.key: whoever can read
+	// the output Secret can then present the client certificate to the bank. Through a
+	// BankConnection or ClusterBankConnection it is written only if the connection's
+	// privateKeyDelivery is Allowed. Defaults to false.
+	// +optional
+	PrivateKey bool `json:"privateKey,omitempty"`
 }
 
 // CredentialsSecretReference names a Secret in the BankTokenRequest's namespace and the keys
@@ -185,12 +224,23 @@ type ClientAssertion struct {
 	// +required
 	PrivateKeySecretRef PrivateKeySecretReference `json:"privateKeySecretRef"`
 
-	// keyID is sent as the assertion's kid header, naming the key in the set the bank holds.
-	// Defaults to the value of the key's Secret under keyIDKey, if there is one; otherwise
-	// no kid is sent.
+	// keyID is sent as the current key's kid header, naming the key in the set the bank
+	// holds. Defaults to the value of the key's Secret under keyIDKey, if there is one;
+	// otherwise, when nextKeyFrom is set, the key's RFC 7638 JWK thumbprint; otherwise no
+	// kid is sent (as before nextKeyFrom existed: a server holding one key for the client,
+	// Keycloak's certificate registration for one, may have named it otherwise).
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	KeyID string `json:"keyID,omitempty"`
+
+	// nextKeyFrom is when the next key (the key's Secret's next.key, its kid under
+	// next.kid or else its RFC 7638 thumbprint) replaces the current one: the operator
+	// obtains a token signed with it at that time, and signs every assertion with it from
+	// then on. Register the next key at the bank or directory first; status.signingKeys
+	// shows each key's thumbprint. Without a next.key in the Secret the current key goes on
+	// signing. An RFC 3339 time such as 2026-03-01T09:00:00Z.
+	// +optional
+	NextKeyFrom *metav1.Time `json:"nextKeyFrom,omitempty"`
 
 	// signingAlgorithm is RS256, PS256 or ES256. Defaults to RS256 for an RSA key and
 	// ES256 for an EC key.
@@ -429,6 +479,14 @@ type BankTokenRequestStatus struct {
 	// +optional
 	ClientCertificate *ClientCertificateStatus `json:"clientCertificate,omitempty"`
 
+	// signingKeys describes the keys of clientAssertion.privateKeySecretRef: the current
+	// one and, when the Secret holds one, the next; absent without PrivateKeyJWT.
+	// +optional
+	// +listType=map
+	// +listMapKey=slot
+	// +kubebuilder:validation:MaxItems=2
+	SigningKeys []SigningKeyStatus `json:"signingKeys,omitempty"`
+
 	// observed records the versions of the Secrets this status was derived from, so that a
 	// reconcile with nothing due confirms from the operator's metadata caches that nothing
 	// changed, without reading any Secret. Absent while something is left to do (a problem,
@@ -526,6 +584,44 @@ type ClientCertificateStatus struct {
 	ExpiresBeforeToken bool `json:"expiresBeforeToken,omitempty"`
 
 	// message is a warning about the certificate, empty when there is none.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// SigningKeySlot names a key of the client assertion key's Secret.
+// +kubebuilder:validation:Enum=Current;Next
+type SigningKeySlot string
+
+const (
+	// SigningKeyCurrent is the key under privateKeySecretRef.key (private.key).
+	SigningKeyCurrent SigningKeySlot = "Current"
+	// SigningKeyNext is the key under next.key.
+	SigningKeyNext SigningKeySlot = "Next"
+)
+
+// SigningKeyStatus describes one client assertion signing key by its public half only.
+type SigningKeyStatus struct {
+	// slot is Current (private.key) or Next (next.key).
+	Slot SigningKeySlot `json:"slot"`
+
+	// thumbprint is the RFC 7638 JWK thumbprint (SHA-256, base64url) of the public key:
+	// the kid a bank or directory registers when the client gives none.
+	// +optional
+	Thumbprint string `json:"thumbprint,omitempty"`
+
+	// keyID is the kid the operator sends with this key; empty when none is sent.
+	// +optional
+	KeyID string `json:"keyID,omitempty"`
+
+	// inUse is true for the key that signs the client assertions now.
+	// +optional
+	InUse bool `json:"inUse,omitempty"`
+
+	// from is when this key began, or begins, to sign (the Next key's nextKeyFrom).
+	// +optional
+	From *metav1.Time `json:"from,omitempty"`
+
+	// message says why the key cannot be used, empty when it can.
 	// +optional
 	Message string `json:"message,omitempty"`
 }

@@ -83,6 +83,13 @@ const (
 	// ReasonInvalidScope: the request's scope breaks its connection's provider's rules (a
 	// scope required, a maximum length), which the CRD checks only on inline requests.
 	ReasonInvalidScope = "InvalidScope"
+	// ReasonPrivateKeyDeliveryRefused: the request asks for the client certificate's private
+	// key (certificateDelivery.privateKey) and its connection's privateKeyDelivery is not
+	// Allowed: the key stays in the connection's Secrets namespace.
+	ReasonPrivateKeyDeliveryRefused = "PrivateKeyDeliveryRefused"
+	// ReasonNoClientCertificate: the request asks for the client certificate
+	// (certificateDelivery) and its client has none (tls.clientCertificateSecretRef).
+	ReasonNoClientCertificate = "NoClientCertificate"
 	// ReasonClusterConnectionsNotServed: the operator does not serve ClusterBankConnections:
 	// confined to namespaces (--watch-namespaces), it cannot watch cluster-scoped objects
 	// unless started with --cluster-connection-namespace.

@@ -194,6 +194,13 @@ var _ = Describe("BankTokenRequest validation", func() {
 		}, "spec.tls.clientCertificateSecretRef.name: Invalid value"),
 		Entry("a credentials key that no Secret key can be", func(s *spec) { s.CredentialsSecretRef.ClientIDKey = "../token" },
 			"spec.credentialsSecretRef.clientIDKey: Invalid value"),
+		Entry("the certificate's key delivered without the certificate", func(s *spec) {
+			s.TLS = &tokensv1alpha1.TLSConfig{ClientCertificateSecretRef: &tokensv1alpha1.LocalSecretReference{Name: "client-tls"}}
+			s.CertificateDelivery = &tokensv1alpha1.CertificateDelivery{PrivateKey: true}
+		}, "certificateDelivery.privateKey needs certificateDelivery.certificate"),
+		Entry("the certificate delivered by an inline request that has none", func(s *spec) {
+			s.CertificateDelivery = &tokensv1alpha1.CertificateDelivery{Certificate: true}
+		}, "certificateDelivery needs tls.clientCertificateSecretRef"),
 		Entry("SelfSignedTLSClientAuth with only a CA bundle", func(s *spec) {
 			s.Provider, s.GrantType, s.ClientAuthentication = tokensv1alpha1.ProviderOAuth2, "", tokensv1alpha1.ClientAuthenticationSelfSignedTLSClientAuth
 			s.TLS = &tokensv1alpha1.TLSConfig{CABundleRef: &tokensv1alpha1.CABundleReference{Name: "ca"}}

@@ -14,11 +14,14 @@ import (
 // act carries out a decision and returns what it did. It writes the owned Secrets, never
 // status, and leaves the gathered snapshot as it was read.
 func (r *BankTokenRequestReconciler) act(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered, d decision) outcome {
-	o := outcome{held: g.Held, why: d, requestHash: g.RequestHash, clientCertificate: g.ClientCertificate,
+	o := outcome{held: g.Held, why: d, requestHash: g.RequestHash, clientCertificate: g.ClientCertificate, signingKeys: g.SigningKeys,
 		primaryGrantOnly: refreshRefusedTooOften(g.Refresh, g.RequestHash)}
 	switch d.action {
 	case actReportProblem:
 		o.kind, o.problem = outcomeInputProblem, g.Problem
+		if err := r.withdrawRefusedPrivateKey(ctx, btr, g, g.Problem); err != nil {
+			o.kind, o.err = outcomeAPIError, err
+		}
 	case actSuspend:
 		o.kind = outcomeSuspended
 	case actWait:
@@ -26,8 +29,14 @@ func (r *BankTokenRequestReconciler) act(ctx context.Context, btr *tokensv1alpha
 		o.revocations, o.err = r.revokeDueGrants(ctx, btr, g, d)
 	case actKeep:
 		o.kind = outcomeKept
-		// A changed secretTemplate is applied without a new token.
-		if err := r.writeOutputSecret(ctx, btr, g, g.OutputSecret.Data, tokenAnnotations(g.OutputSecret)); err != nil {
+		// A changed secretTemplate or certificateDelivery is applied without a new token: the
+		// client certificate read is the one the held token was obtained with (its Secret's
+		// version is one of the inputs the token's request hash covers).
+		data, annotations := g.OutputSecret.Data, tokenAnnotations(g.OutputSecret)
+		if delivered := withCertificateDelivery(data, r.certificateDelivery(btr, g.Connection), g.TLS); !sameData(delivered, data) {
+			data, annotations[annotationChecksum] = delivered, dataChecksum(delivered)
+		}
+		if err := r.writeOutputSecret(ctx, btr, g, data, annotations); err != nil {
 			o.kind, o.err = outcomeAPIError, err
 			return o
 		}
@@ -91,7 +100,8 @@ func (r *BankTokenRequestReconciler) renew(ctx context.Context, btr *tokensv1alp
 	tok.ExpiresAt = tok.ExpiresAt.Truncate(time.Second)
 	held := &heldToken{AccessToken: tok.AccessToken, TokenType: tok.TokenType, Scope: tok.Scope,
 		IssuedAt: tok.IssuedAt, ExpiresAt: tok.ExpiresAt, RequestHash: g.RequestHash}
-	data := outputSecretData(tok)
+	// The certificate the token was obtained with, in the same update as the token.
+	data := withCertificateDelivery(outputSecretData(tok), r.certificateDelivery(btr, g.Connection), g.TLS)
 	annotations := map[string]string{
 		annotationIssuedAt:  formatTime(tok.IssuedAt),
 		annotationInputHash: g.RequestHash,

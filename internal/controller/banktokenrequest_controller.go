@@ -206,7 +206,7 @@ func (r *BankTokenRequestReconciler) actWithinBudget(ctx context.Context, btr *t
 	permit, wait := r.takeTokenCall(ctx, g)
 	if wait != nil {
 		return outcome{kind: outcomeBudgetWait, held: g.Held, why: d, requestHash: g.RequestHash,
-			clientCertificate: g.ClientCertificate, budgetWait: wait, waitUntil: wait.retryAt}
+			clientCertificate: g.ClientCertificate, signingKeys: g.SigningKeys, budgetWait: wait, waitUntil: wait.retryAt}
 	}
 	d.permit = permit
 	return r.act(ctx, btr, g, d)
@@ -226,7 +226,7 @@ func (r *BankTokenRequestReconciler) gatherAndDecide(ctx context.Context, btr *t
 	}
 	in := policyInput{Request: btr, Held: g.Held, HeldProblem: g.HeldProblem, RequestHash: g.RequestHash, Now: now,
 		PropagationDelay: r.propagationDelay(btr), MinRenewalInterval: r.MinRenewalInterval,
-		RevocationsDue: r.revocationsDue(g, now)}
+		RevocationsDue: r.revocationsDue(g, now), SigningKeys: g.SigningKeys}
 	if in.RevocationsDue {
 		in.ConnectionPausedUntil = r.connectionPausedUntil(g.Connection, now)
 	}

@@ -53,6 +53,8 @@ type gathered struct {
 	// ClientCertificate is the client certificate read (the first of its chain), nil when
 	// none is configured or it cannot be parsed (the providers client then reports it).
 	ClientCertificate *x509.Certificate
+	// SigningKeys describes the client assertion keys and when the next takes over.
+	SigningKeys signingKeys
 	// RequestHash fingerprints the spec fields that shape the request and the versions of
 	// the referenced objects (never their values).
 	RequestHash string
@@ -97,6 +99,9 @@ func (r *BankTokenRequestReconciler) readInputs(ctx context.Context, btr *tokens
 	// The Secrets the operator writes: read first, so that a conflict is reported before anything is sent.
 	if err := r.readOwnedSecrets(ctx, btr, g); err != nil {
 		return err
+	}
+	if problem := checkCertificateDelivery(btr, g.Connection); problem != nil {
+		return problem
 	}
 	var versions []string
 	var err error
@@ -165,18 +170,12 @@ func (r *BankTokenRequestReconciler) readAssertionKey(ctx context.Context, btr *
 		return "", nil
 	}
 	ref := assertion.PrivateKeySecretRef
-	privateKeyKey, keyIDKey := assertionKeyNames(ref)
+	privateKeyKey, _ := assertionKeyNames(ref)
 	secret, err := r.sentSecret(ctx, g.referencesNamespace(), ref.Name, "client assertion key", tokensv1alpha1.ReasonKeySecretNotFound, []string{privateKeyKey})
 	if err != nil {
 		return "", err
 	}
-	g.Credentials.AssertionKey = providers.AssertionKey{
-		PrivateKey: providers.Secret(secret.Data[privateKeyKey]),
-		// A kid written with kubectl --from-file keeps the file's newline.
-		KeyID:     cmp.Or(assertion.KeyID, strings.TrimSpace(string(secret.Data[keyIDKey]))),
-		Algorithm: assertion.SigningAlgorithm,
-		Audience:  assertion.Audience,
-	}
+	g.Credentials.AssertionKey, g.SigningKeys = chooseSigningKey(assertion, secret, r.Clock.Now())
 	return g.referenced("Secret", secret), nil
 }
 

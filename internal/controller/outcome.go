@@ -67,6 +67,8 @@ type outcome struct {
 	err error
 	// clientCertificate is the client certificate the reconcile read, nil when none.
 	clientCertificate *x509.Certificate
+	// signingKeys are the client assertion keys the reconcile read.
+	signingKeys signingKeys
 	// revocations is what revoking grants the operator no longer uses did, and when the
 	// next is due.
 	revocations revocationReport

@@ -28,6 +28,8 @@ type policyInput struct {
 	// ConnectionPausedUntil is when the bank's pause of the request's connection ends (429,
 	// Retry-After); zero when it is not paused. Revocations wait for it.
 	ConnectionPausedUntil time.Time
+	// SigningKeys are the client assertion keys, and when the next takes over.
+	SigningKeys signingKeys
 }
 
 // policy says whether a new token must be obtained, and why. Like cert-manager's
@@ -39,6 +41,7 @@ var issuancePolicies = []policy{
 	tokenMissingOrAltered,
 	requestChanged,
 	refreshRequested,
+	signingKeySwitched,
 	tokenExpired,
 	renewalDue,
 }
@@ -60,6 +63,7 @@ const (
 	issueReasonRefreshRequested = "RefreshRequested"
 	issueReasonExpired          = "Expired"
 	issueReasonRenewalDue       = "RenewalDue"
+	issueReasonSigningKeySwitch = "SigningKeySwitch"
 )
 
 func tokenMissingOrAltered(in policyInput) (string, string, bool) {
@@ -81,6 +85,15 @@ func refreshRequested(in policyInput) (string, string, bool) {
 	answered := in.Request.Status.LastRefreshRequestedAt == requested || (in.Held != nil && in.Held.RefreshRequestedAt == requested)
 	if requested != "" && !answered {
 		return issueReasonRefreshRequested, fmt.Sprintf("a refresh was requested (%s)", requested), true
+	}
+	return "", "", false
+}
+
+// signingKeySwitched: the next signing key took over since the token held was obtained; a
+// token signed for with it now shows at once whether the bank holds it.
+func signingKeySwitched(in policyInput) (string, string, bool) {
+	if in.SigningKeys.switchDueFor(in.Held, in.Now) {
+		return issueReasonSigningKeySwitch, "the next client assertion key signs from " + formatTime(in.SigningKeys.switchAt), true
 	}
 	return "", "", false
 }

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -98,6 +97,10 @@ func (r *BankTokenRequestReconciler) consume(ctx context.Context, resolved resol
 		}
 		return c, err
 	}
+	if c.problem = checkCertificateDelivery(btr, conn); c.problem != nil {
+		c.held, c.heldFrom = g.Held, sharedCopyOf(g.OutputSecret)
+		return c, r.withdrawRefusedPrivateKey(ctx, btr, g, c.problem)
+	}
 	c.held, c.heldFrom = g.Held, sharedCopyOf(g.OutputSecret)
 	var err error
 	if c.holder, c.created, c.conflict, err = r.ensureSharedGrantHolder(ctx, key, conn, btr.Spec.Scope); err != nil || c.conflict != "" {
@@ -137,7 +140,9 @@ func (r *BankTokenRequestReconciler) copySharedToken(ctx context.Context, btr *t
 	if token == nil || (!token.validAt(now) && c.held.validAt(now)) {
 		return nil
 	}
-	data := maps.Clone(secret.Data)
+	// The holder's Secret carries the certificate its token is bound to; the consumer keeps
+	// the parts it asked for, copied from the same read as the token.
+	data := copiedCertificateDelivery(secret.Data, btr.Spec.CertificateDelivery)
 	token.RequestHash = sharedCopyHashPrefix + token.RequestHash
 	annotations := map[string]string{
 		annotationIssuedAt:    formatTime(token.IssuedAt),

@@ -33,6 +33,7 @@ func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, prop
 	if o.kind != outcomeInputProblem {
 		// Judged against the token held after this reconcile, a new one included.
 		btr.Status.ClientCertificate = clientCertificateStatus(o.clientCertificate, o.held)
+		btr.Status.SigningKeys = o.signingKeys.status
 	}
 	switch o.kind {
 	case outcomeInputProblem:
@@ -40,9 +41,9 @@ func report(btr *tokensv1alpha1.BankTokenRequest, o outcome, now time.Time, prop
 	case outcomeSuspended:
 		setSuspended(btr, o.held, now)
 	case outcomeKept:
-		setIssued(btr, o.held, now, propagationDelay, minRenewalInterval, o.primaryGrantOnly)
+		setIssued(btr, o.held, now, propagationDelay, minRenewalInterval, o.primaryGrantOnly, o.signingKeys)
 	case outcomeIssued:
-		setIssued(btr, o.held, now, propagationDelay, minRenewalInterval, o.primaryGrantOnly)
+		setIssued(btr, o.held, now, propagationDelay, minRenewalInterval, o.primaryGrantOnly, o.signingKeys)
 		btr.Status.LastRefreshRequestedAt = btr.Annotations[tokensv1alpha1.RefreshRequestedAtAnnotation]
 	case outcomeWaiting:
 		setWaiting(btr, o.held, now)
@@ -87,7 +88,9 @@ func clearBudgetWait(btr *tokensv1alpha1.BankTokenRequest) {
 
 // setIssued: the output Secret holds the token last issued and nothing is failing; it is
 // good unless the bank's lifetime is below the renewal floor and it has run out.
-func setIssued(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.Time, propagationDelay, minRenewalInterval time.Duration, primaryGrantOnly bool) {
+// A key switch owed a token brings the renewal forward to it, so that the reconcile comes
+// back then, and a reconcile that verifies from metadata finds it due.
+func setIssued(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.Time, propagationDelay, minRenewalInterval time.Duration, primaryGrantOnly bool, keys signingKeys) {
 	status := &btr.Status
 	status.SecretName = outputSecretName(btr)
 	status.TokenType = held.TokenType
@@ -95,6 +98,9 @@ func setIssued(btr *tokensv1alpha1.BankTokenRequest, held *heldToken, now time.T
 	status.IssuedAt = &metav1.Time{Time: held.IssuedAt.Truncate(time.Second)}
 	status.ExpiresAt = &metav1.Time{Time: held.ExpiresAt.Truncate(time.Second)}
 	renewAt := flooredRenewalTime(&btr.Spec, btr.UID, held.IssuedAt, held.ExpiresAt, propagationDelay, minRenewalInterval)
+	if keys.switchPendingFor(held) && keys.switchAt.Before(renewAt) {
+		renewAt = keys.switchAt
+	}
 	status.RenewalTime = &metav1.Time{Time: renewAt.Truncate(time.Second)}
 	setIssuedReady(btr, held, now, renewAt, minRenewalInterval)
 	if primaryGrantOnly {

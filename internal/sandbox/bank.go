@@ -96,6 +96,9 @@ type accessToken struct {
 	refreshToken string
 	// chain is the grant chain of that refresh token; "" when issued without one.
 	chain string
+	// certificateThumbprint is the x5t#S256 of the client certificate a bound token is bound
+	// to (RFC 8705 §3.1); "" for a bearer token.
+	certificateThumbprint string
 }
 
 type refreshToken struct {

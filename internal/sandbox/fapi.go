@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -43,6 +44,11 @@ type fapiClient struct {
 	keyPEM    []byte
 	keyID     string
 	publicKey any
+	// otherKeys are further public keys registered by kid, as a JWKS holds the key in use
+	// and the next one while a client rotates (SignedJWTRealm).
+	otherKeys map[string]any
+	// accepted records each accepted assertion's kid and time (SignedJWTRealm).
+	accepted []AcceptedAssertion
 	// subject is the registered certificate subject, tls_client_auth_subject_dn (MTLSServer).
 	subject string
 	// usedJTIs remembers each assertion's jti until it expires.
@@ -85,7 +91,7 @@ func fapiBanks() map[providers.Name]*bank {
 			creds: BankCredentials{ClientID: "demo-signed-jwt-client", Scope: "accounts payments"}, extraScopes: []string{keycloakOfflineScope},
 		},
 		MTLSServer: {
-			slug: "mtls", path: "/mtls/oauth2/token", serve: serveTLSClientAuth,
+			slug: "mtls", path: "/mtls/oauth2/token", serve: serveTLSClientAuth, protectedAPI: "/mtls/api/accounts",
 			creds: BankCredentials{ClientID: "demo-mtls-client", Scope: "accounts"},
 		},
 	}
@@ -134,6 +140,45 @@ func (s *Server) SetAssertionPublicKey(publicKey any) {
 	s.banks[SignedJWTRealm].fapi.publicKey = publicKey
 }
 
+// RegisterAssertionKey registers another public key for SignedJWTRealm's client under kid,
+// beside the keys it holds: the realm takes an assertion signed by any of them, chosen by
+// the assertion's kid header, as a JWKS with a key in use and the next one.
+func (s *Server) RegisterAssertionKey(kid string, publicKey any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.banks[SignedJWTRealm].fapi
+	if c.otherKeys == nil {
+		c.otherKeys = map[string]any{}
+	}
+	c.otherKeys[kid] = publicKey
+}
+
+// AcceptedAssertion is a client assertion SignedJWTRealm accepted: its kid header ("" for
+// none) and when.
+type AcceptedAssertion struct {
+	KeyID string
+	At    time.Time
+}
+
+// AcceptedAssertions lists the assertions SignedJWTRealm accepted, oldest first.
+func (s *Server) AcceptedAssertions() []AcceptedAssertion {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.banks[SignedJWTRealm].fapi.accepted)
+}
+
+// publicKeyFor is the registered key an assertion's kid names, as Keycloak looks a client's
+// key up: no kid, or the first key's, is the first key; another kid must be registered.
+func (c *fapiClient) publicKeyFor(kid string) (any, error) {
+	if kid == "" || kid == c.keyID {
+		return c.publicKey, nil
+	}
+	if key, ok := c.otherKeys[kid]; ok {
+		return key, nil
+	}
+	return nil, errors.New("no key registered for the assertion's kid")
+}
+
 // fapiRequest completes a providers.Request for a FAPI endpoint.
 func (s *Server) fapiRequest(name providers.Name, req *providers.Request) {
 	switch name {
@@ -156,6 +201,13 @@ func CertificateThumbprint(certPEM []byte) string {
 		return ""
 	}
 	sum := sha256.Sum256(block.Bytes)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// x5tS256 is RFC 8705 §3.1's confirmation method value: the base64url SHA-256 of the
+// certificate's DER.
+func x5tS256(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 

@@ -1,8 +1,6 @@
 package sandbox
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"maps"
 	"net/http"
 	"net/url"
@@ -67,8 +65,12 @@ func (s *Server) checkAssertion(b *bank, r *http.Request, form url.Values) strin
 		return "client_id does not name the assertion's client"
 	}
 	claims := jwt.MapClaims{}
+	var kid string
 	_, err := jwt.ParseWithClaims(form.Get("client_assertion"), claims,
-		func(*jwt.Token) (any, error) { return client.publicKey, nil },
+		func(t *jwt.Token) (any, error) {
+			kid, _ = t.Header["kid"].(string)
+			return client.publicKeyFor(kid)
+		},
 		jwt.WithValidMethods(assertionAlgorithms), jwt.WithTimeFunc(s.now), jwt.WithLeeway(assertionLeeway),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithIssuer(id), jwt.WithSubject(id))
 	if err != nil {
@@ -91,6 +93,7 @@ func (s *Server) checkAssertion(b *bank, r *http.Request, form url.Values) strin
 	}
 	exp, _ := claims.GetExpirationTime()
 	client.usedJTIs[jti] = exp.Time
+	client.accepted = append(client.accepted, AcceptedAssertion{KeyID: kid, At: now})
 	return ""
 }
 
@@ -121,17 +124,18 @@ func serveTLSClientAuth(s *Server, b *bank, r *http.Request, body []byte) reply 
 	if !b.scopeAllowed(scope) {
 		return fail(http.StatusBadRequest, "invalid_scope", "the client may not have this scope")
 	}
-	sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+	thumbprint := x5tS256(r.TLS.PeerCertificates[0])
 	now := s.now()
 	access, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
 		"iss": s.baseURL + "/mtls", "sub": b.creds.ClientID, "client_id": b.creds.ClientID, "scope": scope,
 		"iat": now.Unix(), "exp": now.Add(b.lifetime).Unix(), "jti": uuid.NewString(),
-		"cnf": map[string]string{"x5t#S256": base64.RawURLEncoding.EncodeToString(sum[:])},
+		"cnf": map[string]string{"x5t#S256": thumbprint},
 	}).SignedString(s.jwtKey)
 	if err != nil {
 		return fail(http.StatusInternalServerError, "server_error", "cannot sign token")
 	}
 	b.recordAccessToken(s, grant, b.creds.ClientID, access, "")
+	b.accessTokens[access].certificateThumbprint = thumbprint
 	return reply{status: http.StatusOK, body: map[string]any{
 		"access_token": access, "token_type": "Bearer", "expires_in": seconds(b.lifetime), "scope": scope,
 	}}.withCall(grant, call.client.method)

@@ -21,7 +21,7 @@ func (s *Server) protectedAPIHandler(b *bank) http.Handler {
 		}
 		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		hasBearer := strings.EqualFold(scheme, "Bearer") && token != ""
-		if hasBearer && s.AccessTokenValid(b.name, token) {
+		if hasBearer && s.AccessTokenValid(b.name, token) && s.presentsBoundCertificate(b.name, token, r) {
 			writeJSON(w, http.StatusOK, nil, map[string]any{"accounts": []any{}})
 			return
 		}
@@ -36,8 +36,25 @@ func (s *Server) protectedAPIHandler(b *bank) http.Handler {
 	})
 }
 
+// presentsBoundCertificate is RFC 8705 §3's check by the protected resource: a token bound
+// to a certificate is accepted only over mutual TLS with that certificate (its x5t#S256 the
+// token's cnf); a bearer token needs none. A mismatch is RFC 6750's invalid_token.
+func (s *Server) presentsBoundCertificate(name providers.Name, accessToken string, r *http.Request) bool {
+	var bound string
+	s.withBank(name, func(b *bank) {
+		if at, ok := b.accessTokens[accessToken]; ok {
+			bound = at.certificateThumbprint
+		}
+	})
+	if bound == "" {
+		return true
+	}
+	return r.TLS != nil && len(r.TLS.PeerCertificates) > 0 && x5tS256(r.TLS.PeerCertificates[0]) == bound
+}
+
 // ProtectedAPIURL is bank's protected API, GET with "Authorization: Bearer <token>";
-// "" for an endpoint that has none (the FAPI ones).
+// "" for an endpoint that has none (SignedJWTRealm). MTLSServer's takes a bound token only
+// with its certificate.
 func (s *Server) ProtectedAPIURL(name providers.Name) string {
 	b, ok := s.banks[name]
 	if !ok || b.protectedAPI == "" {
@@ -50,4 +67,15 @@ func (s *Server) ProtectedAPIURL(name providers.Name) string {
 func (s *Server) ProtectedAPIRefusals(name providers.Name) (n int) {
 	s.withBank(name, func(b *bank) { n = b.protectedAPIRefusals })
 	return n
+}
+
+// BoundCertificateThumbprint is the x5t#S256 of the certificate bank bound accessToken to
+// when it issued it, as the bank recorded it; "" for a bearer or unknown token.
+func (s *Server) BoundCertificateThumbprint(name providers.Name, accessToken string) (thumbprint string) {
+	s.withBank(name, func(b *bank) {
+		if at, ok := b.accessTokens[accessToken]; ok {
+			thumbprint = at.certificateThumbprint
+		}
+	})
+	return thumbprint
 }

@@ -64,7 +64,7 @@ func TestProtectedAPIAcceptsExactlyTheTokensTheBankStillHonours(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []providers.Name{sandbox.SignedJWTRealm, sandbox.MTLSServer, providers.OAuth2} {
+	for _, name := range []providers.Name{sandbox.SignedJWTRealm, providers.OAuth2} {
 		if got := s.ProtectedAPIURL(name); got != "" {
 			t.Errorf("%s: ProtectedAPIURL = %q, want none", name, got)
 		}

@@ -80,12 +80,22 @@ var _ = Describe("Issuer metadata (Open Finance)", Label(openFinanceLabel), func
 	It("PrivateKeyJWT PS256: the assertion's aud is the issuer, and the token is bound to the certificate presented at the alias", func() {
 		ns := newNamespace()
 		before := len(bank.Calls(sandbox.OpenFinance))
-		request := openFinanceRequest(ns, "private-key-jwt", withPrivateKeyJWT("PS256"))
+		request := openFinanceRequest(ns, "private-key-jwt", withPrivateKeyJWT("PS256"), func(r *harness.SandboxRequest) {
+			r.Request.Spec.FAPIInteractionID = tokensv1alpha1.FAPIInteractionIDEnabled
+		})
 		Expect(request.Apply(suiteCtx, k8sClient)).To(Succeed())
 		eventuallyReady(request.Request, tokensv1alpha1.ReasonTokenIssued)
-		Expect(openFinanceCallsSince(before)).To(ConsistOf(And(
+		calls := openFinanceCallsSince(before)
+		Expect(calls).To(ConsistOf(And(
 			HaveField("AssertionAudience", bank.OpenFinanceIssuer()), HaveField("Listener", sandbox.ListenerMTLS),
-			HaveField("ClientAuthentication", providers.ClientAuthPrivateKeyJWT), HaveField("Status", 200))))
+			HaveField("ClientAuthentication", providers.ClientAuthPrivateKeyJWT), HaveField("Status", 200),
+			HaveField("InteractionID", MatchRegexp(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)))))
+		Eventually(func() string {
+			if attempt := getBTR(request.Request).Status.LastAttempt; attempt != nil {
+				return attempt.InteractionID
+			}
+			return ""
+		}).Should(Equal(calls[0].InteractionID), "status.lastAttempt names the call the FAPI server saw")
 		Eventually(func() *tokensv1alpha1.EndpointsStatus { return getBTR(request.Request).Status.Endpoints }).Should(And(
 			HaveField("AssertionAudience", bank.OpenFinanceIssuer()),
 			HaveField("AssertionAudienceSource", tokensv1alpha1.EndpointFromIssuerMetadata)))

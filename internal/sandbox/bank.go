@@ -310,7 +310,7 @@ func (s *Server) handler(b *bank, e endpoint) http.Handler {
 		delay, fault := b.answerDelay, b.fault
 		s.mu.Unlock()
 		defer s.callAnswered(b)
-		if b.fapi != nil {
+		if b.fapi != nil || b.openFinance != nil {
 			echoInteractionID(w, rep.call.InteractionID)
 		}
 		time.Sleep(delay)

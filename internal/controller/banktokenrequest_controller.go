@@ -26,6 +26,7 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/callbudget"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 	"github.com/banktoken/bank-token-operator/internal/referencewatch"
+	"github.com/banktoken/bank-token-operator/internal/sharding"
 	"github.com/banktoken/bank-token-operator/internal/tokencalls"
 )
 
@@ -53,6 +54,9 @@ type BankTokenRequestReconciler struct {
 	Budgets *callbudget.Budgets
 	// Settings are the operator's choices that shape a decision (see settings.go).
 	Settings
+	// Shard is this manager's place in a ring of kubernetes-controller-sharding; the zero
+	// value works on every request (see shard.go).
+	Shard sharding.Shard
 
 	// ownedSecrets (the manager's cache of owned Secrets' metadata) and references (the
 	// watch of referenced objects) are set by SetupWithManager. Together they tell a new

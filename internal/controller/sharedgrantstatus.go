@@ -134,6 +134,17 @@ func renewalSettingsNote(btr *tokensv1alpha1.BankTokenRequest) string {
 // turns False on time), when a grant of its own is due to be revoked, and, while it waits
 // for its holder, in case the holder's status event is missed. A renewal of the holder
 // brings it back through the watch.
+// holderRenewalCheck is when a consumer in a shard looks at its holder again: no watch
+// brings it back when the holder, in another shard, renews. At the holder's renewal time,
+// and every holderCacheRecheck after it until the copy is renewed; the holder's renewal
+// leaves the copy allowance for this.
+func (c consumption) holderRenewalCheck(now time.Time) time.Time {
+	if c.holder == nil || c.holder.Status.RenewalTime == nil || !c.holder.Status.RenewalTime.After(now) {
+		return now.Add(holderCacheRecheck)
+	}
+	return c.holder.Status.RenewalTime.Time
+}
+
 func (c consumption) requeue(uid types.UID, now time.Time) ctrl.Result {
 	if c.busy {
 		return ctrl.Result{RequeueAfter: namespaceBusyDelay(uid, now)}
@@ -154,6 +165,8 @@ func (c consumption) requeue(uid types.UID, now time.Time) ctrl.Result {
 		earliest(now.Add(holderCacheRecheck))
 	case c.heldFrom != c.holderKey.String():
 		earliest(now.Add(holderWaitRecheck))
+	case c.pollHolder:
+		earliest(c.holderRenewalCheck(now))
 	}
 	if at.IsZero() {
 		return ctrl.Result{}

@@ -7,7 +7,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/sharding"
@@ -54,6 +56,20 @@ func (r *BankTokenRequestReconciler) letGoOf(ctx context.Context, btr *tokensv1a
 	r.statusWrites.forget(btr.UID)
 	r.Metrics.forget(btr.Namespace, btr.Name)
 	return true, nil
+}
+
+// drained lets through the update that drains a request from this shard, which neither a
+// spec nor an annotation change would: without it the shard would let go only at the
+// request's next requeue, and the sharder's move would wait for it.
+func (r *BankTokenRequestReconciler) drained() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return r.Shard.Draining(e.ObjectNew) && !r.Shard.Draining(e.ObjectOld)
+		},
+	}
 }
 
 // shardOwnedSecret keeps on an owned Secret the sharder's labels base carries (the

@@ -126,6 +126,11 @@ func setUpReconciler(mgr manager.Manager, flags *managerFlags, settings internal
 	reconciler.Budgets = callbudget.New(callbudget.Options{Metrics: budgetMetrics, Clock: reconciler.Clock})
 	reconciler.Settings = settings
 	reconciler.Shard = flags.shard()
+	if reconciler.Shard.Enabled() {
+		members := &sharding.Members{Reader: mgr.GetAPIReader(), Namespace: flags.leaseNamespace(), Shard: reconciler.Shard}
+		exitOn(mgr.Add(members), "unable to count the ring's shards")
+		reconciler.RingMembers = members
+	}
 	exitOn(reconciler.SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: flags.workers}),
 		"unable to set up the BankTokenRequest controller")
 	if reconciler.Shard.Enabled() {

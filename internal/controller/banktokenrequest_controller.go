@@ -57,6 +57,9 @@ type BankTokenRequestReconciler struct {
 	// Shard is this manager's place in a ring of kubernetes-controller-sharding; the zero
 	// value works on every request (see shard.go).
 	Shard sharding.Shard
+	// RingMembers counts the live shards of Shard's ring, which share each connection's call
+	// budget; nil when not sharded.
+	RingMembers interface{ Count() int }
 
 	// ownedSecrets (the manager's cache of owned Secrets' metadata) and references (the
 	// watch of referenced objects) are set by SetupWithManager. Together they tell a new

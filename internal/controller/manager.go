@@ -31,19 +31,19 @@ func ManagerOptions(scheme *runtime.Scheme, watchNamespaces []string, shard shar
 		panic(err) // a constant, valid label key
 	}
 	ownedSecrets := labels.NewSelector().Add(*owned)
-	var requests cache.ByObject
 	if shard.Enabled() {
 		requirements, _ := shard.Selector().Requirements()
 		ownedSecrets = ownedSecrets.Add(requirements...)
-		requests.Label = shard.Selector()
 	}
 	cacheOptions := cache.Options{
 		DefaultTransform: StripMetadataForCache,
 		ByObject: map[client.Object]cache.ByObject{
-			&tokensv1alpha1.BankTokenRequest{}: requests,
-			&corev1.Secret{}:                   {Label: ownedSecrets},
-			&corev1.Namespace{}:                {Transform: namespaceLabelsOnly},
+			&corev1.Secret{}:    {Label: ownedSecrets},
+			&corev1.Namespace{}: {Transform: namespaceLabelsOnly},
 		},
+	}
+	if shard.Enabled() {
+		cacheOptions.ByObject[&tokensv1alpha1.BankTokenRequest{}] = cache.ByObject{Label: shard.Selector()}
 	}
 	if len(watchNamespaces) > 0 {
 		cacheOptions.DefaultNamespaces = map[string]cache.Config{}

@@ -3,9 +3,16 @@ package controller
 import (
 	"testing"
 
+	"reflect"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
 	"github.com/banktoken/bank-token-operator/internal/sharding"
@@ -46,5 +53,37 @@ func TestAnOwnedSecretKeepsTheSharderLabelsAndCarriesItsShards(t *testing.T) {
 	sharded := desiredSecret(btr, base, want, shard)
 	if sharded.Labels[shard.ShardLabel()] != "shard-b" || sharded.Labels["shard.alpha.sharding.timebertt.dev/other-ring"] != "x" {
 		t.Errorf("sharded: %v", sharded.Labels)
+	}
+}
+
+// A shard's cache holds only its requests and the owned Secrets labelled with its name; an
+// unsharded manager's, every request and every owned Secret.
+func TestAShardsCacheSelectsItsRequestsAndOwnedSecrets(t *testing.T) {
+	shard := sharding.Shard{Ring: "tokens", Name: "shard-a"}
+	mine := labels.Set{shard.ShardLabel(): "shard-a", tokensv1alpha1.SecretRoleLabel: tokensv1alpha1.SecretRoleToken}
+	others := labels.Set{shard.ShardLabel(): "shard-b", tokensv1alpha1.SecretRoleLabel: tokensv1alpha1.SecretRoleToken}
+	byObject := func(options ctrl.Options, kind client.Object) (cache.ByObject, bool) {
+		for obj, by := range options.Cache.ByObject {
+			if reflect.TypeOf(obj) == reflect.TypeOf(kind) {
+				return by, true
+			}
+		}
+		return cache.ByObject{}, false
+	}
+	sharded := ManagerOptions(runtime.NewScheme(), nil, shard)
+	requests, ok := byObject(sharded, &tokensv1alpha1.BankTokenRequest{})
+	if !ok || !requests.Label.Matches(mine) || requests.Label.Matches(others) {
+		t.Errorf("a shard's requests: %v", requests.Label)
+	}
+	secrets, _ := byObject(sharded, &corev1.Secret{})
+	if !secrets.Label.Matches(mine) || secrets.Label.Matches(others) || secrets.Label.Matches(labels.Set{shard.ShardLabel(): "shard-a"}) {
+		t.Errorf("a shard's owned Secrets: %v", secrets.Label)
+	}
+	unsharded := ManagerOptions(runtime.NewScheme(), nil, sharding.Shard{})
+	if _, ok := byObject(unsharded, &tokensv1alpha1.BankTokenRequest{}); ok {
+		t.Error("an unsharded manager selects its requests")
+	}
+	if secrets, _ := byObject(unsharded, &corev1.Secret{}); !secrets.Label.Matches(others) {
+		t.Errorf("an unsharded manager's owned Secrets: %v", secrets.Label)
 	}
 }

@@ -1,9 +1,8 @@
 package controller
 
 import (
-	"testing"
-
 	"reflect"
+	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"

@@ -238,7 +238,7 @@ func (r *BankTokenRequestReconciler) sharedGrantKeys(obj client.Object) []string
 // Requests being deleted read nothing: their output Secrets go with them.
 func (r *BankTokenRequestReconciler) sharedGrantReaders(ctx context.Context, holder *tokensv1alpha1.BankTokenRequest, conn *resolvedConnection) (int, error) {
 	key := client.ObjectKeyFromObject(holder)
-	list, err := r.candidateReaders(ctx, key)
+	list, err := r.candidateReaders(ctx, key, holder.Spec.ConnectionRef.KindOrDefault())
 	if err != nil {
 		return 0, fmt.Errorf("listing the readers of shared grant %s: %w", key, err)
 	}
@@ -255,18 +255,24 @@ func (r *BankTokenRequestReconciler) sharedGrantReaders(ctx context.Context, hol
 	return readers, nil
 }
 
-// candidateReaders are the requests the index files under the holder at key. A shard's
-// cache holds only its own requests, and a holder's readers may be any shard's: a shard
-// lists them all from the apiserver (once per reconcile of a holder, so at most once per
-// renewal and per change of a reader in the holder's shard), for a holder whose readers it
-// cannot see would be deleted and its grant revoked under them.
-func (r *BankTokenRequestReconciler) candidateReaders(ctx context.Context, key types.NamespacedName) (*tokensv1alpha1.BankTokenRequestList, error) {
+// candidateReaders are the requests the index files under the holder at key, of a
+// connection of kind. A shard's cache holds only its own requests, and a holder's readers may
+// be any shard's: a shard lists them from the apiserver (once per reconcile of a holder, so
+// at most once per renewal and per change of a reader in the holder's shard), for a holder
+// whose readers it cannot see would be deleted and its grant revoked under them. A
+// BankConnection serves its own namespace only, where its holder is: the list is of that
+// namespace; a ClusterBankConnection's readers may be in any namespace.
+func (r *BankTokenRequestReconciler) candidateReaders(ctx context.Context, key types.NamespacedName, kind string) (*tokensv1alpha1.BankTokenRequestList, error) {
 	list := &tokensv1alpha1.BankTokenRequestList{}
 	if !r.Shard.Enabled() {
 		return list, r.Client.List(ctx, list, client.MatchingFields{sharedGrantIndex: key.String()})
 	}
+	var opts []client.ListOption
+	if kind != tokensv1alpha1.KindClusterBankConnection {
+		opts = append(opts, client.InNamespace(key.Namespace))
+	}
 	all := &tokensv1alpha1.BankTokenRequestList{}
-	if err := r.APIReader.List(ctx, all); err != nil {
+	if err := r.APIReader.List(ctx, all, opts...); err != nil {
 		return nil, err
 	}
 	for i := range all.Items {

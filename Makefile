@@ -387,6 +387,12 @@ test-connection-budget: setup-envtest ## The call budget's restart spec with 1,0
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" BANKTOKEN_BUDGET_SPEC_REQUESTS=1000 go test ./internal/controller -run 'TestController$$' \
 	  -count=1 -timeout 20m -ginkgo.focus='restarted manager' -ginkgo.v
 
+# make test runs test/sharding with 3 requests per shard and one renewal round before and
+# after the move; this is the same test with 50 per shard and 5 rounds (about 90 s).
+.PHONY: test-sharding
+test-sharding: setup-envtest ## Two managers as shards of one ring (kubernetes-controller-sharding's protocol): 100 requests, each renewed only by its shard, one drained during a renewal and moved, a shared grant across shards (about 90 s; make test runs a short one).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./test/sharding -count=1 -v -timeout 10m -args -resources-per-shard=50 -rounds=5
+
 ##@ Resilience
 
 # CHAOS_FLAGS are passed to test/chaos: --short is the run make test does; --seed=N repeats

@@ -22,6 +22,7 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/callbudget"
 	internalcontroller "github.com/banktoken/bank-token-operator/internal/controller"
 	"github.com/banktoken/bank-token-operator/internal/providers"
+	"github.com/banktoken/bank-token-operator/internal/sharding"
 )
 
 var scheme = runtime.NewScheme()
@@ -75,7 +76,9 @@ func newManager(flags *managerFlags, metrics *metricsFlags) manager.Manager {
 	restConfig.QPS = float32(flags.kubeAPIQPS)
 	restConfig.Burst = flags.kubeAPIBurst
 
-	options := internalcontroller.ManagerOptions(scheme, flags.namespaces())
+	shard := flags.shard()
+	exitOn(shard.Validate(), "invalid sharding flags")
+	options := internalcontroller.ManagerOptions(scheme, flags.namespaces(), shard)
 	metricsOptions, metricsCertWatcher, err := metrics.serverOptions()
 	exitOn(err, "unable to load the metrics server's certificate")
 	options.Metrics = metricsOptions
@@ -84,7 +87,17 @@ func newManager(flags *managerFlags, metrics *metricsFlags) manager.Manager {
 	options.LeaderElectionID = "bank-token-operator.tokens.banktoken.io"
 	options.LeaderElectionNamespace = flags.leaderElectNamespace
 	options.LeaseDuration, options.RenewDeadline, options.RetryPeriod = &flags.leaseDuration, &flags.renewDeadline, &flags.retryPeriod
-	// Hand the lease over at once on a clean shutdown rather than waiting for it to expire.
+	if shard.Enabled() {
+		// A shard runs its controllers while it holds its own Lease, which tells the sharder
+		// it is a member of the ring; there is no leader.
+		lease, err := sharding.NewLease(restConfig, flags.leaseNamespace(), shard)
+		exitOn(err, "unable to set up the shard Lease")
+		options.LeaderElection = true
+		options.LeaderElectionResourceLockInterface = lease
+		setupLog.Info("running as a shard", "controllerRing", shard.Ring, "shard", shard.Name)
+	}
+	// Hand the lease over at once on a clean shutdown rather than waiting for it to expire:
+	// a shard's release makes the sharder move its objects at once.
 	options.LeaderElectionReleaseOnCancel = true
 	// A renewal under way when the manager stops is finished (a token call cut off after
 	// it was sent spends its refresh token): wait longer than one token call. The Pod's
@@ -113,8 +126,20 @@ func setUpReconciler(mgr manager.Manager, flags *managerFlags, settings internal
 	reconciler.Budgets = callbudget.New(callbudget.Options{Metrics: budgetMetrics, Clock: reconciler.Clock})
 	reconciler.Settings = settings
 	reconciler.IssuerMetadataInterval = flags.issuerMetadataEvery
+	reconciler.Shard = flags.shard()
+	if reconciler.Shard.Enabled() {
+		members := &sharding.Members{Reader: mgr.GetAPIReader(), Namespace: flags.leaseNamespace(), Shard: reconciler.Shard}
+		exitOn(mgr.Add(members), "unable to count the ring's shards")
+		reconciler.RingMembers = members
+	}
 	exitOn(reconciler.SetupWithManager(context.Background(), mgr, controller.Options{MaxConcurrentReconciles: flags.workers}),
 		"unable to set up the BankTokenRequest controller")
+	if reconciler.Shard.Enabled() {
+		// A shard sees its own requests only: its counts would be a part, and the shards' writes
+		// would overwrite each other. docs/scaling.md says what a sharded set-up gives up.
+		setupLog.Info("connection status is not written by a shard")
+		return
+	}
 	setUpConnectionStatus(mgr, reconciler)
 }
 

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	internalcontroller "github.com/banktoken/bank-token-operator/internal/controller"
+	"github.com/banktoken/bank-token-operator/internal/sharding"
 )
 
 // managerFlags are the manager's flags other than the metrics server's and the security
@@ -30,6 +31,9 @@ type managerFlags struct {
 	kubeAPIBurst         int
 	requestTimeout       time.Duration
 	issuerMetadataEvery  time.Duration
+	// controllerRing and shardName make the manager a shard (see shard()).
+	controllerRing string
+	shardName      string
 	// settings are bound field by field; settings() completes them from the security flags.
 	settings internalcontroller.Settings
 }
@@ -37,8 +41,38 @@ type managerFlags struct {
 func bindManagerFlags(fs *flag.FlagSet) *managerFlags {
 	f := &managerFlags{settings: internalcontroller.DefaultSettings()}
 	f.bindRuntime(fs)
+	f.bindSharding(fs)
 	f.bindSettings(fs)
 	return f
+}
+
+// bindSharding binds the flags that make the manager one shard of a ring of
+// kubernetes-controller-sharding (docs/scaling.md). Without --controller-ring it works on
+// every request, as one replica with leader election does.
+func (f *managerFlags) bindSharding(fs *flag.FlagSet) {
+	fs.StringVar(&f.controllerRing, "controller-ring", "",
+		"The ControllerRing this manager is a shard of. When given, it holds a shard Lease of its own (named after the "+
+			"shard, in --leader-election-namespace or POD_NAMESPACE) instead of taking part in leader election, works only "+
+			"on the BankTokenRequests the sharder labelled with its name, and lets go of those the sharder drains; "+
+			"--leader-elect is ignored. Default: not sharded.")
+	hostname, _ := os.Hostname()
+	fs.StringVar(&f.shardName, "shard-name", cmp.Or(os.Getenv("POD_NAME"), hostname),
+		"This shard's name: its Lease's name and holder identity, and the shard label's value on its objects. "+
+			"Default: POD_NAME, else the hostname. Used with --controller-ring.")
+}
+
+// shard is this manager's place in its ring; the zero value when it is not sharded.
+func (f *managerFlags) shard() sharding.Shard {
+	if f.controllerRing == "" {
+		return sharding.Shard{}
+	}
+	return sharding.Shard{Ring: f.controllerRing, Name: f.shardName}
+}
+
+// leaseNamespace is where the leader election or shard Lease lives: the flag, else the
+// namespace the manager runs in.
+func (f *managerFlags) leaseNamespace() string {
+	return cmp.Or(f.leaderElectNamespace, os.Getenv("POD_NAMESPACE"))
 }
 
 // bindRuntime binds how the manager runs.

@@ -35,3 +35,22 @@ func TestClusterConnectionNamespaceDefaultsToTheOperatorsOwn(t *testing.T) {
 		})
 	}
 }
+
+func TestManagerIsNotAShardUnlessAControllerRingIsGiven(t *testing.T) {
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	f := bindManagerFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if f.shard().Enabled() {
+		t.Error("sharded by default")
+	}
+	fs = flag.NewFlagSet("manager", flag.ContinueOnError)
+	f = bindManagerFlags(fs)
+	if err := fs.Parse([]string{"--controller-ring=bank-tokens", "--shard-name=manager-0"}); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.shard(); s.Ring != "bank-tokens" || s.Name != "manager-0" {
+		t.Errorf("shard %+v", s)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/callbudget"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 	"github.com/banktoken/bank-token-operator/internal/referencewatch"
+	"github.com/banktoken/bank-token-operator/internal/sharding"
 	"github.com/banktoken/bank-token-operator/internal/tokencalls"
 )
 
@@ -58,6 +59,12 @@ type BankTokenRequestReconciler struct {
 	// decision about a token, only when a document is read.
 	IssuerMetadataInterval time.Duration
 	issuerMetadata         issuerMetadataCache
+	// Shard is this manager's place in a ring of kubernetes-controller-sharding; the zero
+	// value works on every request (see shard.go).
+	Shard sharding.Shard
+	// RingMembers counts the live shards of Shard's ring, which share each connection's call
+	// budget; nil when not sharded.
+	RingMembers interface{ Count() int }
 
 	// ownedSecrets (the manager's cache of owned Secrets' metadata) and references (the
 	// watch of referenced objects) are set by SetupWithManager. Together they tell a new

@@ -78,6 +78,18 @@ func (o outcome) briefBudgetWait(now time.Time) bool {
 		o.revocations.revoked == 0 && o.revocations.leftLive == 0
 }
 
+// budgetLimits are conn's callBudget, or in a shard this shard's share of it: the bank
+// limits the client, and every live shard of the ring calls it for its own requests, so
+// each may make calls divided by the shards (at least one). The share follows the ring's
+// membership; while it changes, the shards together may briefly exceed the budget.
+func (r *BankTokenRequestReconciler) budgetLimits(conn *resolvedConnection) callbudget.Limits {
+	limits := callbudget.LimitsOf(conn.Spec.CallBudget)
+	if r.RingMembers != nil {
+		limits.Calls = max(1, limits.Calls/r.RingMembers.Count())
+	}
+	return limits
+}
+
 // takeTokenCall asks the budget of g's connection for one token call: a permit when it may
 // go (nil for a request with no budget), or why it waits. Seeds the budget first after a
 // start (see seedBudgetFromCache).
@@ -86,7 +98,7 @@ func (r *BankTokenRequestReconciler) takeTokenCall(ctx context.Context, g *gathe
 	if r.Budgets == nil || conn == nil {
 		return nil, nil
 	}
-	key, limits := budgetKey(conn), callbudget.LimitsOf(conn.Spec.CallBudget)
+	key, limits := budgetKey(conn), r.budgetLimits(conn)
 	if !r.Budgets.Seeded(key) {
 		r.seedBudgetFromCache(ctx, conn, limits)
 	}
@@ -113,7 +125,7 @@ func (r *BankTokenRequestReconciler) takeFollowUp(g *gathered, permit *callbudge
 	if verdict.Granted {
 		return &verdict.Reservation, nil
 	}
-	return nil, r.waitFor(g.Connection, callbudget.LimitsOf(g.Connection.Spec.CallBudget), verdict, now)
+	return nil, r.waitFor(g.Connection, r.budgetLimits(g.Connection), verdict, now)
 }
 
 // waitFor describes a refusal.

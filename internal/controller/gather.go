@@ -371,7 +371,9 @@ func (r *BankTokenRequestReconciler) getOwnedSecret(ctx context.Context, btr *to
 // secretKnownAbsent reports whether both metadata caches, the owned Secrets' and the
 // namespace's other Secrets', are synced and hold no Secret of that name.
 func (r *BankTokenRequestReconciler) secretKnownAbsent(ctx context.Context, namespace, name string) bool {
-	if r.ownedSecrets == nil || r.references == nil {
+	if r.ownedSecrets == nil || r.references == nil || r.Shard.Enabled() {
+		// A shard's cache holds only the Secrets labelled with its name: a request that just
+		// moved here may own Secrets still labelled with the shard it came from.
 		return false
 	}
 	cached := ownedSecretMetadata()

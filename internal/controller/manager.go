@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/sharding"
 )
 
 // ManagerOptions are the cache and client settings every manager of this operator runs
@@ -20,17 +21,29 @@ import (
 // their labels, which ClusterBankConnections' gates judge; watchNamespaces, when given,
 // confines the caches to those namespaces. Referenced Secrets and ConfigMaps have their own
 // watch (see package referencewatch).
-func ManagerOptions(scheme *runtime.Scheme, watchNamespaces []string) ctrl.Options {
+//
+// A shard of a ring (shard.Enabled) caches only the BankTokenRequests and owned Secrets
+// labelled with its name: the objects the sharder assigned to it. Connections and Namespaces
+// are read by every shard's requests and stay whole (see docs/scaling.md).
+func ManagerOptions(scheme *runtime.Scheme, watchNamespaces []string, shard sharding.Shard) ctrl.Options {
 	owned, err := labels.NewRequirement(tokensv1alpha1.SecretRoleLabel, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant, valid label key
 	}
+	ownedSecrets := labels.NewSelector().Add(*owned)
+	if shard.Enabled() {
+		requirements, _ := shard.Selector().Requirements()
+		ownedSecrets = ownedSecrets.Add(requirements...)
+	}
 	cacheOptions := cache.Options{
 		DefaultTransform: StripMetadataForCache,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:    {Label: labels.NewSelector().Add(*owned)},
+			&corev1.Secret{}:    {Label: ownedSecrets},
 			&corev1.Namespace{}: {Transform: namespaceLabelsOnly},
 		},
+	}
+	if shard.Enabled() {
+		cacheOptions.ByObject[&tokensv1alpha1.BankTokenRequest{}] = cache.ByObject{Label: shard.Selector()}
 	}
 	if len(watchNamespaces) > 0 {
 		cacheOptions.DefaultNamespaces = map[string]cache.Config{}

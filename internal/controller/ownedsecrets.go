@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
+	"github.com/banktoken/bank-token-operator/internal/sharding"
 )
 
 // The refresh-token Secret's name is the resource's with a suffix, within the apiserver's
@@ -78,7 +79,7 @@ func (r *BankTokenRequestReconciler) writeOwnedSecret(ctx context.Context, btr *
 	defer r.ownWrites.begin(types.NamespacedName{Namespace: btr.Namespace, Name: want.name})()
 	var err error
 	for range maxOwnedSecretWrites {
-		secret := desiredSecret(btr, base, want)
+		secret := desiredSecret(btr, base, want, r.Shard)
 		if err = controllerutil.SetControllerReference(btr, secret, r.Client.Scheme()); err != nil {
 			return nil, err
 		}
@@ -108,8 +109,9 @@ func (r *BankTokenRequestReconciler) writeOwnedSecret(ctx context.Context, btr *
 }
 
 // desiredSecret is base (not modified) with what is wanted applied: the caller's labels
-// and annotations under the operator's own labels.
-func desiredSecret(btr *tokensv1alpha1.BankTokenRequest, base *corev1.Secret, want ownedSecret) *corev1.Secret {
+// and annotations under the operator's own labels, and the sharder's labels kept (see
+// shardOwnedSecret).
+func desiredSecret(btr *tokensv1alpha1.BankTokenRequest, base *corev1.Secret, want ownedSecret, shard sharding.Shard) *corev1.Secret {
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: btr.Namespace, Name: want.name}}
 	if base != nil {
 		secret = base.DeepCopy()
@@ -121,6 +123,7 @@ func desiredSecret(btr *tokensv1alpha1.BankTokenRequest, base *corev1.Secret, wa
 	secret.Labels[tokensv1alpha1.ManagedByLabel] = tokensv1alpha1.ManagedByValue
 	secret.Labels[tokensv1alpha1.RequestLabel] = truncateLabelValue(btr.Name)
 	secret.Labels[tokensv1alpha1.SecretRoleLabel] = want.role
+	shardOwnedSecret(secret, base, shard)
 	secret.Annotations = want.annotations
 	secret.Type = corev1.SecretTypeOpaque
 	secret.Data = want.data

@@ -152,6 +152,9 @@ func (r *BankTokenRequestReconciler) current(ctx context.Context, req ctrl.Reque
 		}
 		return nil, 0, err
 	}
+	if let, err := r.letGoOf(ctx, btr); let || err != nil {
+		return nil, 0, err
+	}
 	if !btr.DeletionTimestamp.IsZero() {
 		r.statusWrites.forget(btr.UID)
 		return btr, 0, nil

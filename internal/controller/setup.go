@@ -106,8 +106,9 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("banktokenrequest").
 		Watches(&tokensv1alpha1.BankTokenRequest{}, dueFirst(r.Clock), builder.WithPredicates(predicate.Or(
-			// Our own status writes change neither; spec edits and the refresh annotation do.
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+			// Our own status writes change neither; spec edits and the refresh annotation do, and
+			// in a shard, the sharder's drain label.
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, r.drained()))).
 		Watches(&corev1.Secret{},
 			handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &tokensv1alpha1.BankTokenRequest{}, handler.OnlyControllerOwner()),
 			builder.OnlyMetadata, builder.WithPredicates(r.ownWrites.predicate())).

@@ -57,6 +57,9 @@ type consumption struct {
 	// revocations is what revoking the grants the request held of its own did.
 	revocations revocationReport
 	busy        bool
+	// pollHolder: the consumer is in a shard, where no watch brings it back when its holder
+	// renews (holderRenewalCheck).
+	pollHolder bool
 }
 
 // reconcileConsumer copies the shared grant's token and reports; the consumer's own
@@ -86,7 +89,7 @@ func (r *BankTokenRequestReconciler) reconcileConsumer(ctx context.Context, reso
 func (r *BankTokenRequestReconciler) consume(ctx context.Context, resolved resolution, now time.Time) (consumption, error) {
 	btr, conn := resolved.request, resolved.connection
 	key, _ := r.sharedGrantHolderKey(btr) // a resolved connection: always known
-	c := consumption{conn: conn, holderKey: key}
+	c := consumption{conn: conn, holderKey: key, pollHolder: r.Shard.Enabled()}
 	if c.problem = checkSpec(btr); c.problem != nil {
 		return c, nil
 	}

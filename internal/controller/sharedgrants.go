@@ -170,10 +170,15 @@ func newSharedGrantHolder(key types.NamespacedName, conn *resolvedConnection, sc
 
 // ensureSharedGrantHolder returns the holder at key from the cache, creating it when there
 // is none (created is then true, and the object has no status yet); a conflict says why the
-// object at key cannot be used.
+// object at key cannot be used. A shard reads it from the apiserver: the sharder may have
+// assigned the holder to another shard, whose requests are not in this one's cache.
 func (r *BankTokenRequestReconciler) ensureSharedGrantHolder(ctx context.Context, key types.NamespacedName, conn *resolvedConnection, scope string) (holder *tokensv1alpha1.BankTokenRequest, created bool, conflict string, err error) {
 	holder = &tokensv1alpha1.BankTokenRequest{}
-	err = r.Client.Get(ctx, key, holder)
+	var reader client.Reader = r.Client
+	if r.Shard.Enabled() {
+		reader = r.APIReader
+	}
+	err = reader.Get(ctx, key, holder)
 	switch {
 	case err == nil:
 		return holder, false, r.notHolderOf(holder, conn, scope), nil
@@ -233,8 +238,8 @@ func (r *BankTokenRequestReconciler) sharedGrantKeys(obj client.Object) []string
 // Requests being deleted read nothing: their output Secrets go with them.
 func (r *BankTokenRequestReconciler) sharedGrantReaders(ctx context.Context, holder *tokensv1alpha1.BankTokenRequest, conn *resolvedConnection) (int, error) {
 	key := client.ObjectKeyFromObject(holder)
-	list := &tokensv1alpha1.BankTokenRequestList{}
-	if err := r.Client.List(ctx, list, client.MatchingFields{sharedGrantIndex: key.String()}); err != nil {
+	list, err := r.candidateReaders(ctx, key, holder.Spec.ConnectionRef.KindOrDefault())
+	if err != nil {
 		return 0, fmt.Errorf("listing the readers of shared grant %s: %w", key, err)
 	}
 	readers := 0
@@ -248,6 +253,34 @@ func (r *BankTokenRequestReconciler) sharedGrantReaders(ctx context.Context, hol
 		}
 	}
 	return readers, nil
+}
+
+// candidateReaders are the requests the index files under the holder at key, of a
+// connection of kind. A shard's cache holds only its own requests, and a holder's readers may
+// be any shard's: a shard lists them from the apiserver (once per reconcile of a holder, so
+// at most once per renewal and per change of a reader in the holder's shard), for a holder
+// whose readers it cannot see would be deleted and its grant revoked under them. A
+// BankConnection serves its own namespace only, where its holder is: the list is of that
+// namespace; a ClusterBankConnection's readers may be in any namespace.
+func (r *BankTokenRequestReconciler) candidateReaders(ctx context.Context, key types.NamespacedName, kind string) (*tokensv1alpha1.BankTokenRequestList, error) {
+	list := &tokensv1alpha1.BankTokenRequestList{}
+	if !r.Shard.Enabled() {
+		return list, r.Client.List(ctx, list, client.MatchingFields{sharedGrantIndex: key.String()})
+	}
+	var opts []client.ListOption
+	if kind != tokensv1alpha1.KindClusterBankConnection {
+		opts = append(opts, client.InNamespace(key.Namespace))
+	}
+	all := &tokensv1alpha1.BankTokenRequestList{}
+	if err := r.APIReader.List(ctx, all, opts...); err != nil {
+		return nil, err
+	}
+	for i := range all.Items {
+		if slices.Contains(r.sharedGrantKeys(&all.Items[i]), key.String()) {
+			list.Items = append(list.Items, all.Items[i])
+		}
+	}
+	return list, nil
 }
 
 // readsGrantOf says whether btr reads the grant of the holder at key, whose connection is

@@ -134,6 +134,32 @@ func renewalSettingsNote(btr *tokensv1alpha1.BankTokenRequest) string {
 // turns False on time), when a grant of its own is due to be revoked, and, while it waits
 // for its holder, in case the holder's status event is missed. A renewal of the holder
 // brings it back through the watch.
+// holderRenewalCheck is when a consumer in a shard looks at its holder again: no watch
+// brings it back when the holder, in another shard, renews. Just after the holder's renewal
+// time, and every holderRenewalPoll after it until the holder has renewed (one read of the
+// holder each time); the holder's renewal leaves the copy allowance for this.
+func (c consumption) holderRenewalCheck(now time.Time) time.Time {
+	if c.holder == nil || c.holder.Status.RenewalTime == nil || !c.holder.Status.RenewalTime.After(now) {
+		return now.Add(holderRenewalPoll)
+	}
+	return c.holder.Status.RenewalTime.Add(holderRenewalPoll / 2)
+}
+
+// holderFirstTokenCheck is when a consumer in a shard looks again at a holder that has no
+// token to give yet: soon after the holder was created (its first token takes a call), less
+// often the longer it has had none (a quarter of its age, at most holderWaitRecheck), so
+// that a holder whose bank fails is not read every second by each of its consumers.
+func (c consumption) holderFirstTokenCheck(now time.Time) time.Time {
+	wait := holderRenewalPoll
+	if c.holder != nil && !c.holder.CreationTimestamp.IsZero() {
+		wait = min(max(now.Sub(c.holder.CreationTimestamp.Time)/4, holderRenewalPoll), holderWaitRecheck)
+	}
+	return now.Add(wait)
+}
+
+// holderRenewalPoll is how often a consumer in a shard reads a holder whose renewal is due.
+const holderRenewalPoll = time.Second
+
 func (c consumption) requeue(uid types.UID, now time.Time) ctrl.Result {
 	if c.busy {
 		return ctrl.Result{RequeueAfter: namespaceBusyDelay(uid, now)}
@@ -152,8 +178,12 @@ func (c consumption) requeue(uid types.UID, now time.Time) ctrl.Result {
 	case c.problem != nil || c.conflict != "":
 	case c.holder == nil:
 		earliest(now.Add(holderCacheRecheck))
+	case c.heldFrom != c.holderKey.String() && c.pollHolder:
+		earliest(c.holderFirstTokenCheck(now))
 	case c.heldFrom != c.holderKey.String():
 		earliest(now.Add(holderWaitRecheck))
+	case c.pollHolder:
+		earliest(c.holderRenewalCheck(now))
 	}
 	if at.IsZero() {
 		return ctrl.Result{}

@@ -30,6 +30,7 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 	"github.com/banktoken/bank-token-operator/internal/sandbox"
+	"github.com/banktoken/bank-token-operator/internal/sharding"
 )
 
 // The suite runs the real manager against a real kube-apiserver and the fake banks over TLS.
@@ -110,7 +111,7 @@ var _ = AfterSuite(func() {
 func startManager() {
 	managerCfg := rest.CopyConfig(cfg)
 	managerCfg.Wrap(writes.wrap)
-	options := ManagerOptions(k8sClient.Scheme(), nil)
+	options := ManagerOptions(k8sClient.Scheme(), nil, sharding.Shard{})
 	options.Metrics = metricsserver.Options{BindAddress: "0"}
 	// A short resync makes every resource be reconciled again and again: the idle test
 	// checks that such reconciles write nothing and call no bank.

@@ -22,6 +22,7 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 	"github.com/banktoken/bank-token-operator/internal/sandbox"
+	"github.com/banktoken/bank-token-operator/internal/sharding"
 )
 
 // The plugin runs against a real kube-apiserver with the operator's reconciler working in
@@ -70,7 +71,7 @@ func runWithCluster(m *testing.M) int {
 
 // startOperator runs the operator's reconciler as cmd/main.go wires it.
 func startOperator(ctx context.Context) error {
-	options := internalcontroller.ManagerOptions(cluster.cp.Client.Scheme(), nil)
+	options := internalcontroller.ManagerOptions(cluster.cp.Client.Scheme(), nil, sharding.Shard{})
 	options.Metrics = metricsserver.Options{BindAddress: "0"}
 	mgr, err := ctrl.NewManager(cluster.cp.Config, options)
 	if err != nil {

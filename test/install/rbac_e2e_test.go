@@ -24,6 +24,7 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/harness"
 	"github.com/banktoken/bank-token-operator/internal/providers"
 	"github.com/banktoken/bank-token-operator/internal/sandbox"
+	"github.com/banktoken/bank-token-operator/internal/sharding"
 )
 
 // The shipped RBAC is shown to be enough, and no more than needed, by running the real
@@ -103,7 +104,7 @@ func startOperatorAsServiceAccount(t *testing.T) *operatorEnv {
 
 	impersonating := rest.CopyConfig(controlPlane.running.Config)
 	impersonating.Impersonate = rest.ImpersonationConfig{UserName: managerServiceAccount}
-	options := internalcontroller.ManagerOptions(c.Scheme(), nil)
+	options := internalcontroller.ManagerOptions(c.Scheme(), nil, sharding.Shard{})
 	options.Metrics = metricsserver.Options{BindAddress: "0"}
 	mgr, err := ctrl.NewManager(impersonating, options)
 	must(t, err)

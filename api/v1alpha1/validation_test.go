@@ -241,10 +241,11 @@ var _ = Describe("BankTokenRequest validation", func() {
 		Expect(k8sClient.Create(ctx, btr)).To(MatchError(ContainSubstring("must not be the credentials Secret")))
 	})
 
-	It("accepts every sample in config/samples (one per bank, and one per open-banking client authentication)", func() {
+	It("accepts every sample in config/samples (one per bank, one per open-banking client authentication, and an Open Finance one naming its issuer)", func() {
 		files, err := filepath.Glob(filepath.Join("..", "..", "config", "samples", "tokens_v1alpha1_*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(files).To(HaveLen(7))
+		Expect(files).To(HaveLen(8))
+		issuers := 0
 		methods := map[tokensv1alpha1.ClientAuthentication]bool{}
 		providers := map[tokensv1alpha1.Provider]bool{}
 		for _, file := range files {
@@ -256,7 +257,11 @@ var _ = Describe("BankTokenRequest validation", func() {
 			Expect(k8sClient.Create(ctx, btr)).To(Succeed(), file)
 			providers[btr.Spec.Provider] = true
 			methods[btr.Spec.ClientAuthentication] = true
+			if btr.Spec.Issuer != "" {
+				issuers++
+			}
 		}
+		Expect(issuers).To(Equal(1), "the Open Finance sample names its issuer")
 		Expect(providers).To(HaveKey(tokensv1alpha1.ProviderRAKBank))
 		Expect(providers).To(HaveKey(tokensv1alpha1.ProviderRAKBankPartner))
 		Expect(providers).To(HaveKey(tokensv1alpha1.ProviderBanfico))

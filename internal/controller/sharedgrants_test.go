@@ -443,8 +443,12 @@ func (l *lateWorkloads) use(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-tick.C:
+		case <-tick.C:
 			l.mu.Lock()
+			// The clock is read, not taken from the tick: a tick delivered late (a busy
+			// machine, the lock held by observe) would judge against the bank now a token the
+			// workload held long ago.
+			now := time.Now()
 			for secret, seen := range l.seen {
 				held := ""
 				for _, o := range seen {

@@ -6,7 +6,6 @@
 package sharding
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -24,16 +23,13 @@ var (
 	rounds            = flag.Int("rounds", 1, "renewals each resource goes through before, and again after, one is moved")
 )
 
-// world is one control plane and one manager binary for the package's tests.
-var world struct {
-	cp         *harness.ControlPlane
-	managerBin string
-	dir        string
-}
+// world is one control plane and one manager binary for the package's tests; each test
+// starts its own manager processes with the flags it needs.
+var world harness.PackageWorld
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code, err := run(m)
+	code, err := harness.RunPackage(m, "sharding", &world)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		code = 1
@@ -41,47 +37,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func run(m *testing.M) (int, error) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		return 1, errors.New("KUBEBUILDER_ASSETS is not set: run `make test`, or `make setup-envtest` and export what it prints")
-	}
-	dir, err := os.MkdirTemp("", "bank-token-sharding-")
-	if err != nil {
-		return 1, err
-	}
-	defer os.RemoveAll(dir)
-	world.dir = dir
-	root, err := harness.RepoRoot()
-	if err != nil {
-		return 1, err
-	}
-	world.managerBin = filepath.Join(dir, "manager")
-	if err := harness.BuildManager(root, world.managerBin); err != nil {
-		return 1, fmt.Errorf("building the manager: %w", err)
-	}
-	world.cp, err = harness.StartControlPlane(harness.ControlPlaneOptions{
-		KubeconfigPath: filepath.Join(dir, "kubeconfig"),
-		KubeconfigUser: "sharding-manager",
-	})
-	if err != nil {
-		return 1, err
-	}
-	defer func() {
-		if err := world.cp.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "stopping the control plane: %v\n", err)
-		}
-	}()
-	return m.Run(), nil
-}
-
 // startShard runs the manager binary as shard name of ring, its Lease in namespace, logging
 // at debug level (the token calls are read from its log); it is stopped when the test ends.
 func startShard(t *testing.T, ring, name, namespace string, args ...string) *harness.ManagerProcess {
 	t.Helper()
 	m, err := harness.StartManagerProcess(harness.ManagerProcessOptions{
-		Binary:     world.managerBin,
-		Kubeconfig: world.cp.Kubeconfig,
-		LogPath:    filepath.Join(world.dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+name+".log"),
+		Binary:     world.ManagerBinary,
+		Kubeconfig: world.ControlPlane.Kubeconfig,
+		LogPath:    filepath.Join(world.Dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+name+".log"),
 		Args: append([]string{"--controller-ring=" + ring, "--shard-name=" + name, "--leader-election-namespace=" + namespace,
 			"--zap-log-level=debug", "--zap-time-encoding=rfc3339nano"}, args...),
 	})

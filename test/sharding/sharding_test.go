@@ -66,7 +66,7 @@ func TestTwoShardsRenewOnlyTheirOwnRequestsAndAMovedRequestIsRenewedOnceLosingNo
 		req := harness.NewSandboxRequest(bank, bankName, ns, fmt.Sprintf("token-%02d", i))
 		assigned[client.ObjectKeyFromObject(req.Request)] = shardNames[i%2]
 		req.Request.Labels = map[string]string{shard.ShardLabel(): shardNames[i%2]}
-		if err := req.Apply(ctx, world.cp.Client); err != nil {
+		if err := req.Apply(ctx, world.ControlPlane.Client); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -77,7 +77,7 @@ func TestTwoShardsRenewOnlyTheirOwnRequestsAndAMovedRequestIsRenewedOnceLosingNo
 	}
 	for key := range assigned {
 		btr := &tokensv1alpha1.BankTokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
-		if _, err := harness.WaitForReady(ctx, world.cp.Client, btr, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued, 30*time.Second); err != nil {
+		if _, err := harness.WaitForReady(ctx, world.ControlPlane.Client, btr, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -92,7 +92,7 @@ func TestTwoShardsRenewOnlyTheirOwnRequestsAndAMovedRequestIsRenewedOnceLosingNo
 	drainedAt := drainDuringRenewal(t, managers[from].LogPath(), moved)
 	waitFor(t, 10*time.Second, "the first shard to let go of the drained request", func() bool {
 		btr := &tokensv1alpha1.BankTokenRequest{}
-		return world.cp.Client.Get(ctx, moved, btr) == nil && btr.Labels[shard.ShardLabel()] == "" && btr.Labels[shard.DrainLabel()] == ""
+		return world.ControlPlane.Client.Get(ctx, moved, btr) == nil && btr.Labels[shard.ShardLabel()] == "" && btr.Labels[shard.DrainLabel()] == ""
 	})
 	bank.SetAnswerDelay(bankName, 0)
 	assign(t, moved, to)
@@ -146,7 +146,7 @@ func TestTwoShardsRenewOnlyTheirOwnRequestsAndAMovedRequestIsRenewedOnceLosingNo
 func checkShardLeases(t *testing.T, namespace string) {
 	t.Helper()
 	leases := &coordinationv1.LeaseList{}
-	if err := world.cp.Client.List(t.Context(), leases, client.InNamespace(namespace), client.MatchingLabels{sharding.LabelControllerRing: ring}); err != nil {
+	if err := world.ControlPlane.Client.List(t.Context(), leases, client.InNamespace(namespace), client.MatchingLabels{sharding.LabelControllerRing: ring}); err != nil {
 		t.Fatal(err)
 	}
 	var held []string
@@ -193,11 +193,11 @@ func patchWithVersion(t *testing.T, key types.NamespacedName, patch string) {
 	t.Helper()
 	for range 10 {
 		btr := &tokensv1alpha1.BankTokenRequest{}
-		if err := world.cp.Client.Get(t.Context(), key, btr); err != nil {
+		if err := world.ControlPlane.Client.Get(t.Context(), key, btr); err != nil {
 			t.Fatal(err)
 		}
 		withVersion := fmt.Sprintf(`{"metadata":{"resourceVersion":%q,%s`, btr.ResourceVersion, patch[len(`{"metadata":{`):])
-		err := world.cp.Client.Patch(t.Context(), btr, client.RawPatch(types.MergePatchType, []byte(withVersion)))
+		err := world.ControlPlane.Client.Patch(t.Context(), btr, client.RawPatch(types.MergePatchType, []byte(withVersion)))
 		if err == nil {
 			return
 		}
@@ -275,7 +275,7 @@ func checkOwnedSecretsLabelled(t *testing.T, assigned map[types.NamespacedName]s
 	for key, shard := range assigned {
 		for _, secretName := range []string{key.Name, key.Name + "-refresh-token"} {
 			secret := &corev1.Secret{}
-			if err := world.cp.Client.Get(t.Context(), types.NamespacedName{Namespace: key.Namespace, Name: secretName}, secret); err != nil {
+			if err := world.ControlPlane.Client.Get(t.Context(), types.NamespacedName{Namespace: key.Namespace, Name: secretName}, secret); err != nil {
 				t.Fatal(err)
 			}
 			if got := secret.Labels[label]; got != shard {
@@ -307,7 +307,7 @@ func watchToken(t *testing.T, bank *sandbox.Server, key types.NamespacedName) *t
 			case <-time.After(50 * time.Millisecond):
 			}
 			secret := &corev1.Secret{}
-			if err := world.cp.Client.Get(t.Context(), key, secret); err != nil {
+			if err := world.ControlPlane.Client.Get(t.Context(), key, secret); err != nil {
 				t.Errorf("reading the moved request's output Secret: %v", err)
 				return
 			}
@@ -344,7 +344,7 @@ func (w *tokenWatch) stop() ([]string, [2]time.Time) {
 func createNamespace(t *testing.T) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sharding-"}}
-	if err := world.cp.Client.Create(t.Context(), ns); err != nil {
+	if err := world.ControlPlane.Client.Create(t.Context(), ns); err != nil {
 		t.Fatal(err)
 	}
 	return ns.Name

@@ -45,7 +45,7 @@ func TestASharedGrantsHolderServesReadersInBothShardsAndGoesOnlyWithTheLast(t *t
 				Scope:         scope,
 			},
 		}
-		if err := world.cp.Client.Create(ctx, reader); err != nil {
+		if err := world.ControlPlane.Client.Create(ctx, reader); err != nil {
 			t.Fatal(err)
 		}
 		readers[s] = client.ObjectKeyFromObject(reader)
@@ -60,7 +60,7 @@ func TestASharedGrantsHolderServesReadersInBothShardsAndGoesOnlyWithTheLast(t *t
 	var holder types.NamespacedName
 	waitFor(t, 20*time.Second, "a reader to create the shared grant's holder", func() bool {
 		holders := &tokensv1alpha1.BankTokenRequestList{}
-		err := world.cp.Client.List(ctx, holders, client.InNamespace(namespace), client.MatchingLabels{tokensv1alpha1.SharedGrantLabel: tokensv1alpha1.SharedGrantLabelValue})
+		err := world.ControlPlane.Client.List(ctx, holders, client.InNamespace(namespace), client.MatchingLabels{tokensv1alpha1.SharedGrantLabel: tokensv1alpha1.SharedGrantLabelValue})
 		if err != nil || len(holders.Items) == 0 {
 			return false
 		}
@@ -77,13 +77,13 @@ func TestASharedGrantsHolderServesReadersInBothShardsAndGoesOnlyWithTheLast(t *t
 	deleteAndWait(t, readers[shardNames[0]])
 	// The holder's shard has no reader left: through the grace and a renewal, it must stay.
 	time.Sleep(sharedGrantGrace + renewalPeriod)
-	if err := world.cp.Client.Get(ctx, holder, &tokensv1alpha1.BankTokenRequest{}); err != nil {
+	if err := world.ControlPlane.Client.Get(ctx, holder, &tokensv1alpha1.BankTokenRequest{}); err != nil {
 		t.Fatalf("the holder went while the other shard's reader read it: %v", err)
 	}
 	followHolder(t, holder, other, 1)
 	deleteAndWait(t, other)
 	waitFor(t, sharedGrantGrace+2*renewalPeriod+5*time.Second, "the holder to go after its last reader", func() bool {
-		return apierrors.IsNotFound(world.cp.Client.Get(ctx, holder, &tokensv1alpha1.BankTokenRequest{}))
+		return apierrors.IsNotFound(world.ControlPlane.Client.Get(ctx, holder, &tokensv1alpha1.BankTokenRequest{}))
 	})
 	if n := bank.ReusedRefreshTokens(bankName); n > 0 {
 		t.Errorf("the bank received a spent refresh token %d times", n)
@@ -100,7 +100,7 @@ func applySharedConnection(t *testing.T, bank *sandbox.Server, namespace string)
 		Spec:       tokensv1alpha1.BankConnectionSpec{BankClient: req.Request.Spec.BankClient, GrantSharing: tokensv1alpha1.GrantSharingShared},
 	}
 	for _, o := range []client.Object{req.Credentials, req.CABundle, connection} {
-		if err := harness.CreateOrUpdate(t.Context(), world.cp.Client, o); err != nil {
+		if err := harness.CreateOrUpdate(t.Context(), world.ControlPlane.Client, o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -117,7 +117,7 @@ func followHolder(t *testing.T, holder, reader types.NamespacedName, renewals in
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d renewals of the holder's token seen by %s", seen, renewals, deadline.Format(time.StampMilli))
 		}
-		if err := world.cp.Client.Get(t.Context(), holder, &tokensv1alpha1.BankTokenRequest{}); err != nil {
+		if err := world.ControlPlane.Client.Get(t.Context(), holder, &tokensv1alpha1.BankTokenRequest{}); err != nil {
 			t.Fatalf("the holder is gone while %s reads it: %v", reader.Name, err)
 		}
 		token, expiresAt := tokenIn(t, holder)
@@ -141,7 +141,7 @@ func followHolder(t *testing.T, holder, reader types.NamespacedName, renewals in
 func tokenIn(t *testing.T, key types.NamespacedName) (string, time.Time) {
 	t.Helper()
 	secret := &corev1.Secret{}
-	if err := world.cp.Client.Get(t.Context(), key, secret); err != nil {
+	if err := world.ControlPlane.Client.Get(t.Context(), key, secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return "", time.Time{}
 		}
@@ -153,10 +153,10 @@ func tokenIn(t *testing.T, key types.NamespacedName) (string, time.Time) {
 
 func deleteAndWait(t *testing.T, key types.NamespacedName) {
 	t.Helper()
-	if err := world.cp.Client.Delete(t.Context(), &tokensv1alpha1.BankTokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}); err != nil {
+	if err := world.ControlPlane.Client.Delete(t.Context(), &tokensv1alpha1.BankTokenRequest{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, key.Name+" to be deleted", func() bool {
-		return apierrors.IsNotFound(world.cp.Client.Get(t.Context(), key, &tokensv1alpha1.BankTokenRequest{}))
+		return apierrors.IsNotFound(world.ControlPlane.Client.Get(t.Context(), key, &tokensv1alpha1.BankTokenRequest{}))
 	})
 }

@@ -80,11 +80,11 @@ func (c hangingNamespaces) run(t *testing.T) {
 
 	req := harness.NewSandboxRequest(bank, victimBank, victim, "victim")
 	applied := time.Now()
-	if err := req.Apply(ctx, world.cp.Client); err != nil {
+	if err := req.Apply(ctx, world.ControlPlane.Client); err != nil {
 		t.Fatal(err)
 	}
 	// Waited for past the bound, so that a failure says how long the token took.
-	if _, err := harness.WaitForReady(ctx, world.cp.Client, req.Request, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued, tokenRequestTimeout+15*time.Second); err != nil {
+	if _, err := harness.WaitForReady(ctx, world.ControlPlane.Client, req.Request, metav1.ConditionTrue, tokensv1alpha1.ReasonTokenIssued, tokenRequestTimeout+15*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	firstToken := time.Since(applied)
@@ -117,7 +117,7 @@ func (c hangingNamespaces) createHanging(t *testing.T, bank *sandbox.Server, hun
 		for i := range c.resourcesEach {
 			req := harness.NewSandboxRequest(bank, providers.Mbanq, namespace, fmt.Sprintf("hung-%02d", i))
 			req.Request.Spec.Endpoint = hung.url
-			if err := req.Apply(t.Context(), world.cp.Client); err != nil {
+			if err := req.Apply(t.Context(), world.ControlPlane.Client); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -160,7 +160,7 @@ func (w *tokenWatch) run(t *testing.T, renewals int, timeout time.Duration) {
 			t.Fatalf("%d renewals within %s, want %d", w.renewals, timeout, renewals)
 		}
 		secret := &corev1.Secret{}
-		if err := world.cp.Client.Get(t.Context(), types.NamespacedName{Namespace: w.key.Namespace, Name: w.key.Name}, secret); err != nil {
+		if err := world.ControlPlane.Client.Get(t.Context(), types.NamespacedName{Namespace: w.key.Namespace, Name: w.key.Name}, secret); err != nil {
 			t.Fatal(err)
 		}
 		token := string(secret.Data[tokensv1alpha1.SecretKeyAccessToken])
@@ -249,7 +249,7 @@ func (h *hungEndpoint) close() {
 func createNamespace(t *testing.T, prefix string) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
-	if err := world.cp.Client.Create(t.Context(), ns); err != nil {
+	if err := world.ControlPlane.Client.Create(t.Context(), ns); err != nil {
 		t.Fatal(err)
 	}
 	return ns.Name

@@ -119,10 +119,10 @@ func serviceAccountToken(t *testing.T, namespace, name string) string {
 	t.Helper()
 	ctx := t.Context()
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
-	if err := world.cp.Client.Create(ctx, sa); err != nil {
+	if err := world.ControlPlane.Client.Create(ctx, sa); err != nil {
 		t.Fatal(err)
 	}
-	clientset, err := kubernetes.NewForConfig(world.cp.Config)
+	clientset, err := kubernetes.NewForConfig(world.ControlPlane.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,10 +156,10 @@ func bindMetricsReader(t *testing.T, namespace, serviceAccount string) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: namespace, Name: serviceAccount}},
 	}
-	if err := world.cp.Client.Create(t.Context(), role); err != nil {
+	if err := world.ControlPlane.Client.Create(t.Context(), role); err != nil {
 		t.Fatal(err)
 	}
-	if err := world.cp.Client.Create(t.Context(), binding); err != nil {
+	if err := world.ControlPlane.Client.Create(t.Context(), binding); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 // its decisions.
 type managerFlags struct {
 	probeAddr            string
+	pprofAddr            string
 	leaderElect          bool
 	leaderElectNamespace string
 	leaseDuration        time.Duration
@@ -44,6 +45,10 @@ func (f *managerFlags) bindRuntime(fs *flag.FlagSet) {
 	// replica may run; out of cluster (make run, make demo) it is off by default.
 	_, inClusterErr := rest.InClusterConfig()
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "The address the health probes bind to.")
+	// Off by default: profiles show what the manager is doing, not secrets, but an
+	// unauthenticated endpoint has no place in a production Pod. make bench turns it on.
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "",
+		"The address net/http/pprof is served on, for profiling (e.g. 127.0.0.1:6060). Default: off.")
 	fs.BoolVar(&f.leaderElect, "leader-elect", inClusterErr == nil,
 		"Enable leader election, so that only one replica reconciles at a time. Default: on in a cluster, off outside.")
 	fs.StringVar(&f.leaderElectNamespace, "leader-election-namespace", "",

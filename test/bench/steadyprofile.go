@@ -98,6 +98,7 @@ func mean(sum, n float64) time.Duration {
 type profileTop struct {
 	process, path, top string
 	err                error
+	workers            []workerTally // the manager's: where its workers were, three times
 }
 
 // profileSteady takes 30 s CPU profiles of the manager and the apiserver together, starting
@@ -114,10 +115,73 @@ func (b *bench) profileSteady(ctx context.Context, c *cluster, pprofAddress stri
 	go func() {
 		manager <- b.profile(ctx, http.DefaultClient, "manager", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddress, seconds))
 	}()
+	// Where the workers wait, 5, 15 and 25 s into the CPU profile.
+	tallies := make(chan []workerTally, 1)
+	go func() {
+		var workers []workerTally
+		for i := range 3 {
+			if sleepUntil(ctx, time.Now().Add(time.Duration(min(i, 1)*5+5)*time.Second)) == nil {
+				workers = append(workers, tallyWorkers(ctx, pprofAddress))
+			}
+		}
+		tallies <- workers
+	}()
 	// kube-apiserver serves /debug/pprof by default (--profiling=true) to whoever may GET it:
 	// the bench's admin client.
 	api := b.profile(ctx, c.metricsHC, "apiserver", fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimRight(c.Config.Host, "/"), seconds))
-	return []profileTop{<-manager, api}
+	m := <-manager
+	m.workers = <-tallies
+	return []profileTop{m, api}
+}
+
+// workerTally is where the manager's reconciling goroutines were at one moment, from its
+// goroutine profile: waiting in client-go's client-side rate limiter, in a request to the
+// apiserver, in a token call to the bank, or elsewhere.
+type workerTally struct {
+	reconciling, limiter, apiserver, bank int
+	err                                   error
+}
+
+func (w workerTally) String() string {
+	if w.err != nil {
+		return w.err.Error()
+	}
+	return fmt.Sprintf("%d reconciling: %d in the client-side rate limiter, %d in an apiserver request, %d in a token call, %d elsewhere",
+		w.reconciling, w.limiter, w.apiserver, w.bank, w.reconciling-w.limiter-w.apiserver-w.bank)
+}
+
+// tallyWorkers reads the manager's goroutine profile (debug=1: one block per distinct stack,
+// with its count) and sorts the goroutines inside Reconcile by where they wait.
+func tallyWorkers(ctx context.Context, pprofAddress string) (t workerTally) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+pprofAddress+"/debug/pprof/goroutine?debug=1", nil)
+	if err != nil {
+		return workerTally{err: err}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return workerTally{err: err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return workerTally{err: err}
+	}
+	for _, block := range strings.Split(string(data), "\n\n") {
+		var n int
+		if _, err := fmt.Sscanf(block, "%d @", &n); err != nil || !strings.Contains(block, "BankTokenRequestReconciler).Reconcile") {
+			continue
+		}
+		t.reconciling += n
+		switch {
+		case strings.Contains(block, "flowcontrol.(*tokenBucketRateLimiter).Wait"):
+			t.limiter += n
+		case strings.Contains(block, "internal/providers."):
+			t.bank += n
+		case strings.Contains(block, "k8s.io/client-go/rest.(*Request)"):
+			t.apiserver += n
+		}
+	}
+	return t
 }
 
 func (b *bench) profile(ctx context.Context, hc *http.Client, process, url string) profileTop {

@@ -58,6 +58,9 @@ func reportSteady(p printFunc, check checkFunc, r *steadyResult) {
 			p("- %s profile: %v", prof.process, prof.err)
 			continue
 		}
+		for _, w := range prof.workers {
+			p("- the manager's goroutines: %s", w)
+		}
 		p("- %s CPU profile (30 s, `go tool pprof -top %s`):", prof.process, prof.path)
 		p("")
 		p("  ```")

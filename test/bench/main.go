@@ -64,6 +64,7 @@ type bench struct {
 
 	steadyN, largeN           int
 	steadyLifetime, steadyFor time.Duration
+	steadyWarmup              time.Duration
 
 	connN, connNamespaces, connRounds int
 	connLifetime, connBudgetWatch     time.Duration
@@ -135,6 +136,8 @@ func parseFlags() (*bench, flags) {
 	flag.IntVar(&b.steadyN, "steady-n", 5000, "Tokens in the steady-state run.")
 	flag.DurationVar(&b.steadyLifetime, "steady-lifetime", time.Minute,
 		"Token lifetime in the steady-state run: renewed every ~0.63 of it, so 5,000 tokens living 60 s need the renewals of 50,000 living 10 minutes (~130/s).")
+	flag.DurationVar(&b.steadyWarmup, "steady-warmup", time.Minute,
+		"How long the steady-state run renews before it measures: the renewals of tokens issued while the others were still being issued fall due together.")
 	flag.DurationVar(&b.steadyFor, "steady-for", 3*time.Minute, "How long the steady-state run renews after all tokens are Ready (make bench-steady: 10m).")
 	flag.IntVar(&b.largeN, "memory50k-n", 50000, "Long-lived tokens in the memory50k run (backlog, then restart).")
 	flag.IntVar(&b.connN, "connection-n", 1000, "Requests in each set-up of the connection run.")

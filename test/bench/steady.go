@@ -12,7 +12,7 @@ import (
 	"github.com/banktoken/bank-token-operator/internal/harness"
 )
 
-// Steady state: N tokens living L, issued, then renewed for T after the last is Ready. Time
+// Steady state: N tokens living L, issued, then renewed for a warm-up and for T after it. Time
 // is compressed: a token renewed at about 2/3 of its lifetime (minus up to a fifth of the
 // window as jitter) is renewed every ~0.63 L, so N = 5,000 tokens living 60 s need about
 // 130 renewals a second, what 50,000 tokens living 10 minutes need.
@@ -23,7 +23,8 @@ type steadyResult struct {
 	Lifetime, For time.Duration
 	IssueSeconds  float64
 	Period        time.Duration // mean planned renewal period (renewalTime − issuedAt)
-	Window        time.Duration // measured: from the last Ready to the end
+	Warmup        time.Duration // renewing, not measured, after the last Ready
+	Window        time.Duration // measured: from the end of the warm-up to the end
 	Renewals      int64         // bank calls in the window
 	Late          []time.Duration
 	Expiry        expiryTally
@@ -84,8 +85,12 @@ func (b *bench) runSteady(ctx context.Context) (res steadyResult) {
 	}
 	res.IssueSeconds = issued.allReady.Sub(issued.first).Seconds()
 	res.Period = meanPlannedPeriod(run.obs.snapshotStatus())
-	logf("steady N=%d: all Ready after %.1fs; renewing every %s on average (%.0f/s needed); watching for %s",
-		res.N, res.IssueSeconds, res.Period.Round(100*time.Millisecond), res.needed(), res.For)
+	logf("steady N=%d: all Ready after %.1fs; renewing every %s on average (%.0f/s needed); warming up for %s, then watching for %s",
+		res.N, res.IssueSeconds, res.Period.Round(100*time.Millisecond), res.needed(), b.steadyWarmup, res.For)
+	if res.Err = sleepUntil(ctx, time.Now().Add(b.steadyWarmup)); res.Err != nil {
+		return res
+	}
+	res.Warmup = b.steadyWarmup
 	res.Err = b.measureSteady(ctx, run, &res, address, pprofAddress)
 	return res
 }

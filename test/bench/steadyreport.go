@@ -21,7 +21,7 @@ func reportSteady(p printFunc, check checkFunc, r *steadyResult) {
 	if r == nil {
 		return
 	}
-	p("### Steady state: %d tokens living %s, renewed for %s after all were Ready", r.N, r.Lifetime, r.For)
+	p("### Steady state: %d tokens living %s, renewed for %s (after a warm-up of %s) once all were Ready", r.N, r.Lifetime, r.For, r.Warmup)
 	p("")
 	if r.Err != nil {
 		p("failed: %v", r.Err)
@@ -43,8 +43,8 @@ func reportSteady(p printFunc, check checkFunc, r *steadyResult) {
 		perRenewal(r.ManagerCPU, renewals), r.ManagerCPU/r.Window.Seconds(), r.APIServerCPU/r.Window.Seconds(), r.EtcdCPU/r.Window.Seconds())
 	p("")
 	c := r.Client
-	p("- issued in %.1f s; window %s, %d bank calls; load %s → %s; apiserver CPU per renewal %s",
-		r.IssueSeconds, r.Window.Round(time.Second), r.Renewals, r.Load[0], r.Load[1], perRenewal(r.APIServerCPU, renewals))
+	p("- issued in %.1f s; renewing for %s before the window; window %s, %d bank calls; load %s → %s; apiserver CPU per renewal %s",
+		r.IssueSeconds, r.Warmup, r.Window.Round(time.Second), r.Renewals, r.Load[0], r.Load[1], perRenewal(r.APIServerCPU, renewals))
 	p("- the manager's own client (client-go metrics): %.2f requests per renewal (%s); waited in its rate limiter %s on average "+
 		"(%.1f s in all); request latency %s on average; a reconcile waited %s in the queue and took %s on average (%.2f reconciles per renewal)",
 		sum(c.requests)/renewals, formatPer(c.requests, renewals), mean(c.limiterSum, c.limiterN).Round(time.Microsecond), c.limiterSum,

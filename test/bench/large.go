@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 )
 
@@ -34,6 +36,7 @@ type largeResult struct {
 	RestartGets      float64 // Secret GETs from the start until settled
 	RestartPeakRSS   int64
 	RestartSettleRSS int64
+	Heap             profileTop // the backlog manager's heap once settled
 	Load             [2]string
 }
 
@@ -79,9 +82,13 @@ func (b *bench) runLarge(ctx context.Context) (res largeResult) {
 // Ready and --memory-settle after.
 func (b *bench) largeBacklog(ctx context.Context, run *benchRun, res *largeResult, timeout time.Duration) error {
 	callsBefore := b.bank.calls.Load()
+	pprofAddress, err := freeLoopbackAddress()
+	if err != nil {
+		return err
+	}
 	logf("memory50k: starting the manager on a backlog of %d", res.N)
 	start := time.Now()
-	m, err := b.startManager(run.cluster, "large-backlog")
+	m, err := b.startManager(run.cluster, "large-backlog", "--pprof-bind-address="+pprofAddress)
 	if err != nil {
 		return err
 	}
@@ -100,6 +107,7 @@ func (b *bench) largeBacklog(ctx context.Context, run *benchRun, res *largeResul
 	}
 	res.PeakRSS, res.SettledRSS = m.Memory()
 	res.FileRSS = m.FileBackedMemory()
+	res.Heap = b.profile(ctx, http.DefaultClient, "manager", "large-manager-heap", "http://"+pprofAddress+"/debug/pprof/heap")
 	return nil
 }
 
@@ -164,6 +172,17 @@ func reportLarge(p printFunc, check checkFunc, r *largeResult) {
 		"manager CPU %.1f s for the backlog (%.2f ms per token); the bench created the requests in %.1f s; load %s → %s",
 		r.bytesPerToken(), mib(r.FileRSS), r.ManagerCPU, 1000*r.ManagerCPU/n, r.CreateSeconds, r.Load[0], r.Load[1])
 	p("- settled: the new manager's metrics showed ≥ N reconciles, an empty queue and no busy worker (polled every 100 ms)")
+	if r.Heap.err != nil {
+		p("- heap profile: %v", r.Heap.err)
+	} else if r.Heap.top != "" {
+		p("- the backlog manager's heap once settled (`go tool pprof -top %s`, in-use bytes):", r.Heap.path)
+		p("")
+		p("  ```")
+		for _, l := range strings.Split(r.Heap.top, "\n") {
+			p("  %s", l)
+		}
+		p("  ```")
+	}
 	p("")
 	label := fmt.Sprintf("N=%d", r.N)
 	check(max(r.PeakRSS, r.RestartPeakRSS) <= targetLargeRSS, "%s: RSS ≤ 300 MiB: peak %.1f MiB (backlog), %.1f MiB (restart); settled %.1f MiB",

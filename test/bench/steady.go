@@ -263,7 +263,7 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// steadyProfilePath is where a steady run's profile of one process is written.
-func (b *bench) steadyProfilePath(process string) string {
-	return filepath.Join(b.workDir, "steady-"+process+".pprof")
+// profilePath is where a profile of one process is written.
+func (b *bench) profilePath(name string) string {
+	return filepath.Join(b.workDir, name+".pprof")
 }

@@ -113,7 +113,7 @@ func (b *bench) profileSteady(ctx context.Context, c *cluster, pprofAddress stri
 	}
 	manager := make(chan profileTop, 1)
 	go func() {
-		manager <- b.profile(ctx, http.DefaultClient, "manager", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddress, seconds))
+		manager <- b.profile(ctx, http.DefaultClient, "manager", "steady-manager", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddress, seconds))
 	}()
 	// Where the workers wait, 5, 15 and 25 s into the CPU profile.
 	tallies := make(chan []workerTally, 1)
@@ -128,7 +128,7 @@ func (b *bench) profileSteady(ctx context.Context, c *cluster, pprofAddress stri
 	}()
 	// kube-apiserver serves /debug/pprof by default (--profiling=true) to whoever may GET it:
 	// the bench's admin client.
-	api := b.profile(ctx, c.metricsHC, "apiserver", fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimRight(c.Config.Host, "/"), seconds))
+	api := b.profile(ctx, c.metricsHC, "apiserver", "steady-apiserver", fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimRight(c.Config.Host, "/"), seconds))
 	m := <-manager
 	m.workers = <-tallies
 	return []profileTop{m, api}
@@ -184,8 +184,8 @@ func tallyWorkers(ctx context.Context, pprofAddress string) (t workerTally) {
 	return t
 }
 
-func (b *bench) profile(ctx context.Context, hc *http.Client, process, url string) profileTop {
-	p := profileTop{process: process, path: b.steadyProfilePath(process)}
+func (b *bench) profile(ctx context.Context, hc *http.Client, process, file, url string) profileTop {
+	p := profileTop{process: process, path: b.profilePath(file)}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		p.err = err

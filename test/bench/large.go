@@ -171,7 +171,8 @@ func reportLarge(p printFunc, check checkFunc, r *largeResult) {
 	p("- %.0f bytes per token (settled RSS over the empty manager's, / N); of the settled RSS %.1f MiB are the binary's mapped pages (RssFile); "+
 		"manager CPU %.1f s for the backlog (%.2f ms per token); the bench created the requests in %.1f s; load %s → %s",
 		r.bytesPerToken(), mib(r.FileRSS), r.ManagerCPU, 1000*r.ManagerCPU/n, r.CreateSeconds, r.Load[0], r.Load[1])
-	p("- settled: the new manager's metrics showed ≥ N reconciles, an empty queue and no busy worker (polled every 100 ms)")
+	p("- settled: the new manager's metrics showed ≥ N reconciles, an empty queue and no busy worker (polled every 100 ms per 5,000 resources: %s)",
+		100*time.Millisecond*time.Duration(max(1, r.N/5000)))
 	if r.Heap.err != nil {
 		p("- heap profile: %v", r.Heap.err)
 	} else if r.Heap.top != "" {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	tokensv1alpha1 "github.com/banktoken/bank-token-operator/api/v1alpha1"
@@ -70,8 +72,14 @@ func (b *bench) runSteady(ctx context.Context) (res steadyResult) {
 	b.bank.setLifetime(b.steadyLifetime)
 	defer b.bank.setLifetime(b.tokenLifetime)
 	logf("steady N=%d: creating %d credentials Secrets", res.N, res.N)
+	args := metricsArgs(address)
+	if managerHasFlag(b.managerBin, "pprof-bind-address") {
+		args = append(args, "--pprof-bind-address="+pprofAddress)
+	} else {
+		pprofAddress = "" // an older manager (main before this scenario): no profiles
+	}
 	run, err := b.prepare(ctx, runSetup{credentials: res.N, managerLabel: fmt.Sprintf("steady-%d", res.N), history: true,
-		managerArgs: append(metricsArgs(address), "--pprof-bind-address="+pprofAddress)})
+		managerArgs: args})
 	if err != nil {
 		res.Err = err
 		return res
@@ -261,6 +269,12 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// managerHasFlag says whether the manager binary's -help lists the flag.
+func managerHasFlag(bin, flag string) bool {
+	out, _ := exec.Command(bin, "-help").CombinedOutput()
+	return strings.Contains(string(out), "-"+flag+" ")
 }
 
 // profilePath is where a profile of one process is written.

@@ -105,7 +105,7 @@ type profileTop struct {
 // a third into the window (when it is long enough).
 func (b *bench) profileSteady(ctx context.Context, c *cluster, pprofAddress string, window time.Duration) []profileTop {
 	const seconds = 30
-	if window < 40*time.Second {
+	if window < 40*time.Second || pprofAddress == "" {
 		return nil
 	}
 	if err := sleepUntil(ctx, time.Now().Add(min(window/3, window-(seconds+5)*time.Second))); err != nil {

@@ -45,10 +45,16 @@ func reportSteady(p printFunc, check checkFunc, r *steadyResult) {
 	c := r.Client
 	p("- issued in %.1f s; renewing for %s before the window; window %s, %d bank calls; load %s → %s; apiserver CPU per renewal %s",
 		r.IssueSeconds, r.Warmup, r.Window.Round(time.Second), r.Renewals, r.Load[0], r.Load[1], perRenewal(r.APIServerCPU, renewals))
-	p("- the manager's own client (client-go metrics): %.2f requests per renewal (%s); waited in its rate limiter %s on average "+
-		"(%.1f s in all); request latency %s on average; a reconcile waited %s in the queue and took %s on average (%.2f reconciles per renewal)",
-		sum(c.requests)/renewals, formatPer(c.requests, renewals), mean(c.limiterSum, c.limiterN).Round(time.Microsecond), c.limiterSum,
-		mean(c.latencySum, c.latencyN).Round(time.Microsecond), mean(c.queueSum, c.queueN).Round(time.Millisecond),
+	// controller-runtime registers only client-go's request counter, not its rate-limiter or
+	// latency histograms: where the workers wait is read from goroutine snapshots instead.
+	limiter := "not exposed (controller-runtime registers only the request counter; see the goroutine snapshots)"
+	if c.limiterN > 0 {
+		limiter = fmt.Sprintf("%s on average (%.1f s in all), request latency %s on average",
+			mean(c.limiterSum, c.limiterN).Round(time.Microsecond), c.limiterSum, mean(c.latencySum, c.latencyN).Round(time.Microsecond))
+	}
+	p("- the manager's own client (client-go metrics): %.2f requests per renewal (%s); time in its rate limiter: %s; "+
+		"a reconcile waited %s in the queue and took %s on average (%.2f reconciles per renewal)",
+		sum(c.requests)/renewals, formatPer(c.requests, renewals), limiter, mean(c.queueSum, c.queueN).Round(time.Millisecond),
 		mean(c.reconcileSum, c.reconN).Round(time.Microsecond), c.reconN/renewals)
 	p("- lateness: each bank call minus the renewalTime its request's status held before it; expired: the time output Secrets held a " +
 		"token past its issue + lifetime (the bank writes its issue time into the token), over N × window, as a workload reading at random would see")

@@ -377,8 +377,16 @@ argocd-cm: ## Render config/argocd/argocd-cm.yaml (the argocd-cm keys) from the 
 BENCH_FLAGS ?=
 
 .PHONY: bench
-bench: setup-envtest ## Scale benchmark: N=100/1,000/5,000 tokens, refresh spread, memory, backlog (1,000/5,000 waiting at start), restart (kill -9 with 5,000 tokens), connection (1,000 requests inline / PerRequest / Shared: bank calls and writes per renewal round) (about 20 minutes; not part of make test).
+bench: setup-envtest ## Scale benchmark: N=100/1,000/5,000 tokens, refresh spread, memory, backlog (1,000/5,000 waiting at start), restart (kill -9 with 5,000 tokens), connection (1,000 requests inline / PerRequest / Shared: bank calls and writes per renewal round), steady (5,000 tokens living 60 s renewed for 3 minutes after a 1-minute warm-up: the renewal rate of 50,000 at 10 minutes) (about 27 minutes; not part of make test).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./test/bench $(BENCH_FLAGS)
+
+.PHONY: bench-steady
+bench-steady: setup-envtest ## Steady state for 10 minutes: 5,000 tokens living 60 s (~130 renewals/s, the rate of 50,000 tokens living 10 minutes): lateness, expired tokens, apiserver requests and manager CPU per renewal, profiles (about 13 minutes).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./test/bench --scenarios=steady --steady-for=10m $(BENCH_FLAGS)
+
+.PHONY: bench-50k
+bench-50k: setup-envtest ## Memory and start-up at 50,000 long-lived tokens: RSS peak and settled, bytes per token, backlog to all Ready, restart (kill -9) settle time and calls (about 20-30 minutes on 2 cores).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./test/bench --scenarios=memory50k $(BENCH_FLAGS)
 
 # make test renews 150 requests through one connection after a restart; this is the same
 # spec with 1,000 (about 2 minutes): at most 50 calls in any 2 s window at the bank.

@@ -83,6 +83,7 @@ func newManager(flags *managerFlags, metrics *metricsFlags) manager.Manager {
 	exitOn(err, "unable to load the metrics server's certificate")
 	options.Metrics = metricsOptions
 	options.HealthProbeBindAddress = flags.probeAddr
+	options.PprofBindAddress = flags.pprofAddr
 	options.LeaderElection = flags.leaderElect
 	options.LeaderElectionID = "bank-token-operator.tokens.banktoken.io"
 	options.LeaderElectionNamespace = flags.leaderElectNamespace

@@ -20,6 +20,7 @@ import (
 // its decisions.
 type managerFlags struct {
 	probeAddr            string
+	pprofAddr            string
 	leaderElect          bool
 	leaderElectNamespace string
 	leaseDuration        time.Duration
@@ -81,6 +82,10 @@ func (f *managerFlags) bindRuntime(fs *flag.FlagSet) {
 	// replica may run; out of cluster (make run, make demo) it is off by default.
 	_, inClusterErr := rest.InClusterConfig()
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "The address the health probes bind to.")
+	// Off by default: profiles show what the manager is doing, not secrets, but an
+	// unauthenticated endpoint has no place in a production Pod. make bench turns it on.
+	fs.StringVar(&f.pprofAddr, "pprof-bind-address", "",
+		"The address net/http/pprof is served on, for profiling (e.g. 127.0.0.1:6060). Default: off.")
 	fs.BoolVar(&f.leaderElect, "leader-elect", inClusterErr == nil,
 		"Enable leader election, so that only one replica reconciles at a time. Default: on in a cluster, off outside.")
 	fs.StringVar(&f.leaderElectNamespace, "leader-election-namespace", "",
@@ -95,10 +100,18 @@ func (f *managerFlags) bindRuntime(fs *flag.FlagSet) {
 		"How often leader election clients try to acquire or renew the lease.")
 	fs.StringVar(&f.watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces to watch. Default: all namespaces.")
-	// Defaults measured with make bench on 2 cores: issuing is bound by client-side rate
-	// limiting (a first issue reads three Secrets), not by CPU.
-	fs.IntVar(&f.workers, "max-concurrent-reconciles", 16, "How many BankTokenRequests are reconciled at once.")
-	fs.Float64Var(&f.kubeAPIQPS, "kube-api-qps", 200, "Queries per second the manager may make to the apiserver.")
+	// Defaults measured with make bench on 2 cores (docs/scaling.md). A reconcile waits on
+	// round trips, not CPU. client-go limits each of controller-runtime's clients per resource
+	// kind (each kind gets its own REST client, and its own token bucket at this QPS): the
+	// reads of Secrets, two per renewal, paced renewals at QPS/2 (at 200 QPS and three reads,
+	// 64/s against the 125/s that 50,000 tokens living 10 minutes need). 500 leaves room for
+	// 250 renewals/s. The workers bound a namespace's token calls (a quarter of them, each
+	// holding its slot for its reads, call and Secret write): 16 gave one namespace 4, about
+	// 60 renewals/s on a loaded machine; 32 give it 8.
+	fs.IntVar(&f.workers, "max-concurrent-reconciles", 32, "How many BankTokenRequests are reconciled at once.")
+	fs.Float64Var(&f.kubeAPIQPS, "kube-api-qps", 500,
+		"Queries per second the manager may make to the apiserver, per resource kind: reads of Secrets, writes of Secrets, "+
+			"status writes each get this rate (client-go's limiter of each REST client). A renewal reads 2 Secrets.")
 	fs.IntVar(&f.kubeAPIBurst, "kube-api-burst", 1000, "Burst of queries the manager may make to the apiserver.")
 	fs.DurationVar(&f.issuerMetadataEvery, "issuer-metadata-interval", issuermetadata.DefaultInterval,
 		"How long an issuer's metadata (spec.issuer) is used before it is read again. A token call that fails as a moved "+

@@ -190,12 +190,15 @@ func (g *gathered) referenced(kind string, obj metav1.Object) string {
 // belongs to something else.
 func (r *BankTokenRequestReconciler) readOwnedSecrets(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, g *gathered) error {
 	var err error
-	if g.OutputSecret, err = r.readOwnedSecret(ctx, btr, outputSecretName(btr),
+	if g.OutputSecret, err = r.readOwnedSecret(ctx, btr, outputSecretName(btr), false,
 		"; choose another spec.secretName or delete it"); err != nil {
 		return err
 	}
 	g.Held, g.HeldProblem = readHeldToken(g.OutputSecret)
-	refreshSecret, err := r.readOwnedSecret(ctx, btr, refreshSecretName(btr), " (it is where the refresh token is kept)")
+	// A grant that brought no refresh token (client credentials) leaves no refresh-token
+	// Secret: the last status says so, and its renewals need not read it.
+	recordedAbsent := btr.Status.Observed != nil && btr.Status.Observed.RefreshTokenSecret == ""
+	refreshSecret, err := r.readOwnedSecret(ctx, btr, refreshSecretName(btr), recordedAbsent, " (it is where the refresh token is kept)")
 	if err != nil {
 		return err
 	}
@@ -205,8 +208,8 @@ func (r *BankTokenRequestReconciler) readOwnedSecrets(ctx context.Context, btr *
 
 // readOwnedSecret reads a Secret the operator writes. One that exists and belongs to
 // something else is a SecretConflict, with advice appended to the message.
-func (r *BankTokenRequestReconciler) readOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, name string, advice string) (*corev1.Secret, error) {
-	secret, err := r.getOwnedSecret(ctx, btr, name)
+func (r *BankTokenRequestReconciler) readOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, name string, recordedAbsent bool, advice string) (*corev1.Secret, error) {
+	secret, err := r.getOwnedSecret(ctx, btr, name, recordedAbsent)
 	if err != nil || secret == nil || isControlledBy(secret, btr) {
 		return secret, err
 	}
@@ -357,12 +360,18 @@ func (r *BankTokenRequestReconciler) readCABundle(ctx context.Context, namespace
 	return bundle, g.referenced("ConfigMap", cm), nil
 }
 
-// getOwnedSecret skips the apiserver read of a Secret the operator would own when the
-// resource never had a token and neither metadata cache knows a Secret of that name: the
-// first issue of a new resource then reads only its credentials. Should a cache lag, the
-// create that follows fails with AlreadyExists and the next reconcile reads the Secret.
-func (r *BankTokenRequestReconciler) getOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, name string) (*corev1.Secret, error) {
-	if btr.Status.IssuedAt == nil && r.secretKnownAbsent(ctx, btr.Namespace, name) {
+// getOwnedSecret skips the apiserver read of a Secret the operator would own when nothing
+// says it exists and both metadata caches know no Secret of that name: the resource never had
+// a token (its first issue then reads only its credentials), or its last status recorded no
+// such Secret (recordedAbsent: status.observed, written after every act) and this process has
+// not written one since. The second spares each renewal of a token without a refresh token
+// the read of a refresh-token Secret that never exists: one of five apiserver requests per
+// renewal (make bench, steady). Should a cache lag, the create that follows fails with
+// AlreadyExists and is retried on a fresh read.
+func (r *BankTokenRequestReconciler) getOwnedSecret(ctx context.Context, btr *tokensv1alpha1.BankTokenRequest, name string, recordedAbsent bool) (*corev1.Secret, error) {
+	key := types.NamespacedName{Namespace: btr.Namespace, Name: name}
+	neverWritten := btr.Status.IssuedAt == nil || (recordedAbsent && r.ownWrites.latest(key) == "")
+	if neverWritten && r.secretKnownAbsent(ctx, btr.Namespace, name) {
 		return nil, nil
 	}
 	return r.getSecret(ctx, btr.Namespace, name)

@@ -57,6 +57,9 @@ type scriptedBank struct {
 	// refuseRefresh: every refresh is refused with invalid_grant, though the primary grant
 	// keeps issuing refresh tokens (a gateway RAKBANK's can be).
 	refuseRefresh bool
+	// noRefreshTokens: the primary grant brings no refresh token, as a client credentials
+	// grant should not (RFC 6749 4.4.3).
+	noRefreshTokens bool
 }
 
 // Revoke is an RFC 7009 endpoint with Django OAuth Toolkit's semantics: revoking a refresh
@@ -106,7 +109,7 @@ func (b *scriptedBank) Fetch(ctx context.Context, req providers.Request) (*provi
 	now := b.clock.Now()
 	tok := &providers.Token{AccessToken: providers.Secret(fmt.Sprintf("fixture-access-%d", b.issued)),
 		TokenType: "Bearer", Scope: req.Scope, IssuedAt: now, ExpiresAt: now.Add(b.lifetime)}
-	if b.rotate || req.RefreshToken.IsZero() {
+	if !b.noRefreshTokens && (b.rotate || req.RefreshToken.IsZero()) {
 		tok.RefreshToken = providers.Secret(fmt.Sprintf("fixture-refresh-%d", b.issued))
 		b.issuedWith[tok.RefreshToken.Reveal()] = tok.AccessToken.Reveal()
 	}

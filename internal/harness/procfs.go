@@ -122,3 +122,13 @@ func StillRunning(processes []ChildProcess) []ChildProcess {
 	}
 	return left
 }
+
+// CPUSecondsOf is the user and system CPU time so far of pid, a process of this user
+// (kube-apiserver, etcd); 0 when it cannot be read.
+func CPUSecondsOf(pid int) float64 {
+	stat, ok := readProcStat(pid)
+	if !ok {
+		return 0
+	}
+	return stat.cpuSeconds
+}

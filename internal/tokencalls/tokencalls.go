@@ -37,7 +37,7 @@
 // workers, fewer than W while h <= R (or h*C < W); and a namespace with no call under way,
 // a new tenant or any tenant between its renewals, is never refused a slot, so it finds a
 // worker they do not hold and its call starts at once, not after a hung call ends. With
-// the defaults, W=16, C=4, R=8, eight hanging namespaces hold at most 15 workers. Beyond R
+// the defaults, W=32, C=8, R=16, sixteen hanging namespaces hold at most 31 workers. Beyond R
 // hanging namespaces every worker can be in a call, and no rule on slots can prevent it: a
 // namespace's first call cannot be told from a hung one until it hangs. A namespace with
 // none under way is still never refused a slot there, but each of its reconciles waits for

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,9 +52,25 @@ func (b *bank) token(w http.ResponseWriter, r *http.Request) {
 	b.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	// The token ends in its issue time, so that the bench's observer knows when a token an
+	// output Secret holds expires (tokenIssuedAt).
 	_, _ = w.Write([]byte(`{"access_token":"bench-` + strconv.FormatInt(n, 10) + `-` +
-		strconv.FormatInt(time.Now().UnixNano(), 36) + `","token_type":"Bearer","expires_in":` +
+		strconv.FormatInt(now.UnixNano(), 36) + `","token_type":"Bearer","expires_in":` +
 		strconv.FormatInt(b.lifetime.Load(), 10) + `}`))
+}
+
+// tokenIssuedAt reads the issue time the bench's bank put at the end of a token; zero for
+// a token it did not issue.
+func tokenIssuedAt(token string) time.Time {
+	i := strings.LastIndexByte(token, '-')
+	if i < 0 {
+		return time.Time{}
+	}
+	nanos, err := strconv.ParseInt(token[i+1:], 36, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(0, nanos)
 }
 
 func (b *bank) setLifetime(d time.Duration) { b.lifetime.Store(int64(d / time.Second)) }

@@ -62,6 +62,10 @@ type bench struct {
 	restartN, restartDue                  int
 	restartDueLifetime, restartMinRenewal time.Duration
 
+	steadyN, largeN           int
+	steadyLifetime, steadyFor time.Duration
+	steadyWarmup              time.Duration
+
 	connN, connNamespaces, connRounds int
 	connLifetime, connBudgetWatch     time.Duration
 	connSetups                        []connectionSetup
@@ -105,7 +109,7 @@ func parseFlags() (*bench, flags) {
 		f flags
 	)
 	flag.StringVar(&f.sizes, "sizes", "100,1000,5000", "Comma-separated numbers of BankTokenRequests, one scale run each.")
-	flag.StringVar(&f.scenarios, "scenarios", "scale,spread,memory,backlog,restart,connection", "Which runs: any of scale, spread, memory, backlog, restart, connection.")
+	flag.StringVar(&f.scenarios, "scenarios", "scale,spread,memory,backlog,restart,connection,steady", "Which runs: any of scale, spread, memory, backlog, restart, connection, steady, memory50k (the last only when named).")
 	flag.DurationVar(&b.idle, "idle", 2*time.Minute, "Idle window after each scale run, in which nothing is due: writes and token calls must be 0.")
 	flag.DurationVar(&b.timeout, "timeout", 10*time.Minute, "Give up waiting for a run's tokens after this long.")
 	flag.IntVar(&f.workers, "max-concurrent-reconciles", 0, "Passed to the manager when > 0; otherwise the manager's default.")
@@ -113,6 +117,7 @@ func parseFlags() (*bench, flags) {
 	flag.IntVar(&f.burst, "kube-api-burst", 0, "Passed to the manager when > 0; otherwise the manager's default.")
 	flag.StringVar(&f.managerArgs, "manager-args", "", "More flags for the manager, space-separated.")
 	flag.StringVar(&f.managerBin, "manager", "", "A prebuilt manager binary; default: go build ./cmd into bin/manager.")
+	flag.StringVar(&b.workDir, "work-dir", "", "Where logs, kubeconfigs, profiles and CSVs go; default bin/bench.")
 	flag.StringVar(&b.assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory with etcd and kube-apiserver (default $KUBEBUILDER_ASSETS).")
 	flag.DurationVar(&b.tokenLifetime, "token-lifetime", 24*time.Hour, "Lifetime of the tokens in the scale and memory runs (long: nothing falls due while idle).")
 	flag.Float64Var(&f.clientQPS, "client-qps", 5000, "QPS and burst of the bench's own client (it creates thousands of objects).")
@@ -128,6 +133,13 @@ func parseFlags() (*bench, flags) {
 	flag.IntVar(&b.restartDue, "restart-due", 20, "More tokens in the restart run whose renewal falls due while the manager is down.")
 	flag.DurationVar(&b.restartDueLifetime, "restart-due-lifetime", 24*time.Second, "Lifetime of the due tokens in the restart run (renewal at about 2/3 of it, at least --restart-min-renewal-interval).")
 	flag.DurationVar(&b.restartMinRenewal, "restart-min-renewal-interval", 10*time.Second, "Passed to both managers of the restart run as --min-renewal-interval, so that the due tokens fall due seconds after issue.")
+	flag.IntVar(&b.steadyN, "steady-n", 5000, "Tokens in the steady-state run.")
+	flag.DurationVar(&b.steadyLifetime, "steady-lifetime", time.Minute,
+		"Token lifetime in the steady-state run: renewed every ~0.63 of it, so 5,000 tokens living 60 s need the renewals of 50,000 living 10 minutes (~130/s).")
+	flag.DurationVar(&b.steadyWarmup, "steady-warmup", time.Minute,
+		"How long the steady-state run renews before it measures: the renewals of tokens issued while the others were still being issued fall due together.")
+	flag.DurationVar(&b.steadyFor, "steady-for", 3*time.Minute, "How long the steady-state run renews after all tokens are Ready (make bench-steady: 10m).")
+	flag.IntVar(&b.largeN, "memory50k-n", 50000, "Long-lived tokens in the memory50k run (backlog, then restart).")
 	flag.IntVar(&b.connN, "connection-n", 1000, "Requests in each set-up of the connection run.")
 	flag.IntVar(&b.connNamespaces, "connection-namespaces", 4, "Tenant namespaces the connection run's requests spread over, all admitted by the ClusterBankConnection.")
 	flag.DurationVar(&b.connLifetime, "connection-lifetime", time.Minute, "Token lifetime in the connection run (renewal at about 2/3 of it, at least the manager's --min-renewal-interval, 30 s by default).")
@@ -146,7 +158,9 @@ func (b *bench) configure(f flags) (want map[string]bool, err error) {
 	if b.root, err = harness.RepoRoot(); err != nil {
 		return nil, err
 	}
-	b.workDir = filepath.Join(b.root, "bin", "bench")
+	if b.workDir == "" {
+		b.workDir = filepath.Join(b.root, "bin", "bench")
+	}
 	if b.assets == "" {
 		return nil, fmt.Errorf("no control plane: set KUBEBUILDER_ASSETS or --assets (make bench does it: `make setup-envtest`)")
 	}
@@ -204,7 +218,7 @@ func (b *bench) prepareManager(f flags) error {
 }
 
 // scenarioNames are the runs --scenarios may name, in the order they run.
-var scenarioNames = []string{"scale", "spread", "memory", "backlog", "restart", "connection"}
+var scenarioNames = []string{"scale", "spread", "memory", "backlog", "restart", "connection", "steady", "memory50k"}
 
 // results are what the runs asked for measured; a run not asked for is empty.
 type results struct {
@@ -214,6 +228,8 @@ type results struct {
 	backlog []backlogResult
 	restart *restartResult
 	conn    []connectionResult
+	steady  *steadyResult
+	large   *largeResult
 }
 
 // runAll runs the scenarios in want in a fixed order, stopping at an interrupt.
@@ -244,6 +260,14 @@ func (b *bench) runAll(ctx context.Context, want map[string]bool) (res results) 
 	}
 	if want["connection"] && ctx.Err() == nil {
 		res.conn = b.runConnections(ctx)
+	}
+	if want["steady"] && ctx.Err() == nil {
+		r := b.runSteady(ctx)
+		res.steady = &r
+	}
+	if want["memory50k"] && ctx.Err() == nil {
+		r := b.runLarge(ctx)
+		res.large = &r
 	}
 	return res
 }

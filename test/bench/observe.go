@@ -27,14 +27,33 @@ type observer struct {
 	readyAt  map[string]time.Time   // BankTokenRequest name -> first time Ready=True
 	status   map[string]tokensv1alpha1.BankTokenRequestStatus
 	uids     map[string]string
+	// history, kept only when keepHistory is set (the steady run): every token each output
+	// Secret held and every renewal time each request's status planned, with when they were seen.
+	keepHistory bool
+	tokens      map[string][]heldSeen
+	plans       map[string][]planSeen
 }
+
+// heldSeen is a token an output Secret held from seen on; issued is when the bench's bank
+// issued it (see tokenIssuedAt).
+type heldSeen struct{ seen, issued time.Time }
+
+// planSeen is a renewal time a status planned, seen at seen.
+type planSeen struct{ seen, renewAt time.Time }
 
 func newObserver() *observer {
 	return &observer{
 		tokenAt: map[string]time.Time{}, token: map[string]string{}, reissued: map[string][]time.Time{},
 		readyAt: map[string]time.Time{}, status: map[string]tokensv1alpha1.BankTokenRequestStatus{},
-		uids: map[string]string{},
+		uids: map[string]string{}, tokens: map[string][]heldSeen{}, plans: map[string][]planSeen{},
 	}
+}
+
+// newHistoryObserver is an observer that also keeps every token and renewal plan seen.
+func newHistoryObserver() *observer {
+	o := newObserver()
+	o.keepHistory = true
+	return o
 }
 
 // start runs a cache of Secrets and BankTokenRequests in namespaces and returns once it
@@ -95,6 +114,9 @@ func (o *observer) secret(obj any) {
 		o.reissued[s.Name] = append(o.reissued[s.Name], now)
 	}
 	o.token[s.Name] = tok
+	if o.keepHistory && old != tok {
+		o.tokens[s.Name] = append(o.tokens[s.Name], heldSeen{seen: now, issued: tokenIssuedAt(tok)})
+	}
 }
 
 func (o *observer) btr(obj any) {
@@ -105,6 +127,12 @@ func (o *observer) btr(obj any) {
 	now := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.keepHistory && b.Status.RenewalTime != nil {
+		plans := o.plans[b.Name]
+		if len(plans) == 0 || !plans[len(plans)-1].renewAt.Equal(b.Status.RenewalTime.Time) {
+			o.plans[b.Name] = append(plans, planSeen{seen: now, renewAt: b.Status.RenewalTime.Time})
+		}
+	}
 	o.status[b.Name] = *b.Status.DeepCopy()
 	o.uids[b.Name] = string(b.UID)
 	if _, seen := o.readyAt[b.Name]; !seen && meta.IsStatusConditionTrue(b.Status.Conditions, "Ready") {

@@ -65,6 +65,8 @@ func (b *bench) report(w io.Writer, args []string, res results, took time.Durati
 	reportBacklog(p, checked.check, res.backlog)
 	reportRestart(p, checked.check, res.restart, b.restartArgs())
 	reportConnections(p, checked.check, res.conn, b)
+	reportSteady(p, checked.check, res.steady)
+	reportLarge(p, checked.check, res.large)
 	reportTargets(p, checked)
 }
 

@@ -17,6 +17,8 @@ type runSetup struct {
 	otherNamespaces    []string // more namespaces to create
 	observedNamespaces []string // where the observer watches the requests; default benchNamespace
 	managerLabel       string   // when set, a manager runs, logging to manager-<label>.log
+	managerArgs        []string // more flags for that manager
+	history            bool     // the observer keeps every token and renewal plan it sees
 }
 
 // benchRun is what every run starts with: its own control plane, the namespaces, the
@@ -35,7 +37,11 @@ func (b *bench) prepare(ctx context.Context, setup runSetup) (*benchRun, error) 
 		return nil, err
 	}
 	obsCtx, stopObs := context.WithCancel(ctx)
-	run := &benchRun{cluster: c, obs: newObserver(), stopObs: stopObs}
+	obs := newObserver()
+	if setup.history {
+		obs = newHistoryObserver()
+	}
+	run := &benchRun{cluster: c, obs: obs, stopObs: stopObs}
 	for _, ns := range append([]string{benchNamespace}, setup.otherNamespaces...) {
 		if err := createNamespace(ctx, c, ns); err != nil {
 			run.close()
@@ -55,7 +61,7 @@ func (b *bench) prepare(ctx context.Context, setup runSetup) (*benchRun, error) 
 		return nil, err
 	}
 	if setup.managerLabel != "" {
-		if run.manager, err = b.startManager(c, setup.managerLabel); err != nil {
+		if run.manager, err = b.startManager(c, setup.managerLabel, setup.managerArgs...); err != nil {
 			run.close()
 			return nil, err
 		}

@@ -187,7 +187,12 @@ func eventCount(e eventsv1.Event) int {
 // live runs the table until the duration is up or the run is interrupted.
 func (d *demo) live(ctx context.Context) error {
 	sc := newScenario(d)
-	d.replaced = newReplacedTokens(d.bank.CABundle())
+	certPEM, keyPEM := d.bank.ClientCertificate()
+	replaced, err := newReplacedTokens(d.bank.CABundle(), certPEM, keyPEM)
+	if err != nil {
+		return err
+	}
+	d.replaced = replaced
 	if d.opts.failures {
 		go sc.run(ctx)
 	}

@@ -25,11 +25,19 @@ type replacedTokens struct {
 	client   *http.Client
 }
 
-func newReplacedTokens(caPEM []byte) *replacedTokens {
+// newReplacedTokens calls the APIs trusting caPEM and presenting the sandbox's client
+// certificate, as a workload of a certificate-bound token does: MTLSServer's API takes its
+// tokens only with the certificate they are bound to (RFC 8705 §3).
+func newReplacedTokens(caPEM, clientCertPEM, clientKeyPEM []byte) (*replacedTokens, error) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
+	clientCert, err := tls.X509KeyPair(clientCertPEM, clientKeyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("the sandbox's client certificate: %w", err)
+	}
+	tlsConfig := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientCert}, MinVersion: tls.VersionTLS12}
 	return &replacedTokens{last: map[string]string{}, client: &http.Client{Timeout: 5 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}}
+		Transport: &http.Transport{TLSClientConfig: tlsConfig}}}, nil
 }
 
 // seen records the token in a resource's Secret; after a renewal it returns a note saying

@@ -119,7 +119,7 @@ func (r *BankTokenRequestReconciler) refresh(ctx context.Context, btr *tokensv1a
 		// an unreadable 200) spends the token; the primary grant follows at once, and only
 		// its answer can stall the resource.
 		r.spent.add(rt)
-		logf.FromContext(ctx).Info("the bank refused the refresh token; using the primary grant", "reason", failure.Reason,
+		logf.FromContext(ctx).Info("the refresh got no token, so its refresh token counts as spent; using the primary grant", "reason", failure.Reason,
 			"class", failure.Class, "interactionID", attempt.InteractionID, "message", failure.Message)
 		return false, obtained{attempt: attempt}
 	default:

@@ -26,14 +26,14 @@ var _ = Describe("Per-request metrics", Label(metricsLabel), func() {
 		Eventually(func() string { return stalledReason(stalled) }).ShouldNot(BeEmpty())
 
 		status := getBTR(ready).Status
-		Eventually(func() map[string]float64 { return requestSeries(registry, ready) }).Should(Equal(map[string]float64{
+		Eventually(func() map[string]float64 { return gatheredSeriesOf(registry, ready) }).Should(Equal(map[string]float64{
 			"banktoken_token_ready":                     1,
 			"banktoken_token_state/Ready":               1,
 			"banktoken_token_failed_attempts":           0,
 			"banktoken_token_expiry_timestamp_seconds":  float64(status.ExpiresAt.Unix()),
 			"banktoken_token_renewal_timestamp_seconds": float64(status.RenewalTime.Unix()),
 		}))
-		Eventually(func() map[string]float64 { return requestSeries(registry, stalled) }).Should(Equal(map[string]float64{
+		Eventually(func() map[string]float64 { return gatheredSeriesOf(registry, stalled) }).Should(Equal(map[string]float64{
 			"banktoken_token_ready":           0,
 			"banktoken_token_state/Stalled":   1,
 			"banktoken_token_failed_attempts": float64(getBTR(stalled).Status.FailedAttempts),
@@ -45,14 +45,14 @@ var _ = Describe("Per-request metrics", Label(metricsLabel), func() {
 			Eventually(func() bool {
 				return apierrors.IsNotFound(k8sClient.Get(suiteCtx, client.ObjectKeyFromObject(btr), &tokensv1alpha1.BankTokenRequest{}))
 			}).Should(BeTrue())
-			Eventually(func() map[string]float64 { return requestSeries(registry, btr) }).Should(BeEmpty())
+			Eventually(func() map[string]float64 { return gatheredSeriesOf(registry, btr) }).Should(BeEmpty())
 		}
 	})
 })
 
-// requestSeries is btr's series in registry, by metric name (and state), with the provider
+// gatheredSeriesOf is btr's series in registry, by metric name (and state), with the provider
 // label checked.
-func requestSeries(registry *prometheus.Registry, btr *tokensv1alpha1.BankTokenRequest) map[string]float64 {
+func gatheredSeriesOf(registry *prometheus.Registry, btr *tokensv1alpha1.BankTokenRequest) map[string]float64 {
 	GinkgoHelper()
 	families, err := registry.Gather()
 	Expect(err).NotTo(HaveOccurred())

@@ -125,28 +125,21 @@ func (r *requestMetrics) Collect(ch chan<- prometheus.Metric) {
 // collect sends one request's series, from its status as the reconciler last wrote it.
 func (r *requestMetrics) collect(ch chan<- prometheus.Metric, btr *tokensv1alpha1.BankTokenRequest, provider string) {
 	status := &btr.Status
+	state := tokensv1alpha1.TokenState(status)
+	s := newRequestSeries(btr.Namespace, btr.Name, provider, state)
 	ready := 0.0
 	if meta.IsStatusConditionTrue(status.Conditions, tokensv1alpha1.ConditionReady) {
 		ready = 1
 	}
-	gauge(ch, r.ready, ready, btr.Namespace, btr.Name, provider)
+	ch <- s.add(r.ready, ready, false)
 	// No token held (access taken away): an old expiry would still look like one.
 	if status.ExpiresAt != nil {
-		gauge(ch, r.expiry, float64(status.ExpiresAt.Unix()), btr.Namespace, btr.Name, provider)
+		ch <- s.add(r.expiry, float64(status.ExpiresAt.Unix()), false)
 	}
-	state := tokensv1alpha1.TokenState(status)
-	gauge(ch, r.state, 1, btr.Namespace, btr.Name, provider, state)
-	gauge(ch, r.failedAttempts, float64(status.FailedAttempts), btr.Namespace, btr.Name, provider)
+	ch <- s.add(r.state, 1, true)
+	ch <- s.add(r.failedAttempts, float64(status.FailedAttempts), false)
 	// A Stalled resource keeps an old renewal time in status; none is planned, so none is exported.
 	if status.RenewalTime != nil && state != tokensv1alpha1.TokenStateStalled {
-		gauge(ch, r.renewal, float64(status.RenewalTime.Unix()), btr.Namespace, btr.Name, provider)
-	}
-}
-
-// gauge sends one series; a label value Prometheus refuses (not UTF-8: the apiserver
-// validates names, so never in practice) leaves the series out rather than failing the scrape.
-func gauge(ch chan<- prometheus.Metric, desc *prometheus.Desc, value float64, labels ...string) {
-	if metric, err := prometheus.NewConstMetric(desc, prometheus.GaugeValue, value, labels...); err == nil {
-		ch <- metric
+		ch <- s.add(r.renewal, float64(status.RenewalTime.Unix()), false)
 	}
 }

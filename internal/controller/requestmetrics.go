@@ -63,7 +63,7 @@ func newRequestMetrics() *requestMetrics {
 	}
 }
 
-// readFrom makes the series from the requests list lists.
+// readFrom sets what lists the requests whose series are made.
 func (r *requestMetrics) readFrom(list requestLister) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

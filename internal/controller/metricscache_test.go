@@ -41,6 +41,7 @@ var _ = Describe("Per-request metrics", Label(metricsLabel), func() {
 
 		By("deleting them: their series go")
 		for _, btr := range []*tokensv1alpha1.BankTokenRequest{ready, stalled} {
+			recordStatus(btr.Namespace) // for the suite's leak check, which reads statuses seen
 			Expect(k8sClient.Delete(suiteCtx, btr)).To(Succeed())
 			Eventually(func() bool {
 				return apierrors.IsNotFound(k8sClient.Get(suiteCtx, client.ObjectKeyFromObject(btr), &tokensv1alpha1.BankTokenRequest{}))

@@ -44,6 +44,7 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog = ctrl.Log.WithName("setup")
+	applyMemoryLimit()
 
 	guard, err := security.guard()
 	exitOn(err, "invalid endpoint guard flags")

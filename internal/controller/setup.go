@@ -78,6 +78,8 @@ func (r *BankTokenRequestReconciler) SetupWithManager(ctx context.Context, mgr c
 	if err := r.indexSharedGrants(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
+	// The per-request series are read from the requests this manager caches (in a shard, its own).
+	r.Metrics.readRequestsFrom(mgr.GetCache())
 	metadataClient, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
 		return err

@@ -87,7 +87,7 @@ func TestHelmChartInstallsTheObjectsOfInstallYAML(t *testing.T) {
 		{"readinessProbe", kustomizeContainer.ReadinessProbe, helmContainer.ReadinessProbe},
 		{"selector", kustomizeDeployment.Spec.Selector, helmDeployment.Spec.Selector},
 		{"serviceAccountName", kustomizeDeployment.Spec.Template.Spec.ServiceAccountName, helmDeployment.Spec.Template.Spec.ServiceAccountName},
-		{"env (POD_NAMESPACE, the cluster connection namespace)", kustomizeContainer.Env, helmContainer.Env},
+		{"env (POD_NAMESPACE, the cluster connection namespace; MEMORY_LIMIT, the garbage collector's)", kustomizeContainer.Env, helmContainer.Env},
 	} {
 		if !reflect.DeepEqual(field.kustomize, field.helm) {
 			t.Errorf("the Deployment's %s differs\n  install.yaml: %+v\n  chart:        %+v", field.name, field.kustomize, field.helm)
@@ -233,11 +233,14 @@ func TestHelmValuesReachTheManager(t *testing.T) {
 		name: "proxy environment and pod annotations",
 		set:  []string{"manager.env[0].name=HTTPS_PROXY", "manager.env[0].value=http://proxy.example:3128", "manager.podAnnotations.team=payments"},
 		check: func(t *testing.T, _ []*unstructured.Unstructured, d *appsv1.Deployment) {
-			// The operator's own namespace (the cluster connection namespace) first, then the values'.
+			// The operator's own namespace (the cluster connection namespace) and the container's
+			// memory limit (the garbage collector's) first, then the values'.
 			env := d.Spec.Template.Spec.Containers[0].Env
-			if len(env) != 2 || env[0].Name != "POD_NAMESPACE" || env[0].ValueFrom == nil || env[0].ValueFrom.FieldRef == nil ||
+			if len(env) != 3 || env[0].Name != "POD_NAMESPACE" || env[0].ValueFrom == nil || env[0].ValueFrom.FieldRef == nil ||
 				env[0].ValueFrom.FieldRef.FieldPath != "metadata.namespace" ||
-				env[1].Name != "HTTPS_PROXY" || env[1].Value != "http://proxy.example:3128" {
+				env[1].Name != "MEMORY_LIMIT" || env[1].ValueFrom == nil || env[1].ValueFrom.ResourceFieldRef == nil ||
+				env[1].ValueFrom.ResourceFieldRef.Resource != "limits.memory" || env[1].ValueFrom.ResourceFieldRef.ContainerName != "manager" ||
+				env[2].Name != "HTTPS_PROXY" || env[2].Value != "http://proxy.example:3128" {
 				t.Errorf("env %+v", env)
 			}
 			if d.Spec.Template.Annotations["team"] != "payments" || d.Spec.Template.Annotations["kubectl.kubernetes.io/default-container"] != "manager" {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/banktoken/bank-token-operator/internal/harness"
+	"github.com/banktoken/bank-token-operator/internal/sandbox"
 )
 
 // make test runs the short run; make test-sharding a longer one.
@@ -63,4 +64,17 @@ func startShard(t *testing.T, ring, name, namespace string, args ...string) *har
 		t.Fatal(err)
 	}
 	return m
+}
+
+// startBank serves the sandbox banks for one test, bankName's tokens living lifetime; it is
+// closed when the test ends.
+func startBank(t *testing.T) *sandbox.Server {
+	t.Helper()
+	bank, err := sandbox.Start(sandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bank.Close)
+	bank.SetLifetime(bankName, lifetime)
+	return bank
 }

@@ -47,12 +47,7 @@ var shardNames = [2]string{"shard-a", "shard-b"}
 // twice.
 func TestTwoShardsRenewOnlyTheirOwnRequestsAndAMovedRequestIsRenewedOnceLosingNoToken(t *testing.T) {
 	ctx := t.Context()
-	bank, err := sandbox.Start(sandbox.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bank.Close()
-	bank.SetLifetime(bankName, lifetime)
+	bank := startBank(t)
 	shard := sharding.Shard{Ring: ring}
 	// The request to be moved has a namespace of its own, so that its renewal call is not
 	// held back behind the others' by the per-namespace cap while the bank holds answers.
@@ -103,6 +98,7 @@ func TestTwoShardsRenewOnlyTheirOwnRequestsAndAMovedRequestIsRenewedOnceLosingNo
 
 	calls := map[string]map[string][]time.Time{}
 	for name, m := range managers {
+		var err error
 		if calls[name], err = entriesOf(m.LogPath(), msgTokenCall); err != nil {
 			t.Fatal(err)
 		}

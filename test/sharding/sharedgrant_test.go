@@ -27,12 +27,7 @@ const sharedGrantGrace = 2 * time.Second
 // one is deleted too.
 func TestASharedGrantsHolderServesReadersInBothShardsAndGoesOnlyWithTheLast(t *testing.T) {
 	ctx := t.Context()
-	bank, err := sandbox.Start(sandbox.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bank.Close()
-	bank.SetLifetime(bankName, lifetime)
+	bank := startBank(t)
 	shard := sharding.Shard{Ring: ring}
 	namespace := createNamespace(t)
 	connection, scope := applySharedConnection(t, bank, namespace)

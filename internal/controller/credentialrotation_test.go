@@ -263,11 +263,12 @@ func (w *certificateWorkload) run(done <-chan struct{}) {
 		select {
 		case <-done:
 			return
-		case now := <-tick.C:
+		case <-tick.C:
+			// The clock, not the tick's time: see laggingWorkload.run.
 			secret := outputSecret(w.btr)
-			w.observe(heldPair{at: now, token: secret.Data[tokensv1alpha1.SecretKeyAccessToken],
+			w.observe(heldPair{at: time.Now(), token: secret.Data[tokensv1alpha1.SecretKeyAccessToken],
 				certificate: secret.Data[tokensv1alpha1.SecretKeyClientCertificate], key: secret.Data[tokensv1alpha1.SecretKeyClientKey]})
-			if held, ok := w.heldAt(now.Add(-workloadLag)); ok {
+			if held, ok := w.heldAt(time.Now().Add(-workloadLag)); ok {
 				status := callMTLSProtectedAPI(held)
 				w.mu.Lock()
 				w.uses++
